@@ -1,0 +1,100 @@
+"""The hub's own records: work items, audit events, quarantined records and file receipts."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+
+from schemas.base import CanonicalModel
+from schemas.types import Sha256Hex, UtcDateTime
+
+
+class WorkItemState(StrEnum):
+    NEW = "NEW"
+    IN_PROGRESS = "IN_PROGRESS"
+    DONE = "DONE"
+    FAILED = "FAILED"
+    NEEDS_HUMAN = "NEEDS_HUMAN"
+    IN_DOUBT = "IN_DOUBT"
+
+
+class FailureKind(StrEnum):
+    """The three kinds every connector and bot sorts its failures into (architecture.md)."""
+
+    TRANSIENT = "transient"
+    BUSINESS = "business"
+    CONTRACT = "contract"
+
+
+class WorkItem(CanonicalModel):
+    """A call that changes or costs something in a legacy system, made to happen once."""
+
+    id: int | None = None
+    kind: str = Field(max_length=40)
+    business_key: str = Field(max_length=200)
+    payload: dict[str, Any]
+    payload_hash: Sha256Hex
+    state: WorkItemState
+    failure_kind: FailureKind | None = None
+    owner: str | None = Field(default=None, max_length=120)
+    attempts: int = 0
+    result: dict[str, Any] | None = None
+    error: str | None = Field(default=None, max_length=2000)
+    lease_expires_at: UtcDateTime | None = None
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+
+
+class AuditEvent(CanonicalModel):
+    """One link of the append-only audit chain; personal data inside is already masked."""
+
+    seq: int = Field(ge=1)
+    actor: str = Field(max_length=120)
+    action: str = Field(max_length=80)
+    subject: str = Field(max_length=200)
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    host: str = Field(max_length=255)
+    ip: str = Field(max_length=45)
+    occurred_at: UtcDateTime
+    prev_hash: Sha256Hex
+    hash: Sha256Hex
+
+
+class QuarantinedRecord(CanonicalModel):
+    """A record refused by a schema contract, kept with the reason and its masked value."""
+
+    id: int | None = None
+    source_system: str = Field(max_length=32)
+    source_ref: str = Field(max_length=255, description="file name, message id or page")
+    record_ref: str = Field(max_length=80, description="line, record number or key")
+    field_path: str | None = Field(default=None, max_length=200)
+    value_masked: str | None = Field(default=None, max_length=500)
+    reason: str = Field(max_length=1000)
+    raw_masked: str | None = None
+    mapping_version: str | None = Field(default=None, max_length=64)
+    created_at: UtcDateTime
+
+
+class FileState(StrEnum):
+    RECEIVED = "RECEIVED"
+    LOADED = "LOADED"
+    PARTIAL = "PARTIAL"  # loaded, some records quarantined
+    REJECTED = "REJECTED"
+
+
+class FileReceipt(CanonicalModel):
+    """A file taken from a legacy system, known by name and checksum so none is taken twice."""
+
+    id: int | None = None
+    source_system: str = Field(max_length=32)
+    name: str = Field(max_length=255)
+    sha256: Sha256Hex
+    size_bytes: int = Field(ge=0)
+    state: FileState
+    detail: str | None = Field(default=None, max_length=2000)
+    kept_at: str | None = Field(default=None, max_length=500, description="where the file is kept")
+    received_at: UtcDateTime
+    updated_at: UtcDateTime

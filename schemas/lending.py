@@ -1,0 +1,111 @@
+"""What the hub decides and does: decisions, loans, disbursements, repayments and warnings."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import Field
+
+from schemas.base import Fact
+from schemas.types import Money, Rate, UtcDateTime
+
+
+class DecisionOutcome(StrEnum):
+    APPROVE = "APPROVE"
+    REJECT = "REJECT"
+    RETURN = "RETURN"  # return for more documents
+
+
+class Decision(Fact):
+    application_no: str = Field(max_length=32)
+    outcome: DecisionOutcome
+    approved_amount: Money | None = Field(default=None, gt=0)
+    term_months: int | None = Field(default=None, ge=1, le=360)
+    annual_rate: Rate | None = None
+    conditions: str | None = Field(default=None, max_length=500)
+    comment: str | None = Field(default=None, max_length=500)
+    decided_by: str = Field(max_length=64)
+    decided_at: UtcDateTime
+    los_reference: str | None = Field(default=None, max_length=40, description="审批流水号")
+
+
+class LoanStatus(StrEnum):
+    BOOKED = "BOOKED"
+    ACTIVE = "ACTIVE"
+    CLOSED = "CLOSED"
+    WRITTEN_OFF = "WRITTEN_OFF"
+
+
+class Loan(Fact):
+    loan_account: str = Field(max_length=20)
+    application_no: str = Field(max_length=32)
+    customer_no: str = Field(max_length=12)
+    principal: Money = Field(gt=0)
+    annual_rate: Rate
+    term_months: int = Field(ge=1, le=360)
+    start_date: date
+    status: LoanStatus = LoanStatus.BOOKED
+
+
+class PaymentStatus(StrEnum):
+    PENDING = "PENDING"
+    SENT = "SENT"
+    ACCP = "ACCP"
+    ACSC = "ACSC"
+    RJCT = "RJCT"
+
+
+class Disbursement(Fact):
+    """One tranche paid out; ``end_to_end_id`` derives from loan and tranche, so never pays twice."""
+
+    loan_account: str = Field(max_length=20)
+    tranche: int = Field(ge=1)
+    amount: Money = Field(gt=0)
+    currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$", max_length=3)
+    creditor_account: str = Field(max_length=34)
+    end_to_end_id: str = Field(max_length=35)
+    msg_id: str | None = Field(default=None, max_length=35)
+    status: PaymentStatus = PaymentStatus.PENDING
+    status_reason: str | None = Field(default=None, max_length=8)
+    requested_at: UtcDateTime
+    settled_at: UtcDateTime | None = None
+
+
+class InstallmentStatus(StrEnum):
+    DUE = "DUE"
+    PAID = "PAID"
+    PARTIAL = "PARTIAL"
+    LATE = "LATE"
+    MISSED = "MISSED"
+
+
+class RepaymentInstallment(Fact):
+    loan_account: str = Field(max_length=20)
+    installment_no: int = Field(ge=1, le=999)
+    customer_no: str = Field(max_length=12)
+    due_date: date
+    principal_due: Money
+    interest_due: Money
+    principal_paid: Money = Decimal("0")
+    interest_paid: Money = Decimal("0")
+    paid_date: date | None = None
+    days_past_due: int = 0
+    status: str = Field(max_length=1, description="the core's status code, as extracted")
+
+
+class WarningSeverity(StrEnum):
+    INFO = "INFO"
+    WATCH = "WATCH"
+    HIGH = "HIGH"
+
+
+class EarlyWarning(Fact):
+    warning_key: str = Field(max_length=80, description="rule + loan + period: raised once")
+    loan_account: str = Field(max_length=20)
+    rule: str = Field(max_length=40)
+    severity: WarningSeverity
+    message: str = Field(max_length=500)
+    raised_at: UtcDateTime
+    notified_at: UtcDateTime | None = None

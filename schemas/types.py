@@ -1,0 +1,64 @@
+"""Annotated field types shared by every canonical model.
+
+The column type of a stored fact is derived from these annotations (see ``schemas.tables``),
+so a field's precision or length is stated once, here, and both the pydantic validation and
+the SQL column follow it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import AfterValidator, AwareDatetime, Field
+from sqlalchemy import DateTime, TypeDecorator
+from sqlalchemy.engine import Dialect
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+Money = Annotated[Decimal, Field(max_digits=18, decimal_places=2)]
+"""An amount of money: never a float, two decimals, 16 integer digits."""
+
+Rate = Annotated[Decimal, Field(max_digits=9, decimal_places=6, ge=0)]
+"""An annual interest rate as a fraction (0.0435 for 4.35 %)."""
+
+UtcDateTime = Annotated[AwareDatetime, AfterValidator(_to_utc)]
+"""A timestamp: naive values are refused, aware ones normalised to UTC."""
+
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", max_length=64)]
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware in UTC; the only clock the hub's records use."""
+    return datetime.now(UTC)
+
+
+class UTCDateTimeType(TypeDecorator[datetime]):
+    """Stores aware timestamps and always hands back aware UTC ones.
+
+    PostgreSQL keeps ``timestamptz`` natively; SQLite keeps text without an offset, so the
+    value is normalised to UTC on the way in and the UTC zone is re-attached on the way out.
+    A naive value is a programming error and is refused rather than guessed at.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} refused: the hub stores UTC only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
