@@ -98,10 +98,16 @@ def _rows(engine: Engine, batch: int) -> Iterator[dict[str, Any]]:
     after = 0
     while True:
         with engine.connect() as conn:
-            rows = conn.execute(
-                select(audit_event).where(audit_event.c.seq > after)
-                .order_by(audit_event.c.seq).limit(batch)
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    select(audit_event)
+                    .where(audit_event.c.seq > after)
+                    .order_by(audit_event.c.seq)
+                    .limit(batch)
+                )
+                .mappings()
+                .all()
+            )
         if not rows:
             return
         for row in rows:
@@ -120,14 +126,19 @@ def verify(engine: Engine, *, batch: int = 5000) -> ChainReport:
     expected_seq, prev_hash, checked = 1, GENESIS_HASH, 0
     for row in _rows(engine, batch):
         if row["seq"] != expected_seq:
-            return ChainReport(checked, expected_seq, f"event {expected_seq} is missing "
-                               f"(next stored event is {row['seq']})")
+            return ChainReport(
+                checked,
+                expected_seq,
+                f"event {expected_seq} is missing (next stored event is {row['seq']})",
+            )
         if row["prev_hash"] != prev_hash:
-            return ChainReport(checked, row["seq"], "prev_hash does not match the previous "
-                               "event's hash")
+            return ChainReport(
+                checked, row["seq"], "prev_hash does not match the previous event's hash"
+            )
         if event_hash(row) != row["hash"]:
-            return ChainReport(checked, row["seq"], "content does not match its hash "
-                               "(the event was altered)")
+            return ChainReport(
+                checked, row["seq"], "content does not match its hash (the event was altered)"
+            )
         prev_hash, expected_seq, checked = row["hash"], expected_seq + 1, checked + 1
     return ChainReport(checked)
 

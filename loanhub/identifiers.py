@@ -32,8 +32,44 @@ _RID_CHECK = "10X98765432"
 # First digit of the administrative division code (GB/T 2260) by province group.
 _RID_REGION_FIRST = frozenset("123456789")
 _RID_PROVINCES = frozenset(
-    {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46,
-     50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83, 91}
+    {
+        11,
+        12,
+        13,
+        14,
+        15,
+        21,
+        22,
+        23,
+        31,
+        32,
+        33,
+        34,
+        35,
+        36,
+        37,
+        41,
+        42,
+        43,
+        44,
+        45,
+        46,
+        50,
+        51,
+        52,
+        53,
+        54,
+        61,
+        62,
+        63,
+        64,
+        65,
+        71,
+        81,
+        82,
+        83,
+        91,
+    }
 )
 
 # GB 32100-2015: 31-character alphabet without I, O, Z, S, V; weights 3^i mod 31.

@@ -122,9 +122,16 @@ class WorkItemLedger:
             created = conn.execute(
                 _insert(conn)
                 .values(
-                    kind=kind, business_key=business_key, payload=body, payload_hash=digest,
-                    state=WorkItemState.IN_PROGRESS.value, owner=self.owner, attempts=1,
-                    lease_expires_at=now + self.lease, created_at=now, updated_at=now,
+                    kind=kind,
+                    business_key=business_key,
+                    payload=body,
+                    payload_hash=digest,
+                    state=WorkItemState.IN_PROGRESS.value,
+                    owner=self.owner,
+                    attempts=1,
+                    lease_expires_at=now + self.lease,
+                    created_at=now,
+                    updated_at=now,
                 )
                 .on_conflict_do_nothing(index_elements=["kind", "business_key"])
                 .returning(*work_item.c)
@@ -151,9 +158,15 @@ class WorkItemLedger:
                 if item.failure_kind is not FailureKind.TRANSIENT:
                     return item
                 return self._transition(
-                    conn, item, "work_item.reclaimed", state=WorkItemState.IN_PROGRESS,
-                    owner=self.owner, attempts=item.attempts + 1, failure_kind=None,
-                    error=None, lease_expires_at=now + self.lease,
+                    conn,
+                    item,
+                    "work_item.reclaimed",
+                    state=WorkItemState.IN_PROGRESS,
+                    owner=self.owner,
+                    attempts=item.attempts + 1,
+                    failure_kind=None,
+                    error=None,
+                    lease_expires_at=now + self.lease,
                 )
             # IN_PROGRESS (or NEW, which only a crashed writer could leave behind)
             if item.owner == self.owner:
@@ -164,7 +177,10 @@ class WorkItemLedger:
                     f"{item.lease_expires_at.isoformat()}"
                 )
             return self._transition(
-                conn, item, "work_item.in_doubt", state=WorkItemState.IN_DOUBT,
+                conn,
+                item,
+                "work_item.in_doubt",
+                state=WorkItemState.IN_DOUBT,
                 error=f"lease of {item.owner} expired with the outcome unknown",
             )
 
@@ -172,26 +188,38 @@ class WorkItemLedger:
 
     def complete(self, item: WorkItem, result: Mapping[str, Any] | None = None) -> WorkItem:
         """The effect happened: record its result (ids, references; never a whole payload)."""
-        return self._close(item, "work_item.done", state=WorkItemState.DONE,
-                           result=jsonable(dict(result or {})))
+        return self._close(
+            item, "work_item.done", state=WorkItemState.DONE, result=jsonable(dict(result or {}))
+        )
 
     def fail(self, item: WorkItem, kind: FailureKind, error: str) -> WorkItem:
         """The effect did not happen; ``kind`` says whether a later claim may try again."""
-        return self._close(item, "work_item.failed", state=WorkItemState.FAILED,
-                           failure_kind=kind, error=error[:2000])
+        return self._close(
+            item,
+            "work_item.failed",
+            state=WorkItemState.FAILED,
+            failure_kind=kind,
+            error=error[:2000],
+        )
 
     def needs_human(self, item: WorkItem, reason: str) -> WorkItem:
         """A person must look (a rule referred it, a screen changed): no automatic retry."""
-        return self._close(item, "work_item.needs_human", state=WorkItemState.NEEDS_HUMAN,
-                           error=reason[:2000])
+        return self._close(
+            item, "work_item.needs_human", state=WorkItemState.NEEDS_HUMAN, error=reason[:2000]
+        )
 
     def mark_in_doubt(self, item: WorkItem, reason: str) -> WorkItem:
         """The request may have reached the legacy system (timeout after send)."""
-        return self._close(item, "work_item.in_doubt", state=WorkItemState.IN_DOUBT,
-                           error=reason[:2000])
+        return self._close(
+            item, "work_item.in_doubt", state=WorkItemState.IN_DOUBT, error=reason[:2000]
+        )
 
     def resolve_in_doubt(
-        self, item: WorkItem, *, happened: bool, result: Mapping[str, Any] | None = None,
+        self,
+        item: WorkItem,
+        *,
+        happened: bool,
+        result: Mapping[str, Any] | None = None,
         evidence: str,
     ) -> WorkItem:
         """Settle an IN_DOUBT item from what the legacy system says it has.
@@ -204,12 +232,22 @@ class WorkItemLedger:
             if current.state is not WorkItemState.IN_DOUBT:
                 raise IllegalTransition(f"{_ref(current)} is {current.state}, not IN_DOUBT")
             if happened:
-                return self._transition(conn, current, "work_item.resolved_done",
-                                        state=WorkItemState.DONE, error=evidence[:2000],
-                                        result=jsonable(dict(result or {})))
-            return self._transition(conn, current, "work_item.resolved_not_done",
-                                    state=WorkItemState.FAILED,
-                                    failure_kind=FailureKind.TRANSIENT, error=evidence[:2000])
+                return self._transition(
+                    conn,
+                    current,
+                    "work_item.resolved_done",
+                    state=WorkItemState.DONE,
+                    error=evidence[:2000],
+                    result=jsonable(dict(result or {})),
+                )
+            return self._transition(
+                conn,
+                current,
+                "work_item.resolved_not_done",
+                state=WorkItemState.FAILED,
+                failure_kind=FailureKind.TRANSIENT,
+                error=evidence[:2000],
+            )
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -229,27 +267,50 @@ class WorkItemLedger:
         ).one()
         return _item(row)
 
-    def _transition(self, conn: Connection, item: WorkItem, action: str, **changes: Any) -> WorkItem:
+    def _transition(
+        self, conn: Connection, item: WorkItem, action: str, **changes: Any
+    ) -> WorkItem:
         values = {k: (v.value if hasattr(v, "value") else v) for k, v in changes.items()}
         values["updated_at"] = utcnow()
         row = conn.execute(
-            update(work_item).where(work_item.c.id == item.id).values(**values)
+            update(work_item)
+            .where(work_item.c.id == item.id)
+            .values(**values)
             .returning(*work_item.c)
         ).one()
         new = _item(row)
         self._audit(conn, action, new, item, new)
         return new
 
-    def _audit(self, conn: Connection, action: str, subject: WorkItem,
-               before: WorkItem | None, after: WorkItem) -> None:
+    def _audit(
+        self,
+        conn: Connection,
+        action: str,
+        subject: WorkItem,
+        before: WorkItem | None,
+        after: WorkItem,
+    ) -> None:
         def image(i: WorkItem | None) -> dict[str, Any] | None:
-            return None if i is None else {
-                "state": i.state, "failure_kind": i.failure_kind, "owner": i.owner,
-                "attempts": i.attempts, "error": i.error,
-            }
+            return (
+                None
+                if i is None
+                else {
+                    "state": i.state,
+                    "failure_kind": i.failure_kind,
+                    "owner": i.owner,
+                    "attempts": i.attempts,
+                    "error": i.error,
+                }
+            )
 
-        audit.append(conn, actor=self.actor, action=action, subject=_ref(subject),
-                     before=image(before), after=image(after))
+        audit.append(
+            conn,
+            actor=self.actor,
+            action=action,
+            subject=_ref(subject),
+            before=image(before),
+            after=image(after),
+        )
 
 
 def _insert(conn: Connection) -> Any:
@@ -263,4 +324,3 @@ def _item(row: Row[Any]) -> WorkItem:
 
 def _ref(item: WorkItem) -> str:
     return f"{item.kind}:{item.business_key}"
-

@@ -53,8 +53,38 @@ MASK_RULES: dict[str, MaskRule] = {
 
 # Two-character surnames (复姓) that must stay whole when a name is masked.
 _COMPOUND_SURNAMES = frozenset(
-    "欧阳 司马 诸葛 上官 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 司徒 夏侯 令狐 端木 独孤 "
-    "南宫 西门 轩辕 呼延 万俟 闻人 东郭 百里 申屠 澹台 公冶 太史 拓跋 钟离".split()
+    {
+        "欧阳",
+        "司马",
+        "诸葛",
+        "上官",
+        "东方",
+        "皇甫",
+        "尉迟",
+        "公孙",
+        "慕容",
+        "长孙",
+        "宇文",
+        "司徒",
+        "夏侯",
+        "令狐",
+        "端木",
+        "独孤",
+        "南宫",
+        "西门",
+        "轩辕",
+        "呼延",
+        "万俟",
+        "闻人",
+        "东郭",
+        "百里",
+        "申屠",
+        "澹台",
+        "公冶",
+        "太史",
+        "拓跋",
+        "钟离",
+    }
 )
 
 
@@ -150,8 +180,7 @@ known_names = KnownNames()
 # A resident ID: 6-digit region, a plausible birth date, 3 digits, check digit or X; not part of
 # a longer run of digits. Masked whether or not its checksum holds: a mistyped ID is still personal.
 _RESIDENT_ID = re.compile(
-    r"(?<![0-9A-Za-z])[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
-    r"(?![0-9A-Za-z])"
+    r"(?<!\d)[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![\dXx])"
 )
 _DIGIT_RUN = re.compile(r"(?<!\d)\d{11,19}(?!\d)")
 _MOBILE = re.compile(r"^(?P<cc>86)?(?P<number>1[3-9]\d{9})$")

@@ -25,7 +25,8 @@ class HubSettings(BaseSettings):
         description="SQLAlchemy URL of the store; unset means the embedded SQLite file",
     )
     work_item_lease_seconds: int = Field(
-        default=900, ge=1,
+        default=900,
+        ge=1,
         description="an IN_PROGRESS item older than this is presumed abandoned and put IN_DOUBT",
     )
     actor: str = Field(default="loanhub", description="who the audit chain names by default")

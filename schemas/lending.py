@@ -58,7 +58,7 @@ class PaymentStatus(StrEnum):
 
 
 class Disbursement(Fact):
-    """One tranche paid out; ``end_to_end_id`` derives from loan and tranche, so never pays twice."""
+    """One tranche paid out; ``end_to_end_id`` derives from loan and tranche: never paid twice."""
 
     loan_account: str = Field(max_length=20)
     tranche: int = Field(ge=1)

@@ -157,7 +157,9 @@ def derived_table(
     if parent is not None:
         fk_col, ref_table = parent
         columns.append(
-            Column(fk_col, PK_TYPE, ForeignKey(f"{ref_table}.id", ondelete="CASCADE"), nullable=False)
+            Column(
+                fk_col, PK_TYPE, ForeignKey(f"{ref_table}.id", ondelete="CASCADE"), nullable=False
+            )
         )
         index = ((fk_col,), *index)
     constraints: list[Any] = [UniqueConstraint(*cols) for cols in unique]
@@ -179,14 +181,20 @@ credit_report = derived_table(
     index=(("subject_id_number", "query_reason"), ("application_no",)),
 )
 credit_account = derived_table(
-    "credit_account", CreditAccount, parent=("report_id", "credit_report"),
+    "credit_account",
+    CreditAccount,
+    parent=("report_id", "credit_report"),
     unique=(("report_id", "account_ref"),),
 )
 credit_account_month = derived_table(
-    "credit_account_month", CreditAccountMonth, parent=("account_id", "credit_account"),
+    "credit_account_month",
+    CreditAccountMonth,
+    parent=("account_id", "credit_account"),
     unique=(("account_id", "month"),),
 )
-credit_inquiry = derived_table("credit_inquiry", CreditInquiry, parent=("report_id", "credit_report"))
+credit_inquiry = derived_table(
+    "credit_inquiry", CreditInquiry, parent=("report_id", "credit_report")
+)
 credit_public_record = derived_table(
     "credit_public_record", CreditPublicRecord, parent=("report_id", "credit_report")
 )
@@ -208,14 +216,14 @@ core_monthly_summary = derived_table(
 decision = derived_table(
     "decision", Decision, unique=(("los_reference",),), index=(("application_no",),)
 )
-loan = derived_table(
-    "loan", Loan, unique=(("loan_account",),), index=(("application_no",),)
-)
+loan = derived_table("loan", Loan, unique=(("loan_account",),), index=(("application_no",),))
 disbursement = derived_table(
     "disbursement", Disbursement, unique=(("end_to_end_id",), ("loan_account", "tranche"))
 )
 repayment_installment = derived_table(
-    "repayment_installment", RepaymentInstallment, unique=(("loan_account", "installment_no"),),
+    "repayment_installment",
+    RepaymentInstallment,
+    unique=(("loan_account", "installment_no"),),
     index=(("due_date",),),
 )
 early_warning = derived_table(
@@ -229,6 +237,17 @@ quarantined_record = derived_table(
     "quarantined_record", QuarantinedRecord, index=(("source_system", "source_ref"),)
 )
 file_receipt = derived_table(
-    "file_receipt", FileReceipt, unique=(("source_system", "name", "sha256"),),
+    "file_receipt",
+    FileReceipt,
+    unique=(("source_system", "name", "sha256"),),
     index=(("source_system", "name"),),
 )
+
+
+def fact_row(model: BaseModel) -> dict[str, Any]:
+    """The column values of a model instance: the inverse of ``model_columns``."""
+    row = model.model_dump(exclude={"lineage"} if "lineage" in type(model).model_fields else set())
+    lineage = getattr(model, "lineage", None)
+    if isinstance(lineage, Lineage):
+        row.update(lineage.model_dump())
+    return row

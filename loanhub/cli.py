@@ -1,0 +1,149 @@
+"""The ``loanhub`` command line: what integration engineers and operators run by hand."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from loanhub import audit
+from loanhub.db import current_revision, make_engine, upgrade
+from loanhub.identifiers import (
+    InvalidIdentifier,
+    luhn_ok,
+    resident_id_birth_date,
+    validate_resident_id,
+    validate_uscc,
+)
+from loanhub.masking import install_log_masking, mask_id
+from loanhub.settings import HubSettings
+
+app = typer.Typer(help="loanhub: the credit integration hub.", no_args_is_help=True)
+db_app = typer.Typer(help="The hub's store.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit chain.", no_args_is_help=True)
+id_app = typer.Typer(help="Identifiers.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
+app.add_typer(id_app, name="id")
+
+console = Console()
+UrlOption = Annotated[
+    str | None, typer.Option("--url", help="store URL (default: LOANHUB_DATABASE_URL or embedded)")
+]
+
+
+@app.callback()
+def _main() -> None:
+    install_log_masking()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def _engine(url: str | None):
+    return make_engine(url or HubSettings().store_url)
+
+
+@db_app.command("upgrade")
+def db_upgrade(url: UrlOption = None) -> None:
+    """Create or migrate the store to the newest schema."""
+    engine = _engine(url)
+    upgrade(engine)
+    console.print(f"store at revision [bold]{current_revision(engine)}[/]")
+
+
+@db_app.command("current")
+def db_current(url: UrlOption = None) -> None:
+    """Print the store's schema revision."""
+    console.print(current_revision(_engine(url)) or "empty (run: loanhub db upgrade)")
+
+
+@audit_app.command("verify")
+def audit_verify(url: UrlOption = None) -> None:
+    """Walk the audit chain; print the first broken link and exit 1 if there is one."""
+    engine = _engine(url)
+    report = audit.verify(engine)
+    if not report.ok:
+        console.print(
+            f"[red]audit chain BROKEN at event {report.broken_seq}[/]: {report.reason} "
+            f"({report.checked} events verified before it)"
+        )
+        raise typer.Exit(1)
+    _, head = audit.head(engine)
+    console.print(f"audit chain intact: {report.checked} events, head {head}")
+
+
+@id_app.command("check")
+def id_check(value: str) -> None:
+    """Validate a resident ID, a unified social credit code or a card number."""
+    v = value.strip()
+    if len(v) == 18 and v[:17].isdigit():
+        try:
+            rid = validate_resident_id(v)
+        except InvalidIdentifier as exc:
+            console.print(f"[red]invalid resident ID[/] {mask_id(v)}: {exc}")
+            raise typer.Exit(1) from exc
+        console.print(
+            f"valid resident ID {mask_id(rid)}: region {rid[:6]}, "
+            f"born {resident_id_birth_date(rid).isoformat()}"
+        )
+        return
+    if len(v) == 18:
+        try:
+            code = validate_uscc(v)
+        except InvalidIdentifier as exc:
+            console.print(f"[red]invalid USCC[/] {v}: {exc}")
+            raise typer.Exit(1) from exc
+        console.print(f"valid USCC {code}: registry {code[0]}, region {code[2:8]}")
+        return
+    if 12 <= len(v) <= 19 and v.isdigit():
+        if luhn_ok(v):
+            console.print("card number passes the Luhn check")
+            return
+        console.print("[red]card number fails the Luhn check[/]")
+        raise typer.Exit(1)
+    console.print(
+        f"[red]not an identifier[/]: {len(v)} characters; expected an 18-character "
+        "resident ID or USCC, or a 12-19 digit card number"
+    )
+    raise typer.Exit(1)
+
+
+@app.command("demo")
+def demo(
+    seed: Annotated[int, typer.Option(help="seed of the synthetic batch")] = 7,
+    applicants: Annotated[int, typer.Option(help="size of the batch")] = 40,
+    url: UrlOption = None,
+) -> None:
+    """Migrate the embedded store, load a seeded batch of applicants, print a summary."""
+    from loanhub.intake import load_applicants
+    from loanhub.synthetic import applicant_batch
+
+    settings = HubSettings()
+    engine = _engine(url)
+    upgrade(engine)
+    batch = applicant_batch(seed, applicants)
+    summary = load_applicants(
+        engine, batch, source_ref=f"synthetic-seed-{seed}", actor=settings.actor
+    )
+    table = Table(title=f"intake of synthetic batch (seed {seed})")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for label, count in (
+        ("records received", summary.received),
+        ("applications loaded", summary.loaded),
+        ("already present (re-run)", summary.already_present),
+        ("  of which persons", summary.persons),
+        ("  of which enterprises", summary.enterprises),
+        ("quarantined", summary.quarantined_records),
+    ):
+        table.add_row(label, str(count))
+    console.print(table)
+    for reason, count in summary.quarantined.most_common():
+        console.print(f"  quarantined x{count}: {reason}")
+    report = audit.verify(engine)
+    console.print(f"store: {engine.url.render_as_string(hide_password=True)}")
+    console.print(f"audit chain: {'intact' if report.ok else 'BROKEN'}, {report.checked} events")
+    if not report.ok:
+        raise typer.Exit(1)
