@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, model_validator
 from sqlalchemy import Connection, Engine, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -19,6 +19,7 @@ from loanhub import audit
 from loanhub.canonical import sha256_hex
 from loanhub.masking import known_names
 from loanhub.quarantine import quarantine_validation_error
+from schemas.base import CanonicalModel
 from schemas.party import Application, Consent, Party, PartyKind
 from schemas.tables import application, consent, fact_row, party
 from schemas.types import utcnow
@@ -31,7 +32,7 @@ def contract_version(*models: type[BaseModel]) -> str:
     return sha256_hex([m.model_json_schema() for m in models])[:16]
 
 
-INTAKE_CONTRACT = (Party, Application, Consent)
+INTAKE_CONTRACT = (Party, Application, Consent)  # versioned together
 
 
 @dataclass
@@ -50,23 +51,27 @@ class IntakeSummary:
         return sum(self.quarantined.values())
 
 
-@dataclass(frozen=True)
-class _Applicant:
+class IntakeRecord(CanonicalModel):
+    """One submitted applicant: the party, the application and the consent it gave."""
+
     party: Party
     application: Application
     consent: Consent
 
+    @model_validator(mode="after")
+    def _one_party(self) -> Self:
+        for section in (self.application, self.consent):
+            if section.party_id_number.upper() != self.party.id_number:
+                raise ValueError(f"{type(section).__name__} names another party than the record")
+            section.party_id_number = self.party.id_number
+        return self
 
-def _validate(record: dict[str, Any], lineage: dict[str, Any]) -> _Applicant:
-    p = Party.model_validate({**record["party"], "lineage": lineage})
-    # The application and consent name the party by the normalised identifier.
-    a = Application.model_validate(
-        {**record["application"], "party_id_number": p.id_number, "lineage": lineage}
-    )
-    c = Consent.model_validate(
-        {**record["consent"], "party_id_number": p.id_number, "lineage": lineage}
-    )
-    return _Applicant(p, a, c)
+    @classmethod
+    def from_raw(cls, record: dict[str, Any], lineage: dict[str, Any]) -> IntakeRecord:
+        sections = ("party", "application", "consent")
+        return cls.model_validate(
+            {s: {**record.get(s, {}), "lineage": lineage} for s in sections}
+        )
 
 
 def _insert_new(conn: Connection, table: Table, key: str, rows: Sequence[dict[str, Any]]) -> int:
@@ -89,7 +94,7 @@ def load_applicants(
     version = contract_version(*INTAKE_CONTRACT)
     fetched_at = utcnow()
     summary = IntakeSummary()
-    good: list[_Applicant] = []
+    good: list[IntakeRecord] = []
     with engine.begin() as conn:
         for n, record in enumerate(records, 1):
             summary.received += 1
@@ -100,7 +105,7 @@ def load_applicants(
                 "raw_payload_hash": sha256_hex(record),
             }
             try:
-                good.append(_validate(record, lineage))
+                good.append(IntakeRecord.from_raw(record, lineage))
             except ValidationError as err:
                 ref = record.get("application", {}).get("application_no") or f"#{n}"
                 rows = quarantine_validation_error(

@@ -6,7 +6,7 @@ from datetime import date
 from enum import StrEnum
 from typing import Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from loanhub.identifiers import resident_id_birth_date, validate_resident_id, validate_uscc
 from schemas.base import Fact
@@ -29,10 +29,16 @@ class Party(Fact):
     registered_capital: Money | None = None
     established_on: date | None = None
 
+    @field_validator("id_number")
+    @classmethod
+    def _identifier_matches_kind(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("kind") is PartyKind.PERSON:
+            return validate_resident_id(value)
+        return validate_uscc(value)
+
     @model_validator(mode="after")
-    def _identifier_matches_kind(self) -> Self:
+    def _birth_date_from_identifier(self) -> Self:
         if self.kind is PartyKind.PERSON:
-            self.id_number = validate_resident_id(self.id_number)
             born = resident_id_birth_date(self.id_number)
             if self.birth_date is None:
                 self.birth_date = born
@@ -40,8 +46,6 @@ class Party(Fact):
                 raise ValueError(
                     f"birth_date {self.birth_date} disagrees with the resident ID ({born})"
                 )
-        else:
-            self.id_number = validate_uscc(self.id_number)
         return self
 
 

@@ -26,7 +26,6 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
-    Numeric,
     String,
     Table,
     Text,
@@ -53,7 +52,7 @@ from schemas.sources import (
     SocialSecurityMonth,
     TaxProfile,
 )
-from schemas.types import UTCDateTimeType
+from schemas.types import ExactNumeric, UTCDateTimeType
 
 metadata = MetaData(
     naming_convention={
@@ -107,7 +106,7 @@ def column_type(annotation: Any, items: list[Any]) -> TypeEngine[Any]:
         digits, places = _meta(items, "max_digits"), _meta(items, "decimal_places")
         if digits is None or places is None:
             raise TypeError("a stored Decimal needs max_digits and decimal_places (use Money)")
-        return Numeric(digits, places, asdecimal=True)
+        return ExactNumeric(digits, places)
     if annotation is bool:
         return Boolean()
     if annotation is int:

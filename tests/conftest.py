@@ -73,7 +73,7 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
+@pytest.fixture(params=["pg", "sqlite"])
 def engine(request: pytest.FixtureRequest) -> Engine:
     """Both stores the hub supports: production's PostgreSQL and the embedded SQLite."""
     return request.getfixturevalue(f"{request.param}_engine")

@@ -39,7 +39,9 @@ def upgrade() -> None:
         sa.Column("application_no", sa.String(length=32), nullable=False),
         sa.Column("party_id_number", sa.String(length=18), nullable=False),
         sa.Column("product", sa.String(length=32), nullable=False),
-        sa.Column("requested_amount", sa.Numeric(precision=18, scale=2), nullable=False),
+        sa.Column(
+            "requested_amount", schemas.types.ExactNumeric(precision=18, scale=2), nullable=False
+        ),
         sa.Column("term_months", sa.Integer(), nullable=False),
         sa.Column("purpose", sa.String(length=200), nullable=True),
         sa.Column("submitted_at", schemas.types.UTCDateTimeType(timezone=True), nullable=False),
@@ -122,7 +124,7 @@ def upgrade() -> None:
         sa.Column("customer_no", sa.String(length=12), nullable=False),
         sa.Column("account_type", sa.String(length=7), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
-        sa.Column("balance", sa.Numeric(precision=18, scale=2), nullable=False),
+        sa.Column("balance", schemas.types.ExactNumeric(precision=18, scale=2), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("opened_on", sa.Date(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_core_account")),
@@ -168,9 +170,11 @@ def upgrade() -> None:
         sa.Column("raw_payload_hash", sa.String(length=64), nullable=False),
         sa.Column("account_no", sa.String(length=20), nullable=False),
         sa.Column("month", sa.Date(), nullable=False, comment="first day of the month"),
-        sa.Column("inflow", sa.Numeric(precision=18, scale=2), nullable=False),
-        sa.Column("outflow", sa.Numeric(precision=18, scale=2), nullable=False),
-        sa.Column("average_balance", sa.Numeric(precision=18, scale=2), nullable=False),
+        sa.Column("inflow", schemas.types.ExactNumeric(precision=18, scale=2), nullable=False),
+        sa.Column("outflow", schemas.types.ExactNumeric(precision=18, scale=2), nullable=False),
+        sa.Column(
+            "average_balance", schemas.types.ExactNumeric(precision=18, scale=2), nullable=False
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_core_monthly_summary")),
         sa.UniqueConstraint(
             "account_no", "month", name=op.f("uq_core_monthly_summary_account_no_month")
@@ -195,7 +199,9 @@ def upgrade() -> None:
         sa.Column("query_reason", sa.String(length=2), nullable=False),
         sa.Column("report_date", sa.Date(), nullable=False),
         sa.Column("score", sa.Integer(), nullable=True),
-        sa.Column("registered_capital", sa.Numeric(precision=18, scale=2), nullable=True),
+        sa.Column(
+            "registered_capital", schemas.types.ExactNumeric(precision=18, scale=2), nullable=True
+        ),
         sa.Column("established_on", sa.Date(), nullable=True),
         sa.Column("thin_file", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_credit_report")),
@@ -224,9 +230,11 @@ def upgrade() -> None:
         sa.Column("raw_payload_hash", sa.String(length=64), nullable=False),
         sa.Column("application_no", sa.String(length=32), nullable=False),
         sa.Column("outcome", sa.String(length=7), nullable=False),
-        sa.Column("approved_amount", sa.Numeric(precision=18, scale=2), nullable=True),
+        sa.Column(
+            "approved_amount", schemas.types.ExactNumeric(precision=18, scale=2), nullable=True
+        ),
         sa.Column("term_months", sa.Integer(), nullable=True),
-        sa.Column("annual_rate", sa.Numeric(precision=9, scale=6), nullable=True),
+        sa.Column("annual_rate", schemas.types.ExactNumeric(precision=9, scale=6), nullable=True),
         sa.Column("conditions", sa.String(length=500), nullable=True),
         sa.Column("comment", sa.String(length=500), nullable=True),
         sa.Column("decided_by", sa.String(length=64), nullable=False),
@@ -252,7 +260,7 @@ def upgrade() -> None:
         sa.Column("raw_payload_hash", sa.String(length=64), nullable=False),
         sa.Column("loan_account", sa.String(length=20), nullable=False),
         sa.Column("tranche", sa.Integer(), nullable=False),
-        sa.Column("amount", sa.Numeric(precision=18, scale=2), nullable=False),
+        sa.Column("amount", schemas.types.ExactNumeric(precision=18, scale=2), nullable=False),
         sa.Column("currency", sa.String(length=3), nullable=False),
         sa.Column("creditor_account", sa.String(length=34), nullable=False),
         sa.Column("end_to_end_id", sa.String(length=35), nullable=False),
@@ -345,8 +353,8 @@ def upgrade() -> None:
         sa.Column("loan_account", sa.String(length=20), nullable=False),
         sa.Column("application_no", sa.String(length=32), nullable=False),
         sa.Column("customer_no", sa.String(length=12), nullable=False),
-        sa.Column("principal", sa.Numeric(precision=18, scale=2), nullable=False),
-        sa.Column("annual_rate", sa.Numeric(precision=9, scale=6), nullable=False),
+        sa.Column("principal", schemas.types.ExactNumeric(precision=18, scale=2), nullable=False),
+        sa.Column("annual_rate", schemas.types.ExactNumeric(precision=9, scale=6), nullable=False),
         sa.Column("term_months", sa.Integer(), nullable=False),
         sa.Column("start_date", sa.Date(), nullable=False),
         sa.Column("status", sa.String(length=11), nullable=False),
@@ -376,7 +384,9 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=100), nullable=False),
         sa.Column("mobile", sa.String(length=11), nullable=True),
         sa.Column("birth_date", sa.Date(), nullable=True),
-        sa.Column("registered_capital", sa.Numeric(precision=18, scale=2), nullable=True),
+        sa.Column(
+            "registered_capital", schemas.types.ExactNumeric(precision=18, scale=2), nullable=True
+        ),
         sa.Column("established_on", sa.Date(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_party")),
         sa.UniqueConstraint("id_number", name=op.f("uq_party_id_number")),
@@ -429,10 +439,18 @@ def upgrade() -> None:
         sa.Column("installment_no", sa.Integer(), nullable=False),
         sa.Column("customer_no", sa.String(length=12), nullable=False),
         sa.Column("due_date", sa.Date(), nullable=False),
-        sa.Column("principal_due", sa.Numeric(precision=18, scale=2), nullable=False),
-        sa.Column("interest_due", sa.Numeric(precision=18, scale=2), nullable=False),
-        sa.Column("principal_paid", sa.Numeric(precision=18, scale=2), nullable=False),
-        sa.Column("interest_paid", sa.Numeric(precision=18, scale=2), nullable=False),
+        sa.Column(
+            "principal_due", schemas.types.ExactNumeric(precision=18, scale=2), nullable=False
+        ),
+        sa.Column(
+            "interest_due", schemas.types.ExactNumeric(precision=18, scale=2), nullable=False
+        ),
+        sa.Column(
+            "principal_paid", schemas.types.ExactNumeric(precision=18, scale=2), nullable=False
+        ),
+        sa.Column(
+            "interest_paid", schemas.types.ExactNumeric(precision=18, scale=2), nullable=False
+        ),
         sa.Column("paid_date", sa.Date(), nullable=True),
         sa.Column("days_past_due", sa.Integer(), nullable=False),
         sa.Column(
@@ -472,9 +490,15 @@ def upgrade() -> None:
         ),
         sa.Column("employer_name", sa.String(length=200), nullable=False),
         sa.Column("employer_uscc", sa.String(length=18), nullable=False),
-        sa.Column("contribution_base", sa.Numeric(precision=18, scale=2), nullable=False),
-        sa.Column("pension_personal", sa.Numeric(precision=18, scale=2), nullable=False),
-        sa.Column("pension_employer", sa.Numeric(precision=18, scale=2), nullable=False),
+        sa.Column(
+            "contribution_base", schemas.types.ExactNumeric(precision=18, scale=2), nullable=False
+        ),
+        sa.Column(
+            "pension_personal", schemas.types.ExactNumeric(precision=18, scale=2), nullable=False
+        ),
+        sa.Column(
+            "pension_employer", schemas.types.ExactNumeric(precision=18, scale=2), nullable=False
+        ),
         sa.Column("status", sa.String(length=9), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_social_security_month")),
         sa.UniqueConstraint(
@@ -500,13 +524,15 @@ def upgrade() -> None:
         sa.Column("id_or_uscc", sa.String(length=18), nullable=False),
         sa.Column("status", sa.String(length=9), nullable=False),
         sa.Column("tax_credit_rating", sa.String(length=1), nullable=True),
-        sa.Column("revenue_y1", sa.Numeric(precision=18, scale=2), nullable=True),
-        sa.Column("revenue_y2", sa.Numeric(precision=18, scale=2), nullable=True),
-        sa.Column("revenue_y3", sa.Numeric(precision=18, scale=2), nullable=True),
-        sa.Column("tax_paid_y1", sa.Numeric(precision=18, scale=2), nullable=True),
-        sa.Column("tax_paid_y2", sa.Numeric(precision=18, scale=2), nullable=True),
-        sa.Column("tax_paid_y3", sa.Numeric(precision=18, scale=2), nullable=True),
-        sa.Column("arrears_amount", sa.Numeric(precision=18, scale=2), nullable=True),
+        sa.Column("revenue_y1", schemas.types.ExactNumeric(precision=18, scale=2), nullable=True),
+        sa.Column("revenue_y2", schemas.types.ExactNumeric(precision=18, scale=2), nullable=True),
+        sa.Column("revenue_y3", schemas.types.ExactNumeric(precision=18, scale=2), nullable=True),
+        sa.Column("tax_paid_y1", schemas.types.ExactNumeric(precision=18, scale=2), nullable=True),
+        sa.Column("tax_paid_y2", schemas.types.ExactNumeric(precision=18, scale=2), nullable=True),
+        sa.Column("tax_paid_y3", schemas.types.ExactNumeric(precision=18, scale=2), nullable=True),
+        sa.Column(
+            "arrears_amount", schemas.types.ExactNumeric(precision=18, scale=2), nullable=True
+        ),
         sa.Column("arrears_since", sa.Date(), nullable=True),
         sa.Column("penalty_count", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tax_profile")),
@@ -563,9 +589,11 @@ def upgrade() -> None:
         sa.Column("institution", sa.String(length=100), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("opened_on", sa.Date(), nullable=True),
-        sa.Column("credit_limit", sa.Numeric(precision=18, scale=2), nullable=True),
-        sa.Column("balance", sa.Numeric(precision=18, scale=2), nullable=False),
-        sa.Column("overdue_amount", sa.Numeric(precision=18, scale=2), nullable=False),
+        sa.Column("credit_limit", schemas.types.ExactNumeric(precision=18, scale=2), nullable=True),
+        sa.Column("balance", schemas.types.ExactNumeric(precision=18, scale=2), nullable=False),
+        sa.Column(
+            "overdue_amount", schemas.types.ExactNumeric(precision=18, scale=2), nullable=False
+        ),
         sa.Column("status_24m", sa.String(length=24), nullable=False),
         sa.Column(
             "report_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
@@ -627,7 +655,7 @@ def upgrade() -> None:
         sa.Column("raw_payload_hash", sa.String(length=64), nullable=False),
         sa.Column("kind", sa.String(length=22), nullable=False),
         sa.Column("recorded_on", sa.Date(), nullable=False),
-        sa.Column("amount", sa.Numeric(precision=18, scale=2), nullable=True),
+        sa.Column("amount", schemas.types.ExactNumeric(precision=18, scale=2), nullable=True),
         sa.Column("authority", sa.String(length=100), nullable=True),
         sa.Column("description", sa.String(length=500), nullable=True),
         sa.Column(
