@@ -53,7 +53,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, **kwargs)
         _sqlite_serialisable(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    # No pre-ping: it costs a round trip per transaction. A connection that died with a
+    # server restart fails its statement, which callers treat as transient and retry.
+    kwargs.setdefault("pool_recycle", 1800)
+    return create_engine(url, **kwargs)
 
 
 def alembic_config(engine: Engine) -> Config:

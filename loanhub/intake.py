@@ -69,9 +69,7 @@ class IntakeRecord(CanonicalModel):
     @classmethod
     def from_raw(cls, record: dict[str, Any], lineage: dict[str, Any]) -> IntakeRecord:
         sections = ("party", "application", "consent")
-        return cls.model_validate(
-            {s: {**record.get(s, {}), "lineage": lineage} for s in sections}
-        )
+        return cls.model_validate({s: {**record.get(s, {}), "lineage": lineage} for s in sections})
 
 
 def _insert_new(conn: Connection, table: Table, key: str, rows: Sequence[dict[str, Any]]) -> int:

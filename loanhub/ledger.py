@@ -252,14 +252,27 @@ class WorkItemLedger:
     # -- internals ---------------------------------------------------------------------------
 
     def _close(self, item: WorkItem, action: str, **changes: Any) -> WorkItem:
+        """Move an item this owner holds out of IN_PROGRESS, in one compare-and-set UPDATE."""
         with self.engine.begin() as conn:
-            current = self._locked(conn, item)
-            if current.state is not WorkItemState.IN_PROGRESS or current.owner != self.owner:
+            row = conn.execute(
+                update(work_item)
+                .where(
+                    work_item.c.id == item.id,
+                    work_item.c.state == WorkItemState.IN_PROGRESS.value,
+                    work_item.c.owner == self.owner,
+                )
+                .values(**_values(changes, lease_expires_at=None))
+                .returning(*work_item.c)
+            ).first()
+            if row is None:
+                current = self._locked(conn, item)
                 raise IllegalTransition(
                     f"{_ref(current)} is {current.state} under {current.owner}; "
                     f"{self.owner} cannot close it"
                 )
-            return self._transition(conn, current, action, lease_expires_at=None, **changes)
+            new = _item(row)
+            self._audit(conn, action, new, item, new)
+            return new
 
     def _locked(self, conn: Connection, item: WorkItem) -> WorkItem:
         row = conn.execute(
@@ -270,12 +283,10 @@ class WorkItemLedger:
     def _transition(
         self, conn: Connection, item: WorkItem, action: str, **changes: Any
     ) -> WorkItem:
-        values = {k: (v.value if hasattr(v, "value") else v) for k, v in changes.items()}
-        values["updated_at"] = utcnow()
         row = conn.execute(
             update(work_item)
             .where(work_item.c.id == item.id)
-            .values(**values)
+            .values(**_values(changes))
             .returning(*work_item.c)
         ).one()
         new = _item(row)
@@ -311,6 +322,12 @@ class WorkItemLedger:
             before=image(before),
             after=image(after),
         )
+
+
+def _values(changes: dict[str, Any], **more: Any) -> dict[str, Any]:
+    values = {k: (v.value if hasattr(v, "value") else v) for k, v in {**changes, **more}.items()}
+    values["updated_at"] = utcnow()
+    return values
 
 
 def _insert(conn: Connection) -> Any:

@@ -11,7 +11,10 @@ def _chain(engine: Engine, n: int = 7) -> None:
     for i in range(1, n + 1):
         with engine.begin() as conn:
             audit.append(
-                conn, actor="ops.li", action="decision.posted", subject=f"APP{i:06d}",
+                conn,
+                actor="ops.li",
+                action="decision.posted",
+                subject=f"APP{i:06d}",
                 before={"state": "DECIDING", "applicant": "110105194912310020"},
                 after={"state": "APPROVED", "amount": "250000.00"},
             )
@@ -46,8 +49,10 @@ def test_personal_data_is_masked_before_it_is_written(engine: Engine) -> None:
 
 def test_postgresql_refuses_update_and_delete(pg_engine: Engine) -> None:
     _chain(pg_engine, 3)
-    for sql in ("UPDATE audit_event SET actor = 'x' WHERE seq = 2",
-                "DELETE FROM audit_event WHERE seq = 2"):
+    for sql in (
+        "UPDATE audit_event SET actor = 'x' WHERE seq = 2",
+        "DELETE FROM audit_event WHERE seq = 2",
+    ):
         with pytest.raises(DBAPIError, match="append-only"), pg_engine.begin() as conn:
             conn.execute(text(sql))
     assert audit.verify(pg_engine).ok

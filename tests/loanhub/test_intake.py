@@ -7,7 +7,7 @@ from loanhub.synthetic import applicant_batch
 from schemas.tables import application, consent, party, quarantined_record
 
 
-def _count(engine: Engine, table) -> int:  # noqa: ANN001
+def _count(engine: Engine, table) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(table)).scalar_one()
 
@@ -32,8 +32,11 @@ def test_a_batch_loads_and_mistyped_ids_are_quarantined_with_reason(engine: Engi
     assert "check character" in q["reason"]
     assert q["source_ref"] == "batch-7"
     assert q["record_ref"].startswith("APP007")
-    bad_id = next(r["party"]["id_number"] for r in batch
-                  if r["application"]["application_no"] == q["record_ref"])
+    bad_id = next(
+        r["party"]["id_number"]
+        for r in batch
+        if r["application"]["application_no"] == q["record_ref"]
+    )
     assert bad_id not in q["raw_masked"]
     assert mask_text(bad_id) in q["raw_masked"]
 

@@ -1,7 +1,7 @@
 import multiprocessing
 import time
-from typing import Any
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -126,7 +126,10 @@ def test_every_transition_is_in_the_audit_chain_with_the_id_masked(engine: Engin
     with engine.connect() as conn:
         events = conn.execute(select(audit_event).order_by(audit_event.c.seq)).mappings().all()
     assert [e["action"] for e in events] == [
-        "work_item.claimed", "work_item.failed", "work_item.reclaimed", "work_item.done",
+        "work_item.claimed",
+        "work_item.failed",
+        "work_item.reclaimed",
+        "work_item.done",
     ]
     assert all("110105194912310020" not in e["subject"] for e in events)
     assert events[0]["subject"] == "bureau_query:APP000001:1****************0:01"
@@ -158,8 +161,9 @@ def test_two_processes_racing_for_the_same_keys_end_with_one_winner_each(pg_engi
     keys = [f"LN{n:05d}:1" for n in range(40)]
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(2), ctx.Queue()
-    procs = [ctx.Process(target=_racer, args=(url, f"p{i}", keys, barrier, results))
-             for i in (1, 2)]
+    procs = [
+        ctx.Process(target=_racer, args=(url, f"p{i}", keys, barrier, results)) for i in (1, 2)
+    ]
     for p in procs:
         p.start()
     outcomes = dict(results.get(timeout=120) for _ in procs)
@@ -172,8 +176,9 @@ def test_two_processes_racing_for_the_same_keys_end_with_one_winner_each(pg_engi
         assert verdicts[0] in ("DONE", "busy")
     with pg_engine.connect() as conn:
         states = conn.execute(
-            select(work_item.c.state, func.count(), func.max(work_item.c.attempts))
-            .group_by(work_item.c.state)
+            select(work_item.c.state, func.count(), func.max(work_item.c.attempts)).group_by(
+                work_item.c.state
+            )
         ).all()
     assert [(s, c, a) for s, c, a in states] == [("DONE", len(keys), 1)]
     assert audit.verify(pg_engine).checked == 2 * len(keys)

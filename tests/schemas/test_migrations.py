@@ -6,9 +6,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, insert, select
 
-from schemas.tables import fact_row, metadata, repayment_installment
-from schemas.lending import RepaymentInstallment
 from schemas.base import Lineage
+from schemas.lending import RepaymentInstallment
+from schemas.tables import fact_row, metadata, repayment_installment
 
 
 def test_migrations_produce_exactly_the_models_tables(engine: Engine) -> None:
@@ -21,13 +21,20 @@ def test_migrations_produce_exactly_the_models_tables(engine: Engine) -> None:
 
 def _installment(**over: object) -> RepaymentInstallment:
     lineage = Lineage(
-        source_system="core", fetched_at=datetime(2026, 11, 24, 8, 0, tzinfo=timezone(timedelta(hours=8))),
-        mapping_version="copybook-1", raw_payload_hash="b" * 64,
+        source_system="core",
+        fetched_at=datetime(2026, 11, 24, 8, 0, tzinfo=timezone(timedelta(hours=8))),
+        mapping_version="copybook-1",
+        raw_payload_hash="b" * 64,
     )
     fields = dict(
-        loan_account="LN0000000001", installment_no=3, customer_no="000000012345",
-        due_date=date(2026, 11, 20), principal_due=Decimal("9999999999999999.99"),
-        interest_due=Decimal("0.01"), lineage=lineage, status="P",
+        loan_account="LN0000000001",
+        installment_no=3,
+        customer_no="000000012345",
+        due_date=date(2026, 11, 20),
+        principal_due=Decimal("9999999999999999.99"),
+        interest_due=Decimal("0.01"),
+        lineage=lineage,
+        status="P",
     )
     return RepaymentInstallment(**{**fields, **over})
 
@@ -47,8 +54,12 @@ def test_models_refuse_floats_with_too_many_places_and_naive_times() -> None:
     with pytest.raises(ValueError, match="decimal places"):
         _installment(interest_due=Decimal("0.001"))
     with pytest.raises(ValueError, match="timezone"):
-        Lineage(source_system="core", fetched_at=datetime(2026, 1, 1),
-                mapping_version="v", raw_payload_hash="b" * 64)
+        Lineage(
+            source_system="core",
+            fetched_at=datetime(2026, 1, 1),
+            mapping_version="v",
+            raw_payload_hash="b" * 64,
+        )
 
 
 def test_lineage_is_normalised_to_utc() -> None:

@@ -1,0 +1,26 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Each sets itself up first.
+SHELL := /bin/bash
+VENV := .venv/bin
+
+export AIRFLOW_HOME := $(CURDIR)/airflow_home
+export AIRFLOW__CORE__LOAD_EXAMPLES := False
+
+.PHONY: setup test lint demo bench clean
+
+setup:
+	@bash scripts/bootstrap.sh
+
+lint: setup
+	$(VENV)/ruff check .
+
+test: lint
+	$(VENV)/pytest
+
+demo: setup
+	$(VENV)/loanhub demo
+
+bench: setup
+	$(VENV)/python -m bench
+
+clean:
+	rm -rf var airflow_home .pytest_cache .ruff_cache bench/results.json

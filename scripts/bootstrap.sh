@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Brings a fresh machine to the point where `make test` / `make demo` can run:
+# the Debian packages the project needs, uv, and the locked virtual environment.
+# Idempotent and quiet when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: the browser the bots drive (and its CJK font, so screenshots show
+# Chinese), OpenSSH (the reference sshd/sftp of the SFTP benchmarks), and psql (the
+# reference of the bulk-load benchmarks).
+declare -A wanted=(
+  [chromium]=/usr/bin/chromium
+  [fonts-wqy-microhei]=/usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+  [openssh-server]=/usr/sbin/sshd
+  [openssh-client]=/usr/bin/sftp
+  [postgresql-client]=/usr/bin/psql
+)
+missing=()
+for pkg in "${!wanted[@]}"; do
+  [ -e "${wanted[$pkg]}" ] || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "bootstrap: installing Debian packages: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "bootstrap: missing Debian packages. Install them, then run make again:" >&2
+    echo "  sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+if ! command -v uv >/dev/null 2>&1 && ! python3 -m uv --version >/dev/null 2>&1; then
+  echo "bootstrap: installing uv"
+  python3 -m pip install --quiet uv
+fi
+if command -v uv >/dev/null 2>&1; then UV=(uv); else UV=(python3 -m uv); fi
+
+"${UV[@]}" sync --frozen --compile-bytecode --quiet

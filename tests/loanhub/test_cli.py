@@ -1,0 +1,43 @@
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from loanhub.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("value", "code", "says"),
+    [
+        ("11010519491231002X", 0, "valid resident ID 1****************X"),
+        ("110105194912310021", 1, "expected 'X'"),
+        ("91350100M000100Y43", 0, "valid USCC"),
+        ("91350100M000100Y44", 1, "invalid USCC"),
+        ("4111111111111111", 0, "passes the Luhn check"),
+        ("4111111111111112", 1, "fails the Luhn check"),
+        ("abc", 1, "not an identifier"),
+    ],
+)
+def test_id_check(value: str, code: int, says: str) -> None:
+    result = runner.invoke(app, ["id", "check", value])
+    assert result.exit_code == code
+    assert says in " ".join(result.output.split())
+    assert "110105194912310021" not in result.output
+
+
+def test_demo_builds_the_embedded_store_and_reruns_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOANHUB_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("LOANHUB_DATABASE_URL", raising=False)
+    first = runner.invoke(app, ["demo", "--seed", "7", "--applicants", "40"])
+    assert first.exit_code == 0, first.output
+    assert (tmp_path / "loanhub.db").exists()
+    assert "audit chain: intact, 1 events" in first.output
+    second = runner.invoke(app, ["demo", "--seed", "7", "--applicants", "40"])
+    assert second.exit_code == 0
+    assert "audit chain: intact, 2 events" in second.output
+    current = runner.invoke(app, ["db", "current", "--url", f"sqlite:///{tmp_path}/loanhub.db"])
+    assert current.output.strip() == "0001"
