@@ -39,6 +39,7 @@ UrlOption = Annotated[
 def _main() -> None:
     install_log_masking()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _engine(url: str | None):

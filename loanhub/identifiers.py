@@ -80,6 +80,24 @@ _USCC_REGISTRY = frozenset("123456789ANY")
 _USCC_RE = re.compile(rf"^[{_USCC_ALPHABET}]{{18}}$")
 
 
+def _normalised(value: object, what: str) -> str:
+    """Both identifiers are 18 characters of text, compared upper-case."""
+    if not isinstance(value, str):
+        raise InvalidIdentifier(f"{what} must be text, got {type(value).__name__}")
+    v = value.strip().upper()
+    if len(v) != 18:
+        raise InvalidIdentifier(f"{what} must have 18 characters, got {len(v)}")
+    return v
+
+
+def _checked(value: str, expected: str, what: str, algorithm: str) -> str:
+    if value[17] != expected:
+        raise InvalidIdentifier(
+            f"{what} check character is {value[17]!r}, expected {expected!r} ({algorithm})"
+        )
+    return value
+
+
 def resident_id_check_char(first17: str) -> str:
     """The GB 11643 check character for 17 digits (``X`` stands for 10)."""
     if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
@@ -104,11 +122,7 @@ def validate_resident_id(value: str, *, today: date | None = None) -> str:
     Checks length and charset, the province part of the region code, the birth date (a real
     date between 1900 and today) and the MOD 11-2 check character.
     """
-    if not isinstance(value, str):
-        raise InvalidIdentifier(f"resident ID must be text, got {type(value).__name__}")
-    v = value.strip().upper()
-    if len(v) != 18:
-        raise InvalidIdentifier(f"resident ID must have 18 characters, got {len(v)}")
+    v = _normalised(value, "resident ID")
     if not (v[:17].isascii() and v[:17].isdigit()) or not (v[17].isdigit() or v[17] == "X"):
         raise InvalidIdentifier("resident ID must be 17 digits followed by a digit or X")
     if int(v[:2]) not in _RID_PROVINCES:
@@ -117,12 +131,7 @@ def validate_resident_id(value: str, *, today: date | None = None) -> str:
     upper = today or date.today()  # noqa: DTZ011 - a calendar date, not a timestamp
     if not date(1900, 1, 1) <= born <= upper:
         raise InvalidIdentifier(f"resident ID birth date {born.isoformat()} is out of range")
-    expected = resident_id_check_char(v[:17])
-    if v[17] != expected:
-        raise InvalidIdentifier(
-            f"resident ID check character is {v[17]!r}, expected {expected!r} (ISO 7064 MOD 11-2)"
-        )
-    return v
+    return _checked(v, resident_id_check_char(v[:17]), "resident ID", "ISO 7064 MOD 11-2")
 
 
 def uscc_check_char(first17: str) -> str:
@@ -139,11 +148,7 @@ def validate_uscc(value: str) -> str:
     The alphabet excludes I, O, Z, S and V; position 1 is the registering authority, the
     region code (positions 3-8) is numeric, and the last character is the MOD 31 check.
     """
-    if not isinstance(value, str):
-        raise InvalidIdentifier(f"USCC must be text, got {type(value).__name__}")
-    v = value.strip().upper()
-    if len(v) != 18:
-        raise InvalidIdentifier(f"USCC must have 18 characters, got {len(v)}")
+    v = _normalised(value, "USCC")
     if not _USCC_RE.match(v):
         bad = sorted({c for c in v if c not in _USCC_VALUE})
         raise InvalidIdentifier(f"USCC has characters outside GB 32100's alphabet: {bad}")
@@ -151,12 +156,7 @@ def validate_uscc(value: str) -> str:
         raise InvalidIdentifier(f"USCC registering authority {v[0]!r} is not a known code")
     if not v[2:8].isdigit():
         raise InvalidIdentifier(f"USCC region code {v[2:8]!r} (positions 3-8) must be digits")
-    expected = uscc_check_char(v[:17])
-    if v[17] != expected:
-        raise InvalidIdentifier(
-            f"USCC check character is {v[17]!r}, expected {expected!r} (GB 32100 MOD 31)"
-        )
-    return v
+    return _checked(v, uscc_check_char(v[:17]), "USCC", "GB 32100 MOD 31")
 
 
 def luhn_ok(number: str) -> bool:
