@@ -83,3 +83,78 @@ def engine(request: pytest.FixtureRequest) -> Engine:
 def _forget_known_names() -> Iterator[None]:
     yield
     known_names.clear()
+
+
+# -- simulators ---------------------------------------------------------------------------------
+
+FAST = {  # the catalogue's latencies are for demos; tests run the same code paths at full speed
+    "bureau": {"*": {"latency": 0, "rate": 0.0}},
+    "core": {"*": {"latency": 0, "rate": 0.0}},
+    "sftp": {"*": {"rate": 0.0}},
+    "tax": {"*": {"answer_delay": 0.05, "rate": 0.0, "fault": None}},
+    "gateway": {"*": {"answer_delay": 0.05, "settle_delay": 0.05, "insufficient_funds_rate": 0.0}},
+}
+
+
+class SimAdmin:
+    """The simulators' admin endpoint, as a test uses it."""
+
+    def __init__(self, endpoints: dict) -> None:
+        import requests
+
+        self.url = endpoints["admin"]["url"]
+        self.http = requests.Session()
+
+    def controls(self, patch: dict) -> dict:
+        r = self.http.patch(f"{self.url}/controls", json=patch, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def journal(self, system: str | None = None, kind: str | None = None) -> list[dict]:
+        params = {k: v for k, v in (("system", system), ("kind", kind)) if v}
+        r = self.http.get(f"{self.url}/journal", params=params, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def clear_journal(self) -> None:
+        self.http.delete(f"{self.url}/journal", timeout=10).raise_for_status()
+
+    def post(self, path: str, body: dict) -> dict:
+        r = self.http.post(f"{self.url}{path}", json=body, timeout=30)
+        r.raise_for_status()
+        return r.json()
+
+
+@pytest.fixture(scope="session")
+def sim_endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """The simulators, started once for the run as a real separate process (``up`` / ``down``)."""
+    import json
+    import subprocess
+    import sys
+
+    data_dir = tmp_path_factory.mktemp("sim")
+    cmd = [sys.executable, "-m", "simulators"]
+    subprocess.run([*cmd, "up", "--data-dir", str(data_dir)], check=True, timeout=60)
+    endpoints = json.loads((data_dir / "endpoints.json").read_text())
+    SimAdmin(endpoints).controls(FAST)
+    yield endpoints
+    subprocess.run([*cmd, "down", "--data-dir", str(data_dir)], check=True, timeout=60)
+
+
+@pytest.fixture
+def sim(sim_endpoints: dict) -> SimAdmin:
+    """Admin access with fast, fault-free controls and an empty journal for each test."""
+    admin = SimAdmin(sim_endpoints)
+    admin.controls(FAST)
+    admin.clear_journal()
+    return admin
+
+
+@pytest.fixture(scope="session")
+def sim_dataset(sim_endpoints: dict):
+    """The simulators' world, regenerated here from the same seed and sizes."""
+    from simulators.dataset import generate
+
+    data = generate(sim_endpoints["seed"], sim_endpoints["persons"], sim_endpoints["enterprises"])
+    assert data.digest() == sim_endpoints["dataset_sha256"]
+    return data

@@ -1,0 +1,115 @@
+"""The simulators' admin endpoint (loopback HTTP, JSON): controls, journals, extracts, dataset.
+
+GET    /admin/health              dataset digest, uptime
+GET    /admin/controls            PATCH merges a JSON patch; POST /admin/controls/reset
+GET    /admin/journal?system=&kind=      DELETE clears it
+POST   /admin/extract             {"business_date", "corrupt", "trailer"}: write LNREPAY
+GET    /admin/dataset             the whole seeded dataset (canonical JSON)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable
+from datetime import date
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from simulators import extract
+from simulators.controls import Controls
+from simulators.dataset import Dataset
+from simulators.journal import Journal
+
+StartResponse = Callable[..., Any]
+
+
+class Admin:
+    def __init__(
+        self, dataset: Dataset, controls: Controls, journal: Journal, sftp_root: Path
+    ) -> None:
+        self.data = dataset
+        self.controls = controls
+        self.journal = journal
+        self.sftp_root = sftp_root
+        self.started = time.time()
+        self.digest = dataset.digest()
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
+        query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        size = int(environ.get("CONTENT_LENGTH") or 0)
+        try:
+            body = json.loads(environ["wsgi.input"].read(size) or b"{}") if size else {}
+            status, payload = self.route(method, path.removeprefix("/admin"), query, body)
+        except (ValueError, KeyError, TypeError) as exc:
+            status, payload = "400 Bad Request", {"error": str(exc)}
+        raw = (
+            payload
+            if isinstance(payload, bytes)
+            else json.dumps(payload, ensure_ascii=False, default=str).encode()
+        )
+        start_response(
+            status,
+            [
+                ("Content-Type", "application/json; charset=utf-8"),
+                ("Content-Length", str(len(raw))),
+            ],
+        )
+        return [raw]
+
+    def route(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[str, Any]:
+        ok = "200 OK"
+        if path == "/health":
+            return ok, {
+                "ok": True,
+                "dataset": self.digest,
+                "uptime": round(time.time() - self.started, 1),
+            }
+        if path == "/controls" and method == "GET":
+            return ok, self.controls.snapshot()
+        if path == "/controls" and method == "PATCH":
+            return ok, self.controls.update(body)
+        if path == "/controls/reset" and method == "POST":
+            self.controls.reset()
+            return ok, self.controls.snapshot()
+        if path == "/journal" and method == "GET":
+            return ok, self.journal.entries(query.get("system"), query.get("kind"))
+        if path == "/journal" and method == "DELETE":
+            self.journal.clear()
+            return ok, {"cleared": True}
+        if path == "/extract" and method == "POST":
+            return ok, self.write_extract(body)
+        if path == "/dataset":
+            return ok, self.data.canonical_bytes()
+        return "404 Not Found", {"error": f"no route {method} {path}"}
+
+    def write_extract(self, body: dict[str, Any]) -> dict[str, Any]:
+        day = date.fromisoformat(body.get("business_date") or self.data.business_date.isoformat())
+        items = extract.details(self.data, day)
+        target = extract.write_extract(
+            self.sftp_root / "extracts",
+            day,
+            items,
+            seed=int(body.get("seed", 0)),
+            corrupt=int(body.get("corrupt", 0)),
+            trailer=body.get("trailer"),
+        )
+        data = target.read_bytes()
+        entry = self.journal.record(
+            "core",
+            "extract",
+            file=target.name,
+            records=len(items),
+            corrupt=int(body.get("corrupt", 0)),
+            trailer=body.get("trailer"),
+            sha256=hashlib.sha256(data).hexdigest(),
+        )
+        return {
+            "file": f"/extracts/{target.name}",
+            "records": len(items),
+            "bytes": len(data),
+            "sha256": entry["sha256"],
+        }

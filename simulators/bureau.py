@@ -1,0 +1,201 @@
+"""The credit bureau (征信): CreditReportService over SOAP, quirks as the catalogue lists.
+
+Dates print as ``YYYY.MM.DD``, amounts as text with thousands separators, absent values are
+sometimes a missing element and sometimes an empty one. An unknown subject is the fault
+``Client.SubjectNotFound``; every answered query adds a hard inquiry to the subject's report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import threading
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+from lxml import etree
+
+from simulators import ids
+from simulators.controls import Controls
+from simulators.dataset import BANK_NAME, CreditAccount, Dataset, Inquiry, PublicRecord
+from simulators.journal import Journal
+from simulators.soap import SoapFault, SoapService
+
+NAMESPACE = "urn:creditbureau:report:v1"
+REASONS = {"01": "贷款审批", "02": "贷后管理", "03": "担保资格审查"}
+BEIJING = timezone(timedelta(hours=8))
+
+
+def bureau_date(d: date | None) -> str | None:
+    return None if d is None else f"{d:%Y.%m.%d}"
+
+
+def bureau_amount(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:,.2f}"
+
+
+class Bureau:
+    def __init__(
+        self, dataset: Dataset, users: dict[str, str], controls: Controls, journal: Journal
+    ) -> None:
+        self.data = dataset
+        self.service = SoapService("bureau", "bureau.wsdl", NAMESPACE, users, controls, journal)
+        self.journal = journal
+        self._lock = threading.Lock()
+        self._report_no = itertools.count(1)
+        required = ("queryReason", "consentRef", "operatorId", "name")
+        self.service.operation("QueryPersonalReport", ("idNumber", *required))(self.personal)
+        self.service.operation("QueryEnterpriseReport", ("uscc", *required))(self.enterprise)
+
+    # -- quirks ------------------------------------------------------------------------------
+
+    def _optional(self, parent: etree._Element, tag: str, value: str | None, key: str) -> None:
+        """An absent value is a missing element for some subjects and an empty one for others."""
+        if value is None or value == "":
+            if hashlib.sha256(f"{key}:{tag}".encode()).digest()[0] % 2:
+                return
+            value = ""
+        self.service.sub(parent, tag, value)
+
+    def _check(self, params: dict[str, str], subject: str, valid: bool) -> str:
+        reason = params["queryReason"]
+        if reason not in REASONS:
+            raise SoapFault("Client", f"queryReason {reason!r} is not one of 01, 02, 03")
+        if not valid:
+            raise SoapFault("Client.InvalidIdentifier", f"{subject} fails its checksum")
+        return REASONS[reason]
+
+    def _header(self, report: etree._Element) -> None:
+        with self._lock:
+            n = next(self._report_no)
+        self.service.sub(report, "reportNo", f"R{self.data.business_date:%Y%m%d}{n:08d}")
+        self.service.sub(
+            report, "reportTime", f"{datetime.now(UTC).astimezone(BEIJING):%Y.%m.%d %H:%M:%S}"
+        )
+
+    def _accounts(
+        self,
+        parent: etree._Element,
+        wrapper: str,
+        tag: str,
+        accounts: list[CreditAccount],
+        key: str,
+    ) -> None:
+        box = self.service.sub(parent, wrapper)
+        for a in accounts:
+            el = self.service.sub(box, tag)
+            for name, value in (
+                ("accountNo", a.account_no),
+                ("accountType", a.type),
+                ("institution", a.institution),
+                ("status", a.status),
+            ):
+                self.service.sub(el, name, value)
+            k = f"{key}:{a.account_no}"
+            self._optional(el, "openDate", bureau_date(a.open_date), k)
+            self._optional(el, "creditLimit", bureau_amount(a.credit_limit), k)
+            self._optional(el, "balance", bureau_amount(a.balance), k)
+            overdue = a.overdue_amount if a.overdue_amount else None
+            self._optional(el, "overdueAmount", bureau_amount(overdue), k)
+            self.service.sub(el, "status24m", a.status_24m)
+
+    def _inquiries_and_records(
+        self,
+        report: etree._Element,
+        inquiries: list[Inquiry],
+        records: list[PublicRecord],
+        key: str,
+    ) -> None:
+        box = self.service.sub(report, "inquiries")
+        for q in inquiries:
+            el = self.service.sub(box, "inquiry")
+            self.service.sub(el, "queryDate", bureau_date(q.date))
+            self.service.sub(el, "institution", q.institution)
+            self.service.sub(el, "reason", q.reason)
+        box = self.service.sub(report, "publicRecords")
+        for r in records:
+            el = self.service.sub(box, "record")
+            self.service.sub(el, "recordType", r.type)
+            self.service.sub(el, "recordDate", bureau_date(r.date))
+            self._optional(el, "amount", bureau_amount(r.amount), key)
+            self._optional(el, "authority", r.authority, key)
+            self._optional(el, "description", r.description, key)
+
+    def _hard_inquiry(self, inquiries: list[Inquiry], reason: str) -> None:
+        with self._lock:
+            inquiries.append(Inquiry(self.data.business_date, BANK_NAME, reason))
+
+    # -- operations --------------------------------------------------------------------------
+
+    def personal(self, params: dict[str, str], user: str) -> etree._Element:
+        rid = params["idNumber"].upper()
+        reason = self._check(params, "idNumber", ids.resident_id_ok(rid))
+        person = self.data.person_by_id.get(rid)
+        found = person is not None and person.known_to_bureau and person.name == params["name"]
+        self.journal.record(
+            "bureau",
+            "query",
+            operation="QueryPersonalReport",
+            subject=rid,
+            reason=params["queryReason"],
+            consent_ref=params["consentRef"],
+            operator=params["operatorId"],
+            user=user,
+            found=found,
+        )
+        if not found:
+            raise SoapFault("Client.SubjectNotFound", "no credit record for this subject")
+        assert person is not None
+        self._hard_inquiry(person.inquiries, reason)
+        response = self.service.element("QueryPersonalReportResponse")
+        report = self.service.sub(response, "report")
+        self._header(report)
+        identity = self.service.sub(report, "identity")
+        self.service.sub(identity, "name", person.name)
+        self.service.sub(identity, "idNumber", person.id_number)
+        self._optional(identity, "gender", person.gender, rid)
+        self._optional(identity, "birthDate", bureau_date(person.birth_date), rid)
+        self._optional(identity, "mobile", person.mobile, rid)
+        self._optional(identity, "address", person.address, rid)
+        self._optional(report, "score", None if person.score is None else str(person.score), rid)
+        self._accounts(report, "accounts", "account", person.accounts, rid)
+        self._inquiries_and_records(report, person.inquiries, person.public_records, rid)
+        return response
+
+    def enterprise(self, params: dict[str, str], user: str) -> etree._Element:
+        code = params["uscc"].upper()
+        reason = self._check(params, "uscc", ids.uscc_ok(code))
+        firm = self.data.enterprise_by_uscc.get(code)
+        found = firm is not None and firm.known_to_bureau and firm.name == params["name"]
+        self.journal.record(
+            "bureau",
+            "query",
+            operation="QueryEnterpriseReport",
+            subject=code,
+            reason=params["queryReason"],
+            consent_ref=params["consentRef"],
+            operator=params["operatorId"],
+            user=user,
+            found=found,
+        )
+        if not found:
+            raise SoapFault("Client.SubjectNotFound", "no credit record for this subject")
+        assert firm is not None
+        self._hard_inquiry(firm.inquiries, reason)
+        response = self.service.element("QueryEnterpriseReportResponse")
+        report = self.service.sub(response, "report")
+        self._header(report)
+        self.service.sub(report, "uscc", firm.uscc)
+        self.service.sub(report, "name", firm.name)
+        self._optional(report, "registeredCapital", bureau_amount(firm.registered_capital), code)
+        self._optional(report, "establishDate", bureau_date(firm.established), code)
+        self._accounts(report, "facilities", "facility", firm.facilities, code)
+        box = self.service.sub(report, "guarantees")
+        for g in firm.guarantees:
+            el = self.service.sub(box, "guarantee")
+            self.service.sub(el, "beneficiary", g.beneficiary)
+            self.service.sub(el, "amount", bureau_amount(g.amount))
+            self._optional(el, "startDate", bureau_date(g.start_date), code)
+            self._optional(el, "endDate", bureau_date(g.end_date), code)
+        self._inquiries_and_records(report, firm.inquiries, firm.public_records, code)
+        return response

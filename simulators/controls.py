@@ -1,0 +1,109 @@
+"""Latency and fault controls of every simulator: one JSON file, changeable at run time.
+
+Shape: ``{system: {"*": {...}, operation: {...}}}``; an operation's keys override the
+system's ``"*"`` keys. Common keys: ``latency`` (seconds, a number or ``[low, high]``),
+``fault`` (a kind the operation knows) and ``rate`` (0..1, the share of calls that get it).
+Tests change them per test through the admin endpoint; the file keeps them across restarts.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    # the catalogue's latencies; tests set them to zero
+    "bureau": {"*": {"latency": [0.5, 3.0], "fault": "busy", "rate": 0.0}},
+    "core": {"*": {"latency": [0.05, 0.3], "fault": "busy", "rate": 0.0}},
+    "sftp": {"*": {"fault": "drop", "rate": 0.0, "drop_after_bytes": 32768}},
+    "tax": {"*": {"answer_delay": [2.0, 5.0], "fault": None, "rate": 0.0, "retention_days": 7}},
+    "gateway": {
+        "*": {
+            "answer_delay": [0.5, 1.5],
+            "settle_delay": [1.0, 3.0],
+            "insufficient_funds_rate": 0.0,
+        }
+    },
+    "smtp": {"*": {}},
+}
+
+
+def _merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+class Controls:
+    """Thread-safe view of the controls file; ``update`` merges a patch and saves it."""
+
+    def __init__(self, path: Path | None = None, seed: int = 0) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)  # noqa: S311 - fault injection, not secrets
+        self._data = copy.deepcopy(DEFAULTS)
+        if path is not None and path.exists():
+            _merge(self._data, json.loads(path.read_text(encoding="utf-8")))
+        self._save()
+
+    def _save(self) -> None:
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text(
+                json.dumps(self._data, indent=2, ensure_ascii=False), encoding="utf-8"
+            )
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self._data)
+
+    def update(self, patch: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            _merge(self._data, patch)
+            self._save()
+            return copy.deepcopy(self._data)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._data = copy.deepcopy(DEFAULTS)
+            self._save()
+
+    def get(self, system: str, op: str, key: str, default: Any = None) -> Any:
+        with self._lock:
+            section = self._data.get(system, {})
+            if key in section.get(op, {}):
+                return section[op][key]
+            return section.get("*", {}).get(key, default)
+
+    def seconds(self, system: str, op: str, key: str = "latency") -> float:
+        """A duration drawn from a number or a ``[low, high]`` range."""
+        value = self.get(system, op, key, 0.0) or 0.0
+        if isinstance(value, list | tuple):
+            low, high = value
+            with self._lock:
+                return self._rng.uniform(low, high)
+        return float(value)
+
+    def delay(self, system: str, op: str) -> None:
+        seconds = self.seconds(system, op)
+        if seconds > 0:
+            time.sleep(seconds)
+
+    def chance(self, system: str, op: str, key: str = "rate") -> bool:
+        rate = float(self.get(system, op, key, 0.0) or 0.0)
+        if rate <= 0:
+            return False
+        with self._lock:
+            return rate >= 1 or self._rng.random() < rate
+
+    def fault(self, system: str, op: str) -> str | None:
+        """The fault kind to inject into this call, or None."""
+        return self.get(system, op, "fault") if self.chance(system, op) else None

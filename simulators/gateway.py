@@ -1,0 +1,264 @@
+"""The core's payment gateway: pain.001.001.09 in ``/payments/in``, pain.002.001.08 out.
+
+Each file is read only after its ``.ok``, validated against the official XSD (shipped by the
+``sepaxml`` package), and answered with a status report validated against the official
+pain.002 XSD (shipped by the ``sepa`` package): first acceptance (ACCP / RJCT per transaction,
+group ACCP, PART or RJCT), then settlement (ACSC) of the accepted ones. A repeated ``MsgId`` is
+refused whole (DU01); a repeated ``EndToEndId`` within 90 days is refused (DU05); a closed
+creditor account is AC04, an unknown one AC01; a file failing the XSD is FF01.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.resources
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+from lxml.builder import ElementMaker
+
+from simulators.controls import Controls
+from simulators.dataset import Dataset
+from simulators.journal import Journal
+
+PAIN001 = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"
+PAIN002 = "urn:iso:std:iso:20022:tech:xsd:pain.002.001.08"
+DUPLICATE_WINDOW = timedelta(days=90)
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+
+
+@cache
+def schema(package: str, name: str) -> etree.XMLSchema:
+    """An official ISO 20022 XSD as shipped inside an installed registry package."""
+    path = importlib.resources.files(package) / "schemas" / name
+    return etree.XMLSchema(etree.parse(str(path)))
+
+
+def pain001_schema() -> etree.XMLSchema:
+    return schema("sepaxml", "pain.001.001.09.xsd")
+
+
+def pain002_schema() -> etree.XMLSchema:
+    return schema("sepa", "pain.002.001.08.xsd")
+
+
+def _text(el: etree._Element, path: str) -> str | None:
+    found = el.find(path, {"p": PAIN001})
+    return None if found is None else (found.text or "").strip()
+
+
+def _account(el: etree._Element | None) -> str | None:
+    if el is None:
+        return None
+    return _text(el, "p:Id/p:Othr/p:Id") or _text(el, "p:Id/p:IBAN")
+
+
+class PaymentGateway:
+    def __init__(
+        self,
+        root: Path,
+        dataset: Dataset,
+        controls: Controls,
+        journal: Journal,
+        state_file: Path | None = None,
+    ) -> None:
+        self.inbox, self.outbox = root / "payments" / "in", root / "payments" / "out"
+        self.data = dataset
+        self.controls = controls
+        self.journal = journal
+        self.state_file = state_file
+        state = json.loads(state_file.read_text()) if state_file and state_file.exists() else {}
+        self.msg_ids: set[str] = set(state.get("msg_ids", []))
+        self.end_to_end: dict[str, str] = state.get("end_to_end", {})
+        self.taken: set[str] = set(state.get("taken", []))
+
+    def _save(self) -> None:
+        if self.state_file is not None:
+            self.state_file.write_text(
+                json.dumps(
+                    {
+                        "msg_ids": sorted(self.msg_ids),
+                        "end_to_end": self.end_to_end,
+                        "taken": sorted(self.taken),
+                    }
+                )
+            )
+
+    async def run(self, poll_seconds: float = 0.1) -> None:
+        while True:
+            for trigger in sorted(self.inbox.glob("*.xml.ok")):
+                file = trigger.with_suffix("")
+                if file.name not in self.taken:
+                    self.taken.add(file.name)
+                    self._save()
+                    asyncio.get_running_loop().create_task(self.process(file))
+            await asyncio.sleep(poll_seconds)
+
+    async def process(self, file: Path) -> None:
+        data = file.read_bytes() if file.exists() else b""
+        digest = hashlib.sha256(data).hexdigest()
+        await asyncio.sleep(self.controls.seconds("gateway", "answer", "answer_delay"))
+        report, accepted = self.assess(file.name, data, digest)
+        stem = report["msg_id"] or file.stem
+        self._write(f"{stem}.1.pain002.xml", self.status_report(report, settled=False))
+        if accepted:
+            await asyncio.sleep(self.controls.seconds("gateway", "answer", "settle_delay"))
+            self._write(f"{stem}.2.pain002.xml", self.status_report(report, settled=True))
+            for tx in report["transactions"]:
+                if tx["status"] == "ACCP":
+                    self.journal.record(
+                        "gateway", "settled", msg_id=stem, end_to_end_id=tx["end_to_end_id"]
+                    )
+
+    def _write(self, name: str, body: bytes) -> None:
+        (self.outbox / name).write_bytes(body)
+        (self.outbox / f"{name}.ok").write_bytes(b"")
+
+    def assess(self, name: str, data: bytes, digest: str) -> tuple[dict[str, Any], bool]:
+        """Decide every transaction's status; journal the file and each payment."""
+        report: dict[str, Any] = {
+            "msg_id": None,
+            "group": "RJCT",
+            "reason": None,
+            "pmt_inf_id": None,
+            "transactions": [],
+            "n": 0,
+            "sum": "0",
+        }
+        try:
+            doc = etree.fromstring(data, _PARSER)
+        except etree.XMLSyntaxError as exc:
+            report["reason"] = "FF01"
+            self.journal.record(
+                "gateway",
+                "file",
+                file=name,
+                sha256=digest,
+                status="RJCT",
+                reason="FF01",
+                detail=f"not XML: {exc}",
+            )
+            return report, False
+        report["msg_id"] = _text(doc, "p:CstmrCdtTrfInitn/p:GrpHdr/p:MsgId")
+        if not pain001_schema().validate(doc):
+            report["reason"] = "FF01"
+            detail = str(pain001_schema().error_log.last_error)
+            self.journal.record(
+                "gateway",
+                "file",
+                file=name,
+                sha256=digest,
+                status="RJCT",
+                reason="FF01",
+                detail=detail,
+                msg_id=report["msg_id"],
+            )
+            return report, False
+        msg_id = report["msg_id"]
+        if msg_id in self.msg_ids:
+            report["reason"] = "DU01"
+            self.journal.record(
+                "gateway",
+                "file",
+                file=name,
+                sha256=digest,
+                status="RJCT",
+                reason="DU01",
+                msg_id=msg_id,
+            )
+            return report, False
+        self.msg_ids.add(msg_id)
+        now = datetime.now(UTC)
+        accepted = 0
+        for pmt in doc.iterfind("p:CstmrCdtTrfInitn/p:PmtInf", {"p": PAIN001}):
+            report["pmt_inf_id"] = _text(pmt, "p:PmtInfId")
+            for tx in pmt.iterfind("p:CdtTrfTxInf", {"p": PAIN001}):
+                e2e = _text(tx, "p:PmtId/p:EndToEndId") or ""
+                amount = Decimal(_text(tx, "p:Amt/p:InstdAmt") or "0")
+                creditor = _account(tx.find("p:CdtrAcct", {"p": PAIN001}))
+                status, reason = self._decide(e2e, creditor, now)
+                if status == "ACCP":
+                    accepted += 1
+                    self.end_to_end[e2e] = now.isoformat()
+                report["transactions"].append(
+                    {"end_to_end_id": e2e, "status": status, "reason": reason}
+                )
+                report["n"] += 1
+                report["sum"] = str(Decimal(report["sum"]) + amount)
+                self.journal.record(
+                    "gateway",
+                    "payment",
+                    msg_id=msg_id,
+                    end_to_end_id=e2e,
+                    amount=str(amount),
+                    creditor_account=creditor,
+                    status=status,
+                    reason=reason,
+                )
+        self._save()
+        report["group"] = "ACCP" if accepted == report["n"] else "PART" if accepted else "RJCT"
+        self.journal.record(
+            "gateway",
+            "file",
+            file=name,
+            sha256=digest,
+            status=report["group"],
+            msg_id=msg_id,
+            transactions=report["n"],
+        )
+        return report, accepted > 0
+
+    def _decide(self, e2e: str, creditor: str | None, now: datetime) -> tuple[str, str | None]:
+        seen = self.end_to_end.get(e2e)
+        if seen and now - datetime.fromisoformat(seen) < DUPLICATE_WINDOW:
+            return "RJCT", "DU05"
+        account = self.data.account_by_no.get(creditor or "")
+        if account is None:
+            return "RJCT", "AC01"
+        if account.status == "CLOSED":
+            return "RJCT", "AC04"
+        if self.controls.chance("gateway", "answer", "insufficient_funds_rate"):
+            return "RJCT", "AM04"
+        return "ACCP", None
+
+    def status_report(self, report: dict[str, Any], *, settled: bool) -> bytes:
+        """A pain.002.001.08 CstmrPmtStsRpt; validated against the official XSD before writing."""
+        E = ElementMaker(namespace=PAIN002, nsmap={None: PAIN002})
+        now = datetime.now(UTC).replace(microsecond=0).isoformat()
+        original = report["msg_id"] or "UNKNOWN"
+        suffix = "S" if settled else "A"
+        group = E(
+            "OrgnlGrpInfAndSts", E("OrgnlMsgId", original), E("OrgnlMsgNmId", "pain.001.001.09")
+        )
+        group.append(E("OrgnlNbOfTxs", str(report["n"])))
+        group.append(E("GrpSts", "ACSC" if settled else report["group"]))
+        if report["reason"]:
+            group.append(E("StsRsnInf", E("Rsn", E("Cd", report["reason"]))))
+        body = E(
+            "CstmrPmtStsRpt",
+            E("GrpHdr", E("MsgId", f"STS{original}{suffix}"[:35]), E("CreDtTm", now)),
+            group,
+        )
+        if report["transactions"]:
+            pmt = E("OrgnlPmtInfAndSts", E("OrgnlPmtInfId", report["pmt_inf_id"] or original))
+            for tx in report["transactions"]:
+                if settled and tx["status"] != "ACCP":
+                    continue
+                el = E(
+                    "TxInfAndSts",
+                    E("OrgnlEndToEndId", tx["end_to_end_id"]),
+                    E("TxSts", "ACSC" if settled else tx["status"]),
+                )
+                if tx["reason"]:
+                    el.append(E("StsRsnInf", E("Rsn", E("Cd", tx["reason"]))))
+                pmt.append(el)
+            body.append(pmt)
+        doc = E("Document", body)
+        pain002_schema().assertValid(doc)
+        return etree.tostring(doc, xml_declaration=True, encoding="UTF-8", pretty_print=True)

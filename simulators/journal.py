@@ -1,0 +1,51 @@
+"""What reached each simulator: queries, uploaded files, approvals, payments, mails.
+
+A test asserts on the journal alone ("exactly one payment per loan reached the gateway"),
+never on the hub's own account of what it sent.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+class Journal:
+    """Append-only, thread-safe; mirrored to ``<dir>/<system>.jsonl`` when a directory is given."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self.directory = directory
+        self._lock = threading.Lock()
+        self._entries: list[dict[str, Any]] = []
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+
+    def record(self, system: str, kind: str, **fields: Any) -> dict[str, Any]:
+        with self._lock:
+            entry = {
+                "seq": len(self._entries) + 1,
+                "system": system,
+                "kind": kind,
+                "at": datetime.now(UTC).isoformat(),
+                **fields,
+            }
+            self._entries.append(entry)
+            if self.directory is not None:
+                with (self.directory / f"{system}.jsonl").open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+            return entry
+
+    def entries(self, system: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                dict(e)
+                for e in self._entries
+                if (system is None or e["system"] == system) and (kind is None or e["kind"] == kind)
+            ]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()

@@ -1,0 +1,145 @@
+"""Runs every protocol-facing simulator in one process and writes the endpoints file.
+
+HTTP (waitress, one port): the bureau's and the core's SOAP services and the admin endpoint.
+SFTP (asyncssh): the exchange root that the tax authority, the core's extract job and the
+payment gateway work on. SMTP (aiosmtpd). The endpoints file names every URL, port, credential
+and the SFTP host key fingerprint; the hub's settings read it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import secrets
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from waitress.server import create_server
+
+from simulators.admin import Admin
+from simulators.bureau import Bureau
+from simulators.controls import Controls
+from simulators.core_banking import CoreBanking
+from simulators.dataset import generate
+from simulators.gateway import PaymentGateway
+from simulators.journal import Journal
+from simulators.sftp_server import start_sftp
+from simulators.smtp import start_smtp
+from simulators.tax import TaxAuthority
+
+log = logging.getLogger("simulators")
+ENDPOINTS = "endpoints.json"
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    data_dir: Path
+    seed: int = 20261124
+    persons: int = 200
+    enterprises: int = 40
+    host: str = "127.0.0.1"
+    http_port: int = 0
+    sftp_port: int = 0
+    smtp_port: int = 0
+
+
+def credentials(data_dir: Path) -> dict[str, dict[str, str]]:
+    """Per data directory, generated once: the hub's user at the bureau and at the core."""
+    path = data_dir / "credentials.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    creds = {
+        system: {"username": "loanhub", "password": secrets.token_urlsafe(12)}
+        for system in ("bureau", "core")
+    }
+    path.write_text(json.dumps(creds, indent=2))
+    os.chmod(path, 0o600)
+    return creds
+
+
+class Router:
+    """WSGI dispatch by path prefix."""
+
+    def __init__(self, apps: dict[str, Callable[..., Iterable[bytes]]]) -> None:
+        self.apps = apps
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        for prefix, app in self.apps.items():
+            if path == prefix or path.startswith(prefix + "/") or path.startswith(prefix + "?"):
+                return app(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found"]
+
+
+def write_atomically(path: Path, data: dict[str, Any]) -> None:
+    temp = path.with_name(path.name + ".tmp")
+    temp.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+    temp.replace(path)
+
+
+async def serve(cfg: SimConfig) -> None:
+    data_dir = cfg.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    creds = credentials(data_dir)
+    dataset = generate(cfg.seed, cfg.persons, cfg.enterprises)
+    controls = Controls(data_dir / "controls.json", seed=cfg.seed)
+    journal = Journal(data_dir / "journal")
+    root = data_dir / "sftp"
+    users = {s: {c["username"]: c["password"]} for s, c in creds.items()}
+    bureau = Bureau(dataset, users["bureau"], controls, journal)
+    core = CoreBanking(dataset, users["core"], controls, journal)
+    sftp, sftp_info = await start_sftp(
+        root, data_dir / "keys", "loanhub", controls, journal, cfg.host, cfg.sftp_port
+    )
+    admin = Admin(dataset, controls, journal, root)
+    http = create_server(
+        Router({"/bureau": bureau.service, "/core": core.service, "/admin": admin}),
+        host=cfg.host,
+        port=cfg.http_port,
+        threads=16,
+        ident="legacy",
+    )
+    threading.Thread(target=http.run, name="http", daemon=True).start()
+    smtp, smtp_info = await start_smtp(journal, cfg.host, cfg.smtp_port)
+    tax = TaxAuthority(root, dataset, controls, journal)
+    gateway = PaymentGateway(root, dataset, controls, journal, data_dir / "gateway_state.json")
+    workers = [asyncio.create_task(tax.run()), asyncio.create_task(gateway.run())]
+    base = f"http://{cfg.host}:{http.effective_port}"
+    endpoints = {
+        "pid": os.getpid(),
+        "started_at": datetime.now(UTC).isoformat(),
+        "seed": cfg.seed,
+        "persons": cfg.persons,
+        "enterprises": cfg.enterprises,
+        "dataset_sha256": admin.digest,
+        "business_date": dataset.business_date.isoformat(),
+        "bureau": {"url": f"{base}/bureau", "wsdl": f"{base}/bureau?wsdl", **creds["bureau"]},
+        "core": {"url": f"{base}/core", "wsdl": f"{base}/core?wsdl", **creds["core"]},
+        "sftp": sftp_info,
+        "smtp": smtp_info,
+        "admin": {"url": f"{base}/admin"},
+        "data_dir": str(data_dir),
+    }
+    write_atomically(data_dir / ENDPOINTS, endpoints)
+    log.info("simulators up: %s", data_dir / ENDPOINTS)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    for task in workers:
+        task.cancel()
+    sftp.close()
+    smtp.close()
+    http.close()
+    (data_dir / ENDPOINTS).unlink(missing_ok=True)

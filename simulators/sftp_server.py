@@ -1,0 +1,175 @@
+"""The bank's file-exchange SFTP server (asyncssh): key authentication, a fixed host key per
+data directory, every session chrooted to one root holding the exchange folders.
+
+Reads can be cut off mid-transfer (fault ``drop``), uploads and downloads are journaled with
+their SHA-256, and the folders the other side owns (``/outbox``, ``/extracts``,
+``/payments/out``) refuse removal and renaming, as the catalogue says the hub must not do it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from simulators.controls import Controls
+from simulators.journal import Journal
+
+FOLDERS = ("inbox", "outbox", "extracts", "payments/in", "payments/out")
+READ_ONLY = ("/outbox", "/extracts", "/payments/out")
+
+
+def ensure_keys(keys_dir: Path) -> tuple[asyncssh.SSHKey, Path]:
+    """The host key and the client key of this data directory, created once and then kept."""
+    keys_dir.mkdir(parents=True, exist_ok=True)
+    host_path, client_path = keys_dir / "ssh_host_ed25519_key", keys_dir / "client_ed25519"
+    for path in (host_path, client_path):
+        if not path.exists():
+            key = asyncssh.generate_private_key("ssh-ed25519")
+            key.write_private_key(str(path))
+            key.write_public_key(str(path) + ".pub")
+            os.chmod(path, 0o600)
+    return asyncssh.read_private_key(str(host_path)), client_path
+
+
+def ensure_root(root: Path) -> None:
+    for folder in FOLDERS:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+
+
+class _ExchangeSFTP(asyncssh.SFTPServer):
+    def __init__(
+        self, chan: asyncssh.SSHServerChannel, root: Path, controls: Controls, journal: Journal
+    ) -> None:
+        super().__init__(chan, chroot=str(root).encode())
+        self.root = root
+        self.controls = controls
+        self.journal = journal
+        self.user = chan.get_extra_info("username")
+        self._open: dict[int, dict[str, Any]] = {}
+
+    def _virtual(self, path: bytes) -> str:
+        real = Path(self.map_path(path).decode())
+        return "/" + str(real.relative_to(self.root)) if real != self.root else "/"
+
+    def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
+        file_obj = super().open(path, pflags, attrs)
+        writing = bool(pflags & (asyncssh.FXF_WRITE | asyncssh.FXF_APPEND | asyncssh.FXF_CREAT))
+        self._open[id(file_obj)] = {
+            "path": self._virtual(path),
+            "writing": writing,
+            "served": 0,
+            "drop": not writing and self.controls.fault("sftp", "read") == "drop",
+        }
+        return file_obj
+
+    def read(self, file_obj: object, offset: int, size: int) -> bytes:
+        state = self._open.get(id(file_obj), {})
+        limit = int(self.controls.get("sftp", "read", "drop_after_bytes", 32768))
+        if state.get("drop") and state["served"] + size > limit:
+            self.journal.record("sftp", "dropped", path=state["path"], after_bytes=state["served"])
+            self.channel.get_connection().abort()
+            raise asyncssh.SFTPConnectionLost("connection dropped mid-transfer")
+        data = super().read(file_obj, offset, size)
+        state["served"] = state.get("served", 0) + len(data)  # type: ignore[operator]
+        return data  # type: ignore[return-value]
+
+    def close(self, file_obj: object) -> None:
+        super().close(file_obj)
+        state = self._open.pop(id(file_obj), None)
+        if not state:
+            return
+        if state["writing"]:
+            real = self.root / state["path"].lstrip("/")
+            data = real.read_bytes() if real.is_file() else b""
+            self.journal.record(
+                "sftp",
+                "upload",
+                path=state["path"],
+                size=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+                user=self.user,
+            )
+        else:
+            self.journal.record(
+                "sftp", "download", path=state["path"], bytes=state["served"], user=self.user
+            )
+
+    def _refuse_in_read_only(self, *paths: bytes) -> None:
+        for path in paths:
+            virtual = self._virtual(path)
+            if any(virtual == f or virtual.startswith(f + "/") for f in READ_ONLY):
+                raise asyncssh.SFTPPermissionDenied(f"{virtual}: files here belong to the sender")
+
+    def remove(self, path: bytes) -> None:
+        self._refuse_in_read_only(path)
+        super().remove(path)
+
+    def rename(self, oldpath: bytes, newpath: bytes) -> None:
+        self._refuse_in_read_only(oldpath, newpath)
+        super().rename(oldpath, newpath)
+
+    def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
+        self._refuse_in_read_only(oldpath, newpath)
+        super().posix_rename(oldpath, newpath)
+
+
+class _KeyOnlyServer(asyncssh.SSHServer):
+    def __init__(self, username: str, client_key: asyncssh.SSHKey, journal: Journal) -> None:
+        self.username = username
+        self.client_key = client_key
+        self.journal = journal
+
+    def begin_auth(self, username: str) -> bool:
+        return True
+
+    def password_auth_supported(self) -> bool:
+        return False
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        ok = username == self.username and key.public_data == self.client_key.public_data
+        if not ok:
+            self.journal.record("sftp", "auth_failed", username=username)
+        return ok
+
+
+async def start_sftp(
+    root: Path,
+    keys_dir: Path,
+    username: str,
+    controls: Controls,
+    journal: Journal,
+    host: str = "127.0.0.1",
+    port: int = 0,
+) -> tuple[asyncssh.SSHAcceptor, dict[str, Any]]:
+    """Listen on ``host:port`` (0: any free port); returns the acceptor and its endpoint facts."""
+    ensure_root(root)
+    host_key, client_path = ensure_keys(keys_dir)
+    client_key = asyncssh.read_private_key(str(client_path))
+    acceptor = await asyncssh.listen(
+        host,
+        port,
+        server_host_keys=[host_key],
+        server_factory=lambda: _KeyOnlyServer(username, client_key, journal),
+        sftp_factory=lambda chan: _ExchangeSFTP(chan, root.resolve(), controls, journal),
+        allow_scp=False,
+    )
+    bound = acceptor.sockets[0].getsockname()[1]
+    known_hosts = keys_dir / "known_hosts"
+    known_hosts.write_text(f"[{host}]:{bound} {host_key.export_public_key().decode().strip()}\n")
+    return acceptor, {
+        "host": host,
+        "port": bound,
+        "username": username,
+        "private_key": str(client_path.resolve()),
+        "host_key": host_key.export_public_key().decode().strip(),
+        "host_key_fingerprint": host_key.get_fingerprint("sha256"),
+        "known_hosts": str(known_hosts.resolve()),
+        "root": str(root.resolve()),
+    }

@@ -1,0 +1,68 @@
+import subprocess
+import sys
+
+from loanhub.identifiers import validate_resident_id, validate_uscc
+from simulators.dataset import add_months, generate, month_start
+
+
+def test_same_seed_same_bytes_in_separate_processes() -> None:
+    cmd = [sys.executable, "-m", "simulators", "dataset-hash", "--seed", "5", "--persons", "50"]
+    first = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+    second = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+    assert first == second == generate(5, 50).digest()
+    assert generate(6, 50).digest() != first
+
+
+def test_identifiers_are_valid_by_the_hubs_own_rules() -> None:
+    data = generate(3, 150, 30)
+    for p in data.persons:
+        assert validate_resident_id(p.id_number) == p.id_number
+    for e in data.enterprises:
+        assert validate_uscc(e.uscc) == e.uscc
+
+
+def test_names_are_chinese_and_some_need_four_byte_gb18030() -> None:
+    data = generate(3, 400, 10)
+    names = [p.name for p in data.persons]
+    assert all("\u4e00" <= n[0] <= "\u9fff" for n in names)
+    assert any(len(ch.encode("gb18030")) == 4 for n in names for ch in n)
+
+
+def test_24_month_strings_agree_with_the_accounts() -> None:
+    data = generate(4, 300, 50)
+    accounts = [a for p in data.persons for a in p.accounts] + [
+        a for e in data.enterprises for a in e.facilities
+    ]
+    assert len(accounts) > 300
+    report_month = month_start(data.business_date)
+    for a in accounts:
+        s = a.status_24m
+        assert len(s) == 24
+        opened_index = 23 - sum(
+            1 for k in range(24) if add_months(report_month, -k) >= month_start(a.open_date)
+        )
+        assert set(s[: opened_index + 1]) <= {"/"}, (s, a.open_date)
+        assert "/" not in s[opened_index + 1 :], (s, a.open_date)
+        if a.status == "CLOSED":
+            assert s[-1] == "C"
+            assert a.balance == 0
+        elif a.status == "OVERDUE":
+            assert s[-1] in "1234567"
+            assert a.overdue_amount > 0
+        else:
+            assert s[-1] in "N*"
+            assert a.overdue_amount == 0
+
+
+def test_repayments_show_every_behaviour_and_amortise_the_principal() -> None:
+    data = generate(4, 300, 50)
+    statuses = {i.status for loan in data.loans for i in loan.installments}
+    assert statuses == {"P", "L", "A", "M", "D"}
+    for loan in data.loans:
+        assert sum(i.principal_due for i in loan.installments) == loan.principal
+        for i in loan.installments:
+            if i.status in "PL":
+                assert i.principal_paid == i.principal_due
+                assert i.paid_date is not None
+            if i.status == "D":
+                assert i.due_date > data.business_date
