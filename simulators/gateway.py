@@ -1,6 +1,7 @@
 """The core's payment gateway: pain.001.001.09 in ``/payments/in``, pain.002.001.08 out.
 
-Each file is read only after its ``.ok``, validated against the official XSD (shipped by the
+Each file is read only after its ``.ok`` and then taken out of the inbox (kept under
+``/payments/in/.processed``), validated against the official XSD (shipped by the
 ``sepaxml`` package), and answered with a status report validated against the official
 pain.002 XSD (shipped by the ``sepa`` package): first acceptance (ACCP / RJCT per transaction,
 group ACCP, PART or RJCT), then settlement (ACSC) of the accepted ones. A repeated ``MsgId`` is
@@ -76,47 +77,50 @@ class PaymentGateway:
         state = json.loads(state_file.read_text()) if state_file and state_file.exists() else {}
         self.msg_ids: set[str] = set(state.get("msg_ids", []))
         self.end_to_end: dict[str, str] = state.get("end_to_end", {})
-        self.taken: set[str] = set(state.get("taken", []))
 
     def _save(self) -> None:
         if self.state_file is not None:
-            self.state_file.write_text(
-                json.dumps(
-                    {
-                        "msg_ids": sorted(self.msg_ids),
-                        "end_to_end": self.end_to_end,
-                        "taken": sorted(self.taken),
-                    }
-                )
-            )
+            state = {"msg_ids": sorted(self.msg_ids), "end_to_end": self.end_to_end}
+            self.state_file.write_text(json.dumps(state))
 
     async def run(self, poll_seconds: float = 0.1) -> None:
+        """Take each triggered file out of the inbox (into ``.processed``) and answer it."""
+        processed = self.inbox / ".processed"
+        processed.mkdir(exist_ok=True)
         while True:
             for trigger in sorted(self.inbox.glob("*.xml.ok")):
                 file = trigger.with_suffix("")
-                if file.name not in self.taken:
-                    self.taken.add(file.name)
-                    self._save()
-                    asyncio.get_running_loop().create_task(self.process(file))
+                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+                kept = processed / f"{stamp}-{file.name}"
+                if file.exists():
+                    file.replace(kept)
+                trigger.unlink(missing_ok=True)
+                asyncio.get_running_loop().create_task(self.process(file.name, kept))
             await asyncio.sleep(poll_seconds)
 
-    async def process(self, file: Path) -> None:
-        data = file.read_bytes() if file.exists() else b""
+    async def process(self, name: str, kept: Path) -> None:
+        data = kept.read_bytes() if kept.exists() else b""
         digest = hashlib.sha256(data).hexdigest()
         await asyncio.sleep(self.controls.seconds("gateway", "answer", "answer_delay"))
-        report, accepted = self.assess(file.name, data, digest)
-        stem = report["msg_id"] or file.stem
-        self._write(f"{stem}.1.pain002.xml", self.status_report(report, settled=False))
+        report, accepted = self.assess(name, data, digest)
+        stem = name.removesuffix(".xml")
+        self._write(stem, self.status_report(report, settled=False))
         if accepted:
             await asyncio.sleep(self.controls.seconds("gateway", "answer", "settle_delay"))
-            self._write(f"{stem}.2.pain002.xml", self.status_report(report, settled=True))
+            self._write(stem, self.status_report(report, settled=True))
             for tx in report["transactions"]:
                 if tx["status"] == "ACCP":
                     self.journal.record(
-                        "gateway", "settled", msg_id=stem, end_to_end_id=tx["end_to_end_id"]
+                        "gateway",
+                        "settled",
+                        msg_id=report["msg_id"],
+                        end_to_end_id=tx["end_to_end_id"],
                     )
 
-    def _write(self, name: str, body: bytes) -> None:
+    def _write(self, stem: str, body: bytes) -> None:
+        """Reports for one file name are numbered in order: ``<stem>.<n>.pain002.xml``."""
+        n = 1 + sum(1 for _ in self.outbox.glob(f"{stem}.*.pain002.xml"))
+        name = f"{stem}.{n}.pain002.xml"
         (self.outbox / name).write_bytes(body)
         (self.outbox / f"{name}.ok").write_bytes(b"")
 

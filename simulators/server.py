@@ -81,6 +81,11 @@ class Router:
         return [b"not found"]
 
 
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("worker %s died", task.get_name(), exc_info=task.exception())
+
+
 def write_atomically(path: Path, data: dict[str, Any]) -> None:
     temp = path.with_name(path.name + ".tmp")
     temp.write_text(json.dumps(data, indent=2, ensure_ascii=False))
@@ -114,6 +119,8 @@ async def serve(cfg: SimConfig) -> None:
     tax = TaxAuthority(root, dataset, controls, journal)
     gateway = PaymentGateway(root, dataset, controls, journal, data_dir / "gateway_state.json")
     workers = [asyncio.create_task(tax.run()), asyncio.create_task(gateway.run())]
+    for worker in workers:
+        worker.add_done_callback(_report_crash)
     base = f"http://{cfg.host}:{http.effective_port}"
     endpoints = {
         "pid": os.getpid(),

@@ -1,0 +1,55 @@
+import smtplib
+from email.message import EmailMessage
+
+import pytest
+from zeep import Client, Settings
+from zeep.exceptions import Fault
+from zeep.wsse.username import UsernameToken
+
+
+def test_smtp_keeps_what_it_receives(sim, sim_endpoints):
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "hub@bank.local", "risk@bank.local", "预警: 逾期"
+    msg.set_content("贷款 LN0001 逾期 31 天")
+    with smtplib.SMTP(sim_endpoints["smtp"]["host"], sim_endpoints["smtp"]["port"]) as smtp:
+        smtp.send_message(msg)
+    (mail,) = sim.journal("smtp", "mail")
+    assert mail["rcpt_tos"] == ["risk@bank.local"]
+    assert mail["subject"] == "预警: 逾期"
+    assert "逾期 31 天" in mail["body"]
+
+
+@pytest.fixture(scope="module")
+def core(sim_endpoints):
+    creds = sim_endpoints["core"]
+    return Client(
+        creds["wsdl"],
+        settings=Settings(forbid_dtd=True, forbid_entities=True, forbid_external=True),
+        wsse=UsernameToken(creds["username"], creds["password"], use_digest=True),
+    )
+
+
+def test_core_customer_accounts_and_monthly_summary(sim, core, sim_dataset):
+    customer = sim_dataset.customers[0]
+    found = core.service.GetCustomerByIdNumber(idNumber=customer.id_number)
+    assert found.customerNo == customer.customer_no
+    accounts = core.service.GetAccounts(customerNo=customer.customer_no)
+    assert [a.accountNo for a in accounts] == [a.account_no for a in customer.accounts]
+    deposit = customer.accounts[0]
+    months = core.service.GetMonthlySummary(
+        accountNo=deposit.account_no, fromMonth="200001", toMonth="209912"
+    )
+    assert [m.month for m in months] == [m.month for m in deposit.monthly]
+
+
+def test_core_faults(sim, core, sim_dataset):
+    with pytest.raises(Fault) as fault:
+        core.service.GetCustomerByIdNumber(idNumber="11010519491231002X")
+    assert fault.value.code == "soap:Client.CustomerNotFound"
+    with pytest.raises(Fault) as fault:
+        core.service.GetMonthlySummary(accountNo="x", fromMonth="2026-01", toMonth="202602")
+    assert fault.value.code == "soap:Client"
+    sim.controls({"core": {"GetAccounts": {"fault": "busy", "rate": 1.0}}})
+    with pytest.raises(Fault) as fault:
+        core.service.GetAccounts(customerNo=sim_dataset.customers[0].customer_no)
+    assert fault.value.code == "soap:Server.Busy"
