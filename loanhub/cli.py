@@ -25,7 +25,11 @@ app = typer.Typer(help="loanhub: the credit integration hub.", no_args_is_help=T
 db_app = typer.Typer(help="The hub's store.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit chain.", no_args_is_help=True)
 id_app = typer.Typer(help="Identifiers.", no_args_is_help=True)
+sim_app = typer.Typer(
+    help="The legacy-system simulators (a separate process).", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
+app.add_typer(sim_app, name="sim")
 app.add_typer(audit_app, name="audit")
 app.add_typer(id_app, name="id")
 
@@ -111,6 +115,47 @@ def id_check(value: str) -> None:
     raise typer.Exit(1)
 
 
+def _simulators(command: str, *extra: str) -> None:
+    """The simulators run as their own program: the hub never imports them."""
+    import subprocess
+    import sys
+
+    args = [
+        sys.executable,
+        "-m",
+        "simulators",
+        command,
+        "--data-dir",
+        str(HubSettings().simulators_dir),
+        *extra,
+    ]
+    raise typer.Exit(subprocess.run(args, check=False).returncode)
+
+
+@sim_app.command("up")
+def sim_up(
+    seed: Annotated[int, typer.Option(help="seed of the simulated world")] = 20261124,
+    persons: Annotated[int, typer.Option(help="number of persons")] = 200,
+    enterprises: Annotated[int, typer.Option(help="number of enterprises")] = 40,
+) -> None:
+    """Start every simulator on loopback and write the endpoints file."""
+    _simulators(
+        "up", "--seed", str(seed), "--persons", str(persons), "--enterprises", str(enterprises)
+    )
+
+
+@sim_app.command("status")
+def sim_status() -> None:
+    """Print the simulators' endpoints; exit 1 when they are down."""
+    _simulators("status")
+
+
+@sim_app.command("down")
+def sim_down() -> None:
+    """Stop the simulators."""
+    _simulators("down")
+
+
 @app.command("demo")
 def demo(
     seed: Annotated[int, typer.Option(help="seed of the synthetic batch")] = 7,
@@ -148,3 +193,7 @@ def demo(
     console.print(f"audit chain: {'intact' if report.ok else 'BROKEN'}, {report.checked} events")
     if not report.ok:
         raise typer.Exit(1)
+
+
+if __name__ == "__main__":
+    app()

@@ -8,8 +8,48 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SoapEndpoint(BaseModel):
+    url: str
+    wsdl: str
+    username: str
+    password: SecretStr
+
+
+class SftpEndpoint(BaseModel):
+    host: str
+    port: int
+    username: str
+    private_key: Path
+    host_key: str = Field(description="the pinned host key, OpenSSH public-key format")
+    host_key_fingerprint: str
+    known_hosts: Path
+
+
+class SmtpEndpoint(BaseModel):
+    host: str
+    port: int
+
+
+class LegacyEndpoints(BaseModel):
+    """The endpoints file the simulators write (and a deployment writes for the real systems)."""
+
+    bureau: SoapEndpoint
+    core: SoapEndpoint
+    sftp: SftpEndpoint
+    smtp: SmtpEndpoint
+
+    @classmethod
+    def load(cls, path: Path) -> LegacyEndpoints:
+        if not path.exists():
+            raise FileNotFoundError(
+                f"no endpoints file at {path}: start the simulators "
+                "(loanhub sim up) or point LOANHUB_SIM_DIR at one"
+            )
+        return cls.model_validate_json(path.read_text(encoding="utf-8"))
 
 
 class HubSettings(BaseSettings):
@@ -30,6 +70,17 @@ class HubSettings(BaseSettings):
         description="an IN_PROGRESS item older than this is presumed abandoned and put IN_DOUBT",
     )
     actor: str = Field(default="loanhub", description="who the audit chain names by default")
+    sim_dir: Path | None = Field(
+        default=None, description="the simulators' data directory; unset means data_dir/sim"
+    )
+
+    @property
+    def simulators_dir(self) -> Path:
+        return self.sim_dir or self.data_dir / "sim"
+
+    def legacy_endpoints(self) -> LegacyEndpoints:
+        """Where the legacy systems answer, read from the endpoints file at call time."""
+        return LegacyEndpoints.load(self.simulators_dir / "endpoints.json")
 
     @property
     def store_url(self) -> str:

@@ -20,6 +20,7 @@ class Journal:
         self.directory = directory
         self._lock = threading.Lock()
         self._entries: list[dict[str, Any]] = []
+        self._files: dict[str, Any] = {}
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
 
@@ -34,8 +35,11 @@ class Journal:
             }
             self._entries.append(entry)
             if self.directory is not None:
-                with (self.directory / f"{system}.jsonl").open("a", encoding="utf-8") as f:
-                    f.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
+                f = self._files.get(system)
+                if f is None:
+                    path = self.directory / f"{system}.jsonl"
+                    f = self._files[system] = path.open("a", encoding="utf-8", buffering=1)
+                f.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
             return entry
 
     def entries(self, system: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:

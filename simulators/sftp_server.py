@@ -58,24 +58,29 @@ class _ExchangeSFTP(asyncssh.SFTPServer):
     def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
         file_obj = super().open(path, pflags, attrs)
         writing = bool(pflags & (asyncssh.FXF_WRITE | asyncssh.FXF_APPEND | asyncssh.FXF_CREAT))
+        drop = not writing and self.controls.fault("sftp", "read") == "drop"
         self._open[id(file_obj)] = {
             "path": self._virtual(path),
             "writing": writing,
             "served": 0,
-            "drop": not writing and self.controls.fault("sftp", "read") == "drop",
+            "drop_after": int(self.controls.get("sftp", "read", "drop_after_bytes", 32768))
+            if drop
+            else None,
         }
         return file_obj
 
     def read(self, file_obj: object, offset: int, size: int) -> bytes:
-        state = self._open.get(id(file_obj), {})
-        limit = int(self.controls.get("sftp", "read", "drop_after_bytes", 32768))
-        if state.get("drop") and state["served"] + size > limit:
+        state = self._open[id(file_obj)]
+        limit = state["drop_after"]
+        if limit is not None and state["served"] + size > limit:
             self.journal.record("sftp", "dropped", path=state["path"], after_bytes=state["served"])
             self.channel.get_connection().abort()
             raise asyncssh.SFTPConnectionLost("connection dropped mid-transfer")
-        data = super().read(file_obj, offset, size)
-        state["served"] = state.get("served", 0) + len(data)  # type: ignore[operator]
-        return data  # type: ignore[return-value]
+        f = file_obj  # the plain local file asyncssh opened
+        f.seek(offset)  # type: ignore[attr-defined]
+        data = f.read(size)  # type: ignore[attr-defined]
+        state["served"] += len(data)
+        return data
 
     def close(self, file_obj: object) -> None:
         super().close(file_obj)

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import threading
 import time
+from collections import deque
 from datetime import UTC, datetime
 
 from lxml import etree
@@ -37,7 +38,8 @@ def password_digest(nonce: bytes, created: str, password: str) -> str:
 class UsernameTokenVerifier:
     def __init__(self, users: dict[str, str]) -> None:
         self.users = users
-        self._nonces: dict[bytes, float] = {}
+        self._nonces: set[bytes] = set()
+        self._by_age: deque[tuple[float, bytes]] = deque()
         self._lock = threading.Lock()
 
     def verify(self, header: etree._Element | None) -> str:
@@ -68,9 +70,11 @@ class UsernameTokenVerifier:
         if user not in self.users or not hmac.compare_digest(expected, password_el.text or ""):
             raise AuthenticationFailed("wrong user name or password")
         now = time.monotonic()
-        with self._lock:
-            self._nonces = {n: t for n, t in self._nonces.items() if now - t < 2 * WINDOW_SECONDS}
+        with self._lock:  # a nonce older than the window can no longer pass the Created check
+            while self._by_age and now - self._by_age[0][0] > 2 * WINDOW_SECONDS:
+                self._nonces.discard(self._by_age.popleft()[1])
             if nonce in self._nonces:
                 raise AuthenticationFailed("nonce already used (replayed request)")
-            self._nonces[nonce] = now
+            self._nonces.add(nonce)
+            self._by_age.append((now, nonce))
         return user
