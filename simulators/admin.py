@@ -22,14 +22,21 @@ from simulators import extract
 from simulators.controls import Controls
 from simulators.dataset import Dataset
 from simulators.journal import Journal
+from simulators.web import LegacyWebApp
 
 StartResponse = Callable[..., Any]
 
 
 class Admin:
     def __init__(
-        self, dataset: Dataset, controls: Controls, journal: Journal, sftp_root: Path
+        self,
+        dataset: Dataset,
+        controls: Controls,
+        journal: Journal,
+        sftp_root: Path,
+        web_apps: dict[str, LegacyWebApp] | None = None,
     ) -> None:
+        self.web_apps = web_apps or {}
         self.data = dataset
         self.controls = controls
         self.journal = journal
@@ -82,6 +89,9 @@ class Admin:
             return ok, {"cleared": True}
         if path == "/extract" and method == "POST":
             return ok, self.write_extract(body)
+        if path == "/unlock" and method == "POST":  # what the system administrator does
+            self.web_apps[body["system"]].unlock(body["user"])
+            return ok, {"unlocked": body["user"]}
         if path == "/dataset":
             return ok, self.data.canonical_bytes()
         return "404 Not Found", {"error": f"no route {method} {path}"}

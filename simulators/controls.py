@@ -30,6 +30,27 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         }
     },
     "smtp": {"*": {}},
+    "ss": {
+        "*": {
+            "latency": [1.0, 3.0],
+            "fault": "busy",
+            "rate": 0.0,
+            "notice_rate": 0.2,
+            "idle_seconds": 300,
+            "lock_after": 5,
+            "variant": False,
+        }
+    },
+    "los": {
+        "*": {
+            "latency": [0.3, 1.0],
+            "fault": "busy",
+            "rate": 0.0,
+            "gateway_504_rate": 0.1,
+            "idle_seconds": 900,
+            "lock_after": 5,
+        }
+    },
 }
 
 

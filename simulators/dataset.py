@@ -215,6 +215,20 @@ class Enterprise:
 
 
 @dataclass
+class LosApplication:
+    """A credit application as the loan origination system holds it, waiting for a decision."""
+
+    application_no: str
+    id_number: str
+    applicant_name: str
+    product: str
+    requested_amount: Decimal
+    term_months: int
+    submitted_on: date
+    branch: str
+
+
+@dataclass
 class Dataset:
     seed: int
     business_date: date
@@ -222,6 +236,7 @@ class Dataset:
     enterprises: list[Enterprise]
     customers: list[Customer]
     loans: list[Loan]
+    applications: list[LosApplication]
 
     @cached_property
     def person_by_id(self) -> dict[str, Person]:
@@ -230,6 +245,10 @@ class Dataset:
     @cached_property
     def enterprise_by_uscc(self) -> dict[str, Enterprise]:
         return {e.uscc: e for e in self.enterprises}
+
+    @cached_property
+    def application_by_no(self) -> dict[str, LosApplication]:
+        return {a.application_no: a for a in self.applications}
 
     @cached_property
     def customer_by_id(self) -> dict[str, Customer]:
@@ -499,6 +518,20 @@ class _Generator:
             self.schedule(principal, rate, term, start, behaviour),
         )
 
+    def application(self, person: Person) -> LosApplication:
+        rng = self.rng
+        submitted = self.today - timedelta(days=rng.randrange(0, 20))
+        return LosApplication(
+            application_no=f"AP{submitted:%Y%m%d}{self.next_serial():06d}",
+            id_number=person.id_number,
+            applicant_name=person.name,
+            product=rng.choice(("个人消费贷", "个人经营贷", "住房按揭贷款")),
+            requested_amount=money(rng.randrange(10, 3000) * 1000),
+            term_months=rng.choice((12, 24, 36, 60, 120)),
+            submitted_on=submitted,
+            branch=rng.choice(("北京分行营业部", "上海浦东支行", "深圳福田支行", "杭州西湖支行")),
+        )
+
     def schedule(
         self, principal: Decimal, rate: Decimal, term: int, start: date, behaviour: str
     ) -> list[Installment]:
@@ -552,4 +585,5 @@ def generate(
     people = [g.person(firms) for _ in range(persons)]
     customers = [g.customer(p) for p in people if g.rng.random() < 0.7]
     loans = [g.loan(c) for c in customers if g.rng.random() < 0.5]
-    return Dataset(seed, business_date, people, firms, customers, loans)
+    applications = [g.application(p) for p in people if g.rng.random() < 0.4]
+    return Dataset(seed, business_date, people, firms, customers, loans, applications)

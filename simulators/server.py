@@ -9,6 +9,7 @@ and the SFTP host key fingerprint; the hub's settings read it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import os
@@ -30,8 +31,10 @@ from simulators.core_banking import CoreBanking
 from simulators.dataset import generate
 from simulators.gateway import PaymentGateway
 from simulators.journal import Journal
+from simulators.los import LoanOrigination
 from simulators.sftp_server import start_sftp
 from simulators.smtp import start_smtp
+from simulators.ss_portal import SocialSecurityPortal
 from simulators.tax import TaxAuthority
 
 log = logging.getLogger("simulators")
@@ -50,15 +53,38 @@ class SimConfig:
     smtp_port: int = 0
 
 
-def credentials(data_dir: Path) -> dict[str, dict[str, str]]:
-    """Per data directory, generated once: the hub's user at the bureau and at the core."""
+def credentials(data_dir: Path) -> dict[str, Any]:
+    """Per data directory, generated once: the hub's users at every system (and the LOS's
+    second approver, whom tests play)."""
     path = data_dir / "credentials.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    creds = {
-        system: {"username": "loanhub", "password": secrets.token_urlsafe(12)}
-        for system in ("bureau", "core")
-    }
+    creds: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    for system in ("bureau", "core"):
+        creds.setdefault(system, {"username": "loanhub", "password": secrets.token_urlsafe(12)})
+    creds.setdefault(
+        "ss",
+        {
+            "username": "LHB001CX",
+            "password": secrets.token_urlsafe(10),
+            "totp_secret": base64.b32encode(secrets.token_bytes(20)).decode(),
+        },
+    )
+    creds.setdefault(
+        "los",
+        {
+            "users": [
+                {
+                    "username": "loanhub_bot",
+                    "password": secrets.token_urlsafe(10),
+                    "limit": "500000",
+                },
+                {
+                    "username": "checker_wang",
+                    "password": secrets.token_urlsafe(10),
+                    "limit": "5000000",
+                },
+            ]
+        },
+    )
     path.write_text(json.dumps(creds, indent=2))
     os.chmod(path, 0o600)
     return creds
@@ -100,15 +126,25 @@ async def serve(cfg: SimConfig) -> None:
     controls = Controls(data_dir / "controls.json", seed=cfg.seed)
     journal = Journal(data_dir / "journal")
     root = data_dir / "sftp"
-    users = {s: {c["username"]: c["password"]} for s, c in creds.items()}
+    users = {s: {creds[s]["username"]: creds[s]["password"]} for s in ("bureau", "core")}
     bureau = Bureau(dataset, users["bureau"], controls, journal)
     core = CoreBanking(dataset, users["core"], controls, journal)
+    portal = SocialSecurityPortal(dataset, controls, journal, **creds["ss"])
+    los = LoanOrigination(dataset, controls, journal, creds["los"]["users"])
     sftp, sftp_info = await start_sftp(
         root, data_dir / "keys", "loanhub", controls, journal, cfg.host, cfg.sftp_port
     )
-    admin = Admin(dataset, controls, journal, root)
+    admin = Admin(dataset, controls, journal, root, {"ss": portal, "los": los})
     http = create_server(
-        Router({"/bureau": bureau.service, "/core": core.service, "/admin": admin}),
+        Router(
+            {
+                "/bureau": bureau.service,
+                "/core": core.service,
+                "/ss": portal,
+                "/los": los,
+                "/admin": admin,
+            }
+        ),
         host=cfg.host,
         port=cfg.http_port,
         threads=16,
@@ -135,6 +171,8 @@ async def serve(cfg: SimConfig) -> None:
         "sftp": sftp_info,
         "smtp": smtp_info,
         "admin": {"url": f"{base}/admin"},
+        "ss_portal": {"url": f"{base}/ss/", **creds["ss"]},
+        "los": {"url": f"{base}/los/", **creds["los"]},
         "data_dir": str(data_dir),
     }
     write_atomically(data_dir / ENDPOINTS, endpoints)

@@ -93,6 +93,25 @@ FAST = {  # the catalogue's latencies are for demos; tests run the same code pat
     "sftp": {"*": {"rate": 0.0}},
     "tax": {"*": {"answer_delay": 0.05, "rate": 0.0, "fault": None}},
     "gateway": {"*": {"answer_delay": 0.05, "settle_delay": 0.05, "insufficient_funds_rate": 0.0}},
+    "ss": {
+        "*": {
+            "latency": 0,
+            "rate": 0.0,
+            "notice_rate": 0.0,
+            "idle_seconds": 300,
+            "lock_after": 5,
+            "variant": False,
+        }
+    },
+    "los": {
+        "*": {
+            "latency": 0,
+            "rate": 0.0,
+            "gateway_504_rate": 0.0,
+            "idle_seconds": 900,
+            "lock_after": 5,
+        }
+    },
 }
 
 
@@ -136,18 +155,44 @@ def sim_endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     cmd = [sys.executable, "-m", "simulators"]
     subprocess.run([*cmd, "up", "--data-dir", str(data_dir)], check=True, timeout=60)
     endpoints = json.loads((data_dir / "endpoints.json").read_text())
-    SimAdmin(endpoints).controls(FAST)
     yield endpoints
     subprocess.run([*cmd, "down", "--data-dir", str(data_dir)], check=True, timeout=60)
 
 
 @pytest.fixture
 def sim(sim_endpoints: dict) -> SimAdmin:
-    """Admin access with fast, fault-free controls and an empty journal for each test."""
+    """Admin access with fast, fault-free controls, unlocked users and an empty journal."""
     admin = SimAdmin(sim_endpoints)
+    admin.post("/controls/reset", {})  # drop what an earlier test set per operation
     admin.controls(FAST)
+    admin.post("/unlock", {"system": "ss", "user": sim_endpoints["ss_portal"]["username"]})
+    for user in sim_endpoints["los"]["users"]:
+        admin.post("/unlock", {"system": "los", "user": user["username"]})
     admin.clear_journal()
     return admin
+
+
+# -- browser: Playwright in the system Chromium ----------------------------------------------
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    """pytest-playwright looks for its own browser build; use Debian's Chromium instead."""
+    return {
+        **browser_type_launch_args,
+        "executable_path": "/usr/bin/chromium",
+        "args": CHROMIUM_ARGS,
+    }
 
 
 @pytest.fixture(scope="session")
