@@ -4,7 +4,8 @@ One table (``MASK_RULES``) says what each kind of value keeps visible; every fun
 applies it. Logs, audit events and quarantine records go through ``mask_text`` / the logging
 filter, so a resident ID never reaches a log file, a dashboard or an e-mail in clear.
 
-Leaf module: imports nothing from the hub, so every layer may use it.
+The layers below the hub never need it: they return refused values to the hub, which masks
+them as it stores them (``loanhub.quarantine``) or logs them.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ from typing import Self
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from loanhub.identifiers import resident_id_birth_date, validate_resident_id, validate_uscc
 from schemas.base import Fact
+from schemas.identifiers import resident_id_birth_date, validate_resident_id, validate_uscc
 from schemas.types import Money, UtcDateTime
 
 

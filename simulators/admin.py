@@ -37,6 +37,7 @@ class Admin:
         web_apps: dict[str, LegacyWebApp] | None = None,
     ) -> None:
         self.web_apps = web_apps or {}
+        self.workers: dict[str, Callable[[], bool]] = {}  # name -> is it still running
         self.data = dataset
         self.controls = controls
         self.journal = journal
@@ -70,8 +71,10 @@ class Admin:
     def route(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[str, Any]:
         ok = "200 OK"
         if path == "/health":
+            alive = {name: check() for name, check in self.workers.items()}
             return ok, {
-                "ok": True,
+                "ok": all(alive.values()),
+                "workers": alive,
                 "dataset": self.digest,
                 "uptime": round(time.time() - self.started, 1),
             }
@@ -97,29 +100,33 @@ class Admin:
         return "404 Not Found", {"error": f"no route {method} {path}"}
 
     def write_extract(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Write LNREPAY for a business date; quirks from the request or else the controls."""
         day = date.fromisoformat(body.get("business_date") or self.data.business_date.isoformat())
+        corrupt = int(body.get("corrupt", self.controls.get("extract", "nightly", "corrupt", 0)))
+        trailer = body.get("trailer", self.controls.get("extract", "nightly", "trailer"))
         items = extract.details(self.data, day)
         target = extract.write_extract(
             self.sftp_root / "extracts",
             day,
             items,
             seed=int(body.get("seed", 0)),
-            corrupt=int(body.get("corrupt", 0)),
-            trailer=body.get("trailer"),
+            corrupt=corrupt,
+            trailer=trailer,
         )
         data = target.read_bytes()
-        entry = self.journal.record(
+        digest = hashlib.sha256(data).hexdigest()
+        self.journal.record(
             "core",
             "extract",
             file=target.name,
             records=len(items),
-            corrupt=int(body.get("corrupt", 0)),
-            trailer=body.get("trailer"),
-            sha256=hashlib.sha256(data).hexdigest(),
+            corrupt=corrupt,
+            trailer=trailer,
+            sha256=digest,
         )
         return {
             "file": f"/extracts/{target.name}",
             "records": len(items),
             "bytes": len(data),
-            "sha256": entry["sha256"],
+            "sha256": digest,
         }

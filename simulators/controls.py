@@ -30,6 +30,9 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         }
     },
     "smtp": {"*": {}},
+    # the nightly extract written at start-up: corrupt records, and "count" or "hash" to break
+    # the trailer
+    "extract": {"*": {"corrupt": 0, "trailer": None}},
     "ss": {
         "*": {
             "latency": [1.0, 3.0],
@@ -63,6 +66,43 @@ def _merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     return base
 
 
+RATES = ("rate", "notice_rate", "gateway_504_rate", "insufficient_funds_rate")
+DURATIONS = ("latency", "answer_delay", "settle_delay")
+
+
+def _duration_ok(value: Any) -> bool:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value >= 0
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, int | float) and v >= 0 for v in value)
+        and value[0] <= value[1]
+    )
+
+
+def validate(patch: Any) -> None:
+    """``{system: {operation: {key: value}}}`` with sane rates and durations, or ValueError."""
+    if not isinstance(patch, dict):
+        raise ValueError("controls patch must be an object of systems")
+    for system, ops in patch.items():
+        if not isinstance(ops, dict) or not all(isinstance(v, dict) for v in ops.values()):
+            raise ValueError(f"{system}: expected an object of operations, each an object")
+        for op, keys in ops.items():
+            for key, value in keys.items():
+                where = f"{system}.{op}.{key}"
+                if key in RATES and not (
+                    isinstance(value, int | float)
+                    and not isinstance(value, bool)
+                    and 0 <= value <= 1
+                ):
+                    raise ValueError(f"{where}: a rate between 0 and 1, got {value!r}")
+                if key in DURATIONS and not _duration_ok(value):
+                    raise ValueError(f"{where}: seconds or [low, high], got {value!r}")
+                if key == "fault" and value is not None and not isinstance(value, str):
+                    raise ValueError(f"{where}: a fault kind or null, got {value!r}")
+
+
 class Controls:
     """Thread-safe view of the controls file; ``update`` merges a patch and saves it."""
 
@@ -87,6 +127,8 @@ class Controls:
             return copy.deepcopy(self._data)
 
     def update(self, patch: dict[str, Any]) -> dict[str, Any]:
+        """Merge a patch after checking it: a typo must be refused, not break every call."""
+        validate(patch)
         with self._lock:
             _merge(self._data, patch)
             self._save()

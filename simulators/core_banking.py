@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lxml import etree
 
+from simulators import ids
 from simulators.controls import Controls
 from simulators.dataset import Dataset
 from simulators.journal import Journal
@@ -33,6 +34,8 @@ class CoreBanking:
             subject=params["idNumber"],
             user=user,
         )
+        if not ids.resident_id_ok(params["idNumber"].upper()):
+            raise SoapFault("Client.InvalidIdentifier", "idNumber fails its checksum")
         found = self.data.customer_by_id.get(params["idNumber"].upper())
         if found is None:
             raise SoapFault("Client.CustomerNotFound", "no customer with this ID number")

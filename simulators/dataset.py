@@ -307,7 +307,12 @@ class _Generator:
                 codes.append(str(min(7, overdue_now - k)))
             elif card and self.rng.random() < 0.1:
                 codes.append("*")
-            elif episode == 0 and k > 0 and self.rng.random() < 0.03:
+            elif (
+                episode == 0
+                and k > overdue_now
+                and month > month_start(opened)
+                and self.rng.random() < 0.03
+            ):
                 episode = 1
                 codes.append("1")
             else:
@@ -325,6 +330,11 @@ class _Generator:
             if closed >= self.today:
                 closed = None
         overdue_now = 0 if closed or rng.random() > 0.08 else rng.randrange(1, 5)
+        # months on book after the opening month: nobody is overdue longer than that
+        on_book = (
+            (self.report_month.year - opened.year) * 12 + self.report_month.month - opened.month
+        )
+        overdue_now = min(overdue_now, max(0, on_book))
         limit = self.amount(5_000, 200_000) if card else self.amount(50_000, 3_000_000)
         balance = Decimal("0.00") if closed else money(limit * Decimal(rng.random()))
         overdue = money(balance * Decimal("0.05") * overdue_now) if overdue_now else Decimal("0.00")

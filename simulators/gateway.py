@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import importlib.resources
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache
@@ -31,6 +32,8 @@ from simulators.journal import Journal
 PAIN001 = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"
 PAIN002 = "urn:iso:std:iso:20022:tech:xsd:pain.002.001.08"
 DUPLICATE_WINDOW = timedelta(days=90)
+PROCESSED = ".processed"  # where taken files are kept; read-only to clients
+log = logging.getLogger(__name__)
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 
@@ -85,21 +88,34 @@ class PaymentGateway:
 
     async def run(self, poll_seconds: float = 0.1) -> None:
         """Take each triggered file out of the inbox (into ``.processed``) and answer it."""
-        processed = self.inbox / ".processed"
-        processed.mkdir(exist_ok=True)
         while True:
-            for trigger in sorted(self.inbox.glob("*.xml.ok")):
-                file = trigger.with_suffix("")
-                stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-                kept = processed / f"{stamp}-{file.name}"
-                if file.exists():
-                    file.replace(kept)
-                trigger.unlink(missing_ok=True)
-                asyncio.get_running_loop().create_task(self.process(file.name, kept))
+            try:
+                self.take_files()
+            except Exception:  # whatever a client left in the inbox, keep serving
+                log.exception("payment gateway: polling failed")
             await asyncio.sleep(poll_seconds)
 
+    def take_files(self) -> None:
+        processed = self.inbox / PROCESSED
+        processed.mkdir(exist_ok=True)
+        for trigger in sorted(self.inbox.glob("*.xml.ok")):
+            file = trigger.with_suffix("")
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+            kept = processed / f"{stamp}-{file.name}"
+            if file.is_file():
+                file.replace(kept)
+            trigger.unlink(missing_ok=True)
+            asyncio.get_running_loop().create_task(self.process(file.name, kept))
+
     async def process(self, name: str, kept: Path) -> None:
-        data = kept.read_bytes() if kept.exists() else b""
+        try:
+            await self._process(name, kept)
+        except Exception:
+            log.exception("payment gateway: could not answer %s", name)
+            self.journal.record("gateway", "error", file=name)
+
+    async def _process(self, name: str, kept: Path) -> None:
+        data = kept.read_bytes() if kept.is_file() else b""
         digest = hashlib.sha256(data).hexdigest()
         await asyncio.sleep(self.controls.seconds("gateway", "answer", "answer_delay"))
         report, accepted = self.assess(name, data, digest)

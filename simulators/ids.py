@@ -23,7 +23,7 @@ def uscc(rng: random.Random, region: str) -> str:
 
 def resident_id_ok(value: str) -> bool:
     """What the bureau checks before it looks anything up."""
-    if len(value) != 18 or not value[:17].isdigit():
+    if len(value) != 18 or not value.isascii() or not value[:17].isdigit():
         return False
     total = sum(int(c) * (2 ** (17 - i) % 11) for i, c in enumerate(value[:17]))
     return value[17].upper() == _RID_CODES[total % 11]

@@ -29,6 +29,7 @@ from simulators.bureau import Bureau
 from simulators.controls import Controls
 from simulators.core_banking import CoreBanking
 from simulators.dataset import generate
+from simulators.extract import extract_name
 from simulators.gateway import PaymentGateway
 from simulators.journal import Journal
 from simulators.los import LoanOrigination
@@ -115,6 +116,7 @@ def _report_crash(task: asyncio.Task[None]) -> None:
 def write_atomically(path: Path, data: dict[str, Any]) -> None:
     temp = path.with_name(path.name + ".tmp")
     temp.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+    os.chmod(temp, 0o600)
     temp.replace(path)
 
 
@@ -154,7 +156,13 @@ async def serve(cfg: SimConfig) -> None:
     smtp, smtp_info = await start_smtp(journal, cfg.host, cfg.smtp_port)
     tax = TaxAuthority(root, dataset, controls, journal)
     gateway = PaymentGateway(root, dataset, controls, journal, data_dir / "gateway_state.json")
-    workers = [asyncio.create_task(tax.run()), asyncio.create_task(gateway.run())]
+    workers = [
+        asyncio.create_task(tax.run(), name="tax"),
+        asyncio.create_task(gateway.run(), name="gateway"),
+    ]
+    admin.workers = {t.get_name(): (lambda t=t: not t.done()) for t in workers}
+    if not (root / "extracts" / extract_name(dataset.business_date)).exists():
+        admin.write_extract({})  # the core's nightly job has run for the business date
     for worker in workers:
         worker.add_done_callback(_report_crash)
     base = f"http://{cfg.host}:{http.effective_port}"
@@ -175,7 +183,7 @@ async def serve(cfg: SimConfig) -> None:
         "los": {"url": f"{base}/los/", **creds["los"]},
         "data_dir": str(data_dir),
     }
-    write_atomically(data_dir / ENDPOINTS, endpoints)
+    write_atomically(data_dir / ENDPOINTS, endpoints)  # it holds credentials: owner only
     log.info("simulators up: %s", data_dir / ENDPOINTS)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

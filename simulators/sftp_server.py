@@ -19,7 +19,7 @@ from simulators.controls import Controls
 from simulators.journal import Journal
 
 FOLDERS = ("inbox", "outbox", "extracts", "payments/in", "payments/out")
-READ_ONLY = ("/outbox", "/extracts", "/payments/out")
+READ_ONLY = ("/outbox", "/extracts", "/payments/out", "/payments/in/.processed")
 
 
 def ensure_keys(keys_dir: Path) -> tuple[asyncssh.SSHKey, Path]:
@@ -56,8 +56,13 @@ class _ExchangeSFTP(asyncssh.SFTPServer):
         return "/" + str(real.relative_to(self.root)) if real != self.root else "/"
 
     def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
+        writing = bool(
+            pflags
+            & (asyncssh.FXF_WRITE | asyncssh.FXF_APPEND | asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC)
+        )
+        if writing:
+            self._refuse_in_read_only(path)
         file_obj = super().open(path, pflags, attrs)
-        writing = bool(pflags & (asyncssh.FXF_WRITE | asyncssh.FXF_APPEND | asyncssh.FXF_CREAT))
         drop = not writing and self.controls.fault("sftp", "read") == "drop"
         self._open[id(file_obj)] = {
             "path": self._virtual(path),
@@ -120,6 +125,34 @@ class _ExchangeSFTP(asyncssh.SFTPServer):
     def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
         self._refuse_in_read_only(oldpath, newpath)
         super().posix_rename(oldpath, newpath)
+
+    def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        self._refuse_in_read_only(path)
+        super().setstat(path, attrs)
+
+    def lsetstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        self._refuse_in_read_only(path)
+        super().lsetstat(path, attrs)
+
+    def fsetstat(self, file_obj: object, attrs: asyncssh.SFTPAttrs) -> None:
+        state = self._open.get(id(file_obj), {})
+        if any(state.get("path", "").startswith(f + "/") for f in READ_ONLY):
+            raise asyncssh.SFTPPermissionDenied(f"{state['path']}: files here belong to the sender")
+        super().fsetstat(file_obj, attrs)
+
+    def mkdir(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
+        self._refuse_in_read_only(path)
+        super().mkdir(path, attrs)
+
+    def rmdir(self, path: bytes) -> None:
+        self._refuse_in_read_only(path)
+        super().rmdir(path)
+
+    def symlink(self, oldpath: bytes, newpath: bytes) -> None:
+        raise asyncssh.SFTPPermissionDenied("links are not allowed on this server")
+
+    def link(self, oldpath: bytes, newpath: bytes) -> None:
+        raise asyncssh.SFTPPermissionDenied("links are not allowed on this server")
 
 
 class _KeyOnlyServer(asyncssh.SSHServer):

@@ -18,15 +18,21 @@ class Mailbox:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or envelope.content or b""
         raw = raw if isinstance(raw, bytes) else raw.encode()
-        message = message_from_bytes(raw, policy=policy.default)
-        body = message.get_body(preferencelist=("plain", "html"))
+        subject, text = "", ""
+        try:  # a mail server keeps what it accepted, even what it cannot decode
+            message = message_from_bytes(raw, policy=policy.default)
+            subject = str(message.get("Subject", ""))
+            body = message.get_body(preferencelist=("plain", "html"))
+            text = body.get_content() if body is not None else ""
+        except (LookupError, ValueError, UnicodeError) as exc:
+            text = f"[undecodable: {exc}] " + raw.decode("utf-8", errors="replace")
         self.journal.record(
             "smtp",
             "mail",
             mail_from=envelope.mail_from,
             rcpt_tos=list(envelope.rcpt_tos),
-            subject=str(message.get("Subject", "")),
-            body=body.get_content() if body is not None else "",
+            subject=subject,
+            body=text,
             size=len(raw),
         )
         return "250 Message accepted for delivery"

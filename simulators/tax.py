@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import re
 import time
 from decimal import Decimal
@@ -38,6 +39,7 @@ ANSWER_HEADER = [
     "penalty_count",
 ]
 ENCODING = "gb18030"
+log = logging.getLogger(__name__)
 
 
 def parse_request(data: bytes) -> tuple[list[list[str]], str | None]:
@@ -115,28 +117,42 @@ class TaxAuthority:
         self.answered: set[str] = set()
 
     async def run(self, poll_seconds: float = 0.1) -> None:
+        """Poll for triggers; whatever a client left in the folders, the loop keeps going."""
         while True:
-            self.expire_old_answers()
-            for trigger in sorted(self.inbox.glob("TAXQ_*.csv.ok")):
-                request = trigger.with_suffix("")
-                answered = self.outbox / f"TAXR_{request.name.removeprefix('TAXQ_')}.ok"
-                if request.name in self.answered or answered.exists():
-                    continue
-                self.answered.add(request.name)
-                asyncio.get_running_loop().create_task(self.answer(request))
+            try:
+                self.expire_old_answers()
+                self.take_requests()
+            except Exception:  # a bad file must not stop the authority answering the next one
+                log.exception("tax authority: polling failed")
             await asyncio.sleep(poll_seconds)
+
+    def take_requests(self) -> None:
+        for trigger in sorted(self.inbox.glob("TAXQ_*.csv.ok")):
+            request = trigger.with_suffix("")
+            answered = self.outbox / f"TAXR_{request.name.removeprefix('TAXQ_')}.ok"
+            if request.name in self.answered or answered.exists():
+                continue
+            self.answered.add(request.name)
+            asyncio.get_running_loop().create_task(self.answer(request))
 
     def expire_old_answers(self) -> None:
         horizon = (
             time.time() - float(self.controls.get("tax", "answer", "retention_days", 7)) * 86400
         )
         for path in self.outbox.glob("TAXR_*"):
-            if path.stat().st_mtime < horizon:
+            if path.is_file() and path.stat().st_mtime < horizon:
                 path.unlink(missing_ok=True)
                 self.journal.record("tax", "answer_expired", file=path.name)
 
     async def answer(self, request: Path) -> None:
-        data = request.read_bytes() if request.exists() else b""
+        try:
+            await self._answer(request)
+        except Exception:
+            log.exception("tax authority: could not answer %s", request.name)
+            self.journal.record("tax", "error", file=request.name)
+
+    async def _answer(self, request: Path) -> None:
+        data = request.read_bytes() if request.is_file() else b""
         rows, problem = parse_request(data)
         if not REQUEST_NAME.match(request.name):
             problem = problem or "file name does not follow TAXQ_<bank>_<YYYYMMDD>_<seq>.csv"

@@ -4,7 +4,7 @@ from datetime import date
 
 from hypothesis import strategies as st
 
-from loanhub.identifiers import luhn_ok, resident_id_check_char, uscc_check_char
+from schemas.identifiers import luhn_ok, resident_id_check_char, uscc_check_char
 
 regions = st.sampled_from(["110105", "310115", "440305", "650102", "820000"])
 births = st.dates(min_value=date(1900, 1, 1), max_value=date(2025, 12, 31))

@@ -1,10 +1,11 @@
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from loanhub import audit
 from loanhub.cli import app
+from schemas.tables import audit_event
 
 
 def _chain(engine: Engine, n: int = 7) -> None:
@@ -68,10 +69,20 @@ def test_an_updated_middle_event_is_caught(engine: Engine) -> None:
 
 
 def test_a_rehashed_middle_event_breaks_the_next_link(engine: Engine) -> None:
+    """The careful forger alters an event and recomputes its hash: the next link breaks."""
     _chain(engine)
-    _as_attacker(engine, f"UPDATE audit_event SET hash = '{'a' * 64}' WHERE seq = 4")
+    with engine.connect() as conn:
+        row = dict(
+            conn.execute(select(audit_event).where(audit_event.c.seq == 4)).mappings().one()
+        )
+    row["actor"] = "ops.wang"
+    forged = audit.event_hash(row)
+    _as_attacker(
+        engine, f"UPDATE audit_event SET actor = 'ops.wang', hash = '{forged}' WHERE seq = 4"
+    )
     report = audit.verify(engine)
-    assert report.broken_seq == 4  # its own content no longer matches the stored hash
+    assert report.broken_seq == 5
+    assert "prev_hash" in (report.reason or "")
 
 
 def test_a_deleted_middle_event_is_caught(engine: Engine) -> None:

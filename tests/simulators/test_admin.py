@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import pytest
 import requests
 
 
@@ -21,3 +22,26 @@ def test_bad_admin_requests_are_answered_not_crashed(sim, sim_endpoints):
     bad = requests.patch(f"{url}/controls", data=b"{not json", timeout=10)
     assert bad.status_code == 400
     assert requests.get(f"{url}/health", timeout=10).json()["ok"] is True
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [
+        {"bureau": {"*": {"latency": "slow"}}},
+        {"bureau": {"*": {"rate": 2}}},
+        {"bureau": {"*": {"latency": [3, 1]}}},
+        ["not", "an", "object"],
+        {"bureau": "off"},
+    ],
+)
+def test_invalid_controls_are_refused_and_change_nothing(sim, sim_endpoints, patch):
+    url = sim_endpoints["admin"]["url"]
+    before = requests.get(f"{url}/controls", timeout=10).json()
+    answer = requests.patch(f"{url}/controls", json=patch, timeout=10)
+    assert answer.status_code == 400
+    assert requests.get(f"{url}/controls", timeout=10).json() == before
+
+
+def test_the_nightly_extract_is_there_after_start_up(sim_endpoints):
+    root = Path(sim_endpoints["sftp"]["root"])
+    assert (root / "extracts" / "LNREPAY.D261120").stat().st_size % 87 == 0

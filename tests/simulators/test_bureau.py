@@ -107,6 +107,7 @@ def test_unknown_subject_is_a_business_answer_not_an_error(sim, bureau, sim_data
     [
         ({"queryReason": "09"}, "Client"),
         ({"idNumber": "110105194912310021"}, "Client.InvalidIdentifier"),
+        ({"idNumber": "11010519491231002²"}, "Client.InvalidIdentifier"),
     ],
 )
 def test_bad_input_is_a_client_fault(sim, bureau, sim_dataset, change, code):

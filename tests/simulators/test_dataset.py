@@ -1,3 +1,4 @@
+import itertools
 import subprocess
 import sys
 
@@ -29,10 +30,12 @@ def test_names_are_chinese_and_some_need_four_byte_gb18030() -> None:
 
 
 def test_24_month_strings_agree_with_the_accounts() -> None:
-    data = generate(4, 300, 50)
-    accounts = [a for p in data.persons for a in p.accounts] + [
-        a for e in data.enterprises for a in e.facilities
-    ]
+    accounts = []
+    for seed in range(4, 9):
+        data = generate(seed, 300, 50)
+        accounts += [a for p in data.persons for a in p.accounts] + [
+            a for e in data.enterprises for a in e.facilities
+        ]
     assert len(accounts) > 300
     report_month = month_start(data.business_date)
     for a in accounts:
@@ -43,6 +46,13 @@ def test_24_month_strings_agree_with_the_accounts() -> None:
         )
         assert set(s[: opened_index + 1]) <= {"/"}, (s, a.open_date)
         assert "/" not in s[opened_index + 1 :], (s, a.open_date)
+        body = s[opened_index + 1 :]
+        assert body[:1] not in set("234567"), s  # the opening month cannot be overdue
+        for prev, code in itertools.pairwise(body):
+            if code in "234567":
+                assert prev == str(int(code) - 1), s  # overdue grows one month at a time
+            if prev == "C":
+                assert code == "C", s  # closed stays closed
         if a.status == "CLOSED":
             assert s[-1] == "C"
             assert a.balance == 0

@@ -1,14 +1,27 @@
+import importlib.resources
 import io
 import time
 from decimal import Decimal
 
 from lxml import etree
 
-from simulators.gateway import pain001_schema, pain002_schema
 from tests.simulators.pain001 import pain001
 from tests.simulators.sftp_clients import paramiko_sftp
 
 NS = {"s": "urn:iso:std:iso:20022:tech:xsd:pain.002.001.08"}
+
+
+def official_xsd(package: str, name: str) -> etree.XMLSchema:
+    """Loaded here, from the installed registry package, not through the simulator's code."""
+    return etree.XMLSchema(etree.parse(str(importlib.resources.files(package) / "schemas" / name)))
+
+
+def pain001_schema() -> etree.XMLSchema:
+    return official_xsd("sepaxml", "pain.001.001.09.xsd")
+
+
+def pain002_schema() -> etree.XMLSchema:
+    return official_xsd("sepa", "pain.002.001.08.xsd")
 
 
 def send(

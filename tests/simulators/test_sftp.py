@@ -95,3 +95,14 @@ def test_dropped_connection_mid_transfer(sim, sim_endpoints):
             assert len(f.read()) == 1_000_000
     finally:
         client.close()
+
+
+def test_openssh_cannot_climb_out_of_the_root_either(sim, sim_endpoints, tmp_path):
+    result = openssh(
+        sim_endpoints, f"get /../../etc/passwd {tmp_path / 'pw'}\n", tmp_path, check=False
+    )
+    assert result.returncode != 0
+    assert not (tmp_path / "pw").exists()
+    result = openssh(sim_endpoints, "symlink /etc/passwd /inbox/pw\n", tmp_path, check=False)
+    assert result.returncode != 0
+    assert "Permission denied" in result.stderr

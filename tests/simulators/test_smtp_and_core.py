@@ -43,8 +43,9 @@ def test_core_customer_accounts_and_monthly_summary(sim, core, sim_dataset):
 
 
 def test_core_faults(sim, core, sim_dataset):
+    stranger = next(p for p in sim_dataset.persons if p.id_number not in sim_dataset.customer_by_id)
     with pytest.raises(Fault) as fault:
-        core.service.GetCustomerByIdNumber(idNumber="11010519491231002X")
+        core.service.GetCustomerByIdNumber(idNumber=stranger.id_number)
     assert fault.value.code == "soap:Client.CustomerNotFound"
     with pytest.raises(Fault) as fault:
         core.service.GetMonthlySummary(accountNo="x", fromMonth="2026-01", toMonth="202602")
@@ -53,3 +54,20 @@ def test_core_faults(sim, core, sim_dataset):
     with pytest.raises(Fault) as fault:
         core.service.GetAccounts(customerNo=sim_dataset.customers[0].customer_no)
     assert fault.value.code == "soap:Server.Busy"
+
+
+def test_a_mail_in_an_unknown_charset_is_still_kept(sim, sim_endpoints):
+    raw = (
+        b"From: a@x\r\nTo: b@x\r\nSubject: =?x-unknown?q?hi?=\r\n"
+        b"Content-Type: text/plain; charset=x-unknown\r\n\r\nbody\r\n"
+    )
+    with smtplib.SMTP(sim_endpoints["smtp"]["host"], sim_endpoints["smtp"]["port"]) as smtp:
+        smtp.sendmail("a@x", ["b@x"], raw)
+    (mail,) = sim.journal("smtp", "mail")
+    assert "body" in mail["body"]
+
+
+def test_core_refuses_a_bad_checksum_as_bad_input(sim, core):
+    with pytest.raises(Fault) as fault:
+        core.service.GetCustomerByIdNumber(idNumber="110105194912310021")
+    assert fault.value.code == "soap:Client.InvalidIdentifier"

@@ -100,7 +100,7 @@ def test_a_request_without_a_valid_trailer_is_rejected_whole(
     sim, sim_endpoints, sim_dataset, trailer
 ):
     rows, _ = rows_for(sim_dataset)
-    name = f"TAXQ_LHB001_20261120_1{abs(hash(str(trailer))) % 100:02d}.csv"
+    name = f"TAXQ_LHB001_20261120_{ {None: 101, 'TRL|9': 102, 'TRL|x': 103}[trailer] }.csv"
     answer = exchange(sim_endpoints, name, request_file(rows, trailer))
     assert answer is not None
     assert {r[1] for r in answer[1:-1]} == {"REJECTED"}
@@ -157,3 +157,38 @@ def test_answers_older_than_the_retention_are_deleted(sim, sim_endpoints):
         time.sleep(0.05)
     assert not old.exists()
     assert sim.journal("tax", "answer_expired")[0]["file"] == old.name
+
+
+def test_odd_input_is_rejected_row_by_row_and_the_authority_keeps_answering(
+    sim, sim_endpoints, sim_dataset
+):
+    rows, _ = rows_for(sim_dataset)
+    odd = ["R9,P,11010519491231002²,某人,CNS-9", "R10,P,short", "R11,E,,,"]
+    answer = exchange(sim_endpoints, "TAXQ_LHB001_20261120_201.csv", request_file(odd))
+    assert answer is not None
+    assert [(r[0], r[1]) for r in answer[1:-1]] == [
+        ("R9", "REJECTED"),
+        ("R10", "REJECTED"),
+        ("R11", "REJECTED"),
+    ]
+    again = exchange(sim_endpoints, "TAXQ_LHB001_20261120_202.csv", request_file(rows))
+    assert again is not None
+
+
+def test_a_client_cannot_plant_links_or_files_in_the_authoritys_outbox(
+    sim, sim_endpoints, sim_dataset
+):
+    client, sftp = paramiko_sftp(sim_endpoints)
+    try:
+        with pytest.raises(PermissionError):
+            sftp.symlink("/nowhere", "/outbox/TAXR_evil.csv")
+        with pytest.raises(PermissionError):
+            sftp.putfo(io.BytesIO(b"forged"), "/outbox/TAXR_LHB001_20261120_999.csv")
+    finally:
+        client.close()
+    rows, _ = rows_for(sim_dataset)
+    assert exchange(sim_endpoints, "TAXQ_LHB001_20261120_203.csv", request_file(rows))
+    assert sim.http.get(f"{sim.url}/health", timeout=10).json()["workers"] == {
+        "tax": True,
+        "gateway": True,
+    }

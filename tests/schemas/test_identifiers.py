@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loanhub.identifiers import (
+from schemas.identifiers import (
     InvalidIdentifier,
     luhn_ok,
     resident_id_check_char,
