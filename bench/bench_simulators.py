@@ -201,6 +201,7 @@ def sftp(tmp: Path) -> Result:
         max(reference),
         "MB/s",
         f"OpenSSH sshd serving the same file, sftp client, {CIPHER}",
+        goal=0.8,
     )
 
 

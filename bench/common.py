@@ -31,15 +31,22 @@ class Result:
     reference: float
     unit: str
     reference_is: str
+    goal: float | None = None  # the ratio the issue asks for, when it names one
 
     @property
     def ratio(self) -> float:
         return self.ours / self.reference
 
-    def as_json(self) -> dict[str, float | str]:
+    def as_json(self) -> dict[str, float | str | None]:
         data = asdict(self)
         del data["name"]
         return {"ratio": round(self.ratio, 3), **data}
+
+    @property
+    def verdict(self) -> str:
+        if self.goal is None:
+            return ""
+        return f"goal >= {self.goal}: {'met' if self.ratio >= self.goal else 'BELOW'}"
 
 
 def rate(count: int, action: Callable[[], None]) -> float:

@@ -98,7 +98,7 @@ def id_check(value: str) -> None:
         try:
             code = validate_uscc(v)
         except InvalidIdentifier as exc:
-            console.print(f"[red]invalid USCC[/] {v}: {exc}")
+            console.print(f"[red]invalid USCC[/] {mask_id(v)}: {exc}")  # it may be a mistyped ID
             raise typer.Exit(1) from exc
         console.print(f"valid USCC {code}: registry {code[0]}, region {code[2:8]}")
         return

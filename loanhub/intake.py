@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from loanhub import audit
 from loanhub.canonical import sha256_hex
 from loanhub.masking import known_names
-from loanhub.quarantine import quarantine_validation_error
+from loanhub.quarantine import quarantine, quarantine_validation_error
 from schemas.base import CanonicalModel
 from schemas.party import Application, Consent, Party, PartyKind
 from schemas.tables import application, consent, fact_row, party
@@ -85,6 +85,29 @@ def _insert_new(conn: Connection, table: Table, key: str, rows: Sequence[dict[st
     return len(fresh)
 
 
+def _duplicate_in_batch(
+    record: IntakeRecord, ref: str, first_seen: dict[tuple[str, str], str]
+) -> tuple[str, str, str] | None:
+    """(field path, value, reason) when a business key of ``record`` was used earlier in the
+    batch; otherwise remember its keys and return None. The first one wins, the second is
+    quarantined: nothing in a batch is dropped without a trace."""
+    keys = [
+        ("application.application_no", record.application.application_no),
+        ("consent.consent_ref", record.consent.consent_ref),
+    ]
+    for field_path, value in keys:
+        if (field_path, value) in first_seen:
+            return (
+                field_path,
+                value,
+                f"{field_path} {value} appears twice in the batch "
+                f"(first in {first_seen[field_path, value]})",
+            )
+    for key in keys:
+        first_seen[key] = ref
+    return None
+
+
 def load_applicants(
     engine: Engine, records: Iterable[dict[str, Any]], *, source_ref: str, actor: str = "loanhub"
 ) -> IntakeSummary:
@@ -93,6 +116,11 @@ def load_applicants(
     fetched_at = utcnow()
     summary = IntakeSummary()
     good: list[IntakeRecord] = []
+    records = list(records)
+    # Every applicant's name is known before anything is written, so that the raw payload of a
+    # refused record is masked with its own applicant's name too.
+    known_names.add(*(n for r in records if isinstance(n := r.get("party", {}).get("name"), str)))
+    first_seen: dict[tuple[str, str], str] = {}  # (key field, value) -> record that used it
     with engine.begin() as conn:
         for n, record in enumerate(records, 1):
             summary.received += 1
@@ -103,7 +131,7 @@ def load_applicants(
                 "raw_payload_hash": sha256_hex(record),
             }
             try:
-                good.append(IntakeRecord.from_raw(record, lineage))
+                candidate = IntakeRecord.from_raw(record, lineage)
             except ValidationError as err:
                 ref = record.get("application", {}).get("application_no") or f"#{n}"
                 rows = quarantine_validation_error(
@@ -116,7 +144,25 @@ def load_applicants(
                     mapping_version=version,
                 )
                 summary.quarantined.update(r.reason for r in rows[:1])
-        known_names.add(*(g.party.name for g in good if g.party.kind is PartyKind.PERSON))
+                continue
+            ref = candidate.application.application_no
+            clash = _duplicate_in_batch(candidate, ref, first_seen)
+            if clash is not None:
+                field_path, value, reason = clash
+                quarantine(
+                    conn,
+                    source_system=SOURCE_SYSTEM,
+                    source_ref=source_ref,
+                    record_ref=ref,
+                    reason=reason,
+                    field_path=field_path,
+                    value=value,
+                    raw=record,
+                    mapping_version=version,
+                )
+                summary.quarantined.update([reason])
+                continue
+            good.append(candidate)
         new_apps = _insert_new(
             conn, application, "application_no", [fact_row(g.application) for g in good]
         )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -31,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from loanhub import audit
 from loanhub.canonical import jsonable, sha256_hex
+from loanhub.settings import HubSettings
 from schemas.hub import FailureKind, WorkItem, WorkItemState
 from schemas.tables import work_item
 from schemas.types import utcnow
@@ -62,8 +64,9 @@ class IllegalTransition(WorkItemError):
 
 
 def default_owner() -> str:
-    """Host and process: distinct for every worker process on every machine."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """Host, process and a per-ledger token: two ledgers never share ownership, even as
+    threads of one process."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 _TERMINAL_FOR_CLAIM = {WorkItemState.DONE, WorkItemState.NEEDS_HUMAN, WorkItemState.IN_DOUBT}
@@ -84,6 +87,18 @@ class WorkItemLedger:
         self.owner = owner or default_owner()
         self.lease = lease
         self.actor = actor
+
+    @classmethod
+    def from_settings(
+        cls, engine: Engine, settings: HubSettings, owner: str | None = None
+    ) -> WorkItemLedger:
+        """The ledger as configured (``LOANHUB_WORK_ITEM_LEASE_SECONDS``, ``LOANHUB_ACTOR``)."""
+        return cls(
+            engine,
+            owner=owner,
+            lease=timedelta(seconds=settings.work_item_lease_seconds),
+            actor=settings.actor,
+        )
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -184,7 +184,19 @@ _RESIDENT_ID = re.compile(
     r"(?<!\d)[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx](?![\dXx])"
 )
 _DIGIT_RUN = re.compile(r"(?<!\d)\d{11,19}(?!\d)")
+# The ways people write them: cards in groups of four, mobiles as 3-4-4, spaces or dashes.
+_GROUPED_CARD = re.compile(r"(?<!\d)(?<!\d[ -])\d{4}(?:[ -]\d{4}){3}(?:[ -]\d{1,3})?(?![\d])")
+_GROUPED_MOBILE = re.compile(r"(?<!\d)(?<!\d[ -])1[3-9]\d[ -]\d{4}[ -]\d{4}(?![\d])")
 _MOBILE = re.compile(r"^(?P<cc>86)?(?P<number>1[3-9]\d{9})$")
+
+
+def _mask_grouped(text: str, kind: str) -> str:
+    """Mask the digits of ``6222 0212 3456 7890 128`` by the rule, keeping the separators."""
+    digits = "".join(c for c in text if c.isdigit())
+    if kind == "card" and not luhn_ok(digits):
+        return text
+    masked = iter(_apply(digits, MASK_RULES[kind]))
+    return "".join(next(masked) if c.isdigit() else c for c in text)
 
 
 def _mask_digit_run(match: re.Match[str]) -> str:
@@ -207,6 +219,8 @@ def mask_text(text: str, names: Iterable[str] = ()) -> str:
     if not text:
         return text
     out = _RESIDENT_ID.sub(lambda m: mask_id(m.group(0)), text)
+    out = _GROUPED_CARD.sub(lambda m: _mask_grouped(m.group(0), "card"), out)
+    out = _GROUPED_MOBILE.sub(lambda m: _mask_grouped(m.group(0), "phone"), out)
     out = _DIGIT_RUN.sub(_mask_digit_run, out)
     pattern = known_names.pattern(names)
     if pattern is not None:
@@ -249,20 +263,50 @@ class MaskingFilter(logging.Filter):
         return True
 
 
+def mask_event_dict(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """A structlog processor: every string in the event (message, arguments, fields) masked."""
+    masked = {}
+    for key, value in event_dict.items():
+        if isinstance(value, tuple):
+            masked[key] = tuple(mask_structure(list(value)))
+        elif isinstance(value, str | list | dict):
+            masked[key] = mask_structure(value)
+        else:
+            masked[key] = value
+    return masked
+
+
 _installed_lock = threading.Lock()
 _factory_installed = False
 
 
-def install_log_masking() -> None:
-    """Mask every log record created in this process, from any logger, at creation time.
+def _install_in_structlog() -> None:
+    """Put ``mask_event_dict`` just before structlog's renderer, for loggers cached already too.
 
-    A filter on a logger does not see records that its children propagate, and Airflow's
-    task runner routes stdlib records into its own structlog handlers; wrapping the record
-    factory is the one place every record passes through, hub loggers and task logs alike.
-    Idempotent.
+    Airflow 3 configures structlog for task logs before a DAG file is imported, and its
+    loggers cache the processor list on first use. structlog hands every logger the same list
+    object, so inserting into it reaches the loggers that exist already.
+    """
+    try:
+        import structlog
+    except ImportError:  # structlog is not in every process the hub runs in
+        return
+    processors = structlog.get_config()["processors"]
+    if mask_event_dict not in processors:
+        processors.insert(max(0, len(processors) - 1), mask_event_dict)
+
+
+def install_log_masking() -> None:
+    """Mask every log record in this process: stdlib records at creation, structlog events
+    before rendering. Call it at process start (CLI) and at DAG import (task processes).
+
+    A filter on a logger does not see records that its children propagate, so the stdlib side
+    wraps the record factory, the one place every record passes through; Airflow's own task
+    logs go through structlog, whose processor chain gets the same rules. Idempotent.
     """
     global _factory_installed
     with _installed_lock:
+        _install_in_structlog()
         if _factory_installed:
             return
         previous = logging.getLogRecordFactory()

@@ -31,9 +31,23 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
+install_uv() {
+  # pip as it is (a pyenv or venv Python), then the user site, then Debian's own python3,
+  # which refuses system-wide installs (PEP 668) unless told otherwise.
+  python3 -m pip install --quiet uv 2>/dev/null && return 0
+  python3 -m pip install --quiet --user uv 2>/dev/null && return 0
+  python3 -m pip install --quiet --break-system-packages uv 2>/dev/null && return 0
+  if [ "$(id -u)" -eq 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
+    python3 -m pip install --quiet --break-system-packages uv && return 0
+  fi
+  echo "bootstrap: could not install uv; install it (pipx install uv) and run make again" >&2
+  return 1
+}
+export PATH="$HOME/.local/bin:$PATH"
 if ! command -v uv >/dev/null 2>&1 && ! python3 -m uv --version >/dev/null 2>&1; then
   echo "bootstrap: installing uv"
-  python3 -m pip install --quiet uv
+  install_uv
 fi
 if command -v uv >/dev/null 2>&1; then UV=(uv); else UV=(python3 -m uv); fi
 

@@ -146,7 +146,6 @@ class PaymentGateway:
             "msg_id": None,
             "group": "RJCT",
             "reason": None,
-            "pmt_inf_id": None,
             "transactions": [],
             "n": 0,
             "sum": "0",
@@ -181,6 +180,7 @@ class PaymentGateway:
             )
             return report, False
         msg_id = report["msg_id"]
+        report["n"] = len(doc.findall("p:CstmrCdtTrfInitn/p:PmtInf/p:CdtTrfTxInf", {"p": PAIN001}))
         if msg_id in self.msg_ids:
             report["reason"] = "DU01"
             self.journal.record(
@@ -197,7 +197,7 @@ class PaymentGateway:
         now = datetime.now(UTC)
         accepted = 0
         for pmt in doc.iterfind("p:CstmrCdtTrfInitn/p:PmtInf", {"p": PAIN001}):
-            report["pmt_inf_id"] = _text(pmt, "p:PmtInfId")
+            pmt_inf_id = _text(pmt, "p:PmtInfId") or msg_id
             for tx in pmt.iterfind("p:CdtTrfTxInf", {"p": PAIN001}):
                 e2e = _text(tx, "p:PmtId/p:EndToEndId") or ""
                 amount = Decimal(_text(tx, "p:Amt/p:InstdAmt") or "0")
@@ -207,9 +207,13 @@ class PaymentGateway:
                     accepted += 1
                     self.end_to_end[e2e] = now.isoformat()
                 report["transactions"].append(
-                    {"end_to_end_id": e2e, "status": status, "reason": reason}
+                    {
+                        "pmt_inf_id": pmt_inf_id,
+                        "end_to_end_id": e2e,
+                        "status": status,
+                        "reason": reason,
+                    }
                 )
-                report["n"] += 1
                 report["sum"] = str(Decimal(report["sum"]) + amount)
                 self.journal.record(
                     "gateway",
@@ -265,20 +269,23 @@ class PaymentGateway:
             E("GrpHdr", E("MsgId", f"STS{original}{suffix}"[:35]), E("CreDtTm", now)),
             group,
         )
-        if report["transactions"]:
-            pmt = E("OrgnlPmtInfAndSts", E("OrgnlPmtInfId", report["pmt_inf_id"] or original))
-            for tx in report["transactions"]:
-                if settled and tx["status"] != "ACCP":
-                    continue
-                el = E(
-                    "TxInfAndSts",
-                    E("OrgnlEndToEndId", tx["end_to_end_id"]),
-                    E("TxSts", "ACSC" if settled else tx["status"]),
+        blocks: dict[str, etree._Element] = {}  # one OrgnlPmtInfAndSts per original PmtInf
+        for tx in report["transactions"]:
+            if settled and tx["status"] != "ACCP":
+                continue
+            if tx["pmt_inf_id"] not in blocks:
+                blocks[tx["pmt_inf_id"]] = E(
+                    "OrgnlPmtInfAndSts", E("OrgnlPmtInfId", tx["pmt_inf_id"])
                 )
-                if tx["reason"]:
-                    el.append(E("StsRsnInf", E("Rsn", E("Cd", tx["reason"]))))
-                pmt.append(el)
-            body.append(pmt)
+                body.append(blocks[tx["pmt_inf_id"]])
+            el = E(
+                "TxInfAndSts",
+                E("OrgnlEndToEndId", tx["end_to_end_id"]),
+                E("TxSts", "ACSC" if settled else tx["status"]),
+            )
+            if tx["reason"]:
+                el.append(E("StsRsnInf", E("Rsn", E("Cd", tx["reason"]))))
+            blocks[tx["pmt_inf_id"]].append(el)
         doc = E("Document", body)
         pain002_schema().assertValid(doc)
         return etree.tostring(doc, xml_declaration=True, encoding="UTF-8", pretty_print=True)

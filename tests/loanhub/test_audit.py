@@ -72,9 +72,7 @@ def test_a_rehashed_middle_event_breaks_the_next_link(engine: Engine) -> None:
     """The careful forger alters an event and recomputes its hash: the next link breaks."""
     _chain(engine)
     with engine.connect() as conn:
-        row = dict(
-            conn.execute(select(audit_event).where(audit_event.c.seq == 4)).mappings().one()
-        )
+        row = dict(conn.execute(select(audit_event).where(audit_event.c.seq == 4)).mappings().one())
     row["actor"] = "ops.wang"
     forged = audit.event_hash(row)
     _as_attacker(

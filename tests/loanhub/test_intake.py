@@ -60,3 +60,29 @@ def test_stored_facts_carry_lineage(engine: Engine) -> None:
         assert row["fetched_at"].utcoffset().total_seconds() == 0
         assert len(row["raw_payload_hash"]) == 64
         assert len(row["mapping_version"]) == 16
+
+
+def test_a_key_used_twice_in_one_batch_is_quarantined_not_dropped(engine: Engine) -> None:
+    batch = applicant_batch(9, 4, mistyped_every=99)
+    twin = {**batch[1], "application": {**batch[1]["application"], "requested_amount": "1.00"}}
+    summary = load_applicants(engine, [*batch, twin], source_ref="dup")
+    assert summary.received == 5
+    assert summary.loaded == 4
+    assert summary.quarantined_records == 1
+    assert _count(engine, application) == 4
+    with engine.connect() as conn:
+        q = conn.execute(select(quarantined_record)).mappings().one()
+    assert q["field_path"] == "application.application_no"
+    assert "appears twice in the batch" in q["reason"]
+
+
+def test_a_refused_records_applicant_name_is_masked_in_quarantine(engine: Engine) -> None:
+    batch = applicant_batch(7, 40)  # one person in it has a mistyped ID
+    load_applicants(engine, batch, source_ref="names")
+    with engine.connect() as conn:
+        ref, raw = conn.execute(
+            select(quarantined_record.c.record_ref, quarantined_record.c.raw_masked)
+        ).one()
+    bad = next(r for r in batch if r["application"]["application_no"] == ref)
+    assert bad["party"]["name"] not in raw
+    assert bad["party"]["name"][0] in raw

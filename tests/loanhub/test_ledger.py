@@ -182,3 +182,18 @@ def test_two_processes_racing_for_the_same_keys_end_with_one_winner_each(pg_engi
         ).all()
     assert [(s, c, a) for s, c, a in states] == [("DONE", len(keys), 1)]
     assert audit.verify(pg_engine).checked == 2 * len(keys)
+
+
+def test_settings_configure_the_lease_and_each_ledger_is_its_own_owner(
+    engine: Engine, monkeypatch
+) -> None:
+    from loanhub.settings import HubSettings
+
+    monkeypatch.setenv("LOANHUB_WORK_ITEM_LEASE_SECONDS", "42")
+    first = WorkItemLedger.from_settings(engine, HubSettings())
+    second = WorkItemLedger.from_settings(engine, HubSettings())
+    assert first.lease == timedelta(seconds=42)
+    assert first.owner != second.owner  # two threads of one process do not share a claim
+    first.claim(KIND, KEY, PAYLOAD)
+    with pytest.raises(WorkItemBusy):
+        second.claim(KIND, KEY, PAYLOAD)

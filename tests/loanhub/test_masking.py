@@ -107,3 +107,18 @@ def test_installed_masking_covers_every_logger(caplog: pytest.LogCaptureFixture)
             logging.getLogger(name).info("id=%s", "11010519491231002X")
     assert "11010519491231002X" not in caplog.text
     assert caplog.text.count("1****************X") == 4
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("卡号 6222 0212 3456 7890 128 已冻结", "卡号 6222 02** **** ***0 128 已冻结"),
+        ("card 4111-1111-1111-1111.", "card 4111-11**-****-1111."),
+        ("电话 138-1234-5678，", "电话 138-****-5678，"),
+        ("tel 138 1234 5678", "tel 138 **** 5678"),
+        ("not a card 1234 5678 9012 3456", "not a card 1234 5678 9012 3456"),  # Luhn fails
+    ],
+)
+def test_grouped_cards_and_phones_are_masked_keeping_their_separators(text, masked):
+    assert mask_text(text) == masked
+    assert mask_text(masked) == masked
