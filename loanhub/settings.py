@@ -34,6 +34,26 @@ class SmtpEndpoint(BaseModel):
     port: int
 
 
+class PortalEndpoint(BaseModel):
+    """The social-security portal: a person's login with the bank's TOTP token."""
+
+    url: str
+    username: str
+    password: SecretStr
+    totp_secret: SecretStr
+
+
+class LosUser(BaseModel):
+    username: str
+    password: SecretStr
+    limit: str = Field(description="the largest amount this user may approve alone")
+
+
+class LosEndpoint(BaseModel):
+    url: str
+    users: list[LosUser]
+
+
 class LegacyEndpoints(BaseModel):
     """The endpoints file the simulators write (and a deployment writes for the real systems)."""
 
@@ -41,6 +61,8 @@ class LegacyEndpoints(BaseModel):
     core: SoapEndpoint
     sftp: SftpEndpoint
     smtp: SmtpEndpoint
+    ss_portal: PortalEndpoint
+    los: LosEndpoint
 
     @classmethod
     def load(cls, path: Path) -> LegacyEndpoints:

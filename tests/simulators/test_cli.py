@@ -36,6 +36,9 @@ def test_sim_up_status_down_and_the_hub_reads_the_endpoints(tmp_path, monkeypatc
         assert endpoints.sftp.host_key_fingerprint.startswith("SHA256:")
         assert endpoints.sftp.private_key.exists()
         assert endpoints.bureau.password.get_secret_value() not in repr(endpoints)
+        assert endpoints.ss_portal.url.endswith("/ss/")
+        assert len(endpoints.ss_portal.totp_secret.get_secret_value()) == 32
+        assert [u.username for u in endpoints.los.users] == ["loanhub_bot", "checker_wang"]
     finally:
         down = loanhub("sim", "down", env=env)
     assert down.returncode == 0
