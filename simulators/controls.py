@@ -99,6 +99,8 @@ def validate(patch: Any) -> None:
                     raise ValueError(f"{where}: a rate between 0 and 1, got {value!r}")
                 if key in DURATIONS and not _duration_ok(value):
                     raise ValueError(f"{where}: seconds or [low, high], got {value!r}")
+                if key == "times" and not (isinstance(value, int) and value >= 0):
+                    raise ValueError(f"{where}: a count of calls, got {value!r}")
                 if key == "fault" and value is not None and not isinstance(value, str):
                     raise ValueError(f"{where}: a fault kind or null, got {value!r}")
 
@@ -168,5 +170,15 @@ class Controls:
             return rate >= 1 or self._rng.random() < rate
 
     def fault(self, system: str, op: str) -> str | None:
-        """The fault kind to inject into this call, or None."""
+        """The fault kind to inject into this call, or None.
+
+        ``times: N`` on an operation injects the fault into exactly its next N calls (then the
+        operation behaves again), so a test can script "busy, then success".
+        """
+        with self._lock:
+            section = self._data.get(system, {}).get(op, {})
+            times = section.get("times")
+            if isinstance(times, int) and times > 0:
+                section["times"] = times - 1
+                return section.get("fault") or self._data[system].get("*", {}).get("fault")
         return self.get(system, op, "fault") if self.chance(system, op) else None

@@ -1,0 +1,57 @@
+"""Typed configuration of each connector: endpoint, credentials, pinned key, timeouts, limits.
+
+The hub fills them from its settings (the endpoints file, environment, or an Airflow
+Connection in a DAG at run time); a connector never reads the environment itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+Masker = Callable[[str], str]
+"""Masks personal data in text; the hub injects its rules (``loanhub.masking.mask_text``)."""
+
+
+class RetryPolicy(BaseModel):
+    """Bounded exponential backoff with full jitter, for transient failures only."""
+
+    attempts: int = Field(default=4, ge=1)
+    base_seconds: float = Field(default=0.5, ge=0)
+    cap_seconds: float = Field(default=8.0, ge=0)
+
+
+class SoapConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    url: str
+    wsdl: str
+    username: str
+    password: SecretStr
+    operation_timeout: float = Field(default=30.0, gt=0, description="whole call, seconds")
+    connect_timeout: float = Field(default=5.0, gt=0)
+    retry: RetryPolicy = RetryPolicy()
+
+
+class SftpConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    host: str
+    port: int
+    username: str
+    private_key: Path
+    host_key: str = Field(description="the pinned host key, OpenSSH public-key format")
+    host_key_fingerprint: str = ""
+    connect_timeout: float = 10.0
+    retry: RetryPolicy = RetryPolicy()
+
+
+class SmtpConfig(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    host: str
+    port: int
+    sender: str = "loanhub@bank.local"
+    timeout: float = 10.0
