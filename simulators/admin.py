@@ -1,9 +1,11 @@
 """The simulators' admin endpoint (loopback HTTP, JSON): controls, journals, extracts, dataset.
 
-GET    /admin/health              dataset digest, uptime
-GET    /admin/controls            PATCH merges a JSON patch; POST /admin/controls/reset
+GET    /admin/health              ok when every worker runs; dataset digest, uptime
+GET    /admin/controls            PATCH merges a (validated) patch; POST /admin/controls/reset
 GET    /admin/journal?system=&kind=      DELETE clears it
 POST   /admin/extract             {"business_date", "corrupt", "trailer"}: write LNREPAY
+POST   /admin/tax/redeliver       {"request": "TAXQ_..."}: its answer again, whole
+POST   /admin/unlock              {"system": "ss"|"los", "user"}: unlock a locked account
 GET    /admin/dataset             the whole seeded dataset (canonical JSON)
 """
 
@@ -22,6 +24,7 @@ from simulators import extract
 from simulators.controls import Controls
 from simulators.dataset import Dataset
 from simulators.journal import Journal
+from simulators.tax import TaxAuthority
 from simulators.web import LegacyWebApp
 
 StartResponse = Callable[..., Any]
@@ -37,6 +40,7 @@ class Admin:
         web_apps: dict[str, LegacyWebApp] | None = None,
     ) -> None:
         self.web_apps = web_apps or {}
+        self.tax: TaxAuthority | None = None  # set once the authority runs
         self.workers: dict[str, Callable[[], bool]] = {}  # name -> is it still running
         self.data = dataset
         self.controls = controls
@@ -95,6 +99,8 @@ class Admin:
         if path == "/unlock" and method == "POST":  # what the system administrator does
             self.web_apps[body["system"]].unlock(body["user"])
             return ok, {"unlocked": body["user"]}
+        if path == "/tax/redeliver" and method == "POST" and self.tax is not None:
+            return ok, {"file": self.tax.redeliver(body["request"])}
         if path == "/dataset":
             return ok, self.data.canonical_bytes()
         return "404 Not Found", {"error": f"no route {method} {path}"}

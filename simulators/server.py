@@ -155,6 +155,7 @@ async def serve(cfg: SimConfig) -> None:
     threading.Thread(target=http.run, name="http", daemon=True).start()
     smtp, smtp_info = await start_smtp(journal, cfg.host, cfg.smtp_port)
     tax = TaxAuthority(root, dataset, controls, journal)
+    admin.tax = tax
     gateway = PaymentGateway(root, dataset, controls, journal, data_dir / "gateway_state.json")
     workers = [
         asyncio.create_task(tax.run(), name="tax"),

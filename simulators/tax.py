@@ -189,3 +189,16 @@ class TaxAuthority:
                 s: sum(a[1] == s for a in answers) for s in ("FOUND", "NOT_FOUND", "REJECTED")
             },
         )
+
+    def redeliver(self, request_name: str) -> str:
+        """Write the answer to ``request_name`` again, whole (after a truncated delivery)."""
+        request = self.inbox / request_name
+        rows, problem = parse_request(request.read_bytes())
+        answers = [_answer_row(r, self.data, problem) for r in rows]
+        target = self.outbox / f"TAXR_{request_name.removeprefix('TAXQ_')}"
+        target.write_bytes(answer_bytes(answers))
+        target.with_name(target.name + ".ok").write_bytes(b"")
+        self.journal.record(
+            "tax", "answer", file=target.name, rows=len(answers), fault=None, redelivered=True
+        )
+        return target.name

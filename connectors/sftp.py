@@ -1,0 +1,198 @@
+"""SFTP with paramiko, as a bank's file exchange needs it.
+
+- The server's host key is pinned: an unknown or changed key is refused before any credential
+  is sent (``ContractError``), whatever Airflow's SSH hook would have done by default.
+- Key authentication only; TCP_NODELAY on our own socket (paramiko never sets it, and every
+  unpipelined request would stall on Nagle's ~40 ms).
+- Downloads stream through one prefetch with paramiko's default (unbounded) concurrency: a
+  limit of 64 or less collapses to ~5 MB/s. Uploads are pipelined, written under a temporary
+  name, renamed into place, then triggered with ``.ok``.
+- Listings drop names that could escape a folder (separators, ``..``, control characters).
+- A file is taken only once its ``.ok`` exists; receipts (name + SHA-256) tell a re-delivery
+  from a duplicate. Nothing in a counterpart's folder is deleted or renamed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import logging
+import re
+import socket
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+import paramiko
+
+from connectors.config import SftpConfig
+from connectors.errors import ContractError, TransientError
+from connectors.retry import with_retry
+
+CHUNK = 1 << 20
+_UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f\x7f]|^\.\.?$")
+log = logging.getLogger(__name__)
+
+
+class ReceiptBook(Protocol):
+    def record(self, system: str, name: str, sha256: str, size: int) -> str:
+        """``new``, ``duplicate`` (same name and content, taken before) or ``redelivery``
+        (a name taken before, now with other content)."""
+
+
+@dataclass(frozen=True)
+class TakenFile:
+    name: str
+    path: Path
+    sha256: str
+    size: int
+    receipt: str  # new | duplicate | redelivery
+
+
+def pinned_key(config: SftpConfig) -> paramiko.PKey:
+    kind, data = config.host_key.split()[:2]
+    return paramiko.PKey.from_type_string(kind, base64.b64decode(data))
+
+
+def safe_name(name: str) -> bool:
+    return not _UNSAFE_NAME.search(name)
+
+
+class SftpSession:
+    """One authenticated SFTP session; use through ``SftpConnector.session()``."""
+
+    def __init__(self, client: paramiko.SFTPClient, system: str) -> None:
+        self.client = client
+        self.system = system
+
+    def listdir(self, folder: str) -> list[str]:
+        """Names in ``folder``, without any name that could escape it."""
+        names = self.client.listdir(folder)
+        unsafe = [n for n in names if not safe_name(n)]
+        if unsafe:
+            log.warning("%s: ignoring unsafe names in %s: %r", self.system, folder, unsafe)
+        return sorted(n for n in names if safe_name(n))
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.client.stat(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def download(self, remote: str, out: BinaryIO) -> tuple[str, int]:
+        """Stream ``remote`` into ``out``; returns (SHA-256, size)."""
+        digest, size = hashlib.sha256(), 0
+        with self.client.open(remote, "rb") as f:
+            f.prefetch(f.stat().st_size)
+            while chunk := f.read(CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+        return digest.hexdigest(), size
+
+    def upload(self, data: BinaryIO, folder: str, name: str, *, trigger: bool) -> None:
+        """Write under ``.<name>.part``, rename into place, then (optionally) ``<name>.ok``."""
+        if not safe_name(name):
+            raise ContractError(f"refusing to upload under an unsafe name {name!r}")
+        temp, final = f"{folder}/.{name}.part", f"{folder}/{name}"
+        with self.client.open(temp, "wb") as f:
+            f.set_pipelined(True)
+            while chunk := data.read(CHUNK):
+                f.write(chunk)
+        self.client.posix_rename(temp, final)
+        if trigger:
+            with self.client.open(f"{final}.ok", "wb"):
+                pass
+
+    def is_file(self, path: str) -> bool:
+        try:
+            return stat.S_ISREG(self.client.stat(path).st_mode or 0)
+        except FileNotFoundError:
+            return False
+
+
+class SftpConnector:
+    """The hook: owns the connection to one SFTP exchange and its protocol."""
+
+    system = "sftp"
+
+    def __init__(
+        self, config: SftpConfig, receipts: ReceiptBook | None = None, system: str | None = None
+    ) -> None:
+        self.config = config
+        self.receipts = receipts
+        self.system = system or self.system
+        self._pinned = pinned_key(config)
+
+    @contextmanager
+    def session(self) -> Iterator[SftpSession]:
+        transport = with_retry(self._connect, self.config.retry, what=f"{self.system} connect")
+        try:
+            yield SftpSession(paramiko.SFTPClient.from_transport(transport), self.system)
+        except (EOFError, paramiko.SSHException, ConnectionError) as exc:
+            raise TransientError(f"connection lost: {exc}", system=self.system) from exc
+        finally:
+            transport.close()
+
+    def _connect(self) -> paramiko.Transport:
+        try:
+            sock = socket.create_connection(
+                (self.config.host, self.config.port), timeout=self.config.connect_timeout
+            )
+        except OSError as exc:
+            raise TransientError(f"cannot connect: {exc}", system=self.system) from exc
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        transport = paramiko.Transport(sock)
+        try:
+            transport.start_client(timeout=self.config.connect_timeout)
+            offered = transport.get_remote_server_key()
+            if (offered.get_name(), offered.asbytes()) != (
+                self._pinned.get_name(),
+                self._pinned.asbytes(),
+            ):
+                raise ContractError(
+                    f"host key {offered.get_name()} {offered.fingerprint} is not the pinned "
+                    f"{self.config.host_key_fingerprint or self._pinned.fingerprint}: refused "
+                    "before authentication",
+                    system=self.system,
+                )
+            key = paramiko.PKey.from_path(self.config.private_key)
+            transport.auth_publickey(self.config.username, key)
+        except paramiko.AuthenticationException as exc:
+            transport.close()
+            raise ContractError(f"authentication refused: {exc}", system=self.system) from exc
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            transport.close()
+            raise TransientError(f"handshake failed: {exc}", system=self.system) from exc
+        except ContractError:
+            transport.close()
+            raise
+        return transport
+
+    # -- higher-level moves ----------------------------------------------------------------------
+
+    def put_bytes(self, data: bytes, folder: str, name: str, *, trigger: bool = True) -> None:
+        with self.session() as s:
+            s.upload(io.BytesIO(data), folder, name, trigger=trigger)
+
+    def take(
+        self, session: SftpSession, folder: str, name: str, local_dir: Path
+    ) -> TakenFile | None:
+        """Download ``folder/name`` if its ``.ok`` trigger exists; None while it does not."""
+        if not safe_name(name):
+            raise ContractError(f"unsafe file name {name!r}", system=self.system)
+        if not session.exists(f"{folder}/{name}.ok"):
+            return None
+        local_dir.mkdir(parents=True, exist_ok=True)
+        temp = local_dir / f".{name}.part"
+        with temp.open("wb") as out:
+            digest, size = session.download(f"{folder}/{name}", out)
+        path = local_dir / f"{digest[:12]}-{name}"
+        temp.replace(path)
+        receipt = self.receipts.record(self.system, name, digest, size) if self.receipts else "new"
+        return TakenFile(name, path, digest, size, receipt)

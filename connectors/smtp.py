@@ -1,0 +1,35 @@
+"""Warnings by e-mail over SMTP, with personal data masked before anything leaves the hub."""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+from email.message import EmailMessage
+
+from connectors.config import Masker, SmtpConfig
+from connectors.errors import ContractError, TransientError
+
+
+class Notifier:
+    def __init__(self, config: SmtpConfig, mask: Masker) -> None:
+        self.config = config
+        self.mask = mask
+
+    def send(self, to: list[str], subject: str, body: str) -> str:
+        """Send one plain-text mail; returns its Message-ID."""
+        message = EmailMessage()
+        message["From"] = self.config.sender
+        message["To"] = ", ".join(to)
+        message["Subject"] = self.mask(subject)
+        message["Message-ID"] = f"<{socket.gethostname()}.{id(message)}@loanhub>"
+        message.set_content(self.mask(body))
+        try:
+            with smtplib.SMTP(
+                self.config.host, self.config.port, timeout=self.config.timeout
+            ) as smtp:
+                smtp.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise ContractError(f"recipients refused: {exc.recipients}", system="smtp") from exc
+        except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError) as exc:
+            raise TransientError(f"mail server unreachable: {exc}", system="smtp") from exc
+        return message["Message-ID"]

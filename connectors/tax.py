@@ -1,0 +1,170 @@
+"""The tax authority's batch exchange over SFTP.
+
+A request file (GB18030, CRLF, header, ``TRL|<rows>`` trailer) goes to ``/inbox`` with its
+``.ok``; the answer appears later in ``/outbox``. ``poll`` checks once (an Airflow deferrable
+sensor or a retrying task calls it) and verifies the answer's trailer: a truncated answer is
+rejected (kept locally, its receipt REJECTED, reported) and taken when re-delivered whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Protocol
+
+from connectors.errors import ContractError
+from connectors.sftp import SftpConnector, TakenFile
+from schemas.hub import FileState
+from schemas.identifiers import InvalidIdentifier, validate_resident_id, validate_uscc
+
+ENCODING = "gb18030"
+REQUEST_HEADER = ("request_id", "subject_type", "id_or_uscc", "name", "consent_ref")
+ANSWER_HEADER = (
+    "request_id",
+    "status",
+    "tax_credit_rating",
+    "revenue_y1",
+    "revenue_y2",
+    "revenue_y3",
+    "tax_paid_y1",
+    "tax_paid_y2",
+    "tax_paid_y3",
+    "arrears_amount",
+    "arrears_since",
+    "penalty_count",
+)
+
+
+class ReceiptMarks(Protocol):
+    def mark(
+        self,
+        system: str,
+        name: str,
+        sha256: str,
+        state: FileState,
+        detail: str | None = None,
+        kept_at: str | None = None,
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class TaxQuery:
+    request_id: str
+    subject_type: str  # P person, E enterprise
+    id_or_uscc: str
+    name: str
+    consent_ref: str
+
+
+@dataclass(frozen=True)
+class TaxAnswer:
+    file: TakenFile
+    rows: list[dict[str, str]]
+
+
+def request_name(bank_code: str, day: date, seq: int) -> str:
+    return f"TAXQ_{bank_code}_{day:%Y%m%d}_{seq:03d}.csv"
+
+
+def answer_name(request: str) -> str:
+    return "TAXR_" + request.removeprefix("TAXQ_")
+
+
+def request_bytes(queries: list[TaxQuery]) -> bytes:
+    """The request file; refuses a bad identifier, a missing consent or a comma in a field."""
+    lines = [",".join(REQUEST_HEADER)]
+    for q in queries:
+        try:
+            subject = (
+                validate_resident_id(q.id_or_uscc)
+                if q.subject_type == "P"
+                else validate_uscc(q.id_or_uscc)
+                if q.subject_type == "E"
+                else None
+            )
+        except InvalidIdentifier as exc:
+            raise ContractError(f"{q.request_id}: {exc}", system="tax") from exc
+        if subject is None:
+            raise ContractError(f"{q.request_id}: subject type must be P or E", system="tax")
+        if not q.consent_ref:
+            raise ContractError(f"{q.request_id}: no consent reference", system="tax")
+        fields = (q.request_id, q.subject_type, subject, q.name, q.consent_ref)
+        if any(c in f for f in fields for c in ",\r\n"):
+            raise ContractError(f"{q.request_id}: a field contains a separator", system="tax")
+        lines.append(",".join(fields))
+    lines.append(f"TRL|{len(queries)}")
+    return ("\r\n".join(lines) + "\r\n").encode(ENCODING)
+
+
+def parse_answer(data: bytes) -> list[dict[str, str]]:
+    """The answer's rows, after checking header and trailer (count and arrears sum)."""
+    try:
+        text = data.decode(ENCODING)
+    except UnicodeDecodeError as exc:
+        raise ContractError(f"answer is not GB18030: {exc}", system="tax") from exc
+    lines = text.split("\r\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if not lines or tuple(lines[0].split(",")) != ANSWER_HEADER:
+        raise ContractError("answer header is missing or different", system="tax")
+    if len(lines) < 2 or not lines[-1].startswith("TRL|"):
+        raise ContractError("answer has no trailer (truncated?)", system="tax")
+    body = [line.split(",") for line in lines[1:-1]]
+    if any(len(r) != len(ANSWER_HEADER) for r in body):
+        raise ContractError("answer has a row with the wrong number of fields", system="tax")
+    rows = [dict(zip(ANSWER_HEADER, r, strict=True)) for r in body]
+    try:
+        _, count, total = lines[-1].split("|")
+        count_n, total_d = int(count), Decimal(total)
+        arrears = sum(
+            (Decimal(r["arrears_amount"]) for r in rows if r["arrears_amount"]), Decimal("0")
+        )
+    except (ValueError, InvalidOperation) as exc:
+        raise ContractError(f"answer trailer or amounts unreadable: {exc}", system="tax") from exc
+    if count_n != len(rows):
+        raise ContractError(
+            f"truncated answer: trailer counts {count_n} rows, file has {len(rows)}", system="tax"
+        )
+    if total_d != arrears:
+        raise ContractError(
+            f"answer arrears sum {arrears} differs from trailer {total_d}", system="tax"
+        )
+    return rows
+
+
+class TaxExchange:
+    def __init__(
+        self, sftp: SftpConnector, receipts: ReceiptMarks, local_dir: Path, bank_code: str
+    ) -> None:
+        self.sftp = sftp
+        self.receipts = receipts
+        self.local_dir = local_dir
+        self.bank_code = bank_code
+
+    def submit(self, queries: list[TaxQuery], day: date, seq: int) -> str:
+        """Upload a request and its trigger; returns the request's file name."""
+        name = request_name(self.bank_code, day, seq)
+        self.sftp.put_bytes(request_bytes(queries), "/inbox", name, trigger=True)
+        return name
+
+    def poll(self, request: str) -> TaxAnswer | None:
+        """One look for the answer: None while it is not there (or has no ``.ok`` yet)."""
+        with self.sftp.session() as session:
+            taken = self.sftp.take(session, "/outbox", answer_name(request), self.local_dir)
+        if taken is None:
+            return None
+        try:
+            rows = parse_answer(taken.path.read_bytes())
+        except ContractError as exc:
+            self.receipts.mark(
+                self.sftp.system,
+                taken.name,
+                taken.sha256,
+                FileState.REJECTED,
+                detail=str(exc),
+                kept_at=str(taken.path),
+            )
+            raise
+        return TaxAnswer(taken, rows)

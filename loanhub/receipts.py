@@ -1,0 +1,82 @@
+"""File receipts: every file the hub takes from a legacy system, by name and SHA-256.
+
+A file seen before with the same content is a duplicate (taken once, never again); the same
+name with other content is a re-delivery (a corrected file), taken again. States follow what
+became of the file: RECEIVED, then LOADED, PARTIAL or REJECTED (kept, reported).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from schemas.hub import FileState
+from schemas.tables import file_receipt
+from schemas.types import utcnow
+
+
+class FileReceiptBook:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def record(self, system: str, name: str, sha256: str, size: int) -> str:
+        now = utcnow()
+        with self.engine.begin() as conn:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            inserted = conn.execute(
+                dialect.insert(file_receipt)
+                .values(
+                    source_system=system,
+                    name=name,
+                    sha256=sha256,
+                    size_bytes=size,
+                    state=FileState.RECEIVED.value,
+                    received_at=now,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing()
+                .returning(file_receipt.c.id)
+            ).first()
+            if inserted is None:
+                return "duplicate"
+            earlier = conn.execute(
+                select(file_receipt.c.id)
+                .where(
+                    file_receipt.c.source_system == system,
+                    file_receipt.c.name == name,
+                    file_receipt.c.sha256 != sha256,
+                )
+                .limit(1)
+            ).first()
+        return "redelivery" if earlier else "new"
+
+    def mark(
+        self,
+        system: str,
+        name: str,
+        sha256: str,
+        state: FileState,
+        detail: str | None = None,
+        kept_at: str | None = None,
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(file_receipt)
+                .where(
+                    file_receipt.c.source_system == system,
+                    file_receipt.c.name == name,
+                    file_receipt.c.sha256 == sha256,
+                )
+                .values(state=state.value, detail=detail, kept_at=kept_at, updated_at=utcnow())
+            )
+
+    def state(self, system: str, name: str, sha256: str) -> FileState | None:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(file_receipt.c.state).where(
+                    file_receipt.c.source_system == system,
+                    file_receipt.c.name == name,
+                    file_receipt.c.sha256 == sha256,
+                )
+            ).scalar()
+        return None if value is None else FileState(value)

@@ -1,0 +1,107 @@
+import time
+from decimal import Decimal
+
+import pytest
+
+from connectors.errors import ContractError
+from connectors.payments import (
+    Debtor,
+    PaymentGatewayConnector,
+    build_pain001,
+    end_to_end_id,
+    parse_pain002,
+)
+from connectors.sftp import SftpConnector
+from schemas.base import Lineage
+from schemas.lending import Disbursement
+from schemas.types import utcnow
+from tests.connectors.conftest import sftp_config
+
+DEBTOR = Debtor("领航银行", "LHB0010000000001", "LHB001")
+
+
+def disbursement(loan: str, tranche: int, account: str, amount: str = "1000.00") -> Disbursement:
+    return Disbursement(
+        loan_account=loan,
+        tranche=tranche,
+        amount=Decimal(amount),
+        creditor_account=account,
+        end_to_end_id=end_to_end_id(loan, tranche),
+        requested_at=utcnow(),
+        lineage=Lineage(
+            source_system="loanhub",
+            fetched_at=utcnow(),
+            mapping_version="t",
+            raw_payload_hash="0" * 64,
+        ),
+    )
+
+
+@pytest.fixture
+def gateway(sim_endpoints, tmp_path) -> PaymentGatewayConnector:
+    return PaymentGatewayConnector(
+        SftpConnector(sftp_config(sim_endpoints), system="gateway"), DEBTOR, tmp_path / "payments"
+    )
+
+
+def active_account(sim_dataset, n: int) -> str:
+    return [
+        a.account_no
+        for c in sim_dataset.customers
+        for a in c.accounts
+        if a.type == "deposit" and a.status == "ACTIVE"
+    ][n]
+
+
+def wait_reports(gateway, msg_id, count, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        reports = gateway.reports(msg_id)
+        if len(reports) >= count:
+            return reports
+        time.sleep(0.1)
+    raise AssertionError(f"{count} reports for {msg_id} never came")
+
+
+def test_end_to_end_id_is_derived_not_generated():
+    assert end_to_end_id("LN000000000000000042", 1) == "LN000000000000000042-T01"
+    assert end_to_end_id("LN000000000000000042", 1) == end_to_end_id("LN000000000000000042", 1)
+
+
+def test_a_pain001_that_fails_the_xsd_is_never_uploaded(sim, sim_endpoints, tmp_path):
+    long_name = Debtor("银" * 141, DEBTOR.account, DEBTOR.agent)  # Max140Text in the XSD
+    gateway = PaymentGatewayConnector(
+        SftpConnector(sftp_config(sim_endpoints), system="gateway"), long_name, tmp_path
+    )
+    with pytest.raises(ContractError, match="official XSD"):
+        gateway.send([disbursement("LN1", 1, "6222000000000001")])
+    assert sim.journal("sftp", "upload") == []
+
+
+def test_a_tampered_end_to_end_id_is_refused(sim_dataset):
+    d = disbursement("LN1", 1, "X").model_copy(update={"end_to_end_id": "RANDOM-1"})
+    with pytest.raises(ContractError, match="not derived"):
+        build_pain001("M1", DEBTOR, [d])
+
+
+def test_send_and_read_statuses_then_a_retry_cannot_pay_twice(sim, gateway, sim_dataset):
+    pay = disbursement("LN000000000000000777", 1, active_account(sim_dataset, 3), "25000.00")
+    msg_id = gateway.send([pay])
+    ack, settled = wait_reports(gateway, msg_id, 2)
+    assert (ack.group_status, [(p.end_to_end_id, p.status) for p in ack.payments]) == (
+        "ACCP",
+        [(pay.end_to_end_id, "ACCP")],
+    )
+    assert [p.status for p in settled.payments] == ["ACSC"]
+    retry = gateway.send([pay])  # a new file, a new MsgId, the same payment
+    (answer,) = wait_reports(gateway, retry, 1)
+    assert [(p.status, p.reason) for p in answer.payments] == [("RJCT", "DU05")]
+    accepted = [p for p in sim.journal("gateway", "payment") if p["status"] == "ACCP"]
+    assert [p["end_to_end_id"] for p in accepted] == [pay.end_to_end_id]
+
+
+def test_a_hostile_status_report_is_refused():
+    with pytest.raises(ContractError):
+        parse_pain002(b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>')
+    with pytest.raises(ContractError, match="official XSD"):
+        parse_pain002(b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.08"/>')

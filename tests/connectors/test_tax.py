@@ -1,0 +1,104 @@
+import time
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from connectors.errors import ContractError
+from connectors.sftp import SftpConnector
+from connectors.tax import TaxExchange, TaxQuery, parse_answer, request_bytes
+from loanhub.receipts import FileReceiptBook
+from schemas.hub import FileState
+from tests.connectors.conftest import sftp_config
+
+
+@pytest.fixture
+def receipts(pg_engine) -> FileReceiptBook:
+    return FileReceiptBook(pg_engine)
+
+
+@pytest.fixture
+def tax(sim_endpoints, receipts, tmp_path) -> TaxExchange:
+    sftp = SftpConnector(sftp_config(sim_endpoints), receipts, system="tax")
+    return TaxExchange(sftp, receipts, tmp_path / "tax", "LHB001")
+
+
+def queries(sim_dataset) -> list[TaxQuery]:
+    person = next(p for p in sim_dataset.persons if p.tax)
+    firm = next(e for e in sim_dataset.enterprises if e.tax)
+    return [
+        TaxQuery("Q1", "P", person.id_number, person.name, "CNS-1"),
+        TaxQuery("Q2", "E", firm.uscc, firm.name, "CNS-2"),
+    ]
+
+
+def wait_for(tax: TaxExchange, name: str, seconds: float = 10):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        answer = tax.poll(name)
+        if answer is not None:
+            return answer
+        time.sleep(0.1)
+    raise AssertionError("no answer")
+
+
+def test_request_file_format_and_refusals(sim_dataset):
+    body = request_bytes(queries(sim_dataset))
+    text = body.decode("gb18030")
+    assert text.startswith("request_id,subject_type,id_or_uscc,name,consent_ref\r\n")
+    assert text.endswith("TRL|2\r\n")
+    with pytest.raises(ContractError, match="check character"):
+        request_bytes([TaxQuery("Q", "P", "110105194912310021", "x", "C")])
+    with pytest.raises(ContractError, match="consent"):
+        request_bytes([TaxQuery("Q", "P", "11010519491231002X", "x", "")])
+
+
+def test_submit_poll_and_verified_answer(sim, tax, sim_dataset):
+    name = tax.submit(queries(sim_dataset), date(2026, 11, 20), 11)
+    answer = wait_for(tax, name)
+    assert [r["status"] for r in answer.rows] == ["FOUND", "FOUND"]
+    assert answer.file.receipt == "new"
+    request = sim.journal("tax", "request")[0]
+    assert request["file"] == name
+    assert request["problem"] is None
+
+
+def test_a_truncated_answer_is_rejected_then_taken_when_redelivered(
+    sim, tax, receipts, sim_dataset
+):
+    sim.controls({"tax": {"answer": {"fault": "truncated", "times": 1}}})
+    name = tax.submit(queries(sim_dataset), date(2026, 11, 20), 12)
+    with pytest.raises(ContractError, match="truncated answer"):
+        wait_for(tax, name)
+    rejected = [r for r in sim.journal("sftp", "download")]
+    assert rejected
+    sim.post("/tax/redeliver", {"request": name})
+    answer = wait_for(tax, name)
+    assert len(answer.rows) == 2
+    assert answer.file.receipt == "redelivery"
+    first_sha = next(
+        p
+        for p in (tax.local_dir).iterdir()
+        if p.name.endswith(".csv") and not p.name.startswith(answer.file.sha256[:12])
+    )
+    assert receipts.state("tax", answer.file.name, _sha_of(first_sha)) is FileState.REJECTED
+
+
+def _sha_of(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_answer_trailer_sum_is_checked():
+    header = (
+        "request_id,status,tax_credit_rating,revenue_y1,revenue_y2,revenue_y3,tax_paid_y1,"
+        "tax_paid_y2,tax_paid_y3,arrears_amount,arrears_since,penalty_count"
+    )
+    row = "Q1,FOUND,A,1.00,1.00,1.00,1.00,1.00,1.00,5.00,20260101,0"
+    good = f"{header}\r\n{row}\r\nTRL|1|5.00\r\n".encode("gb18030")
+    assert parse_answer(good)[0]["arrears_amount"] == "5.00"
+    bad = f"{header}\r\n{row}\r\nTRL|1|6.00\r\n".encode("gb18030")
+    with pytest.raises(ContractError, match="arrears sum"):
+        parse_answer(bad)
+    assert Decimal(parse_answer(good)[0]["revenue_y1"]) == Decimal("1.00")
