@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 import requests
@@ -22,7 +21,15 @@ from lxml import etree
 from zeep import Client
 from zeep.wsse.username import UsernameToken
 
-from bench.common import Result, free_port, rate, simulators_running, wait_for_port
+from bench.common import (
+    OpenSshServer,
+    Result,
+    free_port,
+    openssh_get,
+    rate,
+    simulators_running,
+    wait_for_port,
+)
 from simulators.dataset import generate
 
 CALLS = 1500
@@ -105,70 +112,6 @@ def bureau(tmp: Path) -> Result:
     )
 
 
-def _sftp_get(port: int, user: str, key: str, known_hosts: str, remote: str, tmp: Path) -> float:
-    batch = tmp / "get.txt"
-    batch.write_text(f"get {remote} /dev/null\n")
-    start = time.perf_counter()
-    subprocess.run(
-        [
-            "sftp",
-            "-q",
-            "-b",
-            str(batch),
-            "-P",
-            str(port),
-            "-i",
-            key,
-            "-c",
-            CIPHER,
-            "-o",
-            f"UserKnownHostsFile={known_hosts}",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-            f"{user}@127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    return FILE_MB / (time.perf_counter() - start)
-
-
-def _sshd(tmp: Path, client_pub: Path) -> tuple[subprocess.Popen[bytes], int, Path]:
-    Path("/run/sshd").mkdir(exist_ok=True)
-    host_key = tmp / "sshd_host_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
-    authorized = tmp / "authorized_keys"
-    authorized.write_text(client_pub.read_text())
-    port = free_port()
-    config = tmp / "sshd_config"
-    config.write_text(
-        textwrap.dedent(f"""
-        Port {port}
-        ListenAddress 127.0.0.1
-        HostKey {host_key}
-        PidFile {tmp / "sshd.pid"}
-        AuthorizedKeysFile {authorized}
-        UsePAM no
-        StrictModes no
-        PermitRootLogin prohibit-password
-        PasswordAuthentication no
-        Subsystem sftp internal-sftp
-    """)
-    )
-    proc = subprocess.Popen(
-        ["/usr/sbin/sshd", "-D", "-e", "-f", str(config)], stderr=subprocess.DEVNULL
-    )
-    wait_for_port(port)
-    known = tmp / "sshd_known_hosts"
-    known.write_text(f"[127.0.0.1]:{port} {(tmp / 'sshd_host_ed25519.pub').read_text()}")
-    return proc, port, known
-
-
 def sftp(tmp: Path) -> Result:
     with simulators_running(tmp / "sim") as endpoints:
         s = endpoints["sftp"]
@@ -176,25 +119,33 @@ def sftp(tmp: Path) -> Result:
         with big.open("wb") as f:
             for _ in range(FILE_MB):
                 f.write(os.urandom(1 << 20))
-        proc, port, known = _sshd(tmp, Path(s["private_key"] + ".pub"))
-        try:
-            user = os.environ.get("USER") or "root"
+        with OpenSshServer(tmp, Path(s["private_key"] + ".pub")) as sshd:
             ours, reference = [], []
             for _ in range(2):  # alternate, keep the best of each: the machine is shared
                 ours.append(
-                    _sftp_get(
+                    FILE_MB
+                    / openssh_get(
                         s["port"],
                         s["username"],
                         s["private_key"],
                         s["known_hosts"],
                         "/extracts/BENCH.bin",
+                        CIPHER,
                         tmp,
                     )
                 )
-                reference.append(_sftp_get(port, user, s["private_key"], str(known), str(big), tmp))
-        finally:
-            proc.terminate()
-            proc.wait()
+                reference.append(
+                    FILE_MB
+                    / openssh_get(
+                        sshd.port,
+                        sshd.user,
+                        s["private_key"],
+                        str(sshd.known_hosts),
+                        str(big),
+                        CIPHER,
+                        tmp,
+                    )
+                )
     return Result(
         "sftp_download_sim_vs_openssh",
         max(ours),

@@ -45,6 +45,9 @@ class SftpConfig(BaseModel):
     host_key: str = Field(description="the pinned host key, OpenSSH public-key format")
     host_key_fingerprint: str = ""
     connect_timeout: float = 10.0
+    ciphers: tuple[str, ...] | None = Field(
+        default=None, description="restrict the ciphers offered (None: paramiko's preference)"
+    )
     retry: RetryPolicy = RetryPolicy()
 
 

@@ -34,6 +34,13 @@ from connectors.errors import ContractError, TransientError
 from connectors.retry import with_retry
 
 CHUNK = 1 << 20
+# Measured here against OpenSSH sshd (200 MB, aes128-gcm): paramiko's defaults (2 MiB window,
+# 32 KiB packets and requests) give ~70 MB/s; a 64 MiB window with 256 KiB packets and
+# 255 KiB requests gives ~445 MB/s, above OpenSSH's own client. Mixing large windows with
+# small packets or requests collapses to ~5-60 MB/s: the three go together.
+WINDOW = 1 << 26
+MAX_PACKET = 1 << 18
+REQUEST = 255 * 1024
 _UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f\x7f]|^\.\.?$")
 log = logging.getLogger(__name__)
 
@@ -88,8 +95,9 @@ class SftpSession:
         """Stream ``remote`` into ``out``; returns (SHA-256, size)."""
         digest, size = hashlib.sha256(), 0
         with self.client.open(remote, "rb") as f:
+            f.MAX_REQUEST_SIZE = REQUEST
             f.prefetch(f.stat().st_size)
-            while chunk := f.read(CHUNK):
+            while chunk := f.read(REQUEST):  # one prefetched response at a time
                 digest.update(chunk)
                 out.write(chunk)
                 size += len(chunk)
@@ -101,6 +109,7 @@ class SftpSession:
             raise ContractError(f"refusing to upload under an unsafe name {name!r}")
         temp, final = f"{folder}/.{name}.part", f"{folder}/{name}"
         with self.client.open(temp, "wb") as f:
+            f.MAX_REQUEST_SIZE = REQUEST
             f.set_pipelined(True)
             while chunk := data.read(CHUNK):
                 f.write(chunk)
@@ -133,7 +142,10 @@ class SftpConnector:
     def session(self) -> Iterator[SftpSession]:
         transport = with_retry(self._connect, self.config.retry, what=f"{self.system} connect")
         try:
-            yield SftpSession(paramiko.SFTPClient.from_transport(transport), self.system)
+            client = paramiko.SFTPClient.from_transport(
+                transport, window_size=WINDOW, max_packet_size=MAX_PACKET
+            )
+            yield SftpSession(client, self.system)
         except (EOFError, paramiko.SSHException, ConnectionError) as exc:
             raise TransientError(f"connection lost: {exc}", system=self.system) from exc
         finally:
@@ -147,7 +159,11 @@ class SftpConnector:
         except OSError as exc:
             raise TransientError(f"cannot connect: {exc}", system=self.system) from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        transport = paramiko.Transport(sock)
+        transport = paramiko.Transport(
+            sock, default_window_size=WINDOW, default_max_packet_size=MAX_PACKET
+        )
+        if self.config.ciphers:
+            transport.get_security_options().ciphers = self.config.ciphers
         try:
             transport.start_client(timeout=self.config.connect_timeout)
             offered = transport.get_remote_server_key()
