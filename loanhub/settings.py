@@ -11,27 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
-class SoapEndpoint(BaseModel):
-    url: str
-    wsdl: str
-    username: str
-    password: SecretStr
-
-
-class SftpEndpoint(BaseModel):
-    host: str
-    port: int
-    username: str
-    private_key: Path
-    host_key: str = Field(description="the pinned host key, OpenSSH public-key format")
-    host_key_fingerprint: str
-    known_hosts: Path
-
-
-class SmtpEndpoint(BaseModel):
-    host: str
-    port: int
+from connectors.config import SftpConfig, SmtpConfig, SoapConfig
 
 
 class PortalEndpoint(BaseModel):
@@ -57,10 +37,10 @@ class LosEndpoint(BaseModel):
 class LegacyEndpoints(BaseModel):
     """The endpoints file the simulators write (and a deployment writes for the real systems)."""
 
-    bureau: SoapEndpoint
-    core: SoapEndpoint
-    sftp: SftpEndpoint
-    smtp: SmtpEndpoint
+    bureau: SoapConfig
+    core: SoapConfig
+    sftp: SftpConfig
+    smtp: SmtpConfig
     ss_portal: PortalEndpoint
     los: LosEndpoint
 

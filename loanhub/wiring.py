@@ -1,0 +1,68 @@
+"""Builds the connectors as the hub runs them: from settings, with the hub's services injected.
+
+A DAG task calls ``HubConnectors.build`` at run time (never at parse time): connectors get
+their typed configuration from the endpoints file, and the hub's masking, evidence store,
+consent book, once-only guard and file receipts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from connectors.bureau import BureauConnector
+from connectors.core import CoreConnector
+from connectors.evidence import EvidenceStore
+from connectors.payments import Debtor, PaymentGatewayConnector
+from connectors.sftp import SftpConnector
+from connectors.smtp import Notifier
+from connectors.tax import TaxExchange
+from loanhub.consents import ConsentBook
+from loanhub.guards import LedgerGuard
+from loanhub.ledger import WorkItemLedger
+from loanhub.masking import mask_text
+from loanhub.receipts import FileReceiptBook
+from loanhub.settings import HubSettings
+
+BANK_CODE = "LHB001"
+DEBTOR = Debtor("领航银行", "LHB0010000000001", BANK_CODE)
+
+
+@dataclass(frozen=True)
+class HubConnectors:
+    bureau: BureauConnector
+    core: CoreConnector
+    tax: TaxExchange
+    payments: PaymentGatewayConnector
+    extracts: SftpConnector
+    notifier: Notifier
+    receipts: FileReceiptBook
+
+    @classmethod
+    def build(cls, settings: HubSettings, engine: Engine) -> HubConnectors:
+        endpoints = settings.legacy_endpoints()
+        evidence = EvidenceStore(settings.data_dir / "evidence", mask_text)
+        receipts = FileReceiptBook(engine)
+        guard = LedgerGuard(WorkItemLedger.from_settings(engine, settings))
+        files = settings.data_dir / "files"
+        return cls(
+            bureau=BureauConnector(
+                endpoints.bureau, mask_text, evidence, ConsentBook(engine, settings.actor), guard
+            ),
+            core=CoreConnector(endpoints.core, mask_text, evidence),
+            tax=TaxExchange(
+                SftpConnector(endpoints.sftp, receipts, system="tax"),
+                receipts,
+                files / "tax",
+                BANK_CODE,
+            ),
+            payments=PaymentGatewayConnector(
+                SftpConnector(endpoints.sftp, receipts, system="gateway"),
+                DEBTOR,
+                files / "payments",
+            ),
+            extracts=SftpConnector(endpoints.sftp, receipts, system="core"),
+            notifier=Notifier(endpoints.smtp, mask_text),
+            receipts=receipts,
+        )
