@@ -81,10 +81,7 @@ class BureauConnector(SoapClient):
     def personal_report(
         self, application_no: str, id_number: str, name: str, reason: str = "01"
     ) -> BureauReport:
-        try:
-            subject = validate_resident_id(id_number)
-        except InvalidIdentifier as exc:
-            raise ContractError(str(exc), system=self.system) from exc
+        subject = self._valid(validate_resident_id, id_number)
         return self._report(
             "QueryPersonalReport", "idNumber", application_no, subject, name, reason
         )
@@ -92,11 +89,15 @@ class BureauConnector(SoapClient):
     def enterprise_report(
         self, application_no: str, uscc: str, name: str, reason: str = "01"
     ) -> BureauReport:
+        subject = self._valid(validate_uscc, uscc)
+        return self._report("QueryEnterpriseReport", "uscc", application_no, subject, name, reason)
+
+    def _valid(self, rule: Callable[[str], str], value: str) -> str:
+        """A bad checksum is bad input: refused here, before it costs an inquiry."""
         try:
-            subject = validate_uscc(uscc)
+            return rule(value)
         except InvalidIdentifier as exc:
             raise ContractError(str(exc), system=self.system) from exc
-        return self._report("QueryEnterpriseReport", "uscc", application_no, subject, name, reason)
 
     def _report(
         self,

@@ -17,7 +17,15 @@ from lxml import etree
 
 from simulators import ids
 from simulators.controls import Controls
-from simulators.dataset import BANK_NAME, CreditAccount, Dataset, Inquiry, PublicRecord
+from simulators.dataset import (
+    BANK_NAME,
+    CreditAccount,
+    Dataset,
+    Enterprise,
+    Inquiry,
+    Person,
+    PublicRecord,
+)
 from simulators.journal import Journal
 from simulators.soap import SoapFault, SoapService
 
@@ -127,26 +135,39 @@ class Bureau:
 
     # -- operations --------------------------------------------------------------------------
 
-    def personal(self, params: dict[str, str], user: str) -> etree._Element:
-        rid = params["idNumber"].upper()
-        reason = self._check(params, "idNumber", ids.resident_id_ok(rid))
-        person = self.data.person_by_id.get(rid)
-        found = person is not None and person.known_to_bureau and person.name == params["name"]
+    def _lookup(
+        self,
+        operation: str,
+        subject: str,
+        params: dict[str, str],
+        user: str,
+        valid: bool,
+        party: Person | Enterprise | None,
+    ) -> str:
+        """Check, journal and find the subject; returns the inquiry reason text."""
+        reason = self._check(params, "subject", valid)
+        found = party is not None and party.known_to_bureau and party.name == params["name"]
         self.journal.record(
             "bureau",
             "query",
-            operation="QueryPersonalReport",
-            subject=rid,
+            operation=operation,
+            subject=subject,
             reason=params["queryReason"],
             consent_ref=params["consentRef"],
             operator=params["operatorId"],
             user=user,
             found=found,
         )
-        if not found:
+        if not found or party is None:
             raise SoapFault("Client.SubjectNotFound", "no credit record for this subject")
+        self._hard_inquiry(party.inquiries, reason)
+        return reason
+
+    def personal(self, params: dict[str, str], user: str) -> etree._Element:
+        rid = params["idNumber"].upper()
+        person = self.data.person_by_id.get(rid)
+        self._lookup("QueryPersonalReport", rid, params, user, ids.resident_id_ok(rid), person)
         assert person is not None
-        self._hard_inquiry(person.inquiries, reason)
         response = self.service.element("QueryPersonalReportResponse")
         report = self.service.sub(response, "report")
         self._header(report)
@@ -164,24 +185,9 @@ class Bureau:
 
     def enterprise(self, params: dict[str, str], user: str) -> etree._Element:
         code = params["uscc"].upper()
-        reason = self._check(params, "uscc", ids.uscc_ok(code))
         firm = self.data.enterprise_by_uscc.get(code)
-        found = firm is not None and firm.known_to_bureau and firm.name == params["name"]
-        self.journal.record(
-            "bureau",
-            "query",
-            operation="QueryEnterpriseReport",
-            subject=code,
-            reason=params["queryReason"],
-            consent_ref=params["consentRef"],
-            operator=params["operatorId"],
-            user=user,
-            found=found,
-        )
-        if not found:
-            raise SoapFault("Client.SubjectNotFound", "no credit record for this subject")
+        self._lookup("QueryEnterpriseReport", code, params, user, ids.uscc_ok(code), firm)
         assert firm is not None
-        self._hard_inquiry(firm.inquiries, reason)
         response = self.service.element("QueryEnterpriseReportResponse")
         report = self.service.sub(response, "report")
         self._header(report)

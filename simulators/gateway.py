@@ -150,49 +150,32 @@ class PaymentGateway:
             "n": 0,
             "sum": "0",
         }
+
+        def refuse(reason: str, **detail: Any) -> tuple[dict[str, Any], bool]:
+            report["reason"] = reason
+            self.journal.record(
+                "gateway",
+                "file",
+                file=name,
+                sha256=digest,
+                status="RJCT",
+                reason=reason,
+                msg_id=report["msg_id"],
+                **detail,
+            )
+            return report, False
+
         try:
             doc = etree.fromstring(data, _PARSER)
         except etree.XMLSyntaxError as exc:
-            report["reason"] = "FF01"
-            self.journal.record(
-                "gateway",
-                "file",
-                file=name,
-                sha256=digest,
-                status="RJCT",
-                reason="FF01",
-                detail=f"not XML: {exc}",
-            )
-            return report, False
+            return refuse("FF01", detail=f"not XML: {exc}")
         report["msg_id"] = _text(doc, "p:CstmrCdtTrfInitn/p:GrpHdr/p:MsgId")
         if not pain001_schema().validate(doc):
-            report["reason"] = "FF01"
-            detail = str(pain001_schema().error_log.last_error)
-            self.journal.record(
-                "gateway",
-                "file",
-                file=name,
-                sha256=digest,
-                status="RJCT",
-                reason="FF01",
-                detail=detail,
-                msg_id=report["msg_id"],
-            )
-            return report, False
+            return refuse("FF01", detail=str(pain001_schema().error_log.last_error))
         msg_id = report["msg_id"]
         report["n"] = len(doc.findall("p:CstmrCdtTrfInitn/p:PmtInf/p:CdtTrfTxInf", {"p": PAIN001}))
         if msg_id in self.msg_ids:
-            report["reason"] = "DU01"
-            self.journal.record(
-                "gateway",
-                "file",
-                file=name,
-                sha256=digest,
-                status="RJCT",
-                reason="DU01",
-                msg_id=msg_id,
-            )
-            return report, False
+            return refuse("DU01")
         self.msg_ids.add(msg_id)
         now = datetime.now(UTC)
         accepted = 0
