@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,10 +30,10 @@ class EvidenceStore:
         path = self.root / "raw" / digest[:2] / digest
         if not path.exists():
             path.parent.mkdir(exist_ok=True)
-            temp = path.with_suffix(".tmp")
+            temp = path.with_name(f".{digest}.{uuid.uuid4().hex}.tmp")  # one per writer
             temp.write_bytes(data)
             os.chmod(temp, 0o600)
-            temp.replace(path)
+            temp.replace(path)  # same content whoever wins
         return digest
 
     def get_raw(self, digest: str) -> bytes:
@@ -41,7 +42,7 @@ class EvidenceStore:
     def put_masked(self, system: str, name: str, text: str) -> Path:
         """A masked, human-readable record of one exchange."""
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-        path = self.root / "masked" / system / f"{stamp}-{name}"
+        path = self.root / "masked" / system / f"{stamp}-{uuid.uuid4().hex[:8]}-{name}"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(self.mask(text), encoding="utf-8")
         return path

@@ -2,9 +2,16 @@
 decides what a response means.
 
 zeep builds the request from the WSDL and signs it (WS-Security UsernameToken, PasswordDigest);
-the response is taken raw (``raw_response``) and parsed here with a hardened lxml parser: no
-DTD, no entities, no network, a size cap. The raw bytes are the payload whose hash every fact
-carries; mapping them is the mappings layer's job (lxml is ~30x faster than zeep's objects).
+a zeep plugin keeps the masked request as evidence before it is sent. The response is taken raw
+(``raw_response``), read under a size cap and a whole-call deadline, parsed here with a
+hardened lxml parser (no DTD, no entities, no network) and validated against the WSDL's own
+schema. The raw bytes are the payload whose hash every fact carries; mapping them is the
+mappings layer's job (lxml is ~30x faster than zeep's objects for large answers).
+
+Sent or not sent is what decides a retry: only a failure before the request left (refused
+connection, connect timeout) or an explicit "busy" is retried for a call that costs something
+(a bureau inquiry); anything after sending is ``OutcomeUnknown`` there, and transient only for
+reads.
 """
 
 from __future__ import annotations
@@ -14,14 +21,17 @@ import logging
 import os
 import re
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
 import requests
+import urllib3.exceptions
 from lxml import etree
-from zeep import Client, Settings
+from zeep import Client, Plugin, Settings
 from zeep.exceptions import Error as ZeepError
+from zeep.proxy import ServiceProxy
 from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
@@ -38,6 +48,7 @@ from connectors.retry import with_retry
 from schemas.types import utcnow
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+XSD = "http://www.w3.org/2001/XMLSchema"
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 SAFE_SETTINGS = Settings(
     strict=True, xml_huge_tree=False, forbid_dtd=True, forbid_entities=True, forbid_external=True
@@ -54,6 +65,14 @@ def blank_secrets(text: str) -> str:
     return _SECRETS.sub(r"\1***\2", text)
 
 
+class NotSent(Exception):
+    """The request never left: connection refused or not established in time."""
+
+
+class SentNoAnswer(Exception):
+    """The request left and no complete answer came back (timeout, reset, stalled body)."""
+
+
 @dataclass(frozen=True)
 class SoapAnswer:
     """One successful call: the body element and the raw response it came from."""
@@ -66,21 +85,43 @@ class SoapAnswer:
 
 
 class _CappedTransport(Transport):
-    """Streams the response and stops at ``MAX_RESPONSE_BYTES``: memory stays bounded whatever
-    the server sends."""
+    """Streams the response under a size cap and a deadline for the whole call, and says
+    whether a failure happened before or after the request was sent."""
+
+    def __init__(self, *args: Any, deadline_seconds: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.deadline_seconds = deadline_seconds
 
     def post(self, address: str, message: bytes, headers: dict[str, str]) -> requests.Response:
         if self.logger.isEnabledFor(logging.DEBUG):  # as zeep's own transport logs it
             self.logger.debug("HTTP Post to %s:\n%s", address, message.decode("utf-8", "replace"))
-        response = self.session.post(
-            address, data=message, headers=headers, timeout=self.operation_timeout, stream=True
-        )
+        deadline = time.monotonic() + self.deadline_seconds
+        try:
+            response = self.session.post(
+                address, data=message, headers=headers, timeout=self.operation_timeout, stream=True
+            )
+        except requests.ConnectTimeout as exc:
+            raise NotSent(f"connect timeout: {exc}") from exc
+        except requests.ConnectionError as exc:
+            cause = exc.args[0] if exc.args else None
+            reason = getattr(cause, "reason", cause)
+            if isinstance(reason, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
+                raise NotSent(f"connection refused: {exc}") from exc
+            raise SentNoAnswer(f"connection lost after sending: {exc}") from exc
+        except requests.Timeout as exc:
+            raise SentNoAnswer(f"no answer in time: {exc}") from exc
         body = bytearray()
-        for chunk in response.iter_content(64 * 1024):
-            body += chunk
-            if len(body) > MAX_RESPONSE_BYTES:
-                response.close()
-                raise ContractError(f"response larger than {MAX_RESPONSE_BYTES} bytes")
+        try:
+            while chunk := response.raw.read1(64 * 1024):  # as it arrives, 64 KiB at most
+                body += chunk
+                if len(body) > MAX_RESPONSE_BYTES:
+                    raise ContractError(f"response larger than {MAX_RESPONSE_BYTES} bytes")
+                if time.monotonic() > deadline:
+                    raise SentNoAnswer(f"answer still incomplete after {self.deadline_seconds}s")
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise SentNoAnswer(f"answer broken off: {exc}") from exc
+        finally:
+            response.close()
         response._content = bytes(body)
         if self.logger.isEnabledFor(logging.DEBUG):
             self.logger.debug(
@@ -105,37 +146,100 @@ class _MaskingLogFilter(logging.Filter):
         return True
 
 
-_clients: dict[tuple[int, str, str, str, float, float], Client] = {}
-_clients_lock = threading.Lock()
+class EvidencePlugin(Plugin):
+    """Keeps the masked request as evidence before it is sent: an in-doubt call has a record
+    of what left the hub even when no answer ever came back."""
+
+    def __init__(self) -> None:
+        self.store: EvidenceStore | None = None
+        self.system = "soap"
+
+    def egress(
+        self,
+        envelope: etree._Element,
+        http_headers: dict[str, str],
+        operation: Any,
+        binding_options: dict[str, Any],
+    ) -> tuple[etree._Element, dict[str, str]]:
+        if self.store is not None:
+            text = etree.tostring(envelope, encoding="unicode")
+            self.store.put_masked(self.system, f"{operation.name}.request.xml", blank_secrets(text))
+        return envelope, http_headers
 
 
-def zeep_client(config: SoapConfig) -> Client:
-    """The process's zeep ``Client`` for this WSDL and user, built once (WSDL parsing is slow)."""
+@dataclass
+class _Prepared:
+    client: Client
+    service: ServiceProxy
+    schema: etree.XMLSchema
+    plugin: EvidencePlugin
+
+
+_prepared: dict[tuple[Any, ...], _Prepared] = {}
+_prepared_lock = threading.Lock()
+
+
+def _answer_schema(session: requests.Session, config: SoapConfig) -> etree.XMLSchema:
+    """The schema embedded in the WSDL, to validate answers with libxml2 (fast) not zeep."""
+    if config.wsdl.startswith(("http://", "https://")):
+        raw = session.get(
+            config.wsdl, timeout=(config.connect_timeout, config.operation_timeout)
+        ).content
+    else:
+        with open(config.wsdl, "rb") as f:
+            raw = f.read()
+    wsdl = etree.fromstring(raw, _PARSER)
+    schema = wsdl.find(f".//{{{XSD}}}schema")
+    if schema is None:
+        raise ContractError(f"{config.wsdl} has no embedded schema")
+    # QName values like "tns:Identity" use prefixes declared on the WSDL's root: carry them.
+    standalone = etree.Element(schema.tag, attrib=dict(schema.attrib),
+                               nsmap={**wsdl.nsmap, **schema.nsmap})
+    standalone.extend(child for child in list(schema))
+    return etree.XMLSchema(standalone)
+
+
+def prepare(config: SoapConfig) -> _Prepared:
+    """The process's zeep ``Client`` for this WSDL and user, built once (WSDL parsing is slow),
+    bound to the configured address (not the WSDL's ``soap:address``)."""
     secret = hashlib.sha256(config.password.get_secret_value().encode()).hexdigest()
     key = (
         os.getpid(),
         config.wsdl,
+        config.url,
         config.username,
         secret,
         config.connect_timeout,
         config.operation_timeout,
     )
-    with _clients_lock:
-        if key not in _clients:
+    with _prepared_lock:
+        if key not in _prepared:
             session = requests.Session()
             session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=16))
             transport = _CappedTransport(
                 session=session,
                 timeout=config.connect_timeout,
                 operation_timeout=(config.connect_timeout, config.operation_timeout),
+                deadline_seconds=config.operation_timeout,
             )
-            wsse = UsernameToken(
-                config.username, config.password.get_secret_value(), use_digest=True
-            )
-            _clients[key] = Client(
-                config.wsdl, transport=transport, wsse=wsse, settings=SAFE_SETTINGS
-            )
-        return _clients[key]
+            plugin = EvidencePlugin()
+            try:
+                client = Client(
+                    config.wsdl,
+                    transport=transport,
+                    settings=SAFE_SETTINGS,
+                    wsse=UsernameToken(
+                        config.username, config.password.get_secret_value(), use_digest=True
+                    ),
+                    plugins=[plugin],
+                )
+                schema = _answer_schema(session, config)
+            except (requests.RequestException, OSError) as exc:
+                raise TransientError(f"cannot load {config.wsdl}: {exc}") from exc
+            binding = next(iter(next(iter(client.wsdl.services.values())).ports.values())).binding
+            service = client.create_service(binding.name, config.url)
+            _prepared[key] = _Prepared(client, service, schema, plugin)
+        return _prepared[key]
 
 
 def parse_envelope(raw: bytes) -> etree._Element:
@@ -164,35 +268,50 @@ class SoapClient:
         self.config = config
         self.mask = mask
         self.evidence = evidence
-        self.client = zeep_client(config)
+        self._prepared: _Prepared | None = None  # the WSDL is fetched at the first call
         for name in ("zeep.transports", "zeep.wsdl.bindings.soap", "zeep.xsd"):
             logger = logging.getLogger(name)
             if not any(isinstance(f, _MaskingLogFilter) for f in logger.filters):
                 logger.addFilter(_MaskingLogFilter(mask))
 
+    @property
+    def prepared(self) -> _Prepared:
+        if self._prepared is None:
+            self._prepared = prepare(self.config)
+        return self._prepared
+
     # -- the one place that decides ------------------------------------------------------------
 
-    def classify_fault(self, code: str, message: str) -> ConnectorError:
+    def classify_fault(self, code: str, message: str, idempotent: bool) -> ConnectorError:
         """What a SOAP fault means. ``code`` is the faultcode without its prefix."""
-        if code.startswith("Server.Busy") or code == "Server":
+        if code.startswith("Server.Busy"):  # refused before doing anything: safe to retry
             return TransientError(f"{code}: {message}", system=self.system, code=code)
-        if code.startswith("Client.SubjectNotFound") or code.endswith("NotFound"):
+        if code == "Server" or code.startswith("Server."):
+            if idempotent:
+                return TransientError(f"{code}: {message}", system=self.system, code=code)
+            return OutcomeUnknown(
+                f"{code}: {message} (the request may have been recorded)",
+                system=self.system,
+                code=code,
+            )
+        if code.endswith("NotFound"):
             return BusinessAnswer(f"{code}: {message}", system=self.system, code=code)
         return ContractError(f"{code}: {message}", system=self.system, code=code)
 
     def check_answer(self, operation: str, body: etree._Element) -> None:
-        """Raise for an error a legacy system hides in a 200 answer. Default: none known."""
+        """Raise for an error a legacy system hides in a valid 200 answer. Default: none."""
 
     def classify_response(
         self, operation: str, response: requests.Response, idempotent: bool
     ) -> etree._Element:
         """The answer's body element, or the ``ConnectorError`` it amounts to."""
-        if response.status_code in (502, 503) or (response.status_code == 504 and idempotent):
-            raise TransientError(f"HTTP {response.status_code}", system=self.system)
-        if response.status_code == 504:
-            raise OutcomeUnknown("HTTP 504 after the request was sent", system=self.system)
-        if response.status_code not in (200, 500):
-            raise ContractError(f"HTTP {response.status_code}", system=self.system)
+        status = response.status_code
+        if status == 503 or (status in (502, 504) and idempotent):
+            raise TransientError(f"HTTP {status}", system=self.system)
+        if status in (502, 504):
+            raise OutcomeUnknown(f"HTTP {status} after the request was sent", system=self.system)
+        if status not in (200, 500):
+            raise ContractError(f"HTTP {status}", system=self.system)
         envelope = parse_envelope(response.content)
         body = envelope.find(f"{{{SOAP_ENV}}}Body")
         first = None if body is None else next(iter(body), None)
@@ -200,9 +319,15 @@ class SoapClient:
             raise ContractError("empty SOAP body", system=self.system)
         if first.tag == f"{{{SOAP_ENV}}}Fault":  # in a 500, or hidden in a 200
             code = (first.findtext("faultcode") or "").split(":", 1)[-1]
-            raise self.classify_fault(code, first.findtext("faultstring") or "")
-        if response.status_code != 200:
+            raise self.classify_fault(code, first.findtext("faultstring") or "", idempotent)
+        if status != 200:
             raise ContractError("HTTP 500 without a SOAP fault", system=self.system)
+        schema = self.prepared.schema
+        if not schema.validate(etree.ElementTree(etree.fromstring(etree.tostring(first)))):
+            raise ContractError(
+                f"{operation} answer breaks the WSDL's schema: {schema.error_log.last_error}",
+                system=self.system,
+            )
         self.check_answer(operation, first)
         return first
 
@@ -217,42 +342,29 @@ class SoapClient:
         )
 
     def _call_once(self, operation: str, idempotent: bool, params: dict[str, Any]) -> SoapAnswer:
+        prepared = self.prepared
+        prepared.plugin.store, prepared.plugin.system = self.evidence, self.system
         try:
-            with self.client.settings(raw_response=True):
-                response = getattr(self.client.service, operation)(**params)
-        except requests.ConnectTimeout as exc:
-            raise TransientError(f"connect timeout: {exc}", system=self.system) from exc
-        except requests.ReadTimeout as exc:
+            with prepared.client.settings(raw_response=True):
+                response = getattr(prepared.service, operation)(**params)
+        except NotSent as exc:
+            raise TransientError(str(exc), system=self.system) from exc
+        except SentNoAnswer as exc:
             if idempotent:
-                raise TransientError(f"read timeout: {exc}", system=self.system) from exc
-            raise OutcomeUnknown(
-                f"no answer within {self.config.operation_timeout}s after the request was sent",
-                system=self.system,
-            ) from exc
-        except requests.ConnectionError as exc:
-            raise TransientError(f"connection failed: {exc}", system=self.system) from exc
+                raise TransientError(str(exc), system=self.system) from exc
+            raise OutcomeUnknown(str(exc), system=self.system) from exc
         except ZeepError as exc:  # the request could not even be built: our contract is off
             raise ContractError(f"request refused by the WSDL: {exc}", system=self.system) from exc
         fetched_at = utcnow()
         try:
             body = self.classify_response(operation, response, idempotent)
         finally:
-            self._keep_evidence(operation, response)
+            if self.evidence is not None:
+                answer = response.content[:1_000_000].decode("utf-8", "replace")
+                self.evidence.put_masked(
+                    self.system,
+                    f"{operation}.response.txt",
+                    f"HTTP {response.status_code}\n{answer}",
+                )
         digest = self.evidence.put_raw(response.content) if self.evidence else ""
         return SoapAnswer(operation, body, response.content, digest, fetched_at)
-
-    def _keep_evidence(self, operation: str, response: requests.Response) -> None:
-        if self.evidence is None:
-            return
-        request_body = response.request.body or b""
-        text = (
-            request_body.decode("utf-8", "replace")
-            if isinstance(request_body, bytes)
-            else str(request_body)
-        )
-        answer = response.content[:1_000_000].decode("utf-8", "replace")
-        self.evidence.put_masked(
-            self.system,
-            f"{operation}.txt",
-            f"> {blank_secrets(text)}\n\n< HTTP {response.status_code}\n{answer}",
-        )

@@ -20,6 +20,7 @@ from connectors.errors import (
     TransientError,
 )
 from loanhub.ledger import WorkItemBusy, WorkItemLedger
+from loanhub.masking import mask_text
 from schemas.hub import FailureKind, WorkItem, WorkItemState
 from schemas.types import utcnow
 
@@ -59,8 +60,10 @@ class LedgerGuard:
             if item.state is WorkItemState.IN_PROGRESS and item.owner == self.ledger.owner:
                 return self._run(item, action)
             if item.state is WorkItemState.FAILED and item.failure_kind in _REFUSED:
-                raise _REFUSED[item.failure_kind](f"{kind} {key} failed before: {item.error}")
-            raise NeedsHuman(f"{kind} {key} is {item.state}: {item.error or 'waiting'}")
+                raise _REFUSED[item.failure_kind](
+                    mask_text(f"{kind} {key} failed before: {item.error}")
+                )
+            raise NeedsHuman(mask_text(f"{kind} {key} is {item.state}: {item.error or 'waiting'}"))
 
     def _claim(self, kind: str, key: str, payload: dict[str, Any]) -> WorkItem:
         """Claim; while another worker holds the item, wait for its outcome (bounded)."""
@@ -70,7 +73,9 @@ class LedgerGuard:
                 return self.ledger.claim(kind, key, payload)
             except WorkItemBusy as exc:
                 if time.monotonic() > deadline:
-                    raise TransientError(f"{kind} {key} still in progress elsewhere") from exc
+                    raise TransientError(
+                        mask_text(f"{kind} {key} still in progress elsewhere")
+                    ) from exc
                 time.sleep(self.poll_seconds)
 
     def _run(self, item: WorkItem, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from loanhub import audit
 from loanhub.canonical import jsonable, sha256_hex
+from loanhub.masking import mask_text
 from loanhub.settings import HubSettings
 from schemas.hub import FailureKind, WorkItem, WorkItemState
 from schemas.tables import work_item
@@ -183,9 +184,9 @@ class WorkItemLedger:
                     error=None,
                     lease_expires_at=now + self.lease,
                 )
-            # IN_PROGRESS (or NEW, which only a crashed writer could leave behind)
-            if item.owner == self.owner:
-                return item
+            # IN_PROGRESS (or NEW, which only a crashed writer could leave behind). Refused even
+            # to its own owner: a second call of the same worker (another thread) must not run
+            # the effect a second time; the caller that claimed it closes it.
             if item.lease_expires_at is not None and item.lease_expires_at > now:
                 raise WorkItemBusy(
                     f"{kind} {business_key!r} is in progress under {item.owner} until "
@@ -214,20 +215,35 @@ class WorkItemLedger:
             "work_item.failed",
             state=WorkItemState.FAILED,
             failure_kind=kind,
-            error=error[:2000],
+            error=_text(error),
         )
 
     def needs_human(self, item: WorkItem, reason: str) -> WorkItem:
         """A person must look (a rule referred it, a screen changed): no automatic retry."""
         return self._close(
-            item, "work_item.needs_human", state=WorkItemState.NEEDS_HUMAN, error=reason[:2000]
+            item, "work_item.needs_human", state=WorkItemState.NEEDS_HUMAN, error=_text(reason)
         )
 
     def mark_in_doubt(self, item: WorkItem, reason: str) -> WorkItem:
         """The request may have reached the legacy system (timeout after send)."""
         return self._close(
-            item, "work_item.in_doubt", state=WorkItemState.IN_DOUBT, error=reason[:2000]
+            item, "work_item.in_doubt", state=WorkItemState.IN_DOUBT, error=_text(reason)
         )
+
+    def retry_failed(self, item: WorkItem, reason: str) -> WorkItem:
+        """An operator's decision: a business or contract failure (a wrong password, say) was
+        fixed, so the item may be claimed again. Audited; only from FAILED."""
+        with self.engine.begin() as conn:
+            current = self._locked(conn, item)
+            if current.state is not WorkItemState.FAILED:
+                raise IllegalTransition(f"{_ref(current)} is {current.state}, not FAILED")
+            return self._transition(
+                conn,
+                current,
+                "work_item.released_for_retry",
+                failure_kind=FailureKind.TRANSIENT,
+                error=_text(f"released by {self.actor}: {reason}"),
+            )
 
     def resolve_in_doubt(
         self,
@@ -252,7 +268,7 @@ class WorkItemLedger:
                     current,
                     "work_item.resolved_done",
                     state=WorkItemState.DONE,
-                    error=evidence[:2000],
+                    error=_text(evidence),
                     result=jsonable(dict(result or {})),
                 )
             return self._transition(
@@ -261,7 +277,7 @@ class WorkItemLedger:
                 "work_item.resolved_not_done",
                 state=WorkItemState.FAILED,
                 failure_kind=FailureKind.TRANSIENT,
-                error=evidence[:2000],
+                error=_text(evidence),
             )
 
     # -- internals ---------------------------------------------------------------------------
@@ -337,6 +353,11 @@ class WorkItemLedger:
             before=image(before),
             after=image(after),
         )
+
+
+def _text(message: str) -> str:
+    """Error texts are read by people on dashboards: masked, and bounded."""
+    return mask_text(message)[:2000]
 
 
 def _values(changes: dict[str, Any], **more: Any) -> dict[str, Any]:

@@ -150,3 +150,24 @@ def test_zeep_debug_logging_shows_no_password_and_no_clear_id(
     assert mask_text(person.id_number) in text
     assert sim_endpoints["bureau"]["password"] not in text
     assert 'PasswordDigest">***<' in text
+
+
+def test_two_threads_sharing_one_connector_query_once(sim, bureau, sim_dataset, pg_engine):
+    person = known(sim_dataset, 17)
+    record_consent(pg_engine, person.id_number)
+    sim.controls({"bureau": {"QueryPersonalReport": {"latency": 0.5}}})
+    results = []
+    threads = [
+        threading.Thread(
+            target=lambda: results.append(
+                bureau.personal_report("APP10", person.id_number, person.name)
+            )
+        )
+        for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results) == 2
+    assert len(queries(sim)) == 1

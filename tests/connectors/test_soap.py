@@ -42,6 +42,8 @@ HUGE = b"<soap:Envelope xmlns:soap='http://schemas.xmlsoap.org/soap/envelope/'>"
 class Hostile(BaseHTTPRequestHandler):
     answer: bytes = b""
     delay: float = 0.0
+    mode: str = "answer"  # answer | trickle | reset
+    posts: int = 0
     disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
@@ -52,6 +54,19 @@ class Hostile(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).posts += 1
+        if type(self).mode == "reset":  # the bureau got it, then the line went dead
+            self.connection.shutdown(2)
+            return
+        if type(self).mode == "trickle":  # headers, a little body, then a byte now and then
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            for _ in range(40):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(0.2)
+            return
         time.sleep(type(self).delay)
         self._send(200, type(self).answer)
 
@@ -145,7 +160,7 @@ def test_a_refused_connection_is_transient():
         retry=FAST_RETRY,
     )
     client = SoapClient(config, mask_text)
-    with pytest.raises(TransientError, match="connection failed"):
+    with pytest.raises(TransientError, match="connection refused"):
         ask(client)
 
 
@@ -176,3 +191,39 @@ def test_core_reads(sim, sim_endpoints, sim_dataset, evidence):
         core.customer(stranger.id_number)
     sim.controls({"core": {"GetAccounts": {"fault": "busy", "times": 1}}})
     assert core.accounts(customer.customer_no).body is not None  # busy, then retried
+
+
+@pytest.mark.parametrize("mode", ["reset", "trickle"])
+def test_after_sending_a_costly_call_is_in_doubt_and_never_resent(hostile, mode, evidence):
+    hostile.mode = mode
+    client = client_for(hostile, timeout=1.0)
+    client.evidence = evidence
+    start = time.monotonic()
+    with pytest.raises(OutcomeUnknown):
+        ask(client)
+    assert hostile.posts == 1  # one hard inquiry at most, whatever happened after
+    assert time.monotonic() - start < 3.0  # the whole call is bounded, not each read
+    kept = list((evidence.root / "masked" / "bureau").glob("*request.xml"))
+    assert kept  # what left the hub is on file for whoever settles the doubt
+
+
+def test_a_server_error_after_a_costly_call_is_in_doubt(hostile):
+    hostile.answer = (
+        b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
+        b"<soap:Body><soap:Fault><faultcode>soap:Server</faultcode>"
+        b"<faultstring>oops</faultstring></soap:Fault></soap:Body></soap:Envelope>"
+    )
+    with pytest.raises(OutcomeUnknown):
+        ask(client_for(hostile))
+    assert hostile.posts == 1
+
+
+def test_an_answer_breaking_the_wsdl_schema_is_a_contract_failure(hostile):
+    hostile.answer = (
+        b'<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
+        b'<soap:Body><QueryPersonalReportResponse xmlns="urn:creditbureau:report:v1">'
+        b"<report><reportNo>R1</reportNo></report></QueryPersonalReportResponse>"
+        b"</soap:Body></soap:Envelope>"
+    )
+    with pytest.raises(ContractError, match="schema"):
+        ask(client_for(hostile))

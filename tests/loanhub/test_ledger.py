@@ -53,8 +53,9 @@ def test_in_progress_under_another_owner_is_refused(engine: Engine) -> None:
     ledger(engine, "w1").claim(KIND, KEY, PAYLOAD)
     with pytest.raises(WorkItemBusy, match="in progress under w1"):
         ledger(engine, "w2").claim(KIND, KEY, PAYLOAD)
-    # the owner itself may claim again (a retried call within its own attempt)
-    assert ledger(engine, "w1").claim(KIND, KEY, PAYLOAD).owner == "w1"
+    # not even its own owner runs it twice: the caller that claimed it closes it
+    with pytest.raises(WorkItemBusy):
+        ledger(engine, "w1").claim(KIND, KEY, PAYLOAD)
 
 
 def test_expired_lease_turns_in_doubt_and_is_resolved_by_reading_state(engine: Engine) -> None:
@@ -197,3 +198,19 @@ def test_settings_configure_the_lease_and_each_ledger_is_its_own_owner(
     first.claim(KIND, KEY, PAYLOAD)
     with pytest.raises(WorkItemBusy):
         second.claim(KIND, KEY, PAYLOAD)
+
+
+def test_errors_are_stored_masked_and_an_operator_can_release_a_failed_item(engine: Engine) -> None:
+    w1 = ledger(engine, "w1")
+    failed = w1.fail(
+        w1.claim(KIND, KEY, PAYLOAD),
+        FailureKind.CONTRACT,
+        "Client.Authentication for 110105194912310020",
+    )
+    assert "110105194912310020" not in (failed.error or "")
+    assert ledger(engine, "w2").claim(KIND, KEY, PAYLOAD).state is WorkItemState.FAILED
+    released = w1.retry_failed(failed, "password rotated")
+    assert released.failure_kind is FailureKind.TRANSIENT
+    again = ledger(engine, "w2").claim(KIND, KEY, PAYLOAD)
+    assert again.state is WorkItemState.IN_PROGRESS
+    assert again.attempts == 2
