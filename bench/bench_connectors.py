@@ -20,6 +20,7 @@ import requests
 
 from bench.common import OpenSshServer, Result, openssh_get, simulators_running
 from connectors.config import SftpConfig, SoapConfig
+from connectors.evidence import EvidenceStore
 from connectors.sftp import SftpConnector
 from connectors.soap import SoapClient
 from loanhub.masking import mask_text
@@ -83,7 +84,12 @@ def soap_cpu(tmp: Path) -> Result:
             json={"bureau": {"*": {"latency": latency}}},
             timeout=10,
         )
-        client = SoapClient(SoapConfig.model_validate(endpoints["bureau"]), mask_text)
+        # as the bureau connector runs: masked request/response evidence and raw payloads kept
+        client = SoapClient(
+            SoapConfig.model_validate(endpoints["bureau"]),
+            mask_text,
+            EvidenceStore(tmp / "evidence", mask_text),
+        )
         client.system = "bureau"
         people = [
             p

@@ -45,6 +45,7 @@ class SftpConfig(BaseModel):
     host_key: str = Field(description="the pinned host key, OpenSSH public-key format")
     host_key_fingerprint: str = ""
     connect_timeout: float = 10.0
+    io_timeout: float = Field(default=60.0, gt=0, description="longest wait for one SFTP reply")
     ciphers: tuple[str, ...] | None = Field(
         default=None, description="restrict the ciphers offered (None: paramiko's preference)"
     )

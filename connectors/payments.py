@@ -9,6 +9,7 @@ shipped inside installed registry packages (``sepaxml``, ``sepa``), never a hand
 from __future__ import annotations
 
 import importlib.resources
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -170,10 +171,9 @@ class PaymentGatewayConnector:
         out = []
         with self.sftp.session() as session:
             names = session.listdir("/payments/out")
-            mine = sorted(
-                (n for n in names if n.startswith(f"{msg_id}.") and n.endswith(".pain002.xml")),
-                key=lambda n: int(n.split(".")[-3]),
-            )
+            report_name = re.compile(rf"^{re.escape(msg_id)}\.(\d+)\.pain002\.xml$")
+            numbered = [(int(m[1]), n) for n in names if (m := report_name.match(n))]
+            mine = [n for _, n in sorted(numbered)]
             for name in mine:
                 taken = self.sftp.take(session, "/payments/out", name, self.local_dir)
                 if taken is not None:

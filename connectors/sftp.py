@@ -145,8 +145,9 @@ class SftpConnector:
             client = paramiko.SFTPClient.from_transport(
                 transport, window_size=WINDOW, max_packet_size=MAX_PACKET
             )
+            client.get_channel().settimeout(self.config.io_timeout)  # a stalled server fails
             yield SftpSession(client, self.system)
-        except (EOFError, paramiko.SSHException, ConnectionError) as exc:
+        except (EOFError, paramiko.SSHException, ConnectionError, TimeoutError) as exc:
             raise TransientError(f"connection lost: {exc}", system=self.system) from exc
         finally:
             transport.close()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import smtplib
-import socket
 from email.message import EmailMessage
+from email.utils import make_msgid
 
 from connectors.config import Masker, SmtpConfig
 from connectors.errors import ContractError, TransientError
@@ -21,7 +21,7 @@ class Notifier:
         message["From"] = self.config.sender
         message["To"] = ", ".join(to)
         message["Subject"] = self.mask(subject)
-        message["Message-ID"] = f"<{socket.gethostname()}.{id(message)}@loanhub>"
+        message["Message-ID"] = make_msgid(domain="loanhub")
         message.set_content(self.mask(body))
         try:
             with smtplib.SMTP(
@@ -30,6 +30,11 @@ class Notifier:
                 smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
             raise ContractError(f"recipients refused: {exc.recipients}", system="smtp") from exc
+        except smtplib.SMTPResponseException as exc:  # 4xx try later, 5xx will never work
+            kind = TransientError if 400 <= exc.smtp_code < 500 else ContractError
+            raise kind(
+                f"mail server said {exc.smtp_code}: {exc.smtp_error!r}", system="smtp"
+            ) from exc
         except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError) as exc:
             raise TransientError(f"mail server unreachable: {exc}", system="smtp") from exc
         return message["Message-ID"]

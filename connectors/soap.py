@@ -193,8 +193,9 @@ def _answer_schema(session: requests.Session, config: SoapConfig) -> etree.XMLSc
     if schema is None:
         raise ContractError(f"{config.wsdl} has no embedded schema")
     # QName values like "tns:Identity" use prefixes declared on the WSDL's root: carry them.
-    standalone = etree.Element(schema.tag, attrib=dict(schema.attrib),
-                               nsmap={**wsdl.nsmap, **schema.nsmap})
+    standalone = etree.Element(
+        schema.tag, attrib=dict(schema.attrib), nsmap={**wsdl.nsmap, **schema.nsmap}
+    )
     standalone.extend(child for child in list(schema))
     return etree.XMLSchema(standalone)
 

@@ -48,6 +48,8 @@ class ReceiptMarks(Protocol):
         kept_at: str | None = None,
     ) -> None: ...
 
+    def state(self, system: str, name: str, sha256: str) -> FileState | None: ...
+
 
 @dataclass(frozen=True)
 class TaxQuery:
@@ -118,6 +120,8 @@ def parse_answer(data: bytes) -> list[dict[str, str]]:
     try:
         _, count, total = lines[-1].split("|")
         count_n, total_d = int(count), Decimal(total)
+        if not total_d.is_finite():
+            raise InvalidOperation(f"trailer sum {total!r} is not a number")
         arrears = sum(
             (Decimal(r["arrears_amount"]) for r in rows if r["arrears_amount"]), Decimal("0")
         )
@@ -135,6 +139,9 @@ def parse_answer(data: bytes) -> list[dict[str, str]]:
 
 
 class TaxExchange:
+    """Submits requests and takes answers. ``poll`` returns an answer with its receipt:
+    ``duplicate`` means it was taken before and must not be loaded twice."""
+
     def __init__(
         self, sftp: SftpConnector, receipts: ReceiptMarks, local_dir: Path, bank_code: str
     ) -> None:
@@ -155,6 +162,8 @@ class TaxExchange:
             taken = self.sftp.take(session, "/outbox", answer_name(request), self.local_dir)
         if taken is None:
             return None
+        if self.receipts.state(self.sftp.system, taken.name, taken.sha256) is FileState.REJECTED:
+            return None  # this very file was refused before: wait for its re-delivery
         try:
             rows = parse_answer(taken.path.read_bytes())
         except ContractError as exc:

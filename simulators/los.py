@@ -247,10 +247,12 @@ class LoanOrigination(LegacyWebApp):
             )
             term = int(f.get("term", "")) if decision == "APPROVE" else None
             rate = Decimal(f.get("rate", "")) if decision == "APPROVE" else None
+            if any(v is not None and not v.is_finite() for v in (amount, rate)):
+                raise InvalidOperation("not a finite number")  # NaN, sNaN, Infinity
         except (InvalidOperation, ValueError) as exc:
             raise BadRequest("金额、期限或利率格式不正确") from exc
         if decision == "APPROVE" and not (
-            amount and amount > 0 and term in TERMS and rate is not None and 0 < rate < 36
+            amount and 0 < amount < 10**13 and term in TERMS and rate is not None and 0 < rate < 36
         ):
             raise BadRequest("批准金额、期限或利率超出允许范围")
         if len(f.get("conditions", "")) > 500 or len(f.get("comment", "")) > 500:

@@ -23,7 +23,7 @@ def code_at(secret_b32: str, counter: int) -> str:
 def verify(secret_b32: str, code: str, now: float | None = None, drift_steps: int = 1) -> bool:
     """Accept the current step and up to ``drift_steps`` earlier ones (a slow typist, a clock
     a little behind); never a future step."""
-    if len(code) != DIGITS or not code.isdigit():
+    if len(code) != DIGITS or not code.isascii() or not code.isdigit():  # not "１２３４５６"
         return False
     counter = int((time.time() if now is None else now) // STEP)
     return any(

@@ -175,7 +175,9 @@ class LegacyWebApp:
             if self.failures.get(user, 0) >= limit:
                 self.journal.record(self.system, "login", user=user, ok=False, locked=True)
                 return "账户已锁定，请联系系统管理员解锁"
-            ok = user in self.users and secrets.compare_digest(self.users[user], password)
+            ok = user in self.users and secrets.compare_digest(
+                self.users[user].encode(), password.encode()
+            )  # bytes: any input, no crash
             if ok and extra_ok:
                 self.failures[user] = 0
                 self.journal.record(self.system, "login", user=user, ok=True)

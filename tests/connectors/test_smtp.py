@@ -1,3 +1,5 @@
+import socket
+
 import pytest
 
 from connectors.config import SmtpConfig
@@ -24,3 +26,25 @@ def test_an_unreachable_mail_server_is_transient():
     notifier = Notifier(SmtpConfig(host="127.0.0.1", port=9, timeout=2), mask_text)
     with pytest.raises(TransientError):
         notifier.send(["x@y"], "s", "b")
+
+
+def test_a_permanent_refusal_is_a_contract_failure():
+    """A real SMTP server (aiosmtpd) that refuses every message with 554."""
+    from aiosmtpd.controller import Controller
+
+    from connectors.errors import ContractError
+
+    class Refuse:
+        async def handle_DATA(self, server, session, envelope):
+            return "554 5.7.1 message refused"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Refuse(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        with pytest.raises(ContractError, match="554"):
+            Notifier(SmtpConfig(host="127.0.0.1", port=port), mask_text).send(["a@b"], "s", "b")
+    finally:
+        controller.stop()

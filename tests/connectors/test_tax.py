@@ -70,8 +70,7 @@ def test_a_truncated_answer_is_rejected_then_taken_when_redelivered(
     name = tax.submit(queries(sim_dataset), date(2026, 11, 20), 12)
     with pytest.raises(ContractError, match="truncated answer"):
         wait_for(tax, name)
-    rejected = [r for r in sim.journal("sftp", "download")]
-    assert rejected
+    assert tax.poll(name) is None  # the refused file is not raised again: wait for a new one
     sim.post("/tax/redeliver", {"request": name})
     answer = wait_for(tax, name)
     assert len(answer.rows) == 2
@@ -102,3 +101,18 @@ def test_answer_trailer_sum_is_checked():
     with pytest.raises(ContractError, match="arrears sum"):
         parse_answer(bad)
     assert Decimal(parse_answer(good)[0]["revenue_y1"]) == Decimal("1.00")
+
+
+def test_an_answer_taken_twice_says_so(sim, tax, sim_dataset):
+    name = tax.submit(queries(sim_dataset), date(2026, 11, 20), 13)
+    assert wait_for(tax, name).file.receipt == "new"
+    assert tax.poll(name).file.receipt == "duplicate"
+
+
+def test_an_unreadable_trailer_is_a_contract_failure():
+    header = (
+        "request_id,status,tax_credit_rating,revenue_y1,revenue_y2,revenue_y3,tax_paid_y1,"
+        "tax_paid_y2,tax_paid_y3,arrears_amount,arrears_since,penalty_count"
+    )
+    with pytest.raises(ContractError, match="unreadable"):
+        parse_answer(f"{header}\r\nTRL|0|sNaN\r\n".encode("gb18030"))

@@ -116,6 +116,10 @@ def test_malformed_posts_get_the_legacy_error_page(sim, sim_endpoints, sim_datas
     url = sim_endpoints["los"]["url"]
     cases = [
         los_decide(http, sim_endpoints, number, amount="一百万"),
+        los_decide(http, sim_endpoints, number, amount="NaN"),
+        los_decide(http, sim_endpoints, number, amount="sNaN"),
+        los_decide(http, sim_endpoints, number, amount="Infinity"),
+        los_decide(http, sim_endpoints, number, rate="NaN"),
         los_decide(http, sim_endpoints, number, decision="MAYBE"),
         los_decide(http, sim_endpoints, number, term="7"),
         los_decide(http, sim_endpoints, number, **{"org.apache.struts.taglib.html.TOKEN": "x"}),
@@ -142,3 +146,9 @@ def test_wrong_password_locks_the_account(sim, sim_endpoints):
     _, answer = los_http_login(sim_endpoints)
     assert answer.url.endswith("/login")
     assert "账户已锁定" in answer.content.decode("gbk")
+
+
+def test_non_ascii_credentials_get_the_error_page(sim, sim_endpoints):
+    _, answer = los_http_login(sim_endpoints, password="密码")
+    assert answer.status_code == 200
+    assert "用户名或密码错误" in answer.content.decode("gbk")

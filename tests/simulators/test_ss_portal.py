@@ -178,8 +178,23 @@ def test_the_layout_variant_renames_labels_and_reorders_columns(
 
 
 def test_chinese_renders_in_screenshots(sim, sim_endpoints, page: Page, tmp_path):
+    """Missing glyphs render as identical boxes: two different words would look the same."""
     fonts = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True)
     assert "WenQuanYi Micro Hei" in fonts.stdout
     page.goto(sim_endpoints["ss_portal"]["url"])
-    shot = page.screenshot(path=str(tmp_path / "login.png"))
-    assert len(shot) > 5000
+    page.evaluate(
+        "document.body.insertAdjacentHTML('beforeend', "
+        '\'<span id=a style="font-size:40px">社会保险</span>'
+        '<span id=b style="font-size:40px">缴费查询</span>\')'
+    )
+    first = page.locator("#a").screenshot()
+    second = page.locator("#b").screenshot()
+    assert first != second
+    page.screenshot(path=str(tmp_path / "login.png"))
+
+
+@pytest.mark.parametrize(("password", "code"), [("密码", None), (None, "１２３４５６")])
+def test_non_ascii_input_gets_the_error_page(sim, sim_endpoints, password, code):
+    _, answer = ss_http_login(sim_endpoints, code=code, password=password)
+    assert answer.status_code == 200
+    assert "错误" in answer.content.decode("gbk")
