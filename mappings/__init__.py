@@ -1,0 +1,1 @@
+"""Source -> canonical mappings: copybooks and the decoders of the legacy systems' formats."""

@@ -1,0 +1,114 @@
+from decimal import Decimal
+
+from mappings.lnrepay import check_extract
+from tests.mappings.ebcdic import detail, header, trailer
+
+ROWS = [
+    (
+        "LN000000000000000001",
+        100000000001,
+        1,
+        20261020,
+        150000,
+        2500,
+        150000,
+        2500,
+        20261019,
+        0,
+        "P",
+    ),
+    ("LN000000000000000001", 100000000001, 2, 20261120, 150000, 2400, 0, 0, 0, 0, "D"),
+    ("LN000000000000000002", 100000000002, 5, 20261101, 99999, 1, 50000, 0, 0, 19, "A"),
+]
+
+
+def build(rows=ROWS, count=None, hash_total=None, corrupt=None, signs=None) -> bytes:
+    body = [detail(*r, signs=(signs or ())) for r in rows]
+    if corrupt is not None:
+        bad = bytearray(body[corrupt])
+        bad[62] = (bad[62] & 0x0F) | 0xA0  # a nibble of principal paid that is no digit
+        body[corrupt] = bytes(bad)
+    total = sum(r[6] + r[7] for r in rows)
+    return (
+        header(20261120)
+        + b"".join(body)
+        + trailer(
+            len(rows) if count is None else count, total if hash_total is None else hash_total
+        )
+    )
+
+
+def test_a_good_file_decodes_to_the_values_written():
+    result = check_extract(build(), "LNREPAY.D261120")
+    assert result.rejected is None
+    assert (result.records, result.valid, result.trailer_ok, result.hash_verified) == (
+        3,
+        3,
+        True,
+        True,
+    )
+    assert result.business_date == "20261120"
+    v = result.details.values
+    assert list(v["DTL-LOAN-ACCOUNT"]) == [r[0] for r in ROWS]
+    assert list(v["DTL-PRINCIPAL-PAID"]) == [150000, 0, 50000]
+    assert list(v["DTL-DAYS-PAST-DUE"]) == [0, 0, 19]
+    assert list(v["DTL-STATUS"]) == ["P", "D", "A"]
+    assert result.principal_paid_total == Decimal("2000.00")
+    assert result.interest_paid_total == Decimal("25.00")
+
+
+def test_c_d_and_f_signs_all_decode():
+    f_signed = check_extract(build(signs=(0xF, 0xF, 0xF, 0xF)))
+    assert f_signed.hash_verified
+    zero_rows = [(*ROWS[1][:6], 0, 0, 0, 0, "D")]
+    minus_zero = check_extract(build(rows=zero_rows, signs=(0xC, 0xC, 0xD, 0xD)))
+    assert minus_zero.valid == 1
+    assert minus_zero.hash_verified
+
+
+def test_a_corrupt_record_is_quarantined_named_and_the_rest_load():
+    result = check_extract(build(corrupt=1))
+    assert result.rejected is None
+    assert (result.valid, result.trailer_ok, result.hash_verified) == (2, True, None)
+    assert result.quarantined == {"DTL-PRINCIPAL-PAID: bad packed-decimal nibble": 1}
+    assert result.quarantined_records[0]["record"] == 3
+    assert result.quarantined_records[0]["installment_no"] == 2
+
+
+def test_a_count_mismatch_rejects_the_whole_file():
+    result = check_extract(build(count=4))
+    assert "trailer counts 4" in result.rejected
+    assert not result.trailer_ok
+
+
+def test_a_hash_mismatch_rejects_the_file_only_when_nothing_was_quarantined():
+    assert "hash total" in check_extract(build(hash_total=1)).rejected
+    corrupt = check_extract(build(corrupt=0, hash_total=1))
+    assert corrupt.rejected is None
+    assert corrupt.hash_verified is None
+
+
+def test_records_breaking_the_contract_are_quarantined_with_the_field():
+    rows = [ROWS[0], (*ROWS[1][:3], 20261131, *ROWS[1][4:]), (*ROWS[2][:10], "X")]
+    result = check_extract(build(rows=rows))
+    assert result.valid == 1
+    assert set(result.quarantined) == {
+        "DTL-DUE-DATE: not a date",
+        "DTL-STATUS: unknown status code",
+    }
+
+
+def test_truncated_or_shuffled_files_are_rejected():
+    good = build()
+    assert "whole number" in check_extract(good[:-10]).rejected
+    assert "not a header" in check_extract(good[87:] + good[:87]).rejected
+
+
+def test_the_simulators_nightly_extract_checks_out(sim, sim_endpoints):
+    from pathlib import Path
+
+    data = (Path(sim_endpoints["sftp"]["root"]) / "extracts" / "LNREPAY.D261120").read_bytes()
+    result = check_extract(data)
+    assert result.rejected is None
+    assert result.hash_verified is True
+    assert result.records > 20
