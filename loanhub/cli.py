@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,18 +19,20 @@ from loanhub.identifiers import (
     validate_resident_id,
     validate_uscc,
 )
-from loanhub.masking import install_log_masking, mask_id
+from loanhub.masking import install_log_masking, mask_id, mask_text
 from loanhub.settings import HubSettings
 
 app = typer.Typer(help="loanhub: the credit integration hub.", no_args_is_help=True)
 db_app = typer.Typer(help="The hub's store.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit chain.", no_args_is_help=True)
 id_app = typer.Typer(help="Identifiers.", no_args_is_help=True)
+extract_app = typer.Typer(help="The core's nightly repayment extract.", no_args_is_help=True)
 sim_app = typer.Typer(
     help="The legacy-system simulators (a separate process).", no_args_is_help=True
 )
 app.add_typer(db_app, name="db")
 app.add_typer(sim_app, name="sim")
+app.add_typer(extract_app, name="extract")
 app.add_typer(audit_app, name="audit")
 app.add_typer(id_app, name="id")
 
@@ -154,6 +157,57 @@ def sim_status() -> None:
 def sim_down() -> None:
     """Stop the simulators."""
     _simulators("down")
+
+
+@extract_app.command("check")
+def extract_check(
+    path: Path,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+) -> None:
+    """Decode and validate an LNREPAY file without loading it; exit 1 if it would be rejected."""
+    import json
+
+    from mappings.lnrepay import check_extract
+
+    result = check_extract(path.read_bytes(), path.name)
+    summary = result.summary()
+    summary.pop("quarantined_records")
+    summary["quarantined_records"] = [
+        {**q, "loan_account": mask_text(q["loan_account"])} for q in result.quarantined_records
+    ]
+    if as_json:
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        for key, value in summary.items():
+            console.print(f"{key:>22}: {value}")
+    if result.rejected:
+        raise typer.Exit(1)
+
+
+@extract_app.command("load")
+def extract_load(path: Path, url: UrlOption = None) -> None:
+    """Load an LNREPAY file into the store once (PostgreSQL: COPY + merge)."""
+    from loanhub.receipts import FileReceiptBook
+    from loanhub.repayments import load_extract
+
+    settings = HubSettings()
+    engine = _engine(url)
+    upgrade(engine)
+    report = load_extract(
+        engine,
+        path.read_bytes(),
+        path.name,
+        FileReceiptBook(engine),
+        settings.data_dir / "files" / "core",
+        settings.actor,
+    )
+    console.print(
+        f"{report.file}: {report.state} (receipt {report.receipt}); inserted "
+        f"{report.inserted}, updated {report.updated}, unchanged {report.unchanged}"
+    )
+    if report.state == "REJECTED":
+        console.print(f"[red]rejected[/]: {report.check['rejected']}")
+        raise typer.Exit(1)
 
 
 @app.command("demo")

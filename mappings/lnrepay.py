@@ -111,6 +111,10 @@ def _contract(details: Columns) -> None:
         "DTL-INTEREST-PAID",
     ):
         rules.append((np.abs(v[name]) >= MAX_CENTS, f"{name}: beyond NUMERIC(18,2)"))
+    keys = np.char.add(np.char.add(v["DTL-LOAN-ACCOUNT"], "#"), v["DTL-INSTALLMENT-NO"].astype(str))
+    first = np.zeros(len(keys), dtype=bool)
+    first[np.unique(keys, return_index=True)[1]] = True
+    rules.append((~first, "DTL-INSTALLMENT-NO: the same installment appears twice in the file"))
     for problem, reason in rules:
         for i in np.flatnonzero(problem & ~details.bad):
             details.reasons[int(i)] = reason

@@ -41,3 +41,25 @@ def test_demo_builds_the_embedded_store_and_reruns_cleanly(
     assert "audit chain: intact, 2 events" in second.output
     current = runner.invoke(app, ["db", "current", "--url", f"sqlite:///{tmp_path}/loanhub.db"])
     assert current.output.strip() == "0001"
+
+
+def test_extract_check_and_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from tests.mappings.test_lnrepay import build
+
+    monkeypatch.setenv("LOANHUB_DATA_DIR", str(tmp_path))
+    good, bad = tmp_path / "LNREPAY.D261120", tmp_path / "LNREPAY.D261121"
+    good.write_bytes(build(corrupt=1))
+    bad.write_bytes(build(count=9))
+    checked = runner.invoke(app, ["extract", "check", str(good), "--json"])
+    assert checked.exit_code == 0, checked.output
+    summary = json.loads(checked.output)
+    assert (summary["records"], summary["valid"], summary["hash_verified"]) == (3, 2, None)
+    assert summary["quarantined_records"][0]["record"] == 3
+    assert runner.invoke(app, ["extract", "check", str(bad)]).exit_code == 1
+    loaded = runner.invoke(app, ["extract", "load", str(good)])
+    assert loaded.exit_code == 0, loaded.output
+    assert "PARTIAL" in loaded.output
+    assert "inserted 2" in loaded.output
+    assert runner.invoke(app, ["extract", "load", str(bad)]).exit_code == 1
