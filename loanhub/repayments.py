@@ -122,23 +122,34 @@ def _merge_postgres(conn: Connection, table: pa.Table, lineage: dict[str, Any]) 
         view = buffer.getbuffer()
         for start in range(0, len(view), 1 << 20):
             copy.write(view[start : start + (1 << 20)])
-    assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in (*COLUMNS[2:], *lineage))
-    row = conn.execute(
+    # One loader at a time merges installments (two would race on the same keys).
+    conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('repayment_installment merge'))"))
+    conn.execute(text("ANALYZE stage_repayment"))  # a temp table has no statistics otherwise
+    conn.execute(text("SET LOCAL work_mem = '256MB'"))  # the anti-join's hash stays in memory
+    values = ", ".join(COLUMNS[2:])
+    # column names are this module's constants; values travel as bind parameters
+    updated = conn.execute(
         text(
-            # column names are this module's constants; values travel as bind parameters
-            f"WITH merged AS (INSERT INTO repayment_installment ({', '.join(lineage)}, "  # noqa: S608
-            f"{', '.join(COLUMNS)}) SELECT {', '.join(f':{k}' for k in lineage)}, "
-            f"{', '.join(COLUMNS)} FROM stage_repayment "
-            f"ON CONFLICT (loan_account, installment_no) DO UPDATE SET {assignments} "
-            f"WHERE ({', '.join(f'repayment_installment.{c}' for c in COLUMNS[2:])}) "
-            f"IS DISTINCT FROM ({', '.join(f'EXCLUDED.{c}' for c in COLUMNS[2:])}) "
-            "RETURNING (xmax = 0) AS inserted) "
-            "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) "
-            "FROM merged"
+            f"UPDATE repayment_installment t SET ({values}, {', '.join(lineage)}) = "  # noqa: S608
+            f"({', '.join(f's.{c}' for c in COLUMNS[2:])}, {', '.join(f':{k}' for k in lineage)}) "
+            "FROM stage_repayment s WHERE t.loan_account = s.loan_account "
+            "AND t.installment_no = s.installment_no "
+            f"AND ({', '.join(f't.{c}' for c in COLUMNS[2:])}) IS DISTINCT FROM "
+            f"({', '.join(f's.{c}' for c in COLUMNS[2:])})"
         ),
         lineage,
-    ).one()
-    return int(row[0]), int(row[1])
+    ).rowcount
+    inserted = conn.execute(
+        text(
+            f"INSERT INTO repayment_installment ({', '.join(lineage)}, {', '.join(COLUMNS)}) "  # noqa: S608
+            f"SELECT {', '.join(f':{k}' for k in lineage)}, "
+            f"{', '.join(f's.{c}' for c in COLUMNS)} FROM stage_repayment s WHERE NOT EXISTS "
+            "(SELECT 1 FROM repayment_installment t WHERE t.loan_account = s.loan_account "
+            "AND t.installment_no = s.installment_no)"
+        ),
+        lineage,
+    ).rowcount
+    return inserted, updated
 
 
 def _merge_sqlite(conn: Connection, table: pa.Table, lineage: dict[str, Any]) -> tuple[int, int]:

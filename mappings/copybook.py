@@ -122,15 +122,23 @@ def decode_text(block: np.ndarray) -> np.ndarray:
     return np.char.rstrip(strings)
 
 
+# A packed byte holds two digits: its value 0..99, and whether either nibble is no digit.
+_PAIR = np.array([(b >> 4) * 10 + (b & 0x0F) for b in range(256)], dtype=np.int64)
+_PAIR_BAD = np.array([(b >> 4) > 9 or (b & 0x0F) > 9 for b in range(256)])
+_SIGN_OK = np.array([(b & 0x0F) in (0xC, 0xD, 0xF) and (b >> 4) <= 9 for b in range(256)])
+
+
 def decode_packed(block: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """COMP-3 columns -> (value in units of 10**-scale, sign nibble, bad digit or sign)."""
-    high, low = block >> 4, block & 0x0F
-    nibbles = np.empty((block.shape[0], block.shape[1] * 2), dtype=np.int64)
-    nibbles[:, 0::2], nibbles[:, 1::2] = high, low
-    digits, sign = nibbles[:, :-1], nibbles[:, -1]
-    bad = (digits > 9).any(axis=1) | ~np.isin(sign, (0xC, 0xD, 0xF))
-    powers = 10 ** np.arange(digits.shape[1] - 1, -1, -1, dtype=np.int64)
-    magnitude = np.where(digits > 9, 0, digits) @ powers
+    """COMP-3 columns -> (value in units of 10**-scale, sign nibble, bad digit or sign).
+
+    Byte-wise table lookups: each leading byte is two digits (0..99), the last byte one digit
+    and the sign; no per-record loop and no nibble matrix.
+    """
+    leading, last = block[:, :-1], block[:, -1]
+    bad = _PAIR_BAD[leading].any(axis=1) | ~_SIGN_OK[last]
+    powers = 100 ** np.arange(leading.shape[1] - 1, -1, -1, dtype=np.int64)
+    magnitude = (_PAIR[leading] @ powers) * 10 + (last >> 4).astype(np.int64)
+    sign = (last & 0x0F).astype(np.int64)
     return np.where(sign == 0xD, -magnitude, magnitude), sign, bad
 
 

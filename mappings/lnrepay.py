@@ -94,7 +94,24 @@ def _valid_dates(yyyymmdd: np.ndarray, allow_zero: bool) -> np.ndarray:
     return ok | (allow_zero & (yyyymmdd == 0))
 
 
-def _contract(details: Columns) -> None:
+def _first_occurrences(key_bytes: np.ndarray) -> np.ndarray:
+    """True for the first record of each key, the key being raw bytes (one row per record):
+    a stable integer lexsort over the bytes packed into 64-bit words, no string compares."""
+    n, width = key_bytes.shape
+    words = -(-width // 8)
+    padded = np.zeros((n, words * 8), dtype=np.uint8)
+    padded[:, :width] = key_bytes
+    packed = padded.view(">u8").reshape(n, words)
+    order = np.lexsort(packed.T[::-1])  # stable: equal keys keep file order
+    ordered = packed[order]
+    starts = np.ones(n, dtype=bool)
+    starts[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    first = np.zeros(n, dtype=bool)
+    first[order[starts]] = True
+    return first
+
+
+def _contract(details: Columns, raw: np.ndarray, layout: Layout) -> None:
     """The repayment-installment contract, on whole columns; breaches are quarantined."""
     v = details.values
     rules = [
@@ -111,9 +128,15 @@ def _contract(details: Columns) -> None:
         "DTL-INTEREST-PAID",
     ):
         rules.append((np.abs(v[name]) >= MAX_CENTS, f"{name}: beyond NUMERIC(18,2)"))
-    keys = np.char.add(np.char.add(v["DTL-LOAN-ACCOUNT"], "#"), v["DTL-INSTALLMENT-NO"].astype(str))
-    first = np.zeros(len(keys), dtype=bool)
-    first[np.unique(keys, return_index=True)[1]] = True
+    account, number = layout["DTL-LOAN-ACCOUNT"], layout["DTL-INSTALLMENT-NO"]
+    first = _first_occurrences(
+        np.hstack(
+            [
+                raw[:, account.offset : account.offset + account.length],
+                raw[:, number.offset : number.offset + number.length],
+            ]
+        )
+    )
     rules.append((~first, "DTL-INSTALLMENT-NO: the same installment appears twice in the file"))
     for problem, reason in rules:
         for i in np.flatnonzero(problem & ~details.bad):
@@ -148,7 +171,7 @@ def check_extract(data: bytes, name: str = "") -> ExtractResult:
     result.business_date = str(int(head.values["HDR-BUSINESS-DATE"][0]))
     details = decode_records(records[1:-1], detail)
     raw_paid = details.values["DTL-PRINCIPAL-PAID"] + details.values["DTL-INTEREST-PAID"]
-    _contract(details)
+    _contract(details, records[1:-1], detail)
     result.details = details
     result.records = len(details.bad)
     result.valid = int(details.good.sum())
