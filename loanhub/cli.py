@@ -26,6 +26,7 @@ app = typer.Typer(help="loanhub: the credit integration hub.", no_args_is_help=T
 db_app = typer.Typer(help="The hub's store.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit chain.", no_args_is_help=True)
 id_app = typer.Typer(help="Identifiers.", no_args_is_help=True)
+mapping_app = typer.Typer(help="Source -> canonical mappings.", no_args_is_help=True)
 extract_app = typer.Typer(help="The core's nightly repayment extract.", no_args_is_help=True)
 sim_app = typer.Typer(
     help="The legacy-system simulators (a separate process).", no_args_is_help=True
@@ -33,6 +34,7 @@ sim_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(sim_app, name="sim")
 app.add_typer(extract_app, name="extract")
+app.add_typer(mapping_app, name="mapping")
 app.add_typer(audit_app, name="audit")
 app.add_typer(id_app, name="id")
 
@@ -157,6 +159,47 @@ def sim_status() -> None:
 def sim_down() -> None:
     """Stop the simulators."""
     _simulators("down")
+
+
+@mapping_app.command("check")
+def mapping_check(
+    source: Annotated[str, typer.Argument(help="mapping name, e.g. bureau_personal")],
+    path: Path,
+    param: Annotated[list[str] | None, typer.Option(help="key=value given to the mapping")] = None,
+) -> None:
+    """Map a source file; print the canonical records (masked) or each error with its path."""
+    import json
+
+    from loanhub.canonical import sha256_hex
+    from mappings.engine import Mapping, MappingError, available
+    from schemas.types import utcnow
+
+    try:
+        mapping = Mapping.load(source)
+    except MappingError as exc:
+        console.print(f"[red]{exc}[/]; known: {', '.join(available())}")
+        raise typer.Exit(2) from exc
+    data = path.read_bytes()
+    params = dict(p.split("=", 1) for p in param or [])
+    result = mapping.map(
+        data, fetched_at=utcnow(), raw_payload_hash=sha256_hex(data), params=params
+    )
+    for name, records in result.records.items():
+        for record in records:
+            body = record.model.model_dump(mode="json", exclude={"lineage"})
+            print(mask_text(json.dumps({"record": name, **body}, ensure_ascii=False)))
+    for refused in result.refused:
+        console.print(
+            f"[red]refused[/] {refused.field_path or refused.record}: "
+            f"{mask_text(refused.reason)} (value {mask_text(repr(refused.value))})"
+        )
+    console.print(
+        f"{result.seen} records seen, {result.seen - len(result.refused)} mapped, "
+        f"{len(result.refused)} refused; mapping {mapping.name} "
+        f"version {mapping.version}"
+    )
+    if result.refused:
+        raise typer.Exit(1)
 
 
 @extract_app.command("check")

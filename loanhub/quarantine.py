@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import Connection, insert
 
 from loanhub.masking import mask_text
+from mappings.engine import Refused
 from schemas.hub import QuarantinedRecord
 from schemas.tables import quarantined_record
 from schemas.types import utcnow
@@ -73,3 +75,28 @@ def quarantine_validation_error(
         )
         for detail in error.errors(include_url=False)
     ]
+
+
+def quarantine_refused(
+    conn: Connection,
+    refused: Iterable[Refused],
+    *,
+    source_system: str,
+    source_ref: str,
+    mapping_version: str,
+) -> int:
+    """Store what a mapping refused, one row per refusal, values masked."""
+    count = 0
+    for r in refused:
+        quarantine(
+            conn,
+            source_system=source_system,
+            source_ref=source_ref,
+            record_ref=f"{r.record}#{r.index}",
+            reason=r.reason,
+            field_path=r.field_path,
+            value=r.value,
+            mapping_version=mapping_version,
+        )
+        count += 1
+    return count
