@@ -11,6 +11,7 @@ merge through executemany (it only ever holds the demo's few thousand rows).
 from __future__ import annotations
 
 import io
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from schemas.tables import repayment_installment
 from schemas.types import utcnow
 
 SOURCE = "core"
+log = logging.getLogger(__name__)
 COLUMNS = (
     "loan_account",
     "installment_no",
@@ -194,6 +196,9 @@ def load_extract(
     kept = kept_dir / f"{result.sha256[:12]}-{name}"
     kept.write_bytes(data)
     if result.rejected:
+        log.error(
+            "ALERT extract %s rejected, nothing loaded, kept at %s: %s", name, kept, result.rejected
+        )
         receipts.mark(SOURCE, name, result.sha256, FileState.REJECTED, result.rejected, str(kept))
         with engine.begin() as conn:
             audit.append(

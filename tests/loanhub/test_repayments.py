@@ -57,8 +57,9 @@ def test_a_corrected_redelivery_changes_only_what_was_wrong(engine, receipts, tm
     assert after[("LN000000000000000002", 5)]["principal_paid"] == Decimal("600.00")
 
 
-def test_a_rejected_file_is_kept_reported_and_nothing_is_loaded(engine, receipts, tmp_path):
+def test_a_rejected_file_is_kept_reported_and_nothing_is_loaded(engine, receipts, tmp_path, caplog):
     report = load_extract(engine, build(count=7), NAME, receipts, tmp_path)
+    assert "ALERT extract LNREPAY.D261120 rejected" in caplog.text
     assert report.state == "REJECTED"
     assert rows(engine) == {}
     assert (tmp_path / f"{report.sha256[:12]}-{NAME}").read_bytes() == build(count=7)
