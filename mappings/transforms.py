@@ -88,23 +88,23 @@ def datetime_dotted_date(value: Any) -> date | None:
     return date_dotted(str(value).strip()[:10])
 
 
-def gb18030(value: Any) -> Any:
-    """Bytes from a GB18030 file (4-byte characters included) to text."""
+def _decoded(value: Any, encoding: str) -> Any:
     if isinstance(value, bytes | bytearray):
         try:
-            return bytes(value).decode("gb18030")
+            return bytes(value).decode(encoding)
         except UnicodeDecodeError as exc:
-            raise ValueError(f"not GB18030 text: {exc}") from exc
+            raise ValueError(f"not {encoding.upper()} text: {exc}") from exc
     return value
+
+
+def gb18030(value: Any) -> Any:
+    """Bytes from a GB18030 file (4-byte characters included) to text."""
+    return _decoded(value, "gb18030")
 
 
 def gbk(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray):
-        try:
-            return bytes(value).decode("gbk")
-        except UnicodeDecodeError as exc:
-            raise ValueError(f"not GBK text: {exc}") from exc
-    return value
+    """Bytes from a GBK page or export to text."""
+    return _decoded(value, "gbk")
 
 
 STATUS_24M = "N1234567*C/"
