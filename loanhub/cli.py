@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from loanhub import audit
@@ -188,15 +189,16 @@ def mapping_check(
         for record in records:
             body = record.model.model_dump(mode="json", exclude={"lineage"})
             print(mask_text(json.dumps({"record": name, **body}, ensure_ascii=False)))
-    for refused in result.refused:
+    for refused in result.refused:  # source text is not rich markup: escape it
+        where = escape(refused.field_path or refused.record)
         console.print(
-            f"[red]refused[/] {refused.field_path or refused.record}: "
-            f"{mask_text(refused.reason)} (value {mask_text(repr(refused.value))})"
+            f"[red]refused[/] {where}: {escape(mask_text(refused.reason))} "
+            f"(value {escape(mask_text(repr(refused.value)))})"
         )
+    mapped = sum(len(records) for records in result.records.values())
     console.print(
-        f"{result.seen} records seen, {result.seen - len(result.refused)} mapped, "
-        f"{len(result.refused)} refused; mapping {mapping.name} "
-        f"version {mapping.version}"
+        f"{result.seen} records seen, {mapped} mapped, {result.refused_records} "
+        f"refused; mapping {mapping.name} version {mapping.version}"
     )
     if result.refused:
         raise typer.Exit(1)

@@ -41,7 +41,7 @@ def quarantine(
         record_ref=str(record_ref)[:80],
         field_path=field_path,
         value_masked=_masked(value, 500),
-        reason=reason[:1000],
+        reason=mask_text(reason)[:1000],
         raw_masked=_masked(raw, None),
         mapping_version=mapping_version,
         created_at=utcnow(),

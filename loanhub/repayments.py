@@ -190,8 +190,10 @@ def load_extract(
     result = check_extract(data, name)
     receipt = receipts.record(SOURCE, name, result.sha256, len(data))
     report = LoadReport(name, result.sha256, receipt, "SKIPPED", check=result.summary())
-    if receipt == "duplicate":
+    done = (FileState.LOADED, FileState.PARTIAL, FileState.REJECTED)
+    if receipt == "duplicate" and receipts.state(SOURCE, name, result.sha256) in done:
         return report  # this very file was taken before
+    # (a duplicate still RECEIVED is a load that failed half-way: it is loaded now)
     kept_dir.mkdir(parents=True, exist_ok=True)
     kept = kept_dir / f"{result.sha256[:12]}-{name}"
     kept.write_bytes(data)

@@ -14,6 +14,7 @@ the reason, and the rest go on: records seen = mapped + refused, always. The map
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import importlib
 from collections.abc import Iterator
@@ -62,14 +63,18 @@ class MappingResult:
     def models(self, name: str) -> list[Any]:
         return [r.model for r in self.records.get(name, [])]
 
+    counters: dict[str, int] = field(default_factory=dict)
+
     @property
     def refused_records(self) -> int:
         """Records refused (one record may break several rules): seen = mapped + this."""
         return len({(r.record, r.index) for r in self.refused})
 
-    def next_index(self, name: str) -> int:
-        refused = {r.index for r in self.refused if r.record == name}
-        return len(self.records.get(name, [])) + len(refused)
+    def take_index(self, name: str) -> int:
+        """The next position among the ``name`` records of the source, refused or mapped."""
+        index = self.counters.get(name, 0)
+        self.counters[name] = index + 1
+        return index
 
 
 def _model(dotted: str) -> type[BaseModel]:
@@ -126,66 +131,90 @@ class Mapping:
         }
         result = MappingResult()
         for spec in self.spec["records"]:
-            for node in self._instances(payload, spec):
+            for node in self._instances(payload, spec, result):
                 self._emit(spec, node, None, {}, lineage, params or {}, result)
         return result
 
     def _instances(
-        self, payload: bytes | list[dict[str, str]], spec: dict[str, Any]
+        self, payload: bytes | list[dict[str, str]], spec: dict[str, Any], result: MappingResult
     ) -> Iterator[Any]:
         if isinstance(payload, list):  # rows already read off a screen: header -> cell text
             if self.format == "xml":
                 raise MappingError(f"{self.name} maps XML, not table rows")
             yield from payload
         elif self.format == "xml":
-            assert isinstance(payload, bytes)
             if b"<!DOCTYPE" in payload[:4096]:
                 raise ValueError("a DTD in a source document is refused")
             root = etree.fromstring(payload, _PARSER)
             yield from root.xpath(spec["select"], namespaces=self.namespaces)
-        elif self.format == "csv":
-            assert isinstance(payload, bytes)
-            yield from self._csv_rows(payload)
         else:
-            assert isinstance(payload, list)
-            yield from payload
+            yield from self._csv_rows(payload, spec["name"], result)
 
-    def _csv_rows(self, payload: bytes) -> Iterator[dict[str, str]]:
-        text = payload.decode(self.spec.get("encoding", "utf-8"))
-        lines = [line for line in text.replace("\r\n", "\n").split("\n") if line]
+    def _csv_rows(
+        self, payload: bytes, name: str, result: MappingResult
+    ) -> Iterator[dict[str, str]]:
+        """Rows of a CSV file, line by line: a line that does not decode, or whose field count
+        differs from the header's, is refused on its own and the rest go on."""
+        encoding = self.spec.get("encoding", "utf-8")
+        lines = [line for line in payload.replace(b"\r\n", b"\n").split(b"\n") if line]
+        if not lines:
+            return
+        header = next(csv.reader([lines[0].decode(encoding)]))
         skip = self.spec.get("skip_prefix")
-        header = lines[0].split(",")
-        for line in lines[1:]:
+        for number, raw in enumerate(lines[1:], 2):
+            try:
+                line = raw.decode(encoding)
+            except UnicodeDecodeError as exc:
+                self._refuse(result, name, f"line {number}", raw, f"not {encoding}: {exc}")
+                continue
             if skip and line.startswith(skip):
                 continue
-            yield dict(zip(header, line.split(","), strict=False))
+            cells = next(csv.reader([line]))
+            if len(cells) != len(header):
+                self._refuse(
+                    result,
+                    name,
+                    f"line {number}",
+                    line,
+                    f"{len(cells)} fields where the header has {len(header)}",
+                )
+                continue
+            yield dict(zip(header, cells, strict=True))
 
-    def _value(
+    @staticmethod
+    def _refuse(
+        result: MappingResult, name: str, path: str | None, value: Any, reason: str
+    ) -> None:
+        result.seen += 1
+        result.refused.append(Refused(name, result.take_index(name), path, value, reason))
+
+    def _raw(
         self, spec: dict[str, Any], node: Any, params: dict[str, Any], context: dict[str, Any]
     ) -> Any:
+        """The field's value as the source has it, before any transform."""
         if "const" in spec:
-            value = spec["const"]
-        elif "param" in spec:
-            value = params.get(spec["param"])
-        elif "parent" in spec:
-            value = context.get(spec["parent"])
-        elif "column" in spec:
-            value = node.get(spec["column"])
-        else:
-            found = node.xpath(spec["path"], namespaces=self.namespaces)
-            value = (
-                found[0].text
-                if found and hasattr(found[0], "text")
-                else found[0]
-                if found
-                else None
-            )
+            return spec["const"]
+        if "param" in spec:
+            return params.get(spec["param"])
+        if "lookup" in spec:  # a per-row value the caller knows, e.g. request id -> subject
+            return params.get(spec["lookup"], {}).get(node.get(spec["by"]))
+        if "parent" in spec:
+            return context.get(spec["parent"])
+        if "column" in spec:
+            return node.get(spec["column"])
+        found = node.xpath(spec["path"], namespaces=self.namespaces)
+        if not found:
+            return None
+        return found[0].text if hasattr(found[0], "text") else found[0]
+
+    def _value(self, spec: dict[str, Any], raw: Any) -> Any:
+        value = raw
         for step in spec.get("transform", []):
             value = NAMED[step](value)
         if spec.get("code") and value is not None:
             table = self.codes[spec["code"]]
             if value not in table:
-                raise ValueError(f"{value!r} is not in code table {spec['code']}")
+                raise ValueError(f"not in code table {spec['code']}")
             value = table[value]
         return value
 
@@ -200,25 +229,24 @@ class Mapping:
         result: MappingResult,
     ) -> None:
         name = spec["name"]
-        records = result.records.setdefault(name, [])
-        index = result.next_index(name)
-        result.seen += 1
-        values: dict[str, Any] = {}
-        for target, field_spec in spec.get("fields", {}).items():
-            try:
-                values[target] = self._value(field_spec, node, params, context)
-            except ValueError as exc:
-                result.refused.append(Refused(name, index, f"{name}.{target}", None, str(exc)))
-                self._refuse_children(spec, node, name, result)
-                return
         if "months_of" in spec:  # one input element, many facts: the 24-month string
             self._emit_months(spec, node, parent, context, lineage, result)
-            result.seen -= 1
             return
+        values: dict[str, Any] = {}
+        for target, field_spec in spec.get("fields", {}).items():
+            raw = self._raw(field_spec, node, params, context)
+            try:
+                values[target] = self._value(field_spec, raw)
+            except ValueError as exc:
+                self._refuse(result, name, f"{name}.{target}", raw, str(exc))
+                self._refuse_descendants(spec, node, name, result)
+                return
+        present = {k: v for k, v in values.items() if v is not None}  # absent: the default
         try:
-            present = {k: v for k, v in values.items() if v is not None}  # absent: the default
             model = _model(spec["model"]).model_validate({**present, "lineage": lineage})
         except ValidationError as err:
+            index = result.take_index(name)
+            result.seen += 1
             for detail in err.errors(include_url=False):
                 path = ".".join(map(str, detail["loc"]))
                 result.refused.append(
@@ -230,9 +258,12 @@ class Mapping:
                         detail["msg"],
                     )
                 )
-            self._refuse_children(spec, node, name, result)
+            self._refuse_descendants(spec, node, name, result)
             return
+        result.seen += 1
+        records = result.records.setdefault(name, [])
         records.append(MappedRecord(name, model, parent))
+        result.take_index(name)
         own = len(records) - 1
         child_context = {**context, **{f"{name}.{k}": v for k, v in values.items()}}
         for child in spec.get("children", []):
@@ -249,41 +280,33 @@ class Mapping:
         result: MappingResult,
     ) -> None:
         name, source = spec["name"], spec["months_of"]
-        raw = self._value({"path": source["path"]}, node, {}, context)
-        records = result.records.setdefault(name, [])
+        raw = self._raw({"path": source["path"]}, node, {}, context)
+        report_date = context.get(source["report_date"])
         try:
-            facts = status_24m(raw, context[source["report_date"]])
-        except ValueError as exc:
-            result.seen += 1
-            result.refused.append(
-                Refused(name, result.next_index(name), f"{name}.{source['path']}", raw, str(exc))
-            )
+            if report_date is None:
+                raise ValueError(f"no {source['report_date']} to date the months by")
+            facts = status_24m(raw, report_date)
+            model = _model(spec["model"])
+            months = [model.model_validate({**fact, "lineage": lineage}) for fact in facts]
+        except (ValueError, ValidationError) as exc:
+            self._refuse(result, name, f"{name}.{source['path']}", raw, str(exc))
             return
-        model = _model(spec["model"])
-        for fact in facts:
+        records = result.records.setdefault(name, [])
+        for month in months:
             result.seen += 1
-            records.append(
-                MappedRecord(name, model.model_validate({**fact, "lineage": lineage}), parent)
-            )
+            result.take_index(name)
+            records.append(MappedRecord(name, month, parent))
 
-    def _refuse_children(
+    def _refuse_descendants(
         self, spec: dict[str, Any], node: Any, name: str, result: MappingResult
     ) -> None:
-        """Children of a refused record are refused with it: nothing partial is kept."""
-        if self.format != "xml":
+        """Everything below a refused record is refused with it: nothing partial is kept."""
+        if self.format != "xml" or isinstance(node, dict):
             return
         for child in spec.get("children", []):
-            for _ in node.xpath(child["select"], namespaces=self.namespaces):
-                result.seen += 1
-                result.refused.append(
-                    Refused(
-                        child["name"],
-                        result.next_index(child["name"]),
-                        None,
-                        None,
-                        f"its {name} was refused",
-                    )
-                )
+            for child_node in node.xpath(child["select"], namespaces=self.namespaces):
+                self._refuse(result, child["name"], None, None, f"its {name} was refused")
+                self._refuse_descendants(child, child_node, child["name"], result)
 
 
 @cache

@@ -5,7 +5,8 @@ its record count must equal the number of detail records, quarantined ones inclu
 total (principal paid + interest paid over every detail, as written) must match exactly when
 nothing was quarantined, and is reported as unverifiable, naming the quarantined records, when
 something was. A count mismatch, or a hash mismatch with nothing quarantined, rejects the whole
-file: nothing of it is loaded.
+file: nothing of it is loaded. A detail whose record type was damaged in transfer is a corrupt
+record (quarantined), not a reason to refuse the file.
 
 Everything runs on whole columns (numpy): the schema contract of a repayment installment
 (real dates, known status codes, amounts within NUMERIC(18,2)) is checked vectorised, so a
@@ -114,7 +115,13 @@ def _first_occurrences(key_bytes: np.ndarray) -> np.ndarray:
 def _contract(details: Columns, raw: np.ndarray, layout: Layout) -> None:
     """The repayment-installment contract, on whole columns; breaches are quarantined."""
     v = details.values
+    text_fields = [f for f in layout.fields if f.kind == "X" and f.name != "FILLER"]
+    # EBCDIC below 0x40 is control characters: NUL (low-values) cannot be stored as text
+    text_bytes = np.hstack([raw[:, f.offset : f.offset + f.length] for f in text_fields])
+    control = (text_bytes < 0x40).any(axis=1)
     rules = [
+        (raw[:, 0] != RECORD_TYPES["D"], "DTL-REC-TYPE: not a detail record (damaged)"),
+        (control, "text field holds control characters (low-values?)"),
         (~_valid_dates(v["DTL-DUE-DATE"], allow_zero=False), "DTL-DUE-DATE: not a date"),
         (~_valid_dates(v["DTL-PAID-DATE"], allow_zero=True), "DTL-PAID-DATE: not a date"),
         (~np.isin(v["DTL-STATUS"], STATUSES), "DTL-STATUS: unknown status code"),
@@ -157,9 +164,6 @@ def check_extract(data: bytes, name: str = "") -> ExtractResult:
     types = records[:, 0]
     if types[0] != RECORD_TYPES["H"] or types[-1] != RECORD_TYPES["T"]:
         result.rejected = "the first record is not a header or the last not a trailer"
-        return result
-    if (types[1:-1] != RECORD_TYPES["D"]).any():
-        result.rejected = "a record between header and trailer is not a detail record"
         return result
     head = decode_records(records[:1], header)
     tail = decode_records(records[-1:], trailer)

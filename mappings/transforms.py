@@ -14,7 +14,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 Transform = Callable[[Any], Any]
-_AMOUNT = re.compile(r"^-?\d{1,3}(,\d{3})*(\.\d+)?$|^-?\d+(\.\d+)?$")
+_AMOUNT = re.compile(r"^-?[0-9]{1,3}(,[0-9]{3})*(\.[0-9]+)?$|^-?[0-9]+(\.[0-9]+)?$")
+_SHAPES = {
+    "%Y.%m.%d": re.compile(r"^[0-9]{4}\.[0-9]{2}\.[0-9]{2}$"),
+    "%Y%m%d": re.compile(r"^[0-9]{8}$"),
+    "%Y%m": re.compile(r"^[0-9]{6}$"),
+}
 
 
 def trim(value: Any) -> Any:
@@ -34,7 +39,7 @@ def integer(value: Any) -> int | None:
     if value is None:
         return None
     text = str(value).strip()
-    if not text.isascii() or not text.lstrip("-").isdigit():
+    if not text.isascii() or not text.removeprefix("-").isdigit():
         raise ValueError(f"{value!r} is not a whole number")
     return int(text)
 
@@ -58,8 +63,11 @@ def amount(value: Any) -> Decimal | None:
 def _date(value: Any, fmt: str, what: str) -> date | None:
     if value is None:
         return None
+    text = str(value).strip()
+    if not _SHAPES[fmt].match(text):  # strptime alone takes "2024111" or "2024.1.5"
+        raise ValueError(f"{value!r} is not a date as {what}")
     try:
-        return datetime.strptime(str(value).strip(), fmt).date()  # noqa: DTZ007 - a date
+        return datetime.strptime(text, fmt).date()  # noqa: DTZ007 - a calendar date
     except ValueError as exc:
         raise ValueError(f"{value!r} is not a date as {what}") from exc
 

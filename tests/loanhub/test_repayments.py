@@ -76,3 +76,10 @@ def test_records_in_equal_loaded_plus_quarantined(engine, receipts, tmp_path):
     with engine.connect() as conn:
         quarantined = conn.execute(select(func.count()).select_from(quarantined_record)).scalar()
     assert report.inserted + quarantined == len(duplicated)
+
+
+def test_a_load_that_failed_half_way_is_loaded_when_tried_again(engine, receipts, tmp_path):
+    data = build()
+    receipts.record("core", NAME, __import__("hashlib").sha256(data).hexdigest(), len(data))
+    report = load_extract(engine, data, NAME, receipts, tmp_path)  # receipt still RECEIVED
+    assert (report.receipt, report.state, report.inserted) == ("duplicate", "LOADED", 3)

@@ -102,23 +102,45 @@ def test_core_customer_accounts_and_months(sim, sim_endpoints, sim_dataset):
     assert [m.inflow for m in months] == [m.inflow for m in deposit.monthly]
 
 
-def test_tax_answer(sim_dataset):
-    from simulators.tax import answer_bytes
+def test_tax_answers_each_with_its_own_subject(sim_dataset):
+    """The authority's own answer writer, several requests in one file, a 4-byte name."""
+    from simulators.tax import _answer_row, answer_bytes
 
+    person = next(p for p in sim_dataset.persons if p.tax)
     firm = next(e for e in sim_dataset.enterprises if e.tax)
-    t = firm.tax
-    row = [
-        "Q1",
-        "FOUND",
-        t.rating,
-        *(f"{v:.2f}" for v in t.revenue),
-        *(f"{v:.2f}" for v in t.tax_paid),
-        f"{t.arrears_amount:.2f}",
-        f"{t.arrears_since:%Y%m%d}" if t.arrears_since else "",
-        str(t.penalty_count),
+    requests = [
+        ["Q1", "P", person.id_number, person.name, "C1"],
+        ["Q2", "E", firm.uscc, firm.name, "C2"],
+        ["Q3", "P", person.id_number, "张𠀾", "C3"],
+    ]  # name mismatch: NOT_FOUND
+    rows = [_answer_row(r, sim_dataset, None) for r in requests]
+    subjects = {r[0]: r[2] for r in requests}
+    profiles = run("tax_answer", answer_bytes(rows), subjects=subjects).models("tax_profile")
+    assert [(p.request_id, p.id_or_uscc, p.status.value) for p in profiles] == [
+        ("Q1", person.id_number, "FOUND"),
+        ("Q2", firm.uscc, "FOUND"),
+        ("Q3", person.id_number, "NOT_FOUND"),
     ]
-    (profile,) = run("tax_answer", answer_bytes([row]), subject=firm.uscc).models("tax_profile")
-    assert (profile.revenue_y1, profile.tax_credit_rating) == (t.revenue[0], t.rating)
+    assert profiles[1].revenue_y1 == firm.tax.revenue[0]
+
+
+def test_csv_lines_that_do_not_fit_are_refused_alone():
+    header = (
+        "request_id,status,tax_credit_rating,revenue_y1,revenue_y2,revenue_y3,"
+        "tax_paid_y1,tax_paid_y2,tax_paid_y3,arrears_amount,arrears_since,penalty_count"
+    )
+    good = "Q1,NOT_FOUND,,,,,,,,,,"
+    data = (
+        "\r\n".join(
+            [header, good, "Q2,FOUND,A", '"Q3,x",NOT_FOUND,,,,,,,,,,', "TRL|3|0.00", ""]
+        ).encode("gb18030")
+        + b"\xff\xff\r\n"
+    )
+    result = run(
+        "tax_answer", data, subjects={"Q1": "91350100M000100Y43", "Q3,x": "91350100M000100Y43"}
+    )
+    assert [p.request_id for p in result.models("tax_profile")] == ["Q1", "Q3,x"]
+    assert sorted(r.reason.split(" ")[0] for r in result.refused) == ["3", "not"]
 
 
 def test_social_security_export(sim, sim_endpoints, sim_dataset):
@@ -171,7 +193,8 @@ def test_refusals_name_the_field_and_are_quarantined_masked(pg_engine):
     result = run("bureau_personal", BAD_REPORT.encode(), application_no="A", reason="01")
     paths = {r.field_path for r in result.refused}
     assert "report.score" in paths  # the model's 300-900
-    assert result.records.get("report") == []
+    assert result.models("report") == []
+    assert {r.record for r in result.refused} == {"report", "account", "account_month"}
     with pg_engine.begin() as conn:
         stored = quarantine_refused(
             conn, result.refused, source_system="bureau", source_ref="R1", mapping_version="v"

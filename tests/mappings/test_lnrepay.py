@@ -112,3 +112,16 @@ def test_the_simulators_nightly_extract_checks_out(sim, sim_endpoints):
     assert result.rejected is None
     assert result.hash_verified is True
     assert result.records > 20
+
+
+def test_low_values_in_a_text_field_and_a_damaged_record_type_are_quarantined():
+    data = bytearray(build())
+    data[87 * 2 + 5] = 0x00  # NUL inside the second detail's loan account
+    data[87 * 3] = 0x00  # the third detail's record type, damaged in transfer
+    result = check_extract(bytes(data))
+    assert result.rejected is None
+    assert result.valid == 1
+    assert set(result.quarantined) == {
+        "text field holds control characters (low-values?)",
+        "DTL-REC-TYPE: not a detail record (damaged)",
+    }

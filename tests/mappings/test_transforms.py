@@ -67,3 +67,18 @@ def test_four_byte_gb18030_characters_survive():
     assert gb18030(encoded) == name
     with pytest.raises(ValueError, match="GB18030"):
         gb18030(b"\x81")
+
+
+@pytest.mark.parametrize(
+    ("transform", "text"),
+    [
+        (date_compact, "2024111"),
+        (month, "20241"),
+        (date_dotted, "2024.1.5"),
+        (amount, "１２３"),
+        (amount, "١٢٣"),
+    ],
+)
+def test_malformed_or_non_ascii_input_is_refused(transform, text):
+    with pytest.raises(ValueError, match="not"):
+        transform(text)
