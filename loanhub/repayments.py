@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.dialects import sqlite
@@ -88,9 +89,8 @@ def valid_table(result: ExtractResult) -> pa.Table:
         {
             "loan_account": pa.array(v["DTL-LOAN-ACCOUNT"][good].astype(object), pa.string()),
             "installment_no": pa.array(v["DTL-INSTALLMENT-NO"][good]),
-            "customer_no": pa.array(
-                np.char.zfill(v["DTL-CUSTOMER-NO"][good].astype(str), 12).astype(object),
-                pa.string(),
+            "customer_no": pc.utf8_lpad(  # zero-padded to PIC 9(12), in Arrow
+                pa.array(v["DTL-CUSTOMER-NO"][good]).cast(pa.string()), 12, "0"
             ),
             "due_date": pa.array(_dates(v["DTL-DUE-DATE"][good]), pa.date32()),
             "principal_due": _money(v["DTL-PRINCIPAL-DUE"][good]),
