@@ -22,6 +22,12 @@ def _masked(value: Any, limit: int | None) -> str | None:
     return text if limit is None else text[:limit]
 
 
+def stored_reason(reason: str) -> str:
+    """A reason as the quarantine keeps it: masked (source values quote personal data) and
+    bounded."""
+    return mask_text(reason)[:1000]
+
+
 def quarantine(
     conn: Connection,
     *,
@@ -41,7 +47,7 @@ def quarantine(
         record_ref=str(record_ref)[:80],
         field_path=field_path,
         value_masked=_masked(value, 500),
-        reason=mask_text(reason)[:1000],
+        reason=stored_reason(reason),
         raw_masked=_masked(raw, None),
         mapping_version=mapping_version,
         created_at=utcnow(),

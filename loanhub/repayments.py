@@ -20,15 +20,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.dialects import sqlite
 
 from loanhub import audit
-from loanhub.quarantine import quarantine
+from loanhub.quarantine import quarantine, stored_reason
 from loanhub.receipts import FileReceiptBook
 from mappings.lnrepay import ExtractResult, check_extract, mapping_version
 from schemas.hub import FileState
-from schemas.tables import repayment_installment
+from schemas.tables import quarantined_record, repayment_installment
 from schemas.types import utcnow
 
 SOURCE = "core"
@@ -220,7 +220,18 @@ def load_extract(
     }
     table = valid_table(result)
     with engine.begin() as conn:
+        known = {
+            (r.record_ref, r.reason)
+            for r in conn.execute(
+                select(quarantined_record.c.record_ref, quarantined_record.c.reason).where(
+                    quarantined_record.c.source_system == SOURCE,
+                    quarantined_record.c.source_ref == name,
+                )
+            )
+        }
         for bad in result.quarantined_records:
+            if (str(bad["record"]), stored_reason(bad["reason"])) in known:
+                continue  # a re-delivery still carrying the same bad record: quarantined once
             quarantine(
                 conn,
                 source_system=SOURCE,

@@ -83,3 +83,13 @@ def test_a_load_that_failed_half_way_is_loaded_when_tried_again(engine, receipts
     receipts.record("core", NAME, __import__("hashlib").sha256(data).hexdigest(), len(data))
     report = load_extract(engine, data, NAME, receipts, tmp_path)  # receipt still RECEIVED
     assert (report.receipt, report.state, report.inserted) == ("duplicate", "LOADED", 3)
+
+
+def test_a_redelivery_with_the_same_bad_record_does_not_quarantine_it_twice(
+    engine, receipts, tmp_path
+):
+    load_extract(engine, build(corrupt=1), NAME, receipts, tmp_path)
+    other = [*ROWS[:2], (*ROWS[2][:6], 60000, *ROWS[2][7:])]
+    load_extract(engine, build(rows=other, corrupt=1), NAME, receipts, tmp_path)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(quarantined_record)).scalar() == 1
