@@ -367,6 +367,9 @@ class SoapClient:
                     f"{operation}.response.txt",
                     f"HTTP {response.status_code}\n{answer}",
                 )
-        digest = (self.evidence.put_raw(response.content) if self.evidence
-                  else hashlib.sha256(response.content).hexdigest())
+        digest = (
+            self.evidence.put_raw(response.content)
+            if self.evidence
+            else hashlib.sha256(response.content).hexdigest()
+        )
         return SoapAnswer(operation, body, response.content, digest, fetched_at)

@@ -73,14 +73,6 @@ class Disbursement(Fact):
     settled_at: UtcDateTime | None = None
 
 
-class InstallmentStatus(StrEnum):
-    DUE = "DUE"
-    PAID = "PAID"
-    PARTIAL = "PARTIAL"
-    LATE = "LATE"
-    MISSED = "MISSED"
-
-
 class RepaymentInstallment(Fact):
     loan_account: str = Field(max_length=20)
     installment_no: int = Field(ge=1, le=999)

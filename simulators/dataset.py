@@ -247,10 +247,6 @@ class Dataset:
         return {e.uscc: e for e in self.enterprises}
 
     @cached_property
-    def application_by_no(self) -> dict[str, LosApplication]:
-        return {a.application_no: a for a in self.applications}
-
-    @cached_property
     def customer_by_id(self) -> dict[str, Customer]:
         return {c.id_number: c for c in self.customers}
 
