@@ -17,6 +17,7 @@ from connectors.config import Masker, SoapConfig
 from connectors.errors import BusinessAnswer, ContractError
 from connectors.evidence import EvidenceStore
 from connectors.soap import SoapClient
+from schemas.failures import OnceGuard
 from schemas.identifiers import InvalidIdentifier, validate_resident_id, validate_uscc
 from schemas.types import utcnow
 
@@ -31,20 +32,6 @@ class ConsentMissing(BusinessAnswer):
 class ConsentBook(Protocol):
     def require(self, subject: str, scope: str, reason: str) -> str:
         """The consent reference to send, or ``ConsentMissing`` once the refusal is recorded."""
-
-
-class OnceGuard(Protocol):
-    def once(
-        self,
-        kind: str,
-        key: str,
-        payload: dict[str, Any],
-        action: Callable[[], dict[str, Any]],
-        *,
-        max_age: timedelta | None = None,
-    ) -> dict[str, Any]:
-        """Run ``action`` at most once for ``(kind, key)`` (again only when the earlier result is
-        older than ``max_age``) and return its result, or the earlier one."""
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,13 @@ Connection in a DAG at run time); a connector never reads the environment itself
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-Masker = Callable[[str], str]
-"""Masks personal data in text; the hub injects its rules (``loanhub.masking.mask_text``)."""
+from schemas.failures import Masker
+
+__all__ = ["Masker", "RetryPolicy", "SftpConfig", "SmtpConfig", "SoapConfig"]
 
 
 class RetryPolicy(BaseModel):

@@ -16,6 +16,7 @@ from connectors.errors import (
     BusinessAnswer,
     ConnectorError,
     ContractError,
+    NeedsHuman,
     OutcomeUnknown,
     TransientError,
 )
@@ -25,10 +26,6 @@ from schemas.hub import FailureKind, WorkItem, WorkItemState
 from schemas.types import utcnow
 
 _REFUSED = {FailureKind.BUSINESS: BusinessAnswer, FailureKind.CONTRACT: ContractError}
-
-
-class NeedsHuman(ConnectorError):
-    """The item waits for a person (or its outcome is in doubt): no automatic action."""
 
 
 class LedgerGuard:
@@ -63,7 +60,10 @@ class LedgerGuard:
                 raise _REFUSED[item.failure_kind](
                     mask_text(f"{kind} {key} failed before: {item.error}")
                 )
-            raise NeedsHuman(mask_text(f"{kind} {key} is {item.state}: {item.error or 'waiting'}"))
+            raise NeedsHuman(
+                mask_text(f"{kind} {key} is {item.state}: {item.error or 'waiting'}"),
+                result=item.result,
+            )
 
     def _claim(self, kind: str, key: str, payload: dict[str, Any]) -> WorkItem:
         """Claim; while another worker holds the item, wait for its outcome (bounded)."""
@@ -83,6 +83,9 @@ class LedgerGuard:
             result = action()
         except OutcomeUnknown as exc:
             self.ledger.mark_in_doubt(item, str(exc))
+            raise
+        except NeedsHuman as exc:
+            self.ledger.needs_human(item, str(exc), result=exc.result)
             raise
         except ConnectorError as exc:
             self.ledger.fail(item, exc.kind or FailureKind.TRANSIENT, str(exc))

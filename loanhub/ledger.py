@@ -218,11 +218,15 @@ class WorkItemLedger:
             error=_text(error),
         )
 
-    def needs_human(self, item: WorkItem, reason: str) -> WorkItem:
-        """A person must look (a rule referred it, a screen changed): no automatic retry."""
-        return self._close(
-            item, "work_item.needs_human", state=WorkItemState.NEEDS_HUMAN, error=_text(reason)
-        )
+    def needs_human(
+        self, item: WorkItem, reason: str, result: Mapping[str, Any] | None = None
+    ) -> WorkItem:
+        """A person must look (a rule referred it, a screen changed): no automatic retry.
+        ``result`` keeps what the system did answer (a reference waiting for a checker)."""
+        changes: dict[str, Any] = {"state": WorkItemState.NEEDS_HUMAN, "error": _text(reason)}
+        if result is not None:
+            changes["result"] = dict(result)
+        return self._close(item, "work_item.needs_human", **changes)
 
     def mark_in_doubt(self, item: WorkItem, reason: str) -> WorkItem:
         """The request may have reached the legacy system (timeout after send)."""
