@@ -42,6 +42,7 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
             "idle_seconds": 300,
             "lock_after": 5,
             "variant": False,
+            "captcha": False,
         }
     },
     "los": {
@@ -52,6 +53,7 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
             "gateway_504_rate": 0.1,
             "idle_seconds": 900,
             "lock_after": 5,
+            "variant": False,
         }
     },
 }
@@ -99,7 +101,7 @@ def validate(patch: Any) -> None:
                     raise ValueError(f"{where}: a rate between 0 and 1, got {value!r}")
                 if key in DURATIONS and not _duration_ok(value):
                     raise ValueError(f"{where}: seconds or [low, high], got {value!r}")
-                if key == "times" and not (isinstance(value, int) and value >= 0):
+                if key in ("times", "skip") and not (isinstance(value, int) and value >= 0):
                     raise ValueError(f"{where}: a count of calls, got {value!r}")
                 if key == "fault" and value is not None and not isinstance(value, str):
                     raise ValueError(f"{where}: a fault kind or null, got {value!r}")
@@ -173,10 +175,15 @@ class Controls:
         """The fault kind to inject into this call, or None.
 
         ``times: N`` on an operation injects the fault into exactly its next N calls (then the
-        operation behaves again), so a test can script "busy, then success".
+        operation behaves again), so a test can script "busy, then success"; ``skip: K`` lets
+        K calls through first ("expire the session on the third page").
         """
         with self._lock:
             section = self._data.get(system, {}).get(op, {})
+            skip = section.get("skip")
+            if isinstance(skip, int) and skip > 0:
+                section["skip"] = skip - 1
+                return None
             times = section.get("times")
             if isinstance(times, int) and times > 0:
                 section["times"] = times - 1

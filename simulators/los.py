@@ -6,6 +6,8 @@ JavaScript ``confirm()``; the confirmation page shows the approval reference (�
 status page. Maker-checker: an approval above the user's limit waits for a second user (待复核).
 Like the real one it does not refuse a second decision on the same application: it records it.
 The gateway in front sometimes answers 504 after the decision was recorded (controls ``los``).
+A layout variant (``variant``, the release after an upgrade) asks for the approved amount in
+万元 instead of 元: a client that fills yuan into it approves ten thousand times the amount.
 """
 
 from __future__ import annotations
@@ -75,6 +77,10 @@ class LoanOrigination(LegacyWebApp):
         self._decide_lock = threading.Lock()
         self.business_date = dataset.business_date
 
+    @property
+    def variant(self) -> bool:
+        return bool(self.controls.get("los", "/app", "variant", False))
+
     def handle(self, request: Request) -> Response:
         path = request.path
         if path in ("/", ""):
@@ -87,8 +93,8 @@ class LoanOrigination(LegacyWebApp):
         session = self.session(request)
         if session is None:
             return redirect(f"{self.prefix}/login")
-        if (busy := self.busy(request)) is not None:
-            return busy
+        if (interrupted := self.interrupt(request)) is not None:
+            return interrupted
         routes = {
             "/search": self.search,
             "/app": self.application,
@@ -201,6 +207,7 @@ class LoanOrigination(LegacyWebApp):
         """The approval form. It is there whatever the status: this LOS records every decision
         it is sent, so a blind resubmit after a 504 becomes a second decision."""
         a = case.application
+        unit, scale = ("万元", 10000) if self.variant else ("元", 1)
         title = {"PENDING_REVIEW": "复核意见", "PENDING": "审批意见"}.get(
             case.status, "补充审批意见"
         )
@@ -218,8 +225,8 @@ class LoanOrigination(LegacyWebApp):
             f'<input type="hidden" name="no" value="{esc(a.application_no)}">'
             f'<input type="hidden" name="org.apache.struts.taglib.html.TOKEN" value="{token}">'
             f'<table cellpadding="4"><tr><td>审批结论</td><td>{radios}</td></tr>'
-            '<tr><td><label for="amount">批准金额（元）</label></td><td>'
-            f'<input id="amount" name="amount" value="{a.requested_amount:.2f}"></td></tr>'
+            f'<tr><td><label for="amount">批准金额（{unit}）</label></td><td>'
+            f'<input id="amount" name="amount" value="{a.requested_amount / scale:.2f}"></td></tr>'
             '<tr><td><label for="term">期限（月）</label></td><td>'
             f'<select id="term" name="term">{terms}</select></td></tr>'
             '<tr><td><label for="rate">年利率（%）</label></td><td>'
@@ -242,8 +249,11 @@ class LoanOrigination(LegacyWebApp):
         if decision not in DECISIONS:
             raise BadRequest("请选择审批结论")
         try:
+            scale = 10000 if self.variant else 1
             amount = (
-                Decimal(f.get("amount", "").replace(",", "")) if decision == "APPROVE" else None
+                Decimal(f.get("amount", "").replace(",", "")) * scale
+                if decision == "APPROVE"
+                else None
             )
             term = int(f.get("term", "")) if decision == "APPROVE" else None
             rate = Decimal(f.get("rate", "")) if decision == "APPROVE" else None

@@ -4,8 +4,9 @@ Login needs user name, password and the 6-digit TOTP of the bank's token. 参保
 by ID number and name; results come 10 rows a page with 下一页 links; 导出 downloads the whole
 history as a GBK CSV. Quirks (controls ``ss``): idle sessions expire (any page then shows the
 login, which breaks out of the frameset), a 系统公告 modal blocks clicks until closed, pages
-take 1-3 s, a 系统繁忙 page comes back with status 200, and a layout variant renames labels
-and reorders columns.
+take 1-3 s, a 系统繁忙 page comes back with status 200, a layout variant renames labels
+and reorders columns, and the login can demand a picture captcha (``captcha``) that no
+automated client is expected to read.
 """
 
 from __future__ import annotations
@@ -51,6 +52,13 @@ NOTICE = (
     "onclick=\"this.parentNode.parentNode.parentNode.style.display='none'\"></p></div></div>"
 )
 
+CAPTCHA = (
+    '<tr><td>验证码：</td><td><input type="text" name="captcha" size="6" maxlength="4"> '
+    '<img alt="验证码" width="60" height="20" src="data:image/svg+xml;utf8,'
+    "<svg xmlns='http://www.w3.org/2000/svg' width='60' height='20'><text x='4' y='15' "
+    "font-size='14' transform='skewX(-12)'>7K3Q</text></svg>\"></td></tr>"
+)
+
 
 def _cells(row: ContributionMonth) -> dict[str, str]:
     return {
@@ -67,6 +75,7 @@ def _cells(row: ContributionMonth) -> dict[str, str]:
 class SocialSecurityPortal(LegacyWebApp):
     system = "ss"
     prefix = "/ss"
+    login_path = "login.do"
     cookie = "JSESSIONID"
 
     def __init__(
@@ -86,6 +95,10 @@ class SocialSecurityPortal(LegacyWebApp):
     def variant(self) -> int:
         return 1 if self.controls.get("ss", "layout", "variant", False) else 0
 
+    @property
+    def captcha_on(self) -> bool:
+        return bool(self.controls.get("ss", "/login.do", "captcha", False))
+
     def label(self, key: str) -> str:
         return LABELS[key][self.variant]
 
@@ -101,8 +114,8 @@ class SocialSecurityPortal(LegacyWebApp):
         session = self.session(request)
         if session is None:
             return redirect(f"{self.prefix}/login.do")
-        if (busy := self.busy(request)) is not None:
-            return busy
+        if (interrupted := self.interrupt(request)) is not None:
+            return interrupted
         routes = {
             "/main.do": self.main,
             "/menu.do": self.menu,
@@ -119,7 +132,9 @@ class SocialSecurityPortal(LegacyWebApp):
     def login(self, request: Request, error: str = "") -> Response:
         if request.method == "POST":
             user = request.form.get("j_username", "")
-            code_ok = totp.verify(self.totp_secret, request.form.get("otp", ""))
+            code_ok = totp.verify(self.totp_secret, request.form.get("otp", "")) and (
+                not self.captcha_on  # nobody reads the picture: with a captcha, logins fail
+            )
             error = self.check_login(user, request.form.get("j_password", ""), code_ok) or ""
             if not error:
                 _, cookie = self.open_session(user)
@@ -145,6 +160,7 @@ class SocialSecurityPortal(LegacyWebApp):
             'size="20"></td></tr>'
             '<tr><td>动态口令：</td><td><input type="text" name="otp" size="8" maxlength="6">'
             "</td></tr>"
+            f"{CAPTCHA if self.captcha_on else ''}"
             '<tr><td colspan=2 align=center><input type="submit" value="登 录"></td></tr>'
             "</table></form></td></tr></table>"
         )

@@ -65,6 +65,7 @@ class LegacyWebApp:
 
     system = ""
     prefix = ""
+    login_path = "login"
     cookie = "JSESSIONID"
     encoding = "gbk"
 
@@ -196,9 +197,16 @@ class LegacyWebApp:
             self.failures.pop(user, None)
         self.journal.record(self.system, "unlocked", user=user)
 
-    def busy(self, request: Request) -> Response | None:
-        """The 200 page a loaded legacy server shows instead of the content."""
-        if self.controls.fault(self.system, request.path) == "busy":
+    def interrupt(self, request: Request) -> Response | None:
+        """What a fault puts in place of the page: ``busy``, the 200 page a loaded legacy server
+        shows instead of the content, or ``session_expired``, the login a timed-out session
+        lands on (the session is gone, as after an idle timeout)."""
+        fault = self.controls.fault(self.system, request.path)
+        if fault == "session_expired":
+            self.close_session(request)
+            self.journal.record(self.system, "session_expired", path=request.path)
+            return redirect(f"{self.prefix}/{self.login_path}")
+        if fault == "busy":
             self.journal.record(self.system, "busy", path=request.path)
             return Response(
                 self.page(

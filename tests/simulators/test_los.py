@@ -152,3 +152,14 @@ def test_non_ascii_credentials_get_the_error_page(sim, sim_endpoints):
     _, answer = los_http_login(sim_endpoints, password="密码")
     assert answer.status_code == 200
     assert "用户名或密码错误" in answer.content.decode("gbk")
+
+
+def test_the_layout_variant_takes_the_amount_in_wan_yuan(sim, sim_endpoints, sim_dataset):
+    """Why a bot must fail fast on a changed screen: yuan typed into 万元 is 10,000 times more."""
+    number = application(sim_dataset, 6).application_no
+    sim.controls({"los": {"*": {"variant": True}}})
+    http, _ = los_http_login(sim_endpoints, 1)
+    page = http.get(sim_endpoints["los"]["url"] + "app", params={"no": number}, timeout=10)
+    assert "批准金额（万元）" in page.content.decode("gbk")
+    los_decide(http, sim_endpoints, number, amount="12.5")
+    assert decisions(sim, number)[-1]["amount"] == "125000.0"

@@ -198,3 +198,26 @@ def test_non_ascii_input_gets_the_error_page(sim, sim_endpoints, password, code)
     _, answer = ss_http_login(sim_endpoints, code=code, password=password)
     assert answer.status_code == 200
     assert "错误" in answer.content.decode("gbk")
+
+
+def test_session_expired_fault_sends_the_next_page_to_the_login(sim, sim_endpoints):
+    """``skip`` lets calls through first, so a test can expire the session mid-way."""
+    http, _ = ss_http_login(sim_endpoints)
+    url = sim_endpoints["ss_portal"]["url"]
+    sim.controls({"ss": {"/query.do": {"fault": "session_expired", "skip": 1, "times": 1}}})
+    assert "参保缴费查询" in http.get(url + "query.do", timeout=10).content.decode("gbk")
+    expired = http.get(url + "query.do", timeout=10)
+    assert expired.url.endswith("/login.do")
+    assert http.get(url + "welcome.do", timeout=10).url.endswith("/login.do")  # gone for good
+    assert sim.journal("ss", "session_expired")
+
+
+def test_the_captcha_makes_every_login_fail(sim, sim_endpoints):
+    sim.controls({"ss": {"/login.do": {"captcha": True}}})
+    import requests
+
+    page = requests.get(sim_endpoints["ss_portal"]["url"] + "login.do", timeout=10)
+    assert "验证码".encode("gbk") in page.content
+    _, answer = ss_http_login(sim_endpoints)
+    assert answer.url.endswith("login.do")
+    assert "main.do" not in answer.url
