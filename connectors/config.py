@@ -10,17 +10,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from schemas.failures import Masker
+from schemas.failures import Masker, RetryPolicy
 
 __all__ = ["Masker", "RetryPolicy", "SftpConfig", "SmtpConfig", "SoapConfig"]
-
-
-class RetryPolicy(BaseModel):
-    """Bounded exponential backoff with full jitter, for transient failures only."""
-
-    attempts: int = Field(default=4, ge=1)
-    base_seconds: float = Field(default=0.5, ge=0)
-    cap_seconds: float = Field(default=8.0, ge=0)
 
 
 class SoapConfig(BaseModel):

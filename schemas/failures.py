@@ -17,12 +17,20 @@ alike, and the work-item guard above them turns each kind into a ledger state.
 
 from __future__ import annotations
 
+import logging
+import random
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel, Field
 
 from schemas.hub import FailureKind
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 Masker = Callable[[str], str]
 """Masks personal data in text; the hub injects its rules (``loanhub.masking.mask_text``)."""
@@ -97,3 +105,47 @@ class OnceGuard(Protocol):
     ) -> dict[str, Any]:
         """Run ``action`` at most once for ``(kind, key)`` (again only when the earlier result is
         older than ``max_age``) and return its result, or the earlier one."""
+
+
+class RetryPolicy(BaseModel):
+    """Bounded exponential backoff with full jitter, for transient failures only."""
+
+    attempts: int = Field(default=4, ge=1)
+    base_seconds: float = Field(default=0.5, ge=0)
+    cap_seconds: float = Field(default=8.0, ge=0)
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt ``attempt`` (1-based): full jitter, so that
+        workers retrying together do not hit a loaded legacy system in step."""
+        ceiling = min(self.cap_seconds, self.base_seconds * 2 ** (attempt - 1))
+        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not a secret
+
+
+def with_retry(
+    fn: Callable[[], T],
+    policy: RetryPolicy,
+    *,
+    what: str = "call",
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run ``fn``; on ``TransientError`` wait and try again, at most ``policy.attempts`` times.
+
+    Everything else (business answers, contract errors, unknown outcomes) propagates at once.
+    """
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return fn()
+        except TransientError as exc:
+            if attempt == policy.attempts:
+                raise
+            delay = policy.delay(attempt)
+            log.warning(
+                "%s: transient failure (%s), attempt %d/%d, retrying in %.2fs",
+                what,
+                exc,
+                attempt,
+                policy.attempts,
+                delay,
+            )
+            sleep(delay)
+    raise AssertionError("unreachable")
