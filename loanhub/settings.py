@@ -11,16 +11,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bots.config import LosLogin, PortalLogin
 from connectors.config import SftpConfig, SmtpConfig, SoapConfig
-
-
-class PortalEndpoint(BaseModel):
-    """The social-security portal: a person's login with the bank's TOTP token."""
-
-    url: str
-    username: str
-    password: SecretStr
-    totp_secret: SecretStr
 
 
 class LosUser(BaseModel):
@@ -33,6 +25,13 @@ class LosEndpoint(BaseModel):
     url: str
     users: list[LosUser]
 
+    def login(self, username: str | None = None) -> LosLogin:
+        """One user's login (the first, the bot's own, unless named)."""
+        user = next((u for u in self.users if username in (None, u.username)), None)
+        if user is None:
+            raise KeyError(f"no LOS user {username!r} in the endpoints file")
+        return LosLogin(url=self.url, username=user.username, password=user.password)
+
 
 class LegacyEndpoints(BaseModel):
     """The endpoints file the simulators write (and a deployment writes for the real systems)."""
@@ -41,7 +40,7 @@ class LegacyEndpoints(BaseModel):
     core: SoapConfig
     sftp: SftpConfig
     smtp: SmtpConfig
-    ss_portal: PortalEndpoint
+    ss_portal: PortalLogin
     los: LosEndpoint
 
     @classmethod

@@ -1,4 +1,5 @@
-"""Builds the connectors as the hub runs them: from settings, with the hub's services injected.
+"""Builds the connectors and bots as the hub runs them: from settings, with the hub's services
+injected.
 
 A DAG task calls ``HubConnectors.build`` at run time (never at parse time): connectors get
 their typed configuration from the endpoints file, and the hub's masking, evidence store,
@@ -11,6 +12,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from bots.browser import Chromium
+from bots.evidence import ScreenEvidence
+from bots.los.bot import LosBot
+from bots.ss.bot import SocialSecurityBot
 from connectors.bureau import BureauConnector
 from connectors.core import CoreConnector
 from connectors.evidence import EvidenceStore
@@ -65,4 +70,31 @@ class HubConnectors:
             extracts=SftpConnector(endpoints.sftp, receipts, system="core"),
             notifier=Notifier(endpoints.smtp, mask_text),
             receipts=receipts,
+        )
+
+
+@dataclass(frozen=True)
+class HubBots:
+    """The screen bots of one worker process: they share its one Chromium."""
+
+    social_security: SocialSecurityBot
+    los: LosBot
+    evidence: ScreenEvidence
+
+    @classmethod
+    def build(
+        cls,
+        settings: HubSettings,
+        engine: Engine,
+        chromium: Chromium,
+        *,
+        los_user: str | None = None,
+    ) -> HubBots:
+        endpoints = settings.legacy_endpoints()
+        evidence = ScreenEvidence(settings.data_dir / "evidence" / "screens", mask_text)
+        guard = LedgerGuard(WorkItemLedger.from_settings(engine, settings))
+        return cls(
+            social_security=SocialSecurityBot(endpoints.ss_portal, chromium, evidence, mask_text),
+            los=LosBot(endpoints.los.login(los_user), chromium, evidence, mask_text, guard),
+            evidence=evidence,
         )

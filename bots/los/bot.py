@@ -1,0 +1,298 @@
+"""LosBot: posts a credit decision into the LOS by screen, exactly once.
+
+Once, because the LOS does not refuse a second decision and its gateway answers 504 after it
+has recorded one: the bot reads the application's status before it submits, every time, and
+after a 504 it reads the status instead of submitting again; a work item around the whole
+submission makes two bots on one application submit once. A decision above the user's limit
+waits for a second approver: the work item goes NEEDS_HUMAN, and the reference is kept.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+from typing import Any
+
+from bots.browser import Chromium
+from bots.config import LosLogin, ScreenPolicy
+from bots.evidence import ScreenEvidence
+from bots.los.pages import (
+    ApplicationPage,
+    ConfirmationPage,
+    Decision,
+    LoginPage,
+    Recorded,
+    SearchPage,
+    StatusPage,
+    is_busy,
+    is_gateway_timeout,
+)
+from bots.session import ScreenSession
+from schemas.failures import (
+    BusinessAnswer,
+    ContractError,
+    Masker,
+    NeedsHuman,
+    OnceGuard,
+    OutcomeUnknown,
+    TransientError,
+)
+
+LOCKED = "账户已锁定"
+
+
+@dataclass(frozen=True)
+class DecisionReceipt:
+    """What the LOS holds after the bot: the approval reference and the application's status.
+
+    ``submitted`` is False when the decision was already there (an earlier run, a 504);
+    ``waiting_for`` names the person the LOS now waits for, if any (maker-checker)."""
+
+    application_no: str
+    reference: str
+    status: str
+    submitted: bool
+    waiting_for: str = ""
+
+    @classmethod
+    def from_result(cls, result: dict[str, Any]) -> DecisionReceipt:
+        return cls(**{k: result[k] for k in cls.__dataclass_fields__ if k in result})
+
+
+class LosBot(ScreenSession):
+    system = "los"
+
+    def __init__(
+        self,
+        login: LosLogin,
+        chromium: Chromium,
+        evidence: ScreenEvidence,
+        mask: Masker,
+        guard: OnceGuard,
+        policy: ScreenPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(chromium, evidence, mask, policy, sleep)
+        self.login = login
+        self.guard = guard
+        self._relogins_left = 0
+
+    # -- the task -------------------------------------------------------------------------
+
+    def submit_decision(self, application_no: str, decision: Decision) -> DecisionReceipt:
+        """Post ``decision`` on the application once, under the work item
+        ``("los_decision", application_no)``; returns the approval reference.
+
+        A decision waiting for a checker comes back with ``waiting_for`` set (its work item is
+        NEEDS_HUMAN); anything the bot cannot settle raises with evidence.
+        """
+        self._check(decision)
+        payload = {
+            "application_no": application_no,
+            **_plain(decision),
+            "user": self.login.username,
+        }
+
+        def post() -> dict[str, Any]:
+            result = self.task(
+                "los_decision", application_no, lambda: self._decide(application_no, decision)
+            )
+            if result.get("waiting_for"):  # recorded, and now a person's turn: not a failure
+                raise NeedsHuman(
+                    f"los: decision {result['reference']} on {application_no} waits for "
+                    f"{result['waiting_for']}",
+                    system=self.system,
+                    result=result,
+                )
+            return result
+
+        try:
+            result = self.guard.once("los_decision", application_no, payload, post)
+        except NeedsHuman as exc:
+            if exc.result and exc.result.get("waiting_for"):
+                return DecisionReceipt.from_result(exc.result)
+            raise
+        return DecisionReceipt.from_result(result)
+
+    def _check(self, decision: Decision) -> None:
+        if decision.decision not in ("APPROVE", "REJECT", "RETURN"):
+            raise ContractError(f"los: unknown decision {decision.decision!r}", system=self.system)
+        if decision.decision == "APPROVE" and not (
+            decision.amount is not None
+            and decision.amount > 0
+            and decision.term_months is not None
+            and decision.annual_rate is not None
+        ):
+            raise ContractError("los: an approval needs amount, term and rate", system=self.system)
+
+    def _decide(self, application_no: str, decision: Decision) -> dict[str, Any]:
+        self._relogins_left = self.policy.relogins
+        before = self._read_status(application_no)
+        if (settled := self._already(application_no, decision, before)) is not None:
+            return settled
+        form = self._open_application(application_no)
+        if problems := form.form_problems():
+            raise NeedsHuman(
+                f"los: the approval form is not the one this bot knows (missing {problems}); "
+                "nothing was submitted",
+                system=self.system,
+            )
+        form.fill(decision)
+        status = form.submit()
+        confirmation = ConfirmationPage(self.page)
+        if status == 200 and confirmation.is_showing():
+            return self._outcome(
+                application_no, confirmation.reference(), confirmation.status(), True
+            )
+        if status == 504 or is_gateway_timeout(self.page):
+            return self._after_timeout(application_no, decision, before)
+        raise OutcomeUnknown(
+            f"los: after the submit the LOS showed neither a confirmation nor a 504 "
+            f"(HTTP {status}, {self.page.title()!r})",
+            system=self.system,
+        )
+
+    # -- reading the LOS -------------------------------------------------------------------
+
+    def _already(
+        self, application_no: str, decision: Decision, recorded: list[Recorded]
+    ) -> dict[str, Any] | None:
+        """The result if the LOS already holds a decision on the application; None if not."""
+        if not recorded:
+            return None
+        last = recorded[-1]
+        if last.user == self.login.username and _same(last, decision):
+            return self._outcome(application_no, last.reference, last.status_after, False)
+        raise NeedsHuman(
+            f"los: {application_no} already has decision {last.reference} ({last.decision} by "
+            f"{last.user}, {last.status_after}); not submitting another",
+            system=self.system,
+            result={
+                "application_no": application_no,
+                "reference": last.reference,
+                "status": last.status_after,
+                "submitted": False,
+            },
+        )
+
+    def _after_timeout(
+        self, application_no: str, decision: Decision, before: list[Recorded]
+    ) -> dict[str, Any]:
+        """The gateway answered 504: read what the LOS recorded instead of submitting again."""
+        for attempt in range(1, self.policy.busy.attempts + 1):
+            try:
+                after = self._read_status(application_no)
+            except TransientError:
+                self.sleep(self.policy.busy.delay(attempt))
+                continue
+            new = after[len(before) :]
+            if not new:
+                raise TransientError(
+                    f"los: 504 and no decision recorded on {application_no}: safe to try again",
+                    system=self.system,
+                )
+            mine = new[-1]
+            if mine.user != self.login.username or not _same(mine, decision):
+                return self._already(application_no, decision, new)  # raises: not ours
+            return self._outcome(application_no, mine.reference, mine.status_after, True)
+        raise OutcomeUnknown(
+            f"los: 504 after submitting on {application_no} and its status cannot be read",
+            system=self.system,
+        )
+
+    def _outcome(
+        self, application_no: str, reference: str, status: str, submitted: bool
+    ) -> dict[str, Any]:
+        result = {
+            "application_no": application_no,
+            "reference": reference,
+            "status": status,
+            "submitted": submitted,
+        }
+        if status == "PENDING_REVIEW":
+            result["waiting_for"] = "a second approver (复核): above this user's limit"
+        return result
+
+    def _read_status(self, application_no: str) -> list[Recorded]:
+        page = StatusPage(self.page)
+        self._visit(
+            lambda: page.open(self.login.url, application_no), page.is_showing, "the status page"
+        )
+        if page.application_no() != application_no:
+            raise ContractError(
+                f"los: the status page shows {page.application_no()!r}, not {application_no}",
+                system=self.system,
+            )
+        return page.decisions()
+
+    def _open_application(self, application_no: str) -> ApplicationPage:
+        search = SearchPage(self.page)
+        self._visit(
+            lambda: self.page.goto(self.login.url + "search"), search.is_showing, "the search page"
+        )
+        application = ApplicationPage(self.page)
+
+        def find() -> None:
+            search.find(application_no)
+            if search.is_showing() and search.message():
+                raise BusinessAnswer(f"los: {search.message()}", system=self.system)
+
+        self._visit(find, application.is_showing, "the application page")
+        if application.details().get("申请编号") != application_no:
+            raise ContractError(
+                f"los: opened the wrong application for {application_no}", system=self.system
+            )
+        return application
+
+    # -- getting there ---------------------------------------------------------------------
+
+    def _visit(self, go: Callable[[], None], arrived: Callable[[], bool], what: str) -> None:
+        """Go somewhere read-only, logging in (once more at most) and backing off on the busy
+        page as needed; anything else on the way is a screen for a person."""
+        if not self.logged_in:
+            self._log_in()
+        attempt = 0
+        while True:
+            attempt += 1
+            go()
+            if arrived():
+                return
+            if LoginPage(self.page).is_showing():
+                if self._relogins_left <= 0:
+                    raise TransientError(
+                        "los: the session expired again after a new login", system=self.system
+                    )
+                self._relogins_left -= 1
+                self._log_in()
+                continue
+            if is_busy(self.page):
+                self.backoff(attempt, what)
+                continue
+            raise NeedsHuman(f"los: expected {what}, got {self.page.title()!r}", system=self.system)
+
+    def _log_in(self) -> None:
+        login = LoginPage(self.page)
+        if not login.is_showing():
+            login.open(self.login.url)
+        login.log_in(self.login.username, self.login.password.get_secret_value())
+        if SearchPage(self.page).is_showing():
+            self.logged_in = True
+            return
+        message = login.message() if login.is_showing() else ""
+        if LOCKED in message:
+            raise NeedsHuman(f"los: account locked: {message}", system=self.system)
+        raise ContractError(
+            f"los: login refused: {message or self.page.title()}", system=self.system
+        )
+
+
+def _same(recorded: Recorded, decision: Decision) -> bool:
+    if recorded.decision != decision.decision:
+        return False
+    return decision.decision != "APPROVE" or recorded.amount == decision.amount
+
+
+def _plain(decision: Decision) -> dict[str, Any]:
+    return {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(decision).items()}
