@@ -92,7 +92,9 @@ class ApplicationPage:
         self.page = page
 
     def is_showing(self) -> bool:
-        return _path(self.page) == "app" and self.page.get_by_text("申请信息").count() == 1
+        return (
+            _path(self.page) == "app" and self.page.get_by_text("申请信息", exact=True).count() == 1
+        )
 
     def details(self) -> dict[str, str]:
         return _details(self.page)
@@ -147,7 +149,7 @@ class ConfirmationPage:
         self.page = page
 
     def is_showing(self) -> bool:
-        return self.page.get_by_text("提交成功").count() == 1
+        return self.page.get_by_text("提交成功", exact=True).count() == 1
 
     def reference(self) -> str:
         return _details(self.page).get("审批流水号", "")
@@ -177,7 +179,10 @@ class StatusPage:
         self.page.goto(f"{url}status?no={application_no}")
 
     def is_showing(self) -> bool:
-        return _path(self.page) == "status" and self.page.get_by_text("审批记录").count() == 1
+        return (
+            _path(self.page) == "status"
+            and self.page.get_by_text("审批记录", exact=True).count() == 1
+        )
 
     def status(self) -> str:
         return STATUS.get(_details(self.page).get("当前状态", ""), "UNKNOWN")

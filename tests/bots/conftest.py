@@ -1,0 +1,65 @@
+"""Bots against the running portal simulators, in Debian's Chromium, with the hub's ledger on
+PostgreSQL. One browser for the module's tests, as a worker process has one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from bots.browser import Chromium
+from bots.config import BrowserConfig, LosLogin, PortalLogin, ScreenPolicy
+from bots.evidence import ScreenEvidence
+from bots.los.bot import LosBot
+from bots.ss.bot import SocialSecurityBot
+from loanhub.guards import LedgerGuard
+from loanhub.ledger import WorkItemLedger
+from loanhub.masking import mask_text
+from schemas.failures import RetryPolicy
+
+FAST_POLICY = ScreenPolicy(busy=RetryPolicy(attempts=4, base_seconds=0.05, cap_seconds=0.2))
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Chromium]:
+    with Chromium(BrowserConfig(action_timeout=5, navigation_timeout=10)) as browser:
+        yield browser
+
+
+@pytest.fixture
+def evidence(tmp_path: Path) -> ScreenEvidence:
+    return ScreenEvidence(tmp_path / "screens", mask_text)
+
+
+@pytest.fixture
+def ss_bot(sim, sim_endpoints, chromium, evidence) -> Iterator[SocialSecurityBot]:
+    bot = SocialSecurityBot(
+        PortalLogin(**sim_endpoints["ss_portal"]), chromium, evidence, mask_text, FAST_POLICY
+    )
+    yield bot
+    bot.close()
+
+
+def ledger_guard(engine: Engine, owner: str = "bot-test") -> LedgerGuard:
+    return LedgerGuard(WorkItemLedger(engine, owner=owner), wait_seconds=60, poll_seconds=0.1)
+
+
+def los_login(endpoints: dict, index: int = 0) -> LosLogin:
+    user = endpoints["los"]["users"][index]
+    return LosLogin(url=endpoints["los"]["url"], **user)
+
+
+@pytest.fixture
+def los_bot(sim, sim_endpoints, chromium, evidence, pg_engine) -> Iterator[LosBot]:
+    bot = LosBot(
+        los_login(sim_endpoints),
+        chromium,
+        evidence,
+        mask_text,
+        ledger_guard(pg_engine),
+        FAST_POLICY,
+    )
+    yield bot
+    bot.close()

@@ -1,0 +1,157 @@
+"""LosBot against the LOS simulator: status first, once per application, evidence on failure."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+
+from bots.los.bot import LosBot
+from bots.los.pages import Decision
+from loanhub.ledger import WorkItemLedger
+from loanhub.masking import mask_text
+from schemas.failures import NeedsHuman
+from schemas.hub import WorkItemState
+from tests.bots.conftest import FAST_POLICY, ledger_guard, los_login
+from tests.simulators.portal_pages import los_decide, los_http_login
+
+
+def application(sim_dataset, n: int) -> str:
+    """Applications 0-6 belong to the simulator's own tests; the bots take theirs from 10 up."""
+    return sim_dataset.applications[10 + n].application_no
+
+
+def approve(amount: str = "120000.00") -> Decision:
+    return Decision("APPROVE", Decimal(amount), 36, Decimal("4.35"), "", "自动审批")
+
+
+def decisions(sim, number: str) -> list[dict]:
+    return [e for e in sim.journal("los", "decision") if e["application_no"] == number]
+
+
+def test_approves_through_the_confirm_and_returns_the_reference(sim, los_bot, sim_dataset):
+    number = application(sim_dataset, 0)
+    receipt = los_bot.submit_decision(number, approve())
+    assert receipt.submitted
+    assert receipt.status == "APPROVED"
+    assert receipt.reference.startswith("SP")
+    [recorded] = decisions(sim, number)
+    assert (recorded["reference"], recorded["amount"]) == (receipt.reference, "120000.00")
+    # the status page was read before the form was opened
+    kinds = [e["kind"] for e in sim.journal("los") if e.get("application_no") == number]
+    assert kinds.index("status") < kinds.index("view") < kinds.index("decision")
+    assert los_bot.submit_decision(number, approve()) == receipt  # the work item answers
+
+
+def test_504_after_commit_gives_exactly_one_decision(sim, los_bot, sim_dataset, pg_engine):
+    number = application(sim_dataset, 1)
+    sim.controls({"los": {"/decide": {"gateway_504_rate": 1.0}}})
+    receipt = los_bot.submit_decision(number, approve())
+    assert len(sim.journal("los", "gateway_504")) == 1
+    assert receipt.submitted
+    assert receipt.status == "APPROVED"
+    [recorded] = decisions(sim, number)
+    assert recorded["reference"] == receipt.reference
+    item = WorkItemLedger(pg_engine).get("los_decision", number)
+    assert item is not None
+    assert item.state is WorkItemState.DONE
+
+
+def test_a_decision_already_in_the_los_is_returned_not_resubmitted(
+    sim, sim_endpoints, los_bot, sim_dataset
+):
+    """An earlier run submitted, then died before the ledger heard of it: the status page,
+    read first, is what stops a second decision."""
+    number = application(sim_dataset, 2)
+    http, _ = los_http_login(sim_endpoints, 0)
+    los_decide(http, sim_endpoints, number, amount="120000.00")
+    [first] = decisions(sim, number)
+    receipt = los_bot.submit_decision(number, approve())
+    assert (receipt.reference, receipt.submitted) == (first["reference"], False)
+    assert len(decisions(sim, number)) == 1
+
+
+def test_someone_elses_different_decision_goes_to_a_person(
+    sim, sim_endpoints, los_bot, sim_dataset
+):
+    number = application(sim_dataset, 3)
+    http, _ = los_http_login(sim_endpoints, 1)
+    los_decide(http, sim_endpoints, number, decision="REJECT")
+    with pytest.raises(NeedsHuman, match="already has decision"):
+        los_bot.submit_decision(number, approve())
+    assert len(decisions(sim, number)) == 1
+
+
+def test_above_the_limit_waits_for_a_checker_as_a_needs_human_item(
+    sim, los_bot, sim_dataset, pg_engine
+):
+    number = application(sim_dataset, 4)
+    receipt = los_bot.submit_decision(number, approve("900000.00"))  # limit 500,000
+    assert receipt.status == "PENDING_REVIEW"
+    assert receipt.waiting_for
+    item = WorkItemLedger(pg_engine).get("los_decision", number)
+    assert item is not None
+    assert item.state is WorkItemState.NEEDS_HUMAN
+    assert "second approver" in (item.error or "")
+    assert item.result is not None
+    assert item.result["reference"] == receipt.reference
+    assert los_bot.submit_decision(number, approve("900000.00")) == receipt  # nothing resent
+    assert len(decisions(sim, number)) == 1
+
+
+def test_the_layout_variant_fails_fast_with_evidence_and_submits_nothing(
+    sim, los_bot, sim_dataset, pg_engine
+):
+    number = application(sim_dataset, 5)
+    sim.controls({"los": {"*": {"variant": True}}})
+    with pytest.raises(NeedsHuman, match="nothing was submitted") as stopped:
+        los_bot.submit_decision(number, approve())
+    assert decisions(sim, number) == []
+    assert stopped.value.evidence is not None
+    assert (stopped.value.evidence / "screen.png").stat().st_size > 0
+    assert "批准金额（元）" in (stopped.value.evidence / "reason.txt").read_text()
+    item = WorkItemLedger(pg_engine).get("los_decision", number)
+    assert item is not None
+    assert item.state is WorkItemState.NEEDS_HUMAN
+
+
+def test_two_bots_racing_on_one_application_submit_once(
+    sim, sim_endpoints, sim_dataset, pg_engine, evidence
+):
+    """Two workers, each with its own browser and ledger owner, on the same application."""
+    from bots.browser import Chromium
+    from bots.config import BrowserConfig
+
+    number = application(sim_dataset, 6)
+    sim.controls({"los": {"*": {"latency": 0.3}}})  # a window wide enough to collide in
+    receipts: dict[str, object] = {}
+    barrier = threading.Barrier(2)
+
+    def worker(owner: str) -> None:
+        with Chromium(BrowserConfig(action_timeout=10, navigation_timeout=20)) as browser:
+            bot = LosBot(
+                los_login(sim_endpoints),
+                browser,
+                evidence,
+                mask_text,
+                ledger_guard(pg_engine, owner),
+                FAST_POLICY,
+            )
+            bot.page  # browser and page up before the race starts  # noqa: B018
+            barrier.wait()
+            try:
+                receipts[owner] = bot.submit_decision(number, approve())
+            except Exception as exc:  # reported below
+                receipts[owner] = exc
+
+    threads = [threading.Thread(target=worker, args=(f"worker-{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(decisions(sim, number)) == 1
+    first, second = receipts["worker-0"], receipts["worker-1"]
+    assert first == second, receipts  # the loser waited for the winner's outcome
+    opened = [e for e in sim.journal("los", "view") if e["application_no"] == number]
+    assert len(opened) == 1  # and never even opened the form
