@@ -41,7 +41,7 @@ class Chromium:
         context.set_default_timeout(self.config.action_timeout * 1000)
         context.set_default_navigation_timeout(self.config.navigation_timeout * 1000)
         if self.config.trace:
-            context.tracing.start(screenshots=True, snapshots=True)
+            context.tracing.start(screenshots=True, snapshots=self.config.trace_snapshots)
         return context
 
     def close(self) -> None:

@@ -36,6 +36,11 @@ class BrowserConfig(BaseModel):
         default=30.0, gt=0, description="longest wait for a page: the portals take 1-3 s a page"
     )
     trace: bool = Field(default=True, description="record a Playwright trace, kept on failure")
+    trace_snapshots: bool = Field(
+        default=False,
+        description="add DOM snapshots to the trace: ~140 ms more per portal lookup here; the "
+        "trace's screenshots and network log (every page's HTML) usually tell the story",
+    )
 
 
 class PortalLogin(BaseModel):
