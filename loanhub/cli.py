@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -20,8 +21,9 @@ from loanhub.identifiers import (
     validate_resident_id,
     validate_uscc,
 )
-from loanhub.masking import install_log_masking, mask_id, mask_text
+from loanhub.masking import install_log_masking, known_names, mask_id, mask_text
 from loanhub.settings import HubSettings
+from schemas.failures import LegacyError
 
 app = typer.Typer(help="loanhub: the credit integration hub.", no_args_is_help=True)
 db_app = typer.Typer(help="The hub's store.", no_args_is_help=True)
@@ -38,6 +40,10 @@ app.add_typer(extract_app, name="extract")
 app.add_typer(mapping_app, name="mapping")
 app.add_typer(audit_app, name="audit")
 app.add_typer(id_app, name="id")
+evidence_app = typer.Typer(help="What the bots filed when they stopped.", no_args_is_help=True)
+app.add_typer(evidence_app, name="evidence")
+bot_app = typer.Typer(help="The screen bots, run by hand.", no_args_is_help=True)
+app.add_typer(bot_app, name="bot")
 
 console = Console()
 UrlOption = Annotated[
@@ -253,6 +259,62 @@ def extract_load(path: Path, url: UrlOption = None) -> None:
     if report.state == "REJECTED":
         console.print(f"[red]rejected[/]: {report.check['rejected']}")
         raise typer.Exit(1)
+
+
+@evidence_app.command("list")
+def evidence_list() -> None:
+    """Every capture the bots kept: when, for which work-item kind, and why it stopped."""
+    root = HubSettings().screen_evidence_dir
+    captures = sorted(root.glob("*/*/*/reason.txt")) if root.exists() else []
+    for reason in captures:
+        lines = dict(
+            line.split(": ", 1) for line in reason.read_text().splitlines() if ": " in line
+        )
+        console.print(f"{reason.parent}  {lines.get('key', '?')}  {lines.get('reason', '')}")
+    console.print(f"{len(captures)} capture(s) under {root}")
+
+
+@evidence_app.command("purge")
+def evidence_purge(
+    days: Annotated[
+        int | None, typer.Option(help="keep this many days (default: the retention setting)")
+    ] = None,
+) -> None:
+    """Drop screen evidence older than the retention period (screenshots and traces)."""
+    from bots.evidence import ScreenEvidence  # Playwright loads only for the commands that use it
+
+    settings = HubSettings()
+    keep = days if days is not None else settings.evidence_retention_days
+    gone = ScreenEvidence(settings.screen_evidence_dir, mask_text).purge(timedelta(days=keep))
+    console.print(f"purged {gone} capture(s) older than {keep} days")
+
+
+@bot_app.command("history")
+def bot_history(id_number: str, name: str) -> None:
+    """Fetch one person's contribution history from the social-security portal, as the DAG
+    does (read-only: the portal records a lookup, nothing else)."""
+    from bots.browser import Chromium
+    from bots.evidence import ScreenEvidence
+    from bots.ss.bot import SocialSecurityBot
+
+    settings = HubSettings()
+    known_names.add(name)
+    with Chromium() as chromium:
+        bot = SocialSecurityBot(
+            settings.legacy_endpoints().ss_portal,
+            chromium,
+            ScreenEvidence(settings.screen_evidence_dir, mask_text),
+            mask_text,
+        )
+        try:
+            history = bot.fetch_history(id_number, name)
+        except LegacyError as exc:
+            console.print(f"[red]{type(exc).__name__}[/]: {exc} (evidence: {exc.evidence})")
+            raise typer.Exit(1) from exc
+    console.print(
+        f"{mask_id(id_number)}: found={history.found}, {history.months} months from the "
+        f"{history.source}, sha256 {history.raw_sha256[:16]}"
+    )
 
 
 @app.command("demo")

@@ -75,6 +75,15 @@ class HubSettings(BaseSettings):
         default=None, description="the simulators' data directory; unset means data_dir/sim"
     )
 
+    evidence_retention_days: int = Field(
+        default=30, ge=1, description="screen evidence older than this is purged"
+    )
+
+    @property
+    def screen_evidence_dir(self) -> Path:
+        """Where the bots file screenshots and traces when they stop."""
+        return self.data_dir / "evidence" / "screens"
+
     @property
     def simulators_dir(self) -> Path:
         return self.sim_dir or self.data_dir / "sim"

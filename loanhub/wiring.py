@@ -91,7 +91,7 @@ class HubBots:
         los_user: str | None = None,
     ) -> HubBots:
         endpoints = settings.legacy_endpoints()
-        evidence = ScreenEvidence(settings.data_dir / "evidence" / "screens", mask_text)
+        evidence = ScreenEvidence(settings.screen_evidence_dir, mask_text)
         guard = LedgerGuard(WorkItemLedger.from_settings(engine, settings))
         return cls(
             social_security=SocialSecurityBot(endpoints.ss_portal, chromium, evidence, mask_text),

@@ -145,13 +145,19 @@ class SimAdmin:
 
 
 @pytest.fixture(scope="session")
-def sim_endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def sim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The simulators' data directory (its ``endpoints.json`` is what ``LOANHUB_SIM_DIR`` names)."""
+    return tmp_path_factory.mktemp("sim")
+
+
+@pytest.fixture(scope="session")
+def sim_endpoints(sim_dir: Path) -> Iterator[dict]:
     """The simulators, started once for the run as a real separate process (``up`` / ``down``)."""
     import json
     import subprocess
     import sys
 
-    data_dir = tmp_path_factory.mktemp("sim")
+    data_dir = sim_dir
     cmd = [sys.executable, "-m", "simulators"]
     subprocess.run([*cmd, "up", "--data-dir", str(data_dir)], check=True, timeout=60)
     endpoints = json.loads((data_dir / "endpoints.json").read_text())

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -63,3 +64,28 @@ def test_extract_check_and_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert "PARTIAL" in loaded.output
     assert "inserted 2" in loaded.output
     assert runner.invoke(app, ["extract", "load", str(bad)]).exit_code == 1
+
+
+def test_bot_history_and_the_evidence_commands(
+    sim, sim_dir, sim_dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOANHUB_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LOANHUB_SIM_DIR", str(sim_dir))
+    person = next(p for p in sim_dataset.persons if p.contributions)
+    found = runner.invoke(app, ["bot", "history", person.id_number, person.name])
+    assert found.exit_code == 0, found.output
+    assert f"{len(person.contributions)} months from the export" in found.output
+    assert person.id_number not in found.output
+    sim.controls({"ss": {"layout": {"variant": True}}})
+    stopped = runner.invoke(app, ["bot", "history", person.id_number, person.name])
+    assert stopped.exit_code == 1
+    assert "NeedsHuman" in stopped.output
+    listed = runner.invoke(app, ["evidence", "list"])
+    assert "1 capture(s)" in listed.output
+    assert person.id_number not in listed.output
+    kept = runner.invoke(app, ["evidence", "purge", "--days", "1"])
+    assert "purged 0 capture(s)" in kept.output
+    [capture] = (tmp_path / "evidence" / "screens").glob("*/*/*")
+    os.utime(capture, (0, 0))
+    purged = runner.invoke(app, ["evidence", "purge"])
+    assert "purged 1 capture(s) older than 30 days" in purged.output
