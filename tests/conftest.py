@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
+from bots.config import BrowserConfig
 from loanhub.db import make_engine, upgrade
 from loanhub.masking import known_names
 from schemas.tables import metadata
@@ -180,24 +181,14 @@ def sim(sim_endpoints: dict) -> SimAdmin:
 
 # -- browser: Playwright in the system Chromium ----------------------------------------------
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
     """pytest-playwright looks for its own browser build; use Debian's Chromium instead."""
     return {
         **browser_type_launch_args,
-        "executable_path": "/usr/bin/chromium",
-        "args": CHROMIUM_ARGS,
+        "executable_path": str(BrowserConfig().executable_path),
+        "args": list(BrowserConfig().args),
     }
 
 

@@ -11,6 +11,8 @@ from decimal import Decimal
 
 from playwright.sync_api import Dialog, Page
 
+from bots.reading import body_text, red_message, table_cells
+
 CONFIRM_TEXT = "确认提交审批意见"
 DECISION_LABELS = {"APPROVE": "批准", "REJECT": "拒绝", "RETURN": "退回补件"}
 STATUS = {
@@ -22,8 +24,6 @@ STATUS = {
 }
 FORM_LABELS = ("批准金额（元）", "期限（月）", "年利率（%）", "放款条件", "审批意见")
 REFERENCE = re.compile(r"^SP\d{14}$")
-_READ_TABLE = """(table) => Array.from(table.rows).map(
-    r => Array.from(r.cells).map(c => c.innerText.trim()))"""
 
 
 def _path(page: Page) -> str:
@@ -41,8 +41,7 @@ class LoginPage:
         self.page.goto(url + "login")
 
     def message(self) -> str:
-        found = self.page.locator("font[color=red]")
-        return found.first.inner_text() if found.count() else ""
+        return red_message(self.page)
 
     def log_in(self, username: str, password: str) -> None:
         self.page.get_by_label("用户名").fill(username)
@@ -64,13 +63,12 @@ class SearchPage:
             self.page.get_by_role("button", name="查询").click()
 
     def message(self) -> str:
-        found = self.page.locator("font[color=red]")
-        return found.first.inner_text() if found.count() else ""
+        return red_message(self.page)
 
 
 def _details(page: Page) -> dict[str, str]:
     table = page.locator("table", has=page.get_by_text("申请编号", exact=True)).first
-    return {row[0]: row[1] for row in table.evaluate(_READ_TABLE) if len(row) == 2}
+    return {row[0]: row[1] for row in table_cells(table) if len(row) == 2}
 
 
 @dataclass(frozen=True)
@@ -192,7 +190,7 @@ class StatusPage:
 
     def decisions(self) -> list[Recorded]:
         table = self.page.locator("table", has=self.page.get_by_text("审批流水号", exact=True))
-        rows = table.last.evaluate(_READ_TABLE)[1:]
+        rows = table_cells(table.last)[1:]
         by_label = {v: k for k, v in DECISION_LABELS.items()}
         return [
             Recorded(
@@ -212,4 +210,4 @@ def is_gateway_timeout(page: Page) -> bool:
 
 
 def is_busy(page: Page) -> bool:
-    return "系统繁忙" in (page.locator("body").inner_text() if page.locator("body").count() else "")
+    return "系统繁忙" in body_text(page)

@@ -12,6 +12,8 @@ import re
 
 from playwright.sync_api import Frame, Locator, Page
 
+from bots.reading import body_text, red_message, table_cells
+
 HEADERS = (
     "序号",
     "缴费年月",
@@ -33,11 +35,6 @@ def field(scope: Page | Frame, caption: str) -> Locator:
     return scope.locator("td", has_text=pattern).locator("xpath=following-sibling::td[1]//input")
 
 
-def body_text(scope: Page | Frame) -> str:
-    """The visible text of the page, in one round trip (empty while there is no body)."""
-    return scope.evaluate("() => document.body ? document.body.innerText : ''")
-
-
 class LoginPage:
     def __init__(self, page: Page) -> None:
         self.page = page
@@ -55,8 +52,7 @@ class LoginPage:
         )
 
     def message(self) -> str:
-        found = self.page.locator("font[color=red]")
-        return found.first.inner_text() if found.count() else ""
+        return red_message(self.page)
 
     def open(self, url: str) -> None:
         self.page.goto(url + "login.do")
@@ -132,8 +128,6 @@ class SearchForm:
 
 
 _TOTAL = re.compile(r"共\s*(\d+)\s*条记录\s*第\s*(\d+)/(\d+)\s*页")
-_READ_TABLE = """(table) => Array.from(table.rows).map(
-    r => Array.from(r.cells).map(c => c.innerText.trim()))"""
 
 
 class ResultsPage:
@@ -158,7 +152,7 @@ class ResultsPage:
     def table(self) -> list[list[str]]:
         """Header and rows of the result table, read in one round trip."""
         table = self.frame.locator("table", has=self.frame.get_by_text("序号", exact=True)).last
-        return table.evaluate(_READ_TABLE)
+        return table_cells(table)
 
     def has_next(self) -> bool:
         return self.frame.get_by_role("link", name="下一页").count() == 1
