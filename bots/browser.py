@@ -34,6 +34,11 @@ class Chromium:
             )
         return self._browser
 
+    @property
+    def connected(self) -> bool:
+        """Whether the browser is up (it may have crashed or been closed under us)."""
+        return self._browser is not None and self._browser.is_connected()
+
     def new_context(self) -> BrowserContext:
         """A context for one logged-in session: its own cookies, the bots' timeouts, and a
         trace running in chunks so that each task can keep or drop its own."""

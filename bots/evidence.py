@@ -8,8 +8,11 @@ no ID number appears in a path), and purged by age. The trace holds the pages as
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import hmac
 import os
+import secrets
 import shutil
 import time
 from collections.abc import Iterable
@@ -36,6 +39,28 @@ _COLLECT = """() => {
   return texts;
 }"""
 
+_BY_LABEL = """(labels) => {
+  // the cell after a label cell (申请人 | 宋娜霞): the value is personal whatever it looks like
+  for (const cell of document.querySelectorAll('td, th')) {
+    const label = cell.innerText.trim().replace(/[：:\\s]+$/, '');
+    const value = cell.nextElementSibling;
+    if (labels.includes(label) && value) {
+      const text = value.innerText.trim();
+      value.innerText = text ? text.slice(0, 1) + '*'.repeat(Math.max(text.length - 1, 1)) : '';
+    }
+  }
+}"""
+
+PERSONAL_LABELS = (
+    "申请人",
+    "姓名",
+    "参保人姓名",
+    "证件号码",
+    "身份证号码",
+    "公民身份号码",
+    "手机号码",
+)
+
 _APPLY = """(masked) => {
   const nodes = window.__loanhubMask || [];
   masked.forEach((text, i) => {
@@ -56,10 +81,28 @@ class ScreenEvidence:
     def __init__(self, root: Path, mask: Masker) -> None:
         self.root = root
         self.mask = mask
+        self._secret: bytes | None = None
 
     def folder(self, kind: str, key: str) -> Path:
-        """Where a work item's evidence goes: named by kind and a hash of the business key."""
-        return self.root / kind / hashlib.sha256(key.encode()).hexdigest()[:24]
+        """Where a work item's evidence goes: named by kind and a keyed hash of the business key
+        (an ID number has too little entropy for a plain hash to hide it)."""
+        digest = hmac.new(self._key(), key.encode(), hashlib.sha256).hexdigest()[:24]
+        return self.root / kind / digest
+
+    def _key(self) -> bytes:
+        """The store's own secret, made on first use and kept owner-only beside the evidence."""
+        if self._secret is None:
+            path = self.root / ".key"
+            if not path.exists():
+                self.root.mkdir(parents=True, exist_ok=True)
+                temp = self.root / f".key.{os.getpid()}.tmp"
+                temp.write_bytes(secrets.token_bytes(32))
+                os.chmod(temp, 0o600)
+                with contextlib.suppress(FileExistsError):
+                    os.link(temp, path)  # the first writer wins; everyone reads its key
+                temp.unlink()
+            self._secret = path.read_bytes()
+        return self._secret
 
     def capture(
         self,
@@ -70,6 +113,7 @@ class ScreenEvidence:
         key: str,
         reason: str,
         sensitive: Iterable[str] = (),
+        trace: bool = True,
     ) -> Path:
         """Mask every frame's text, take the screenshot, keep the trace chunk and the reason.
 
@@ -85,18 +129,22 @@ class ScreenEvidence:
         try:
             notes.append(f"url: {page.url}")
             for frame in page.frames:
+                frame.evaluate(_BY_LABEL, list(PERSONAL_LABELS))
                 texts = frame.evaluate(_COLLECT)
                 frame.evaluate(_APPLY, [self._masked(t, given) for t in texts])
             page.screenshot(path=str(folder / "screen.png"), full_page=True)
         except PlaywrightError as exc:
             notes.append(f"no screenshot: {type(exc).__name__}: {str(exc).splitlines()[0]}")
-        try:
-            trace = folder / "trace.zip"
-            context.tracing.stop_chunk(path=str(trace))
-            if trace.exists():
-                os.chmod(trace, 0o600)
-        except PlaywrightError:
-            notes.append("no trace: tracing was not running")
+        if trace:
+            try:
+                kept = folder / "trace.zip"
+                context.tracing.stop_chunk(path=str(kept))
+                if kept.exists():
+                    os.chmod(kept, 0o600)
+            except PlaywrightError:
+                notes.append("no trace: tracing was not running")
+        else:
+            notes.append("no trace: tracing was off")
         (folder / "reason.txt").write_text(
             self._masked("\n".join(notes), given) + "\n", encoding="utf-8"
         )

@@ -1,8 +1,9 @@
 """What every bot shares: a lazily opened, reused browser context, one trace chunk per task,
 and the rule that a failure leaves evidence and a fresh session behind it.
 
-A Playwright error inside a task (an element that never came, a page that never loaded) means
-the bot met a screen it was not built for: that is ``NeedsHuman`` with evidence, never a guess.
+A Playwright error inside a task (an element that never came, a page that never loaded), or any
+other surprise, means the bot met a screen it was not built for: that is ``NeedsHuman`` with
+evidence, never a guess. A browser that died is transient: the next task launches another.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class ScreenSession:
         self._context: BrowserContext | None = None
         self._page: Page | None = None
         self.logged_in = False
+        self.blocked = ""
+        self._tracing = False
         self.documents = 0  # pages and files fetched, for benchmarks and logs
 
     @property
@@ -65,28 +68,82 @@ class ScreenSession:
 
     def task(self, kind: str, key: str, run: Callable[[], T], sensitive: Iterable[str] = ()) -> T:
         """Run one task in its own trace chunk; on failure file masked evidence under the work
-        item ``(kind, key)``, close the session (its page is masked now) and re-raise."""
-        tracing = self.chromium.config.trace
-        if tracing:
-            self.context.tracing.start_chunk(title=f"{kind} {self.mask(key)}")
+        item ``(kind, key)``, close the session (its page is masked now) and re-raise.
+
+        Every failure leaves as one of the hub's kinds: a browser that died is transient (the
+        next task starts a new one), anything else the bot did not foresee is a screen it does
+        not know, for a person.
+        """
+        if self.blocked:
+            raise NeedsHuman(
+                f"{self.system}: logins are stopped in this worker: {self.blocked}",
+                system=self.system,
+            )
         try:
+            self._trace_start(kind, key)
             result = run()
         except LegacyError as exc:
             exc.evidence = self._file(kind, key, str(exc), sensitive)
             raise
-        except PlaywrightError as exc:
-            reason = f"{self.system}: unrecognised screen: {str(exc).splitlines()[0]}"
+        except Exception as exc:  # a screen, file or value this bot was not built for
+            if not self._alive():
+                self.close()
+                raise TransientError(
+                    f"{self.system}: the browser went away: {_first_line(exc)}",
+                    system=self.system,
+                ) from exc
+            reason = f"{self.system}: unrecognised screen: {type(exc).__name__}: {_first_line(exc)}"
             folder = self._file(kind, key, reason, sensitive)
             raise NeedsHuman(self.mask(reason), system=self.system, evidence=folder) from exc
-        if tracing:
-            self.context.tracing.stop_chunk()  # success: the trace is not kept
+        self._trace_drop()  # success: nothing is kept
         return result
 
+    def _alive(self) -> bool:
+        return self.chromium.connected and self._page is not None and not self._page.is_closed()
+
+    def _trace_start(self, kind: str, key: str) -> None:
+        if self.chromium.config.trace:
+            self.context.tracing.start_chunk(title=f"{kind} {self.mask(key)}")
+            self._tracing = True
+
+    def _trace_drop(self) -> None:
+        if self._tracing:
+            self._tracing = False
+            self.context.tracing.stop_chunk()
+
+    def untraced(self, step: Callable[[], None]) -> None:
+        """Run a step that types a secret (a login) outside the trace: Playwright records every
+        value filled in, and a kept trace must never hold a password. What the task's chunk
+        held before the step is dropped with it; the chunk starts again after the step."""
+        was = self._tracing
+        self._trace_drop()
+        try:
+            step()
+        finally:
+            if was:
+                self.context.tracing.start_chunk(title=f"{self.system} after login")
+                self._tracing = True
+
+    def refuse_logins(self, reason: str) -> None:
+        """A refused or locked login is final for this worker: trying again on the next task
+        would lock the account (or hammer a locked one). An operator fixes the credentials or
+        unlocks the user, then restarts the worker."""
+        self.blocked = self.mask(reason)
+
     def _file(self, kind: str, key: str, reason: str, sensitive: Iterable[str]) -> Path:
-        folder = self.evidence.capture(
-            self.page, self.context, kind=kind, key=key, reason=reason, sensitive=sensitive
-        )
-        self.close()
+        try:
+            folder = self.evidence.capture(
+                self.page,
+                self.context,
+                kind=kind,
+                key=key,
+                reason=reason,
+                sensitive=sensitive,
+                trace=self._tracing,
+            )
+        finally:
+            self._tracing = False
+            self.close()
         return folder
 
     def backoff(self, attempt: int, what: str) -> None:
@@ -104,4 +161,9 @@ class ScreenSession:
                 self._context.close()
         self._context = None
         self._page = None
+        self._tracing = False
         self.logged_in = False
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0]

@@ -82,19 +82,24 @@ class LedgerGuard:
         try:
             result = action()
         except OutcomeUnknown as exc:
-            self.ledger.mark_in_doubt(item, str(exc))
+            self.ledger.mark_in_doubt(item, _told(exc))
             raise
         except NeedsHuman as exc:
-            self.ledger.needs_human(item, str(exc), result=exc.result)
+            self.ledger.needs_human(item, _told(exc), result=exc.result)
             raise
         except ConnectorError as exc:
-            self.ledger.fail(item, exc.kind or FailureKind.TRANSIENT, str(exc))
+            self.ledger.fail(item, exc.kind or FailureKind.TRANSIENT, _told(exc))
             raise
         except Exception as exc:  # a bug: the effect may or may not have happened
             self.ledger.mark_in_doubt(item, f"{type(exc).__name__}: {exc}")
             raise
         self.ledger.complete(item, result)
         return result
+
+
+def _told(exc: ConnectorError) -> str:
+    """What the work item says about a failure: the message, and where its evidence is."""
+    return f"{exc} [evidence: {exc.evidence}]" if exc.evidence else str(exc)
 
 
 def _older_than(result: dict[str, Any], age: timedelta) -> bool:

@@ -19,6 +19,7 @@ from bots.browser import Chromium
 from bots.config import LosLogin, ScreenPolicy
 from bots.evidence import ScreenEvidence
 from bots.los.pages import (
+    REFERENCE,
     ApplicationPage,
     ConfirmationPage,
     Decision,
@@ -27,7 +28,6 @@ from bots.los.pages import (
     SearchPage,
     StatusPage,
     is_busy,
-    is_gateway_timeout,
 )
 from bots.session import ScreenSession
 from schemas.failures import (
@@ -143,16 +143,13 @@ class LosBot(ScreenSession):
         status = form.submit()
         confirmation = ConfirmationPage(self.page)
         if status == 200 and confirmation.is_showing():
-            return self._outcome(
-                application_no, confirmation.reference(), confirmation.status(), True
-            )
-        if status == 504 or is_gateway_timeout(self.page):
-            return self._after_timeout(application_no, decision, before)
-        raise OutcomeUnknown(
-            f"los: after the submit the LOS showed neither a confirmation nor a 504 "
-            f"(HTTP {status}, {self.page.title()!r})",
-            system=self.system,
-        )
+            reference = confirmation.reference()
+            if REFERENCE.match(reference):
+                return self._outcome(application_no, reference, confirmation.status(), True)
+        refused = status == 200 and (is_busy(self.page) or LoginPage(self.page).is_showing())
+        # the LOS said "not now" (busy, session gone): nothing was recorded, unless the status
+        # says otherwise; anything else (a 504, a page nobody knows) may hide a recorded decision
+        return self._read_back(application_no, decision, before, refused=refused)
 
     # -- reading the LOS -------------------------------------------------------------------
 
@@ -177,28 +174,35 @@ class LosBot(ScreenSession):
             },
         )
 
-    def _after_timeout(
-        self, application_no: str, decision: Decision, before: list[Recorded]
+    def _read_back(
+        self, application_no: str, decision: Decision, before: list[Recorded], *, refused: bool
     ) -> dict[str, Any]:
-        """The gateway answered 504: read what the LOS recorded instead of submitting again."""
+        """After a submit without a confirmation, read what the LOS recorded instead of
+        submitting again. Nothing there after a refusal page is safe to retry; nothing there
+        after a 504 or an unknown page stays in doubt (a late commit is possible) until a read
+        of the status settles it."""
         for attempt in range(1, self.policy.busy.attempts + 1):
+            self.sleep(self.policy.busy.delay(attempt))  # let a slow commit land first
             try:
                 after = self._read_status(application_no)
             except TransientError:
-                self.sleep(self.policy.busy.delay(attempt))
                 continue
             new = after[len(before) :]
-            if not new:
+            if not new and refused:
                 raise TransientError(
-                    f"los: 504 and no decision recorded on {application_no}: safe to try again",
+                    f"los: the LOS turned the submit away and recorded nothing on "
+                    f"{application_no}: safe to try again",
                     system=self.system,
                 )
+            if not new:
+                continue
             mine = new[-1]
             if mine.user != self.login.username or not _same(mine, decision):
                 return self._already(application_no, decision, new)  # raises: not ours
             return self._outcome(application_no, mine.reference, mine.status_after, True)
         raise OutcomeUnknown(
-            f"los: 504 after submitting on {application_no} and its status cannot be read",
+            f"los: no confirmation after submitting on {application_no}, and its status shows "
+            "no decision yet: in doubt until a read of the status settles it",
             system=self.system,
         )
 
@@ -276,11 +280,14 @@ class LosBot(ScreenSession):
         login = LoginPage(self.page)
         if not login.is_showing():
             login.open(self.login.url)
-        login.log_in(self.login.username, self.login.password.get_secret_value())
+        self.untraced(
+            lambda: login.log_in(self.login.username, self.login.password.get_secret_value())
+        )
         if SearchPage(self.page).is_showing():
             self.logged_in = True
             return
         message = login.message() if login.is_showing() else ""
+        self.refuse_logins(f"{self.login.username}: {message or self.page.title()}")
         if LOCKED in message:
             raise NeedsHuman(f"los: account locked: {message}", system=self.system)
         raise ContractError(

@@ -205,9 +205,5 @@ class StatusPage:
         ]
 
 
-def is_gateway_timeout(page: Page) -> bool:
-    return "504 Gateway Time-out" in page.title()
-
-
 def is_busy(page: Page) -> bool:
     return "系统繁忙" in body_text(page)

@@ -85,6 +85,7 @@ class SocialSecurityBot(ScreenSession):
         super().__init__(chromium, evidence, mask, policy, sleep)
         self.login = login
         self._relogins_left = 0
+        self._last_code = ""
 
     # -- the task -------------------------------------------------------------------------
 
@@ -172,21 +173,34 @@ class SocialSecurityBot(ScreenSession):
             login.open(self.login.url)
         if login.has_captcha():
             raise NeedsHuman("ss: the login asks for a captcha", system=self.system)
-        totp = pyotp.TOTP(self.login.totp_secret.get_secret_value())
-        if 30 - time.time() % 30 < 2:  # the code would expire in flight
-            self.sleep(30 - time.time() % 30 + 0.1)
-        login.log_in(self.login.username, self.login.password.get_secret_value(), totp.now())
+        code = self._fresh_code()
+        self.untraced(
+            lambda: login.log_in(self.login.username, self.login.password.get_secret_value(), code)
+        )
         if self._workspace().is_showing():
             self.page.frame(name="content").wait_for_load_state()  # type: ignore[union-attr]
             self._workspace().close_notice()
             self.logged_in = True
             return
         message = login.message() if login.is_showing() else ""
+        self.refuse_logins(f"{self.login.username}: {message or 'unknown page after login'}")
         if LOCKED in message:
             raise NeedsHuman(f"ss: account locked: {message}", system=self.system)
         if login.is_showing() and login.has_captcha():
             raise NeedsHuman("ss: the login asks for a captcha", system=self.system)
         raise ContractError(f"ss: login refused: {message or 'unknown page'}", system=self.system)
+
+    def _fresh_code(self) -> str:
+        """A one-time code that will not expire in flight and was not used before (a portal
+        may refuse a code it has seen, so a quick re-login waits for the next step)."""
+        totp = pyotp.TOTP(self.login.totp_secret.get_secret_value())
+        while True:
+            left = 30 - time.time() % 30
+            code = totp.now()
+            if left >= 2 and code != self._last_code:
+                self._last_code = code
+                return code
+            self.sleep(left + 0.1)
 
     def _relogin(self) -> None:
         if self._relogins_left <= 0:
@@ -279,7 +293,6 @@ class SocialSecurityBot(ScreenSession):
         to the page it was on."""
         rows: list[dict[str, str]] = []
         number = 1
-        attempt = 0
         while True:
             results = ResultsPage(self._workspace().content)
             _, shown, pages = results.position()
@@ -291,6 +304,7 @@ class SocialSecurityBot(ScreenSession):
                 break
             number += 1
             screen = self._after(results.next_page)
+            attempt = 0  # the busy allowance is per page: a long history is not one page
             while screen != "results":
                 attempt += 1
                 if screen == "busy":

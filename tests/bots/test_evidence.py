@@ -12,6 +12,7 @@ from loanhub.masking import mask_text
 ID = "11010519491231002X"
 CARD = "6222021234567890128"
 PAGE = f"""<html><body><p>申请人：张三丰 证件号码：{ID}</p><input value="{CARD}">
+<table><tr><td>申请人</td><td>宋娜霞</td></tr><tr><td>贷款产品</td><td>个人消费贷</td></tr></table>
 <iframe srcdoc="<p>身份证 {ID}</p>"></iframe></body></html>"""
 
 
@@ -38,6 +39,9 @@ def test_capture_masks_every_frame_before_the_shot(chromium, evidence: ScreenEvi
         assert CARD not in shown
         assert "张三丰" not in shown
         assert "张**" in shown  # the given name, hidden but for its first character
+        assert "宋娜霞" not in shown  # a name nobody gave: masked by its label, 申请人
+        assert "宋**" in shown
+        assert "个人消费贷" in shown  # what is not personal stays readable
         assert (folder / "screen.png").stat().st_size > 1000
         assert os.stat(folder / "trace.zip").st_mode & 0o777 == 0o600
         assert os.stat(folder).st_mode & 0o777 == 0o700

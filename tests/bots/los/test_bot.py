@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import zipfile
 from decimal import Decimal
 
 import pytest
@@ -11,7 +12,7 @@ from bots.los.bot import LosBot
 from bots.los.pages import Decision
 from loanhub.ledger import WorkItemLedger
 from loanhub.masking import mask_text
-from schemas.failures import NeedsHuman
+from schemas.failures import NeedsHuman, TransientError
 from schemas.hub import WorkItemState
 from tests.bots.conftest import FAST_POLICY, ledger_guard, los_login
 from tests.simulators.portal_pages import los_decide, los_http_login
@@ -101,7 +102,7 @@ def test_above_the_limit_waits_for_a_checker_as_a_needs_human_item(
 
 
 def test_the_layout_variant_fails_fast_with_evidence_and_submits_nothing(
-    sim, los_bot, sim_dataset, pg_engine
+    sim, sim_endpoints, los_bot, sim_dataset, pg_engine
 ):
     number = application(sim_dataset, 5)
     sim.controls({"los": {"*": {"variant": True}}})
@@ -114,6 +115,11 @@ def test_the_layout_variant_fails_fast_with_evidence_and_submits_nothing(
     item = WorkItemLedger(pg_engine).get("los_decision", number)
     assert item is not None
     assert item.state is WorkItemState.NEEDS_HUMAN
+    assert str(stopped.value.evidence) in (item.error or "")  # a person finds the evidence
+    with zipfile.ZipFile(stopped.value.evidence / "trace.zip") as kept:
+        everything = b"".join(kept.read(n) for n in kept.namelist())
+    password = los_login(sim_endpoints).password.get_secret_value().encode()
+    assert password not in everything
 
 
 def test_two_bots_racing_on_one_application_submit_once(
@@ -155,3 +161,21 @@ def test_two_bots_racing_on_one_application_submit_once(
     assert first == second, receipts  # the loser waited for the winner's outcome
     opened = [e for e in sim.journal("los", "view") if e["application_no"] == number]
     assert len(opened) == 1  # and never even opened the form
+
+
+def test_a_submit_turned_away_by_the_busy_page_is_retried_safely(
+    sim, los_bot, sim_dataset, pg_engine
+):
+    """The busy page instead of a confirmation: the status shows nothing recorded, so the item
+    fails as transient and the next attempt (status first, again) submits once."""
+    number = application(sim_dataset, 7)
+    sim.controls({"los": {"/decide": {"fault": "busy", "times": 1}}})
+    with pytest.raises(TransientError, match="recorded nothing"):
+        los_bot.submit_decision(number, approve())
+    assert decisions(sim, number) == []
+    item = WorkItemLedger(pg_engine).get("los_decision", number)
+    assert item is not None
+    assert item.state is WorkItemState.FAILED
+    receipt = los_bot.submit_decision(number, approve())
+    assert receipt.submitted
+    assert len(decisions(sim, number)) == 1

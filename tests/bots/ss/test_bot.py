@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import zipfile
 from datetime import date
 
 import pytest
 
+from bots.config import PortalLogin
+from bots.ss.bot import SocialSecurityBot
+from loanhub.masking import mask_text
 from mappings.engine import Mapping
-from schemas.failures import NeedsHuman
+from schemas.failures import ContractError, NeedsHuman, TransientError
+from tests.bots.conftest import FAST_POLICY
 
 EXPORT_BUSY = {"/export.do": {"fault": "busy", "rate": 1.0}}
 
@@ -32,7 +37,7 @@ def expected_months(p) -> list[date]:
     return sorted(date(int(c.month[:4]), int(c.month[4:]), 1) for c in p.contributions)
 
 
-def test_prefers_the_export_and_maps_the_whole_history(sim, ss_bot, sim_dataset):
+def test_prefers_the_export_and_maps_the_whole_history(sim, ss_bot, sim_dataset, evidence):
     p = person(sim_dataset, 0)
     history = ss_bot.fetch_history(p.id_number, p.name)
     assert (history.found, history.source) == (True, "export")
@@ -42,6 +47,7 @@ def test_prefers_the_export_and_maps_the_whole_history(sim, ss_bot, sim_dataset)
     again = ss_bot.fetch_history(p.id_number, p.name)  # the same session, no second login
     assert again.raw == history.raw
     assert len(sim.journal("ss", "login")) == 1
+    assert not list(evidence.root.glob("*/*/*"))  # evidence is kept on failure only
 
 
 def test_falls_back_to_paging_and_closes_the_notice_on_every_page(sim, ss_bot, sim_dataset):
@@ -118,3 +124,42 @@ def test_a_locked_account_is_left_to_a_person(sim, sim_endpoints, ss_bot, sim_da
         ss_bot.fetch_history(p.id_number, p.name)
     assert stopped.value.evidence is not None
     assert len(sim.journal("ss", "login")) == 1  # one try, not hammered
+
+
+def test_a_kept_trace_never_holds_the_password(sim, sim_endpoints, ss_bot, sim_dataset):
+    p = person(sim_dataset, 4)
+    sim.controls({"ss": {"layout": {"variant": True}}})
+    with pytest.raises(NeedsHuman) as stopped:
+        ss_bot.fetch_history(p.id_number, p.name)
+    trace = stopped.value.evidence / "trace.zip"
+    with zipfile.ZipFile(trace) as kept:
+        everything = b"".join(kept.read(n) for n in kept.namelist())
+    assert b"search" in everything or b"query.do" in everything  # the trace has the task
+    password = sim_endpoints["ss_portal"]["password"].encode()
+    assert password not in everything
+
+
+def test_a_refused_login_is_not_tried_again_by_later_tasks(
+    sim, sim_endpoints, chromium, evidence, sim_dataset
+):
+    login = PortalLogin(**{**sim_endpoints["ss_portal"], "password": "wrong-password"})
+    bot = SocialSecurityBot(login, chromium, evidence, mask_text, FAST_POLICY)
+    p = person(sim_dataset, 0)
+    with pytest.raises(ContractError, match="login refused"):
+        bot.fetch_history(p.id_number, p.name)
+    for _ in range(3):
+        with pytest.raises(NeedsHuman, match="logins are stopped"):
+            bot.fetch_history(p.id_number, p.name)
+    assert len(sim.journal("ss", "login")) == 1  # one try; the account is not locked by us
+
+
+def test_a_browser_that_died_is_transient_and_the_next_task_recovers(
+    sim, ss_bot, chromium, sim_dataset
+):
+    p = person(sim_dataset, 0)
+    assert ss_bot.fetch_history(p.id_number, p.name).found
+    chromium.browser.close()  # a crash, as far as the bot can tell
+    with pytest.raises(TransientError, match="browser went away"):
+        ss_bot.fetch_history(p.id_number, p.name)
+    assert ss_bot.fetch_history(p.id_number, p.name).found  # a new browser, a new login
+    assert len(sim.journal("ss", "login")) == 2
