@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
-from pydantic import BaseModel, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from sqlalchemy import Connection, Engine, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -57,10 +57,13 @@ class IntakeRecord(CanonicalModel):
     party: Party
     application: Application
     consent: Consent
+    consents: list[Consent] = Field(
+        default_factory=list, description="further consents: tax, social security, core"
+    )
 
     @model_validator(mode="after")
     def _one_party(self) -> Self:
-        for section in (self.application, self.consent):
+        for section in (self.application, self.consent, *self.consents):
             if section.party_id_number.upper() != self.party.id_number:
                 raise ValueError(f"{type(section).__name__} names another party than the record")
             section.party_id_number = self.party.id_number
@@ -69,7 +72,9 @@ class IntakeRecord(CanonicalModel):
     @classmethod
     def from_raw(cls, record: dict[str, Any], lineage: dict[str, Any]) -> IntakeRecord:
         sections = ("party", "application", "consent")
-        return cls.model_validate({s: {**record.get(s, {}), "lineage": lineage} for s in sections})
+        values: dict[str, Any] = {s: {**record.get(s, {}), "lineage": lineage} for s in sections}
+        values["consents"] = [{**c, "lineage": lineage} for c in record.get("consents", [])]
+        return cls.model_validate(values)
 
 
 def _insert_new(conn: Connection, table: Table, key: str, rows: Sequence[dict[str, Any]]) -> int:
@@ -167,7 +172,12 @@ def load_applicants(
             conn, application, "application_no", [fact_row(g.application) for g in good]
         )
         _insert_new(conn, party, "id_number", [fact_row(g.party) for g in good])
-        _insert_new(conn, consent, "consent_ref", [fact_row(g.consent) for g in good])
+        _insert_new(
+            conn,
+            consent,
+            "consent_ref",
+            [fact_row(c) for g in good for c in (g.consent, *g.consents)],
+        )
         summary.loaded = new_apps
         summary.already_present = len(good) - new_apps
         summary.persons = sum(g.party.kind is PartyKind.PERSON for g in good)

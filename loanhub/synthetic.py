@@ -97,3 +97,42 @@ def applicant_batch(seed: int, size: int, *, mistyped_every: int = 13) -> list[d
             }
         )
     return batch
+
+
+def los_intake(applications: list[dict[str, Any]], granted: datetime) -> list[dict[str, Any]]:
+    """Intake records for applications waiting in the LOS (as its daily list shows them), with
+    the consents the applicant signed on the form: bureau, tax, social security and core, all
+    for loan approval (reason 01), valid for 90 days."""
+
+    def consent(app_no: str, id_number: str, scope: str) -> dict[str, Any]:
+        return {
+            "consent_ref": f"CNS-{app_no}-{scope[:3]}",
+            "party_id_number": id_number,
+            "scope": scope,
+            "reason": "01",
+            "granted_at": granted.isoformat(),
+            "expires_at": (granted + timedelta(days=90)).isoformat(),
+        }
+
+    records = []
+    for app in applications:
+        app_no, id_number = app["application_no"], app["id_number"]
+        records.append(
+            {
+                "party": {"kind": "PERSON", "id_number": id_number, "name": app["applicant_name"]},
+                "application": {
+                    "application_no": app_no,
+                    "party_id_number": id_number,
+                    "product": app["product"],
+                    "requested_amount": str(app["requested_amount"]),
+                    "term_months": app["term_months"],
+                    "submitted_at": f"{app['submitted_on']}T09:00:00+08:00",
+                },
+                "consent": consent(app_no, id_number, "BUREAU"),
+                "consents": [
+                    consent(app_no, id_number, scope)
+                    for scope in ("TAX", "SOCIAL_SECURITY", "CORE")
+                ],
+            }
+        )
+    return records

@@ -102,6 +102,20 @@ class Mapping:
     def load(cls, name: str) -> Mapping:
         return _load(name)
 
+    def parents(self) -> dict[str, str]:
+        """Each child record's parent record (``account`` -> ``report``): what a stored child
+        row links to."""
+        found: dict[str, str] = {}
+
+        def walk(records: list[dict[str, Any]], parent: str | None) -> None:
+            for record in records:
+                if parent is not None:
+                    found[record["name"]] = parent
+                walk(record.get("children", []), record["name"])
+
+        walk(self.spec["records"], None)
+        return found
+
     def _check(self, records: list[dict[str, Any]]) -> None:
         for record in records:
             _model(record["model"])

@@ -26,8 +26,12 @@ class Decision(Fact):
     annual_rate: Rate | None = None
     conditions: str | None = Field(default=None, max_length=500)
     comment: str | None = Field(default=None, max_length=500)
-    decided_by: str = Field(max_length=64)
+    decided_by: str = Field(max_length=64)  # the user, or rule:<id> when a rule decided
     decided_at: UtcDateTime
+    rule_set_version: str | None = Field(
+        default=None, max_length=64, description="the rule set that decided or referred it"
+    )
+    reasons: str | None = Field(default=None, max_length=500)
     los_reference: str | None = Field(default=None, max_length=40, description="审批流水号")
 
 

@@ -45,6 +45,7 @@ from schemas.bureau import (
 from schemas.hub import AuditEvent, FileReceipt, QuarantinedRecord, WorkItem
 from schemas.lending import Decision, Disbursement, EarlyWarning, Loan, RepaymentInstallment
 from schemas.party import Application, Consent, Party
+from schemas.profile import ApplicantProfile
 from schemas.sources import (
     CoreAccount,
     CoreCustomer,
@@ -214,6 +215,12 @@ core_monthly_summary = derived_table(
 )
 decision = derived_table(
     "decision", Decision, unique=(("los_reference",),), index=(("application_no",),)
+)
+applicant_profile = derived_table(
+    "applicant_profile",
+    ApplicantProfile,
+    unique=(("application_no", "inputs_hash"),),
+    index=(("application_no",),),
 )
 loan = derived_table("loan", Loan, unique=(("loan_account",),), index=(("application_no",),))
 disbursement = derived_table(

@@ -1,0 +1,91 @@
+"""Mapped facts into the canonical store: each record to its model's table, children linked to
+their parent rows, stored once by business key.
+
+A source answer is small (one report, one history), so rows go in one by one inside the
+caller's transaction; the bulk path (the nightly extract) is ``loanhub.repayments`` with COPY.
+A record whose business key is stored already is left as it is, and so are its children: a
+re-harvest of the same answer adds nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Connection, Table
+from sqlalchemy.dialects import postgresql, sqlite
+
+from mappings.engine import Mapping, MappingResult
+from schemas.bureau import (
+    CreditAccount,
+    CreditAccountMonth,
+    CreditInquiry,
+    CreditPublicRecord,
+    CreditReport,
+)
+from schemas.sources import (
+    CoreAccount,
+    CoreCustomer,
+    CoreMonthlySummary,
+    SocialSecurityMonth,
+    TaxProfile,
+)
+from schemas.tables import (
+    core_account,
+    core_customer,
+    core_monthly_summary,
+    credit_account,
+    credit_account_month,
+    credit_inquiry,
+    credit_public_record,
+    credit_report,
+    fact_row,
+    social_security_month,
+    tax_profile,
+)
+
+TABLE_OF: dict[type[BaseModel], Table] = {
+    CreditReport: credit_report,
+    CreditAccount: credit_account,
+    CreditAccountMonth: credit_account_month,
+    CreditInquiry: credit_inquiry,
+    CreditPublicRecord: credit_public_record,
+    TaxProfile: tax_profile,
+    SocialSecurityMonth: social_security_month,
+    CoreCustomer: core_customer,
+    CoreAccount: core_account,
+    CoreMonthlySummary: core_monthly_summary,
+}
+
+
+def _parent_column(table: Table) -> str:
+    [fk] = list(table.foreign_keys)
+    return fk.parent.name
+
+
+def _insert_new(conn: Connection, table: Table, row: dict[str, Any]) -> int | None:
+    """The new row's id, or None when its business key is stored already."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table).values(row).on_conflict_do_nothing().returning(table.c.id)
+    return conn.execute(statement).scalar_one_or_none()
+
+
+def store_mapped(conn: Connection, mapping: Mapping, result: MappingResult) -> dict[str, int]:
+    """Store what ``mapping`` produced; returns the new rows per record name."""
+    parents = mapping.parents()
+    ids: dict[tuple[str, int], int | None] = {}
+    new: dict[str, int] = {}
+    for name, records in result.records.items():
+        parent = parents.get(name)
+        for index, record in enumerate(records):
+            table = TABLE_OF[type(record.model)]
+            row = fact_row(record.model)
+            if parent is not None:
+                parent_id = ids.get((parent, record.parent if record.parent is not None else -1))
+                if parent_id is None:  # the parent was stored before, with its children
+                    ids[name, index] = None
+                    continue
+                row[_parent_column(table)] = parent_id
+            ids[name, index] = _insert_new(conn, table, row)
+            new[name] = new.get(name, 0) + (ids[name, index] is not None)
+    return new

@@ -1,0 +1,323 @@
+"""Harvest: what an approval needs about an applicant, from every legacy system, into the
+canonical store, then condensed into an applicant profile.
+
+Each source is a separate step so that the DAG can run it in its own pool (no system sees more
+concurrency than it tolerates) and retry it alone. A step stores what the source said, or
+records that it had nothing to say (a thin bureau file, no bank relationship, no insured
+history): both are answers. Refused records are quarantined with their reason; the rest is
+kept. Steps are idempotent: the bureau query is a work item, and facts are stored once by
+business key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bots.ss.bot import SocialSecurityBot
+from connectors.bureau import BureauConnector
+from connectors.core import CoreConnector
+from connectors.errors import BusinessAnswer
+from connectors.tax import TaxExchange, TaxQuery
+from loanhub.canonical import sha256_hex
+from loanhub.consents import ConsentBook
+from loanhub.facts import store_mapped
+from loanhub.masking import known_names
+from loanhub.quarantine import quarantine_refused
+from mappings.engine import Mapping, MappingResult
+from schemas.base import Lineage
+from schemas.profile import ApplicantProfile
+from schemas.tables import (
+    applicant_profile,
+    application,
+    core_account,
+    core_customer,
+    core_monthly_summary,
+    credit_account,
+    credit_account_month,
+    credit_public_record,
+    credit_report,
+    fact_row,
+    party,
+    social_security_month,
+    tax_profile,
+)
+from schemas.types import utcnow
+
+log = logging.getLogger(__name__)
+PROFILE_VERSION = "profile-v1"
+SOURCES = ("bureau", "core", "tax", "social_security")
+
+
+@dataclass(frozen=True)
+class Applicant:
+    application_no: str
+    id_number: str
+    name: str
+    requested_amount: Any
+    term_months: int
+
+
+def applicants(engine: Engine, application_nos: list[str] | None = None) -> list[Applicant]:
+    """The applications to harvest: the named ones, or every one still received."""
+    query = select(
+        application.c.application_no,
+        application.c.party_id_number,
+        party.c.name,
+        application.c.requested_amount,
+        application.c.term_months,
+    ).join(party, party.c.id_number == application.c.party_id_number)
+    if application_nos:
+        query = query.where(application.c.application_no.in_(application_nos))
+    else:
+        query = query.where(application.c.status == "RECEIVED")
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(application.c.application_no)).all()
+    found = [Applicant(*row) for row in rows]
+    known_names.add(*(a.name for a in found))
+    return found
+
+
+def _store(
+    engine: Engine,
+    mapping_name: str,
+    payload: Any,
+    *,
+    fetched_at: Any,
+    raw_hash: str,
+    source_ref: str,
+    **params: Any,
+) -> dict[str, int]:
+    mapping = Mapping.load(mapping_name)
+    result: MappingResult = mapping.map(
+        payload, fetched_at=fetched_at, raw_payload_hash=raw_hash, params=params
+    )
+    with engine.begin() as conn:
+        new = store_mapped(conn, mapping, result)
+        if result.refused:
+            new["quarantined"] = quarantine_refused(
+                conn,
+                result.refused,
+                source_system=mapping.source_system,
+                source_ref=source_ref,
+                mapping_version=mapping.version,
+            )
+    return new
+
+
+def harvest_bureau(engine: Engine, bureau: BureauConnector, a: Applicant) -> str:
+    """The personal report for loan approval (reason 01), once per application."""
+    report = bureau.personal_report(a.application_no, a.id_number, a.name, "01")
+    if report.thin_file or report.raw is None:
+        return "thin file"
+    new = _store(
+        engine,
+        "bureau_personal",
+        report.raw,
+        fetched_at=report.fetched_at,
+        raw_hash=report.raw_sha256 or sha256_hex(report.raw),
+        source_ref=f"bureau:{report.report_no}",
+        application_no=a.application_no,
+        reason="01",
+    )
+    return f"report {report.report_no}: {sum(new.values())} new facts"
+
+
+def harvest_core(engine: Engine, core: CoreConnector, a: Applicant, today: date) -> str:
+    """Customer, accounts and twelve months of summaries, if the applicant banks with us."""
+    try:
+        customer = core.customer(a.id_number)
+    except BusinessAnswer:
+        return "not a customer"
+    new = _store(
+        engine,
+        "core_customer",
+        customer.raw,
+        fetched_at=customer.fetched_at,
+        raw_hash=customer.sha256,
+        source_ref="core:customer",
+        id_number=a.id_number,
+    )
+    customer_no = customer.body.findtext(".//{*}customerNo")
+    accounts = core.accounts(customer_no)
+    _store(
+        engine,
+        "core_accounts",
+        accounts.raw,
+        fetched_at=accounts.fetched_at,
+        raw_hash=accounts.sha256,
+        source_ref=f"core:accounts:{customer_no}",
+        customer_no=customer_no,
+    )
+    first = (today.replace(day=1) - timedelta(days=365)).strftime("%Y%m")
+    last = today.strftime("%Y%m")
+    for account_no in accounts.body.xpath(".//*[local-name()='accountNo']/text()"):
+        months = core.monthly_summary(account_no, first, last)
+        _store(
+            engine,
+            "core_monthly",
+            months.raw,
+            fetched_at=months.fetched_at,
+            raw_hash=months.sha256,
+            source_ref=f"core:monthly:{account_no}",
+            account_no=account_no,
+        )
+    return f"customer {customer_no}: {sum(new.values())} new"
+
+
+def harvest_social_security(engine: Engine, bot: SocialSecurityBot, a: Applicant) -> str:
+    history = bot.fetch_history(a.id_number, a.name)
+    if not history.found:
+        return "no insured history"
+    new = _store(
+        engine,
+        "ss_history",
+        history.payload,
+        fetched_at=history.fetched_at,
+        raw_hash=history.raw_sha256,
+        source_ref=f"ss:{history.source}",
+        id_number=a.id_number,
+    )
+    return f"{history.months} months from the {history.source}: {new.get('month', 0)} new"
+
+
+def tax_queries(consents: ConsentBook, batch: list[Applicant]) -> list[TaxQuery]:
+    """One query per applicant, each with its consent reference (no consent, no query)."""
+    return [
+        TaxQuery(
+            request_id=a.application_no,
+            subject_type="P",
+            id_or_uscc=a.id_number,
+            name=a.name,
+            consent_ref=consents.require(a.id_number, "TAX", "01"),
+        )
+        for a in batch
+    ]
+
+
+def collect_tax(engine: Engine, tax: TaxExchange, request: str, batch: list[Applicant]) -> bool:
+    """One look for the authority's answer; True once it is stored (what a sensor pokes)."""
+    answer = tax.poll(request)
+    if answer is None:
+        return False
+    _store(
+        engine,
+        "tax_answer",
+        answer.rows,
+        fetched_at=utcnow(),
+        raw_hash=answer.file.sha256,
+        source_ref=f"tax:{answer.file.name}",
+        subjects={a.application_no: a.id_number for a in batch},
+    )
+    return True
+
+
+def build_profile(engine: Engine, a: Applicant) -> ApplicantProfile:
+    """Condense the stored facts into what the rules read; stored once per distinct input."""
+    with engine.connect() as conn:
+        report = conn.execute(
+            select(credit_report)
+            .where(credit_report.c.application_no == a.application_no)
+            .order_by(credit_report.c.report_date.desc())
+        ).first()
+        latest_overdue, overdue_amount, public_records = 0, 0, 0
+        if report is not None:
+            accounts = select(credit_account.c.id).where(credit_account.c.report_id == report.id)
+            latest = conn.execute(
+                select(func.max(credit_account_month.c.month)).where(
+                    credit_account_month.c.account_id.in_(accounts)
+                )
+            ).scalar()
+            latest_overdue = conn.execute(
+                select(func.coalesce(func.max(credit_account_month.c.months_overdue), 0)).where(
+                    credit_account_month.c.account_id.in_(accounts),
+                    credit_account_month.c.month == latest,
+                )
+            ).scalar_one()
+            overdue_amount = conn.execute(
+                select(func.coalesce(func.sum(credit_account.c.overdue_amount), 0)).where(
+                    credit_account.c.report_id == report.id
+                )
+            ).scalar_one()
+            public_records = conn.execute(
+                select(func.count()).where(credit_public_record.c.report_id == report.id)
+            ).scalar_one()
+        tax = conn.execute(
+            select(tax_profile)
+            .where(tax_profile.c.id_or_uscc == a.id_number, tax_profile.c.status == "FOUND")
+            .order_by(tax_profile.c.fetched_at.desc())
+        ).first()
+        months = conn.execute(
+            select(social_security_month.c.month, social_security_month.c.status).where(
+                social_security_month.c.id_number == a.id_number
+            )
+        ).all()
+        customer = conn.execute(
+            select(core_customer.c.customer_no).where(core_customer.c.id_number == a.id_number)
+        ).scalar()
+        balance = None
+        if customer is not None:
+            balance = conn.execute(
+                select(func.avg(core_monthly_summary.c.average_balance)).where(
+                    core_monthly_summary.c.account_no.in_(
+                        select(core_account.c.account_no).where(
+                            core_account.c.customer_no == customer
+                        )
+                    )
+                )
+            ).scalar()
+    statuses = Counter(status for _, status in months)
+    missing = [
+        name
+        for name, present in (
+            ("bureau", report is not None),
+            ("tax", tax is not None),
+            ("social_security", bool(months)),
+            ("core", customer is not None),
+        )
+        if not present
+    ]
+    values = {
+        "application_no": a.application_no,
+        "party_id_number": a.id_number,
+        "requested_amount": a.requested_amount,
+        "term_months": a.term_months,
+        "bureau_report_no": report.report_no if report is not None else None,
+        "bureau_score": report.score if report is not None else None,
+        "bureau_thin_file": report is None or bool(report.thin_file),
+        "current_overdue_months": latest_overdue,
+        "overdue_amount": overdue_amount,
+        "public_records": public_records,
+        "tax_rating": tax.tax_credit_rating if tax is not None else None,
+        "tax_arrears": tax.arrears_amount if tax is not None else None,
+        "ss_months_paid": statuses["PAID"] + statuses["PAID_LATE"],
+        "ss_months_owed": statuses["OWED"],
+        "ss_latest_month": max((m for m, _ in months), default=None),
+        "core_customer_no": customer,
+        "core_average_balance": round(balance, 2) if balance is not None else None,
+        "missing_sources": ",".join(missing),
+    }
+    digest = sha256_hex(values)
+    profile = ApplicantProfile.model_validate(
+        {
+            **values,
+            "inputs_hash": digest,
+            "lineage": Lineage(
+                source_system="hub",
+                fetched_at=utcnow(),
+                mapping_version=PROFILE_VERSION,
+                raw_payload_hash=digest,
+            ),
+        }
+    )
+    with engine.begin() as conn:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(applicant_profile).values(fact_row(profile))
+        conn.execute(statement.on_conflict_do_nothing())
+    return profile

@@ -1,0 +1,41 @@
+"""The applicant profile: what the decision rules read, condensed from every source's facts.
+
+One profile per application and harvest; ``inputs_hash`` is the hash of the facts it was built
+from, so a re-harvest that changes nothing changes no profile.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from pydantic import Field
+
+from schemas.base import Fact
+from schemas.sources import TaxRating
+from schemas.types import Money
+
+
+class ApplicantProfile(Fact):
+    application_no: str = Field(max_length=32)
+    party_id_number: str = Field(max_length=18)
+    requested_amount: Money = Field(gt=0)
+    term_months: int = Field(ge=1, le=360)
+    bureau_report_no: str | None = Field(default=None, max_length=40)
+    bureau_score: int | None = Field(default=None, ge=300, le=900)
+    bureau_thin_file: bool = False
+    current_overdue_months: int = Field(
+        default=0, ge=0, le=7, description="worst overdue level in the report's latest month"
+    )
+    overdue_amount: Money = Field(default=0, ge=0)
+    public_records: int = Field(default=0, ge=0)
+    tax_rating: TaxRating | None = None
+    tax_arrears: Money | None = Field(default=None, ge=0)
+    ss_months_paid: int = Field(default=0, ge=0)
+    ss_months_owed: int = Field(default=0, ge=0)
+    ss_latest_month: date | None = None
+    core_customer_no: str | None = Field(default=None, max_length=12)
+    core_average_balance: Money | None = None
+    missing_sources: str = Field(
+        default="", max_length=100, description="sources that had nothing to say, comma-separated"
+    )
+    inputs_hash: str = Field(max_length=64)

@@ -1,0 +1,91 @@
+"""Harvest against the simulators on PostgreSQL: every source into the store, a profile that
+agrees with the simulators' own data, and a second harvest that adds nothing."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bots.browser import Chromium
+from bots.config import BrowserConfig
+from loanhub import harvest
+from loanhub.consents import ConsentBook
+from loanhub.intake import load_applicants
+from loanhub.settings import HubSettings
+from loanhub.synthetic import los_intake
+from loanhub.wiring import HubBots, HubConnectors
+from schemas.tables import credit_report, social_security_month
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Chromium]:
+    with Chromium(BrowserConfig(action_timeout=5, navigation_timeout=10)) as browser:
+        yield browser
+
+
+def wanted(sim_dataset, count: int = 3):
+    """LOS applications whose applicants the bureau knows and the portal has a history of."""
+    people = {p.id_number: p for p in sim_dataset.persons}
+    chosen = [
+        a
+        for a in sim_dataset.applications[20:]
+        if people[a.id_number].known_to_bureau
+        and people[a.id_number].contributions
+        and people[a.id_number].tax is not None
+    ]
+    return chosen[:count], people
+
+
+def test_harvest_fills_the_store_and_the_profile_agrees_with_the_sources(
+    sim, sim_dir, sim_dataset, pg_url, pg_engine, tmp_path: Path, chromium
+):
+    apps, people = wanted(sim_dataset)
+    records = los_intake([dataclasses.asdict(a) for a in apps], datetime.now(UTC))
+    assert load_applicants(pg_engine, records, source_ref="los-list").loaded == len(apps)
+    settings = HubSettings(data_dir=tmp_path, sim_dir=sim_dir, database_url=pg_url)
+    connectors = HubConnectors.build(settings, pg_engine)
+    bots = HubBots.build(settings, pg_engine, chromium)
+    batch = harvest.applicants(pg_engine, [a.application_no for a in apps])
+    assert sorted(b.application_no for b in batch) == sorted(a.application_no for a in apps)
+
+    def run_all() -> None:
+        for a in batch:
+            harvest.harvest_bureau(pg_engine, connectors.bureau, a)
+            harvest.harvest_core(pg_engine, connectors.core, a, sim_dataset.business_date)
+            harvest.harvest_social_security(pg_engine, bots.social_security, a)
+        queries = harvest.tax_queries(ConsentBook(pg_engine), batch)
+        request = connectors.tax.submit(queries, sim_dataset.business_date, int(time.time()) % 997)
+        deadline = time.monotonic() + 30
+        while not harvest.collect_tax(pg_engine, connectors.tax, request, batch):
+            assert time.monotonic() < deadline, "no tax answer"
+            time.sleep(0.2)
+
+    run_all()
+    for a in batch:
+        person = people[a.id_number]
+        profile = harvest.build_profile(pg_engine, a)
+        assert profile.bureau_score == person.score
+        assert profile.public_records == len(person.public_records)
+        assert profile.ss_months_paid + profile.ss_months_owed == len(person.contributions)
+        assert profile.tax_rating == person.tax.rating
+        assert profile.tax_arrears == person.tax.arrears_amount
+        assert "bureau" not in profile.missing_sources
+
+    with pg_engine.connect() as conn:
+        reports = conn.execute(select(func.count()).select_from(credit_report)).scalar_one()
+        months = conn.execute(select(func.count()).select_from(social_security_month)).scalar_one()
+    run_all()  # a second harvest: the bureau is not asked again, no fact is stored twice
+    with pg_engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(credit_report)).scalar_one() == reports
+        assert (
+            conn.execute(select(func.count()).select_from(social_security_month)).scalar_one()
+            == months
+        )
+    queries = sim.journal("bureau", "query")
+    assert len(queries) == len(apps)  # one inquiry per application and reason
