@@ -7,6 +7,7 @@ from, so a re-harvest that changes nothing changes no profile.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 
 from pydantic import Field
 
@@ -26,7 +27,7 @@ class ApplicantProfile(Fact):
     current_overdue_months: int = Field(
         default=0, ge=0, le=7, description="worst overdue level in the report's latest month"
     )
-    overdue_amount: Money = Field(default=0, ge=0)
+    overdue_amount: Money = Field(default=Decimal("0"), ge=0)
     public_records: int = Field(default=0, ge=0)
     tax_rating: TaxRating | None = None
     tax_arrears: Money | None = Field(default=None, ge=0)
