@@ -317,6 +317,23 @@ def bot_history(id_number: str, name: str) -> None:
     )
 
 
+@app.command("airflow-pools")
+def airflow_pools() -> None:
+    """The Airflow pools, one per legacy system, sized from settings (``LOANHUB_POOLS``), in
+    the format ``airflow pools import`` reads."""
+    import json
+
+    pools = {
+        name: {
+            "slots": slots,
+            "description": f"calls to {name} at once (loanhub settings)",
+            "include_deferred": False,
+        }
+        for name, slots in HubSettings().pools.items()
+    }
+    typer.echo(json.dumps(pools, indent=2))
+
+
 @app.command("demo")
 def demo(
     seed: Annotated[int, typer.Option(help="seed of the synthetic batch")] = 7,

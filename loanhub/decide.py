@@ -119,6 +119,31 @@ def record(
     return made
 
 
+def undecided(engine: Engine) -> list[str]:
+    """Applications with a profile and no decision yet."""
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(applicant_profile.c.application_no)
+                .where(applicant_profile.c.application_no.not_in(select(decision.c.application_no)))
+                .distinct()
+                .order_by(applicant_profile.c.application_no)
+            ).scalars()
+        )
+
+
+def unposted(engine: Engine) -> list[str]:
+    """Decisions the LOS has not received yet."""
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(decision.c.application_no)
+                .where(decision.c.los_reference.is_(None))
+                .order_by(decision.c.application_no)
+            ).scalars()
+        )
+
+
 def evaluate(engine: Engine, rules: RuleSet, application_nos: list[str]) -> list[Referral]:
     """Decide what the rules may decide; return the rest as referrals for credit ops."""
     referrals = []

@@ -75,6 +75,14 @@ class HubSettings(BaseSettings):
         default=None, description="the simulators' data directory; unset means data_dir/sim"
     )
 
+    pools: dict[str, int] = Field(
+        default={"bureau": 4, "core": 4, "tax": 1, "social_security": 1, "los": 1, "gateway": 1},
+        description="Airflow pool per legacy system: the most calls each tolerates at once",
+    )
+    harvest_batch_size: int = Field(default=10, ge=1, le=200)
+    tax_wait_seconds: int = Field(
+        default=3600, ge=1, description="how long the tax answer may take before the run fails"
+    )
     evidence_retention_days: int = Field(
         default=30, ge=1, description="screen evidence older than this is purged"
     )

@@ -1,0 +1,108 @@
+"""# credit_decision
+
+Decides every profiled application with the versioned rule set (`loanhub/rules/*.yaml`):
+hard rejects, then a score; strong applications within the first amount tier are approved by
+rule, weak ones rejected by rule, and the referral band goes to credit operations through
+Airflow's human-in-the-loop review (**Required actions**), with a masked summary of the
+profile. Approvers come from the amount's tier, and the person who requested the run cannot
+approve it (maker != checker). Decisions are then posted into the LOS by the screen bot,
+once per application.
+
+Every decision records who or which rule decided it, and the rule set version.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.providers.standard.operators.hitl import HITLOperator
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+
+PROFILES = Asset("loanhub://profiles")
+DECISIONS = Asset("loanhub://decisions")
+DEFAULT_ARGS = {
+    "owner": "credit-integration",
+    "retries": 2,
+    "retry_delay": timedelta(seconds=20),
+}
+OPTIONS = ["Approve", "Reject", "Return"]
+
+
+@dag(
+    dag_id="credit_decision",
+    schedule=None,
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    tags=["loanhub", "credit", "decision"],
+    default_args=DEFAULT_ARGS,
+    doc_md=__doc__,
+    params={
+        "application_nos": Param(
+            [],
+            type="array",
+            items={"type": "string", "pattern": "^[A-Z0-9-]{4,32}$"},
+            title="Application numbers",
+        ),
+        "rule_set": Param("credit-v1", type="string", pattern="^[a-z0-9-]+$", title="Rule set"),
+        "requested_by": Param(
+            "credit_ops", type="string", minLength=1, title="Requested by (the maker)"
+        ),
+        "review_hours": Param(24, type="integer", minimum=1, maximum=168),
+    },
+)
+def credit_decision() -> None:
+    @task
+    def evaluate() -> list[dict[str, object]]:
+        from loanhub import pipeline
+
+        params = get_current_context()["params"]
+        return pipeline.evaluate(params["application_nos"], params["rule_set"])
+
+    @task
+    def review_requests(referrals: list[dict[str, object]]) -> list[dict[str, object]]:
+        maker = get_current_context()["params"]["requested_by"]
+        return [
+            {
+                "subject": r["subject"],
+                "body": r["body"],
+                "assigned_users": [
+                    {"id": user, "name": user}
+                    for user in r["approvers"]  # type: ignore[attr-defined]
+                    if user != maker
+                ],
+            }
+            for r in referrals
+        ]
+
+    review = HITLOperator.partial(
+        task_id="credit_ops_review",
+        options=OPTIONS,
+        retries=0,
+        params={"comment": Param("", type="string", maxLength=500)},
+    ).expand_kwargs(review_requests(referrals := evaluate()))
+
+    @task(trigger_rule="none_failed")
+    def record_reviews(referrals: list[dict[str, object]], answers: list[dict]) -> dict[str, int]:
+        from loanhub import pipeline
+
+        params = get_current_context()["params"]
+        outcomes: dict[str, int] = {}
+        for referral, answer in zip(referrals, answers or [], strict=True):
+            outcome = pipeline.record_review(
+                referral, answer, params["requested_by"], params["rule_set"]
+            )
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        return outcomes
+
+    @task(pool="los", trigger_rule="none_failed", outlets=[DECISIONS])
+    def post_to_los(_: dict[str, int]) -> int:
+        from loanhub import pipeline
+
+        params = get_current_context()["params"]
+        posted = pipeline.post_decisions(pipeline.decided_applications(params["application_nos"]))
+        return len(posted)
+
+    post_to_los(record_reviews(referrals, review.output))
+
+
+credit_decision_dag = credit_decision()

@@ -1,0 +1,111 @@
+"""# credit_harvest
+
+Gathers what an approval needs about each application: the credit bureau (SOAP), the core
+banking system (SOAP), the tax authority (a request file over SFTP, then a wait for its
+answer) and the social-security portal (a Playwright bot), normalised into the canonical
+store and condensed into one applicant profile per application.
+
+**Trigger** with the form: a list of application numbers, or none for every application
+still received. `loanhub harvest APP...` does the same through the REST API.
+
+Applications run in batches (`batch_size`), one mapped task per batch and source, each in its
+legacy system's pool, so no system sees more concurrent calls than the pool allows. Every
+effect is once-only (bureau inquiries are work items; facts are stored by business key), so
+retries are safe. Emits the `loanhub://profiles` asset.
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import Asset, Param, PokeReturnValue, dag, get_current_context, task
+
+PROFILES = Asset("loanhub://profiles")
+DEFAULT_ARGS = {
+    "owner": "credit-integration",
+    "retries": 2,
+    "retry_delay": timedelta(seconds=20),
+    "retry_exponential_backoff": 2.0,
+}
+
+
+@dag(
+    dag_id="credit_harvest",
+    schedule=None,
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=4,
+    tags=["loanhub", "credit", "harvest"],
+    default_args=DEFAULT_ARGS,
+    doc_md=__doc__,
+    params={
+        "application_nos": Param(
+            [],
+            type="array",
+            items={"type": "string", "pattern": "^[A-Z0-9-]{4,32}$"},
+            title="Application numbers",
+            description="Leave empty for every application still received.",
+        ),
+        "batch_size": Param(10, type="integer", minimum=1, maximum=200, title="Batch size"),
+    },
+)
+def credit_harvest() -> None:
+    @task
+    def batches() -> list[list[str]]:
+        from loanhub import pipeline
+
+        params = get_current_context()["params"]
+        return pipeline.harvest_batches(params["application_nos"], params["batch_size"])
+
+    @task(pool="bureau", retries=3)
+    def bureau(batch: list[str]) -> dict[str, int]:
+        from loanhub import pipeline
+
+        return pipeline.harvest_source("bureau", batch)
+
+    @task(pool="core", retries=3)
+    def core(batch: list[str]) -> dict[str, int]:
+        from loanhub import pipeline
+
+        return pipeline.harvest_source("core", batch)
+
+    @task(pool="social_security", retries=2)
+    def social_security(batch: list[str]) -> dict[str, int]:
+        from loanhub import pipeline
+
+        return pipeline.harvest_source("social_security", batch)
+
+    @task(pool="tax")
+    def tax_request(batch: list[str]) -> dict[str, object]:
+        from loanhub import pipeline
+
+        context = get_current_context()
+        # the same request name on a retry: the authority answers one file once
+        seq = zlib.crc32(f"{context['run_id']}:{context['ti'].map_index}".encode()) % 1000
+        return {"request": pipeline.submit_tax(batch, seq), "batch": batch}
+
+    @task.sensor(poke_interval=5, timeout=3600, mode="reschedule", pool="tax")
+    def tax_answer(request: dict[str, object]) -> PokeReturnValue:
+        from loanhub import pipeline
+
+        done = pipeline.collect_tax(str(request["request"]), list(request["batch"]))  # type: ignore[call-overload]
+        return PokeReturnValue(is_done=done, xcom_value=request["request"] if done else None)
+
+    @task(outlets=[PROFILES])
+    def profiles(batch: list[str]) -> int:
+        from loanhub import pipeline
+
+        return pipeline.build_profiles(batch)
+
+    chosen = batches()
+    sources = [
+        bureau.expand(batch=chosen),
+        core.expand(batch=chosen),
+        social_security.expand(batch=chosen),
+        tax_answer.expand(request=tax_request.expand(batch=chosen)),
+    ]
+    sources >> profiles.expand(batch=chosen)
+
+
+credit_harvest_dag = credit_harvest()

@@ -1,0 +1,190 @@
+"""What the DAG tasks call: one function per step, taking and returning ids and counts only
+(XCom carries no payloads), building the hub's services from settings at run time.
+
+A worker process builds its engine, connectors and browser once and reuses them across the
+tasks it runs (``Hub.here``): a fresh zeep client or Chromium per task would cost more than
+the work itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from functools import cached_property
+from typing import Any, ClassVar
+
+from sqlalchemy import Engine
+
+from bots.browser import Chromium
+from loanhub import decide, harvest
+from loanhub.consents import ConsentBook
+from loanhub.db import make_engine, upgrade
+from loanhub.masking import install_log_masking
+from loanhub.rules import RuleSet
+from loanhub.settings import HubSettings
+from loanhub.wiring import HubBots, HubConnectors
+from schemas.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Hub:
+    settings: HubSettings
+
+    _current: ClassVar[Hub | None] = None
+
+    @classmethod
+    def here(cls) -> Hub:
+        """This process's hub, built on first use from the environment's settings."""
+        if cls._current is None:
+            install_log_masking()
+            cls._current = cls(HubSettings())
+        return cls._current
+
+    @classmethod
+    def reset(cls) -> None:
+        if cls._current is not None and "chromium" in cls._current.__dict__:
+            cls._current.chromium.close()
+        cls._current = None
+
+    @cached_property
+    def engine(self) -> Engine:
+        engine = make_engine(self.settings.store_url)
+        upgrade(engine)
+        return engine
+
+    @cached_property
+    def connectors(self) -> HubConnectors:
+        return HubConnectors.build(self.settings, self.engine)
+
+    @cached_property
+    def chromium(self) -> Chromium:
+        return Chromium()
+
+    @cached_property
+    def bots(self) -> HubBots:
+        return HubBots.build(self.settings, self.engine, self.chromium)
+
+
+# -- credit_harvest ---------------------------------------------------------------------------
+
+
+def harvest_batches(application_nos: list[str], batch_size: int) -> list[list[str]]:
+    """The applications to harvest (the named ones, or every one received), in batches."""
+    found = [a.application_no for a in harvest.applicants(Hub.here().engine, application_nos)]
+    return [found[i : i + batch_size] for i in range(0, len(found), batch_size)]
+
+
+def harvest_source(source: str, application_nos: list[str]) -> dict[str, int]:
+    """One source for one batch; a failing applicant does not stop the others, but fails the
+    task at the end so Airflow retries it (what succeeded is not repeated: work items and
+    business keys)."""
+    hub = Hub.here()
+    batch = harvest.applicants(hub.engine, application_nos)
+    counts = {"ok": 0, "failed": 0}
+    errors = []
+    for a in batch:
+        try:
+            if source == "bureau":
+                note = harvest.harvest_bureau(hub.engine, hub.connectors.bureau, a)
+            elif source == "core":
+                note = harvest.harvest_core(hub.engine, hub.connectors.core, a, utcnow().date())
+            elif source == "social_security":
+                note = harvest.harvest_social_security(hub.engine, hub.bots.social_security, a)
+            else:
+                raise ValueError(f"unknown source {source!r}")
+            log.info("%s %s: %s", source, a.application_no, note)
+            counts["ok"] += 1
+        except Exception as exc:  # reported per applicant, raised once for the batch
+            log.warning("%s %s failed: %s", source, a.application_no, exc)
+            counts["failed"] += 1
+            errors.append(f"{a.application_no}: {type(exc).__name__}: {exc}")
+    if errors:
+        raise RuntimeError(f"{source}: {len(errors)} of {len(batch)} failed: {errors[:3]}")
+    return counts
+
+
+def submit_tax(application_nos: list[str], seq: int) -> str:
+    hub = Hub.here()
+    batch = harvest.applicants(hub.engine, application_nos)
+    queries = harvest.tax_queries(ConsentBook(hub.engine), batch)
+    return hub.connectors.tax.submit(queries, utcnow().date(), seq)
+
+
+def collect_tax(request: str, application_nos: list[str]) -> bool:
+    hub = Hub.here()
+    return harvest.collect_tax(
+        hub.engine, hub.connectors.tax, request, harvest.applicants(hub.engine, application_nos)
+    )
+
+
+def build_profiles(application_nos: list[str]) -> int:
+    hub = Hub.here()
+    batch = harvest.applicants(hub.engine, application_nos)
+    for a in batch:
+        harvest.build_profile(hub.engine, a)
+    return len(batch)
+
+
+# -- credit_decision --------------------------------------------------------------------------
+
+
+def evaluate(application_nos: list[str], rule_set: str) -> list[dict[str, Any]]:
+    """Rule decisions stored; the referrals as the approval form's fields (masked)."""
+    engine = Hub.here().engine
+    chosen = application_nos or decide.undecided(engine)
+    referrals = decide.evaluate(engine, RuleSet.load(rule_set), chosen)
+    return [
+        {
+            "application_no": r.application_no,
+            "subject": r.subject,
+            "body": r.body,
+            "approvers": list(r.approvers),
+            "score": r.score,
+            "rate": r.rate,
+        }
+        for r in referrals
+    ]
+
+
+def record_review(
+    referral: dict[str, Any], answer: dict[str, Any], maker: str, rule_set: str
+) -> str:
+    item = decide.Referral(
+        referral["application_no"],
+        referral["subject"],
+        referral["body"],
+        tuple(referral["approvers"]),
+        referral["score"],
+        referral["rate"],
+    )
+    responder = (answer.get("responded_by_user") or {}).get("id", "")
+    made = decide.record_review(
+        Hub.here().engine,
+        RuleSet.load(rule_set),
+        item,
+        chosen=answer["chosen_options"][0],
+        responder=responder,
+        maker=maker,
+        comment=(answer.get("params_input") or {}).get("comment"),
+    )
+    return made.outcome.value
+
+
+def decided_applications(application_nos: list[str]) -> list[str]:
+    """The named applications that have a decision to post, or every unposted one."""
+    engine = Hub.here().engine
+    if not application_nos:
+        return decide.unposted(engine)
+    return [n for n in application_nos if decide.decided(engine, n) is not None]
+
+
+def post_decisions(application_nos: list[str]) -> dict[str, str]:
+    hub = Hub.here()
+    return {n: decide.post_to_los(hub.engine, hub.bots.los, n) for n in application_nos}
+
+
+def today() -> date:
+    return utcnow().date()
