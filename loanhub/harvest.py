@@ -273,6 +273,12 @@ def build_profile(engine: Engine, a: Applicant) -> ApplicantProfile:
                 )
             ).scalar()
     statuses = Counter(status for _, status in months)
+    latest_month = max((m for m, _ in months), default=None)
+    recent_owed = sum(
+        1
+        for m, status in months
+        if status == "OWED" and latest_month is not None and (latest_month - m).days < 365
+    )
     missing = [
         name
         for name, present in (
@@ -296,9 +302,9 @@ def build_profile(engine: Engine, a: Applicant) -> ApplicantProfile:
         "public_records": public_records,
         "tax_rating": tax.tax_credit_rating if tax is not None else None,
         "tax_arrears": tax.arrears_amount if tax is not None else None,
-        "ss_months_paid": statuses["PAID"] + statuses["PAID_LATE"],
-        "ss_months_owed": statuses["OWED"],
-        "ss_latest_month": max((m for m, _ in months), default=None),
+        "ss_months_paid": statuses["PAID"] + statuses["PAID_LATE"],  # over the whole history
+        "ss_months_owed": recent_owed,
+        "ss_latest_month": latest_month,
         "core_customer_no": customer,
         "core_average_balance": round(balance, 2) if balance is not None else None,
         "missing_sources": ",".join(missing),

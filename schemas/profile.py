@@ -32,7 +32,9 @@ class ApplicantProfile(Fact):
     tax_rating: TaxRating | None = None
     tax_arrears: Money | None = Field(default=None, ge=0)
     ss_months_paid: int = Field(default=0, ge=0)
-    ss_months_owed: int = Field(default=0, ge=0)
+    ss_months_owed: int = Field(
+        default=0, ge=0, description="months owed in the year up to the latest month"
+    )
     ss_latest_month: date | None = None
     core_customer_no: str | None = Field(default=None, max_length=12)
     core_average_balance: Money | None = None

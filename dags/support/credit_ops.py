@@ -23,8 +23,8 @@ from datetime import timedelta
 from airflow.models.hitl import HITLDetail
 from airflow.models.taskinstance import TaskInstance
 from airflow.models.trigger import handle_event_submit
+from airflow.sdk import timezone
 from airflow.triggers.base import TriggerEvent
-from airflow.utils import timezone
 from airflow.utils.session import create_session
 from airflow.utils.state import TaskInstanceState
 from sqlalchemy import select

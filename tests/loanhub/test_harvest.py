@@ -72,7 +72,11 @@ def test_harvest_fills_the_store_and_the_profile_agrees_with_the_sources(
         profile = harvest.build_profile(pg_engine, a)
         assert profile.bureau_score == person.score
         assert profile.public_records == len(person.public_records)
-        assert profile.ss_months_paid + profile.ss_months_owed == len(person.contributions)
+        history = {c.month: c.status for c in person.contributions}
+        latest = max(history)
+        recent = {m for m in history if int(latest) - int(m) < 100}  # YYYYMM: the last year
+        assert profile.ss_months_paid == sum(s != "欠缴" for s in history.values())
+        assert profile.ss_months_owed == sum(history[m] == "欠缴" for m in recent)
         assert profile.tax_rating == person.tax.rating
         assert profile.tax_arrears == person.tax.arrears_amount
         assert "bureau" not in profile.missing_sources

@@ -57,7 +57,12 @@ def upgrade() -> None:
         sa.Column("tax_rating", sa.String(length=1), nullable=True),
         sa.Column("tax_arrears", schemas.types.ExactNumeric(precision=18, scale=2), nullable=True),
         sa.Column("ss_months_paid", sa.Integer(), nullable=False),
-        sa.Column("ss_months_owed", sa.Integer(), nullable=False),
+        sa.Column(
+            "ss_months_owed",
+            sa.Integer(),
+            nullable=False,
+            comment="months owed in the year up to the latest month",
+        ),
         sa.Column("ss_latest_month", sa.Date(), nullable=True),
         sa.Column("core_customer_no", sa.String(length=12), nullable=True),
         sa.Column(
