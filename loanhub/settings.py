@@ -83,6 +83,16 @@ class HubSettings(BaseSettings):
     tax_wait_seconds: int = Field(
         default=3600, ge=1, description="how long the tax answer may take before the run fails"
     )
+    risk_classes: dict[str, int] = Field(
+        default={"正常": 0, "关注": 1, "次级": 91, "可疑": 181, "损失": 361},
+        description="five-tier class hint: the days past due from which each class starts",
+    )
+    dpd_thresholds: list[int] = Field(
+        default=[1, 30, 60, 90], description="a warning when a loan's DPD crosses each"
+    )
+    warning_recipients: list[str] = ["risk-monitoring@bank.local"]
+    escalation_recipients: list[str] = ["credit-risk-head@bank.local"]
+    escalate_after_hours: int = Field(default=48, ge=1)
     evidence_retention_days: int = Field(
         default=30, ge=1, description="screen evidence older than this is purged"
     )

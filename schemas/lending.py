@@ -105,3 +105,8 @@ class EarlyWarning(Fact):
     message: str = Field(max_length=500)
     raised_at: UtcDateTime
     notified_at: UtcDateTime | None = None
+    risk_class: str | None = Field(
+        default=None, max_length=4, description="five-tier class hint: 正常 关注 次级 可疑 损失"
+    )
+    acknowledged_at: UtcDateTime | None = None
+    escalated_at: UtcDateTime | None = None

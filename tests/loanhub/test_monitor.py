@@ -1,0 +1,63 @@
+"""After the loan, on PostgreSQL with the simulators: the night's extract in, days past due and
+class hints, warnings raised once, mailed once (masked), escalated when unanswered."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from loanhub import monitor
+from loanhub.settings import HubSettings
+from loanhub.wiring import HubConnectors
+from schemas.tables import early_warning
+from schemas.types import utcnow
+
+
+def test_risk_class_hint():
+    classes = HubSettings().risk_classes
+    assert [monitor.risk_class(d, classes) for d in (0, 1, 90, 91, 181, 400)] == [
+        "正常",
+        "关注",
+        "关注",
+        "次级",
+        "可疑",
+        "损失",
+    ]
+
+
+def test_nightly_sync_raises_warnings_once_and_mails_them_once(
+    sim, sim_dir, sim_dataset, pg_url, pg_engine, tmp_path: Path
+):
+    settings = HubSettings(data_dir=tmp_path, sim_dir=sim_dir, database_url=pg_url)
+    hub = HubConnectors.build(settings, pg_engine)
+    taken = monitor.fetch_extract(hub.extracts, sim_dataset.business_date, tmp_path / "in")
+    assert taken is not None
+    report = monitor.ingest(pg_engine, taken, hub.receipts, tmp_path / "kept", "test")
+    assert report.inserted > 0
+    first = monitor.raise_warnings(pg_engine, settings, sim_dataset.business_date)
+    assert first > 0
+    assert monitor.raise_warnings(pg_engine, settings, sim_dataset.business_date) == 0
+    with pg_engine.connect() as conn:
+        rules = dict(
+            conn.execute(
+                select(early_warning.c.rule, func.count()).group_by(early_warning.c.rule)
+            ).all()
+        )
+    assert "missed_installment" in rules
+    assert "dpd_crossed_1" in rules
+
+    sent = monitor.notify(pg_engine, hub.notifier, settings, utcnow())
+    assert sent == {"notified": first, "escalated": 0}
+    assert monitor.notify(pg_engine, hub.notifier, settings, utcnow())["notified"] == 0
+    mails = sim.journal("smtp", "mail")
+    assert len(mails) == first
+
+    with pg_engine.connect() as conn:
+        keys = list(conn.execute(select(early_warning.c.warning_key)).scalars())
+    assert monitor.acknowledge(pg_engine, keys[0])
+    later = utcnow() + timedelta(hours=settings.escalate_after_hours + 1)
+    escalated = monitor.notify(pg_engine, hub.notifier, settings, later)["escalated"]
+    assert escalated == first - 1  # the acknowledged one is not escalated
+    assert monitor.notify(pg_engine, hub.notifier, settings, later)["escalated"] == 0
