@@ -84,7 +84,7 @@ def applicants(engine: Engine, application_nos: list[str] | None = None) -> list
     return found
 
 
-def _store(
+def store_source(
     engine: Engine,
     mapping_name: str,
     payload: Any,
@@ -116,7 +116,7 @@ def harvest_bureau(engine: Engine, bureau: BureauConnector, a: Applicant) -> str
     report = bureau.personal_report(a.application_no, a.id_number, a.name, "01")
     if report.thin_file or report.raw is None:
         return "thin file"
-    new = _store(
+    new = store_source(
         engine,
         "bureau_personal",
         report.raw,
@@ -135,7 +135,7 @@ def harvest_core(engine: Engine, core: CoreConnector, a: Applicant, today: date)
         customer = core.customer(a.id_number)
     except BusinessAnswer:
         return "not a customer"
-    new = _store(
+    new = store_source(
         engine,
         "core_customer",
         customer.raw,
@@ -146,7 +146,7 @@ def harvest_core(engine: Engine, core: CoreConnector, a: Applicant, today: date)
     )
     customer_no = customer.body.findtext(".//{*}customerNo")
     accounts = core.accounts(customer_no)
-    _store(
+    store_source(
         engine,
         "core_accounts",
         accounts.raw,
@@ -159,7 +159,7 @@ def harvest_core(engine: Engine, core: CoreConnector, a: Applicant, today: date)
     last = today.strftime("%Y%m")
     for account_no in accounts.body.xpath(".//*[local-name()='accountNo']/text()"):
         months = core.monthly_summary(account_no, first, last)
-        _store(
+        store_source(
             engine,
             "core_monthly",
             months.raw,
@@ -175,7 +175,7 @@ def harvest_social_security(engine: Engine, bot: SocialSecurityBot, a: Applicant
     history = bot.fetch_history(a.id_number, a.name)
     if not history.found:
         return "no insured history"
-    new = _store(
+    new = store_source(
         engine,
         "ss_history",
         history.payload,
@@ -206,7 +206,7 @@ def collect_tax(engine: Engine, tax: TaxExchange, request: str, batch: list[Appl
     answer = tax.poll(request)
     if answer is None:
         return False
-    _store(
+    store_source(
         engine,
         "tax_answer",
         answer.rows,

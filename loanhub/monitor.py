@@ -100,7 +100,7 @@ def loan_states(engine: Engine, as_of: date, classes: dict[str, int]) -> list[Lo
     ]
 
 
-def _warning(
+def warning(
     key: str, loan: LoanState, rule: str, severity: WarningSeverity, message: str
 ) -> EarlyWarning:
     return EarlyWarning(
@@ -128,7 +128,7 @@ def raise_warnings(engine: Engine, settings: HubSettings, as_of: date) -> int:
             if loan.dpd >= threshold:
                 severity = WarningSeverity.HIGH if threshold >= 60 else WarningSeverity.WATCH
                 found.append(
-                    _warning(
+                    warning(
                         f"dpd_{threshold}:{loan.loan_account}",
                         loan,
                         f"dpd_crossed_{threshold}",
@@ -139,7 +139,7 @@ def raise_warnings(engine: Engine, settings: HubSettings, as_of: date) -> int:
                 )
         if loan.missed:
             found.append(
-                _warning(
+                warning(
                     f"missed:{loan.loan_account}:{loan.missed}",
                     loan,
                     "missed_installment",
@@ -149,7 +149,7 @@ def raise_warnings(engine: Engine, settings: HubSettings, as_of: date) -> int:
             )
         if loan.partial:
             found.append(
-                _warning(
+                warning(
                     f"partial:{loan.loan_account}:{loan.partial}",
                     loan,
                     "partial_payment",

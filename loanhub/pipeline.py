@@ -188,3 +188,96 @@ def post_decisions(application_nos: list[str]) -> dict[str, str]:
 
 def today() -> date:
     return utcnow().date()
+
+
+# -- loan_disbursement ------------------------------------------------------------------------
+
+
+def book_loans() -> list[str]:
+    from loanhub import disburse
+
+    return disburse.book_loans(Hub.here().engine)
+
+
+def send_payments() -> list[str]:
+    from loanhub import disburse
+    from loanhub.guards import LedgerGuard
+    from loanhub.ledger import WorkItemLedger
+
+    hub = Hub.here()
+    guard = LedgerGuard(WorkItemLedger.from_settings(hub.engine, hub.settings))
+    return disburse.send_payments(hub.engine, hub.connectors.payments, guard)
+
+
+def settle_payments() -> dict[str, Any]:
+    """Apply the gateway's reports and settle in-doubt items; done when nothing is in flight."""
+    from loanhub import disburse
+    from loanhub.ledger import WorkItemLedger
+
+    hub = Hub.here()
+    ledger = WorkItemLedger.from_settings(hub.engine, hub.settings)
+    doubt = disburse.resolve_in_doubt(hub.engine, hub.connectors.payments, ledger)
+    settlement = disburse.collect_reports(hub.engine, hub.connectors.payments)
+    return {
+        "settled": settlement.settled,
+        "rejected": settlement.rejected,
+        "waiting": settlement.waiting,
+        "in_doubt": doubt,
+    }
+
+
+def reconcile_payments() -> dict[str, Any]:
+    from loanhub import disburse
+
+    report = disburse.reconcile(Hub.here().engine)
+    if report["paid_twice"]:
+        raise RuntimeError(f"a tranche was paid more than once: {report}")
+    return report
+
+
+# -- repayment_sync, post_loan_monitoring, warning_notify ------------------------------------
+
+
+def fetch_and_ingest_extract(business_date: date) -> dict[str, Any] | None:
+    """None while the night's extract is not there (what the sensor pokes)."""
+    from loanhub import monitor
+
+    hub = Hub.here()
+    files = hub.settings.data_dir / "files" / "core"
+    path = monitor.fetch_extract(hub.connectors.extracts, business_date, files / "incoming")
+    if path is None:
+        return None
+    report = monitor.ingest(hub.engine, path, hub.connectors.receipts, files, hub.settings.actor)
+    if report.state == "REJECTED":
+        raise RuntimeError(f"{path.name} rejected: {report.check.get('rejected')}")
+    return {"file": report.file, "inserted": report.inserted, "updated": report.updated}
+
+
+def raise_warnings(as_of: date) -> int:
+    from loanhub import monitor
+
+    hub = Hub.here()
+    return monitor.raise_warnings(hub.engine, hub.settings, as_of)
+
+
+def notify_warnings() -> dict[str, int]:
+    from loanhub import monitor
+
+    hub = Hub.here()
+    return monitor.notify(hub.engine, hub.connectors.notifier, hub.settings, utcnow())
+
+
+def active_loan_applications() -> list[str]:
+    from loanhub import postloan
+
+    return postloan.active_applications(Hub.here().engine)
+
+
+def repull(application_nos: list[str]) -> int:
+    """Bureau (reason 02) and social security again for active loans; warnings from changes."""
+    from loanhub import postloan
+
+    hub = Hub.here()
+    return postloan.repull(
+        hub.engine, hub.connectors.bureau, hub.bots.social_security, application_nos
+    )

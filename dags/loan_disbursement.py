@@ -1,0 +1,68 @@
+"""# loan_disbursement
+
+Pays out approved loans: every approval the LOS holds becomes a loan and its tranche, each
+tranche one ISO 20022 `pain.001.001.09` (validated against the official XSD) uploaded to the
+core's payment gateway over SFTP; the gateway's `pain.002` reports settle it; a
+reconciliation fails the run if any tranche were ever paid twice.
+
+Exactly one payment per loan tranche across retries, clears and crashed workers: a work item
+per tranche, an `EndToEndId` derived from loan and tranche (the gateway refuses a repeat), and
+an item left in doubt is settled by reading the gateway's reports, never by sending again.
+Runs when new decisions are posted, and hourly for what is still in flight.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import Asset, PokeReturnValue, dag, task
+
+DECISIONS = Asset("loanhub://decisions")
+DEFAULT_ARGS = {
+    "owner": "credit-integration",
+    "retries": 3,
+    "retry_delay": timedelta(seconds=30),
+}
+
+
+@dag(
+    dag_id="loan_disbursement",
+    schedule=[DECISIONS],
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    tags=["loanhub", "disbursement", "payments"],
+    default_args=DEFAULT_ARGS,
+    doc_md=__doc__,
+)
+def loan_disbursement() -> None:
+    @task
+    def book_loans() -> int:
+        from loanhub import pipeline
+
+        return len(pipeline.book_loans())
+
+    @task(pool="gateway")
+    def send_payments(_: int) -> int:
+        from loanhub import pipeline
+
+        return len(pipeline.send_payments())
+
+    @task.sensor(poke_interval=5, timeout=3600, mode="reschedule", pool="gateway")
+    def settled(_: int) -> PokeReturnValue:
+        from loanhub import pipeline
+
+        state = pipeline.settle_payments()
+        done = state["waiting"] == 0 and not state["in_doubt"].get("still_unknown")
+        return PokeReturnValue(is_done=done, xcom_value=state)
+
+    @task
+    def reconcile(_: dict) -> dict:
+        from loanhub import pipeline
+
+        return pipeline.reconcile_payments()
+
+    reconcile(settled(send_payments(book_loans())))
+
+
+loan_disbursement_dag = loan_disbursement()

@@ -1,0 +1,50 @@
+"""# post_loan_monitoring
+
+Weekly, for every active loan: the credit bureau again (query reason 02, post-loan; a report
+younger than 30 days is reused, so a subject is queried at most monthly) and the
+social-security portal again; warnings for new overdue at other lenders, contributions stopped
+or owed, and a tax rating downgrade. Emits the `loanhub://warnings` asset.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import Asset, dag, task
+
+WARNINGS = Asset("loanhub://warnings")
+DEFAULT_ARGS = {
+    "owner": "credit-integration",
+    "retries": 2,
+    "retry_delay": timedelta(minutes=5),
+}
+
+
+@dag(
+    dag_id="post_loan_monitoring",
+    schedule="0 3 * * 1",
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    tags=["loanhub", "monitoring", "warnings"],
+    default_args=DEFAULT_ARGS,
+    doc_md=__doc__,
+)
+def post_loan_monitoring() -> None:
+    @task
+    def active_loans() -> list[list[str]]:
+        from loanhub import pipeline
+
+        found = pipeline.active_loan_applications()
+        return [found[i : i + 20] for i in range(0, len(found), 20)]
+
+    @task(pool="social_security", outlets=[WARNINGS])
+    def repull(batch: list[str]) -> int:
+        from loanhub import pipeline
+
+        return pipeline.repull(batch)
+
+    repull.expand(batch=active_loans())
+
+
+post_loan_monitoring_dag = post_loan_monitoring()

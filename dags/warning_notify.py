@@ -1,0 +1,43 @@
+"""# warning_notify
+
+On every update of the `loanhub://warnings` asset (and hourly, for escalations): e-mails each
+new early warning once over SMTP, masked, and escalates the ones nobody acknowledged within
+the configured hours. One open warning per loan and rule: a condition seen again raises no new
+warning and no new mail.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from airflow.sdk import Asset, dag, task
+
+WARNINGS = Asset("loanhub://warnings")
+DEFAULT_ARGS = {
+    "owner": "credit-integration",
+    "retries": 3,
+    "retry_delay": timedelta(minutes=1),
+}
+
+
+@dag(
+    dag_id="warning_notify",
+    schedule=[WARNINGS],
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    tags=["loanhub", "warnings", "notifications"],
+    default_args=DEFAULT_ARGS,
+    doc_md=__doc__,
+)
+def warning_notify() -> None:
+    @task
+    def notify() -> dict[str, int]:
+        from loanhub import pipeline
+
+        return pipeline.notify_warnings()
+
+    notify()
+
+
+warning_notify_dag = warning_notify()
