@@ -17,7 +17,7 @@ test: lint
 	$(VENV)/pytest
 
 demo: setup
-	$(VENV)/loanhub demo
+	$(VENV)/python -m dags.support.demo
 
 bench: setup
 	$(VENV)/python -m bench

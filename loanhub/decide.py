@@ -253,6 +253,6 @@ def post_to_los(engine: Engine, bot: LosBot, application_no: str) -> str:
         conn.execute(
             update(decision)
             .where(decision.c.id == made["id"])
-            .values(los_reference=receipt.reference)
+            .values(los_reference=receipt.reference, los_status=receipt.status)
         )
     return receipt.reference

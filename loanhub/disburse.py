@@ -64,7 +64,7 @@ def book_loans(engine: Engine) -> list[str]:
             )
             .where(
                 decision.c.outcome == "APPROVE",
-                decision.c.los_reference.is_not(None),
+                decision.c.los_status == "APPROVED",  # not while the LOS waits for a checker
                 decision.c.application_no.not_in(select(loan.c.application_no)),
             )
             .order_by(decision.c.application_no, applicant_profile.c.id.desc())

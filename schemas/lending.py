@@ -33,6 +33,9 @@ class Decision(Fact):
     )
     reasons: str | None = Field(default=None, max_length=500)
     los_reference: str | None = Field(default=None, max_length=40, description="审批流水号")
+    los_status: str | None = Field(
+        default=None, max_length=20, description="the LOS's status after posting"
+    )
 
 
 class LoanStatus(StrEnum):

@@ -87,3 +87,4 @@ def test_posting_into_the_los_happens_once(
     recorded = [e for e in sim.journal("los", "decision") if e["application_no"] == number]
     assert [e["reference"] for e in recorded] == [reference]
     assert decide.decided(pg_engine, number)["los_reference"] == reference
+    assert decide.decided(pg_engine, number)["los_status"] == "APPROVED"

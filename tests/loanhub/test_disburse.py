@@ -46,7 +46,7 @@ def approved(pg_engine, sim_dataset, n: int) -> str:
         conn.execute(
             decision.update()
             .where(decision.c.application_no == number)
-            .values(los_reference=f"SP{n:014d}")
+            .values(los_reference=f"SP{n:014d}", los_status="APPROVED")
         )
         conn.execute(
             core_account.insert().values(
@@ -124,3 +124,14 @@ def test_a_worker_that_died_after_sending_is_settled_by_reading_the_gateway(
     disburse.send_payments(pg_engine, gateway, guard)  # DONE: returns the stored result
     assert len(sim.journal("gateway", "payment")) == 1
     assert counts["never_arrived"] == 0
+
+
+def test_an_approval_waiting_for_the_los_checker_is_not_paid(sim_dataset, pg_engine):
+    number = approved(pg_engine, sim_dataset, 5)
+    with pg_engine.begin() as conn:
+        conn.execute(
+            decision.update()
+            .where(decision.c.application_no == number)
+            .values(los_status="PENDING_REVIEW")
+        )
+    assert disburse.book_loans(pg_engine) == []
