@@ -5,7 +5,7 @@ VENV := .venv/bin
 export AIRFLOW_HOME := $(CURDIR)/airflow_home
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: setup test lint demo bench clean
+.PHONY: setup test lint demo up bench clean
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -24,3 +24,7 @@ bench: setup
 
 clean:
 	rm -rf var airflow_home .pytest_cache .ruff_cache bench/results.json
+
+up: setup
+	$(VENV)/loanhub sim up
+	$(VENV)/python -m dags.support.cluster

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
@@ -315,6 +316,49 @@ def bot_history(id_number: str, name: str) -> None:
         f"{mask_id(id_number)}: found={history.found}, {history.months} months from the "
         f"{history.source}, sha256 {history.raw_sha256[:16]}"
     )
+
+
+@app.command("harvest")
+def harvest_command(
+    application_nos: Annotated[
+        list[str] | None, typer.Argument(help="none: every received")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="applications per mapped task")] = 10,
+    follow: Annotated[bool, typer.Option(help="follow the run with a progress bar")] = True,
+) -> None:
+    """Trigger a data-gathering run (credit_harvest) through Airflow's REST API, as the
+    trigger form would, and follow it to the end."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from loanhub.airflow_api import AirflowApi
+
+    api = AirflowApi(HubSettings())
+    conf = {"application_nos": application_nos or [], "batch_size": batch_size}
+    run_id = api.trigger("credit_harvest", conf)
+    console.print(f"credit_harvest run [bold]{run_id}[/] triggered")
+    if not follow:
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} tasks"),
+        console=console,
+    ) as progress:
+        bar = progress.add_task("credit_harvest", total=None)
+
+        def show(state: str, tasks: Counter) -> None:
+            done = sum(tasks[s] for s in ("success", "skipped", "failed", "upstream_failed"))
+            progress.update(
+                bar,
+                total=max(1, sum(tasks.values())),
+                completed=done,
+                description=f"credit_harvest ({state})",
+            )
+
+        state = api.follow("credit_harvest", run_id, show)
+    console.print(f"run {run_id}: {state}")
+    if state != "success":
+        raise typer.Exit(1)
 
 
 @app.command("airflow-pools")

@@ -93,6 +93,11 @@ class HubSettings(BaseSettings):
     warning_recipients: list[str] = ["risk-monitoring@bank.local"]
     escalation_recipients: list[str] = ["credit-risk-head@bank.local"]
     escalate_after_hours: int = Field(default=48, ge=1)
+    airflow_api_url: str = Field(
+        default="http://127.0.0.1:8080", description="Airflow's API server, for `loanhub harvest`"
+    )
+    airflow_user: str = "credit_ops"
+    airflow_password: SecretStr = SecretStr("")
     evidence_retention_days: int = Field(
         default=30, ge=1, description="screen evidence older than this is purged"
     )

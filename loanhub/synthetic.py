@@ -101,15 +101,16 @@ def applicant_batch(seed: int, size: int, *, mistyped_every: int = 13) -> list[d
 
 def los_intake(applications: list[dict[str, Any]], granted: datetime) -> list[dict[str, Any]]:
     """Intake records for applications waiting in the LOS (as its daily list shows them), with
-    the consents the applicant signed on the form: bureau, tax, social security and core, all
-    for loan approval (reason 01), valid for 90 days."""
+    the consents the applicant signed on the form: bureau, tax, social security and core for
+    loan approval (reason 01), and the bureau for post-loan monitoring (reason 02); valid for
+    90 days."""
 
-    def consent(app_no: str, id_number: str, scope: str) -> dict[str, Any]:
+    def consent(app_no: str, id_number: str, scope: str, reason: str = "01") -> dict[str, Any]:
         return {
-            "consent_ref": f"CNS-{app_no}-{scope[:3]}",
+            "consent_ref": f"CNS-{app_no}-{scope[:3]}{'' if reason == '01' else reason}",
             "party_id_number": id_number,
             "scope": scope,
-            "reason": "01",
+            "reason": reason,
             "granted_at": granted.isoformat(),
             "expires_at": (granted + timedelta(days=90)).isoformat(),
         }
@@ -130,8 +131,8 @@ def los_intake(applications: list[dict[str, Any]], granted: datetime) -> list[di
                 },
                 "consent": consent(app_no, id_number, "BUREAU"),
                 "consents": [
-                    consent(app_no, id_number, scope)
-                    for scope in ("TAX", "SOCIAL_SECURITY", "CORE")
+                    *(consent(app_no, id_number, s) for s in ("TAX", "SOCIAL_SECURITY", "CORE")),
+                    consent(app_no, id_number, "BUREAU", "02"),
                 ],
             }
         )

@@ -2,9 +2,11 @@ import os
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from typer.testing import CliRunner
 
 from loanhub.cli import app
+from loanhub.db import MIGRATIONS_DIR
 
 runner = CliRunner()
 
@@ -41,7 +43,8 @@ def test_demo_builds_the_embedded_store_and_reruns_cleanly(
     assert second.exit_code == 0
     assert "audit chain: intact, 2 events" in second.output
     current = runner.invoke(app, ["db", "current", "--url", f"sqlite:///{tmp_path}/loanhub.db"])
-    assert current.output.strip() == "0001"
+    head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+    assert current.output.strip() == head
 
 
 def test_extract_check_and_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

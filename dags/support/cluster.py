@@ -1,0 +1,187 @@
+"""Airflow's own services on one machine, for `make up`, the REST tests and the orchestration
+benchmark: API server, scheduler, DAG processor and triggerer, LocalExecutor, PostgreSQL as the
+metadata database, the hub's pools, two users (``admin`` and ``credit_ops``).
+
+Every process gets the same environment (no generated airflow.cfg secrets), runs in its own
+process group, and is torn down with its whole tree (task processes survive their parent
+otherwise; airflow-notes.md).
+
+Run: ``python -m dags.support.cluster [--port 8080]`` until Ctrl-C (``make up`` does, with the
+simulators).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import psutil
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
+PASSWORDS = {"admin": "admin", "credit_ops": "credit_ops"}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LocalCluster:
+    def __init__(
+        self,
+        home: Path,
+        *,
+        port: int = 8080,
+        database: str = "loanhub_airflow",
+        admin_url: str = "postgresql://postgres@127.0.0.1:5432/postgres",
+        parallelism: int = 8,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.home = home
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.database = database
+        self.admin_url = admin_url
+        base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+        home.mkdir(parents=True, exist_ok=True)
+        passwords = home / "simple_auth_passwords.json"
+        passwords.write_text("{" + ",".join(f'"{u}": "{p}"' for u, p in PASSWORDS.items()) + "}")
+        self.env = {
+            **os.environ,
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": str(parallelism),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"{base}/{database}",
+            "AIRFLOW__API__BASE_URL": self.url,
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API_AUTH__JWT_SECRET": "loanhub-local-cluster-jwt-secret-0123456789",
+            "AIRFLOW__API__SECRET_KEY": "loanhub-local-cluster-secret-key",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,credit_ops:op",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+            "PYTHONPATH": str(ROOT),
+            **(extra_env or {}),
+        }
+        self.procs: list[subprocess.Popen] = []
+
+    def _airflow(self, *args: str, timeout: int = 600) -> str:
+        run = subprocess.run(
+            [BIN / "airflow", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if run.returncode != 0:
+            raise RuntimeError(f"airflow {' '.join(args)}: {run.stderr[-2000:]}")
+        return run.stdout
+
+    def start(self, timeout: float = 120) -> LocalCluster:
+        with psycopg.connect(self.admin_url, autocommit=True) as admin:
+            exists = admin.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)
+            ).fetchone()
+            if not exists:
+                admin.execute(f'CREATE DATABASE "{self.database}"')
+        self._airflow("db", "migrate")
+        pools = self.home / "loanhub-pools.json"
+        pools.write_text(
+            subprocess.run(
+                [BIN / "loanhub", "airflow-pools"],
+                env=self.env,
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=60,
+            ).stdout
+        )
+        self._airflow("pools", "import", str(pools))
+        logs = self.home / "logs"
+        logs.mkdir(exist_ok=True)
+        for service in SERVICES:
+            out = (logs / f"{service}.out").open("w")
+            self.procs.append(
+                subprocess.Popen(
+                    [BIN / "airflow", service],
+                    env=self.env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                health = requests.get(f"{self.url}/api/v2/monitor/health", timeout=2)
+                if health.ok and health.json()["scheduler"]["status"] == "healthy":
+                    return self
+            except (requests.RequestException, KeyError, ValueError):
+                pass
+            time.sleep(1)
+        self.stop()
+        raise TimeoutError(f"Airflow did not become healthy in {timeout} s; see {logs}")
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            try:
+                tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(True)]
+            except psutil.NoSuchProcess:
+                continue
+            for p in tree:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    p.terminate()
+            _, alive = psutil.wait_procs(tree, timeout=15)
+            for p in alive:
+                p.kill()
+        self.procs.clear()
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args()
+    home = Path(os.environ.get("AIRFLOW_HOME", ROOT / "airflow_home")) / "cluster"
+    cluster = LocalCluster(home, port=args.port).start()
+    print(
+        f"Airflow UI and API: {cluster.url} (users admin/admin, credit_ops/credit_ops); "
+        "Ctrl-C stops it",
+        flush=True,
+    )
+    try:
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    finally:
+        cluster.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
