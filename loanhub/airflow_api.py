@@ -46,11 +46,20 @@ class AirflowApi:
         )
         return str(run["dag_run_id"])
 
+    def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/dags/{dag_id}/dagRuns/{run_id}"))
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        """Every task instance of the run, mapped ones included (one page of up to 1000)."""
+        answer = self._call(
+            "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000}
+        )
+        return list(answer["task_instances"])
+
     def state(self, dag_id: str, run_id: str) -> tuple[str, Counter[str]]:
-        run = self._call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
-        tasks = self._call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
-        states = Counter(str(t.get("state") or "none") for t in tasks["task_instances"])
-        return str(run["state"]), states
+        tasks = self.task_instances(dag_id, run_id)
+        states = Counter(str(t.get("state") or "none") for t in tasks)
+        return str(self.run(dag_id, run_id)["state"]), states
 
     def follow(
         self,
