@@ -166,6 +166,15 @@ class PaymentGatewayConnector:
         )
         return msg_id
 
+    def received(self, msg_id: str) -> bool:
+        """Whether the gateway has the file: still in its inbox, or taken into ``.processed``
+        (what settles a payment whose upload outcome is unknown)."""
+        with self.sftp.session() as session:
+            if session.exists(f"/payments/in/{msg_id}.xml"):
+                return True
+            taken = session.listdir("/payments/in/.processed")
+        return any(name.endswith(f"-{msg_id}.xml") for name in taken)
+
     def reports(self, msg_id: str) -> list[StatusReport]:
         """Every status report the gateway has written for ``msg_id`` so far, in order."""
         out = []

@@ -28,6 +28,16 @@ DEFAULT_ARGS = {
 OPTIONS = ["Approve", "Reject", "Return"]
 
 
+def _maker() -> str:
+    """Who asked for this run: the signed-in user who triggered it (UI, REST), else the
+    form's ``requested_by`` (runs nobody signed in for: scheduled ones, and ``dag.test()``,
+    which Airflow marks ``dag_test``)."""
+    context = get_current_context()
+    user = getattr(context["dag_run"], "triggering_user_name", None)
+    signed_in = user not in (None, "", "dag_test")
+    return str(user if signed_in else context["params"]["requested_by"])
+
+
 @dag(
     dag_id="credit_decision",
     schedule=None,
@@ -45,9 +55,12 @@ OPTIONS = ["Approve", "Reject", "Return"]
         ),
         "rule_set": Param("credit-v1", type="string", pattern="^[a-z0-9-]+$", title="Rule set"),
         "requested_by": Param(
-            "credit_ops", type="string", minLength=1, title="Requested by (the maker)"
+            "credit_ops",
+            type="string",
+            minLength=1,
+            title="Requested by (the maker)",
+            description="Used only when no signed-in user triggered the run (dag.test, CLI).",
         ),
-        "review_hours": Param(24, type="integer", minimum=1, maximum=168),
     },
 )
 def credit_decision() -> None:
@@ -56,23 +69,12 @@ def credit_decision() -> None:
         from loanhub import pipeline
 
         params = get_current_context()["params"]
-        return pipeline.evaluate(params["application_nos"], params["rule_set"])
+        return pipeline.evaluate(params["application_nos"], params["rule_set"], _maker())
 
     @task
     def review_requests(referrals: list[dict[str, object]]) -> list[dict[str, object]]:
-        maker = get_current_context()["params"]["requested_by"]
-        return [
-            {
-                "subject": r["subject"],
-                "body": r["body"],
-                "assigned_users": [
-                    {"id": user, "name": user}
-                    for user in r["approvers"]  # type: ignore[attr-defined]
-                    if user != maker
-                ],
-            }
-            for r in referrals
-        ]
+        keys = ("subject", "body", "assigned_users")
+        return [{k: r[k] for k in keys} for r in referrals]
 
     review = HITLOperator.partial(
         task_id="credit_ops_review",
@@ -88,9 +90,7 @@ def credit_decision() -> None:
         params = get_current_context()["params"]
         outcomes: dict[str, int] = {}
         for referral, answer in zip(referrals, answers or [], strict=True):
-            outcome = pipeline.record_review(
-                referral, answer, params["requested_by"], params["rule_set"]
-            )
+            outcome = pipeline.record_review(referral, answer, _maker(), params["rule_set"])
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
         return outcomes
 

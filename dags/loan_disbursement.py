@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import Asset, PokeReturnValue, dag, task
+from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, PokeReturnValue, dag, task
 
 DECISIONS = Asset("loanhub://decisions")
 DEFAULT_ARGS = {
@@ -27,7 +27,9 @@ DEFAULT_ARGS = {
 
 @dag(
     dag_id="loan_disbursement",
-    schedule=[DECISIONS],
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("15 * * * *", timezone="UTC"), assets=[DECISIONS]
+    ),
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
@@ -36,8 +38,23 @@ DEFAULT_ARGS = {
     doc_md=__doc__,
 )
 def loan_disbursement() -> None:
+    @task(pool="gateway")
+    def settle_doubts() -> dict:
+        """First, before anything is sent: payments whose upload outcome is unknown are
+        settled by reading the gateway."""
+        from loanhub import pipeline
+
+        return pipeline.settle_doubts()
+
+    @task(pool="los")
+    def refresh_checker_decisions(_: dict) -> int:
+        """Approvals that waited for the LOS checker: read their LOS status again."""
+        from loanhub import pipeline
+
+        return pipeline.refresh_pending_reviews()
+
     @task
-    def book_loans() -> int:
+    def book_loans(_: int) -> int:
         from loanhub import pipeline
 
         return len(pipeline.book_loans())
@@ -62,7 +79,7 @@ def loan_disbursement() -> None:
 
         return pipeline.reconcile_payments()
 
-    reconcile(settled(send_payments(book_loans())))
+    reconcile(settled(send_payments(book_loans(refresh_checker_decisions(settle_doubts())))))
 
 
 loan_disbursement_dag = loan_disbursement()

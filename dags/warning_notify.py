@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
 WARNINGS = Asset("loanhub://warnings")
 DEFAULT_ARGS = {
@@ -22,7 +22,9 @@ DEFAULT_ARGS = {
 
 @dag(
     dag_id="warning_notify",
-    schedule=[WARNINGS],
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 * * * *", timezone="UTC"), assets=[WARNINGS]
+    ),
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,

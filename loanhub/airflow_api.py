@@ -50,11 +50,18 @@ class AirflowApi:
         return dict(self._call("GET", f"/dags/{dag_id}/dagRuns/{run_id}"))
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        """Every task instance of the run, mapped ones included (one page of up to 1000)."""
-        answer = self._call(
-            "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000}
-        )
-        return list(answer["task_instances"])
+        """Every task instance of the run, mapped ones included, page after page (the API caps
+        a page at ``[api] maximum_page_limit``)."""
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self._call(
+                "GET",
+                f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
+                params={"limit": 100, "offset": len(found)},
+            )
+            found.extend(page["task_instances"])
+            if not page["task_instances"] or len(found) >= page["total_entries"]:
+                return found
 
     def state(self, dag_id: str, run_id: str) -> tuple[str, Counter[str]]:
         tasks = self.task_instances(dag_id, run_id)

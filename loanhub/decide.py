@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from bots.los.bot import LosBot
 from bots.los.pages import Decision as LosDecision
@@ -42,6 +43,7 @@ class Referral:
     approvers: tuple[str, ...]
     score: int
     rate: str
+    tier: int = 0
 
 
 def latest_profile(engine: Engine, application_no: str) -> ApplicantProfile | None:
@@ -78,11 +80,10 @@ def record(
     rate: Decimal | None,
     comment: str | None = None,
 ) -> Decision:
-    """Store a decision once per application (a re-run records nothing new) and audit it."""
-    if (existing := decided(engine, profile.application_no)) is not None:
-        values = {k: existing[k] for k in Decision.model_fields if k in existing}
-        lineage = {k: existing[k] for k in Lineage.model_fields}
-        return Decision.model_validate({**values, "lineage": lineage})
+    """Store a decision once per application (a re-run, or a concurrent run, records nothing
+    new: the first decision stands) and audit it."""
+    if (existing := _stored(engine, profile.application_no)) is not None:
+        return existing
     approve = outcome == "APPROVE"
     made = Decision(
         application_no=profile.application_no,
@@ -103,20 +104,38 @@ def record(
         ),
     )
     with engine.begin() as conn:
-        conn.execute(decision.insert().values(fact_row(made)))
-        conn.execute(
-            update(application)
-            .where(application.c.application_no == profile.application_no)
-            .values(status=STATUS_AFTER[outcome])
-        )
-        audit.append(
-            conn,
-            actor=decided_by,
-            action="decision.recorded",
-            subject=profile.application_no,
-            after={"outcome": outcome, "rules": rules.version, "by": decided_by},
-        )
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        inserted = conn.execute(
+            dialect.insert(decision)
+            .values(fact_row(made))
+            .on_conflict_do_nothing()
+            .returning(decision.c.id)
+        ).scalar_one_or_none()
+        if inserted is not None:
+            conn.execute(
+                update(application)
+                .where(application.c.application_no == profile.application_no)
+                .values(status=STATUS_AFTER[outcome])
+            )
+            audit.append(
+                conn,
+                actor=decided_by,
+                action="decision.recorded",
+                subject=profile.application_no,
+                after={"outcome": outcome, "rules": rules.version, "by": decided_by},
+            )
+    if inserted is None:  # another run decided it first: that decision stands
+        return _stored(engine, profile.application_no)  # type: ignore[return-value]
     return made
+
+
+def _stored(engine: Engine, application_no: str) -> Decision | None:
+    existing = decided(engine, application_no)
+    if existing is None:
+        return None
+    values = {k: existing[k] for k in Decision.model_fields if k in existing}
+    lineage = {k: existing[k] for k in Lineage.model_fields}
+    return Decision.model_validate({**values, "lineage": lineage})
 
 
 def undecided(engine: Engine) -> list[str]:
@@ -197,6 +216,7 @@ def referral(profile: ApplicantProfile, verdict: Verdict) -> Referral:
         verdict.approvers,
         verdict.score,
         str(verdict.annual_rate),
+        verdict.tier,
     )
 
 
@@ -213,7 +233,7 @@ def record_review(
     """A person's answer to a referral, if the four-eyes rules allow it."""
     if responder == maker:
         raise ReviewRefused(f"{responder} made this request and cannot also approve it")
-    if responder not in item.approvers:
+    if responder not in rules.approvers(item.tier, maker):
         raise ReviewRefused(f"{responder} is not an approver of this amount ({item.approvers})")
     profile = latest_profile(engine, item.application_no)
     if profile is None:
@@ -229,6 +249,27 @@ def record_review(
         rate=Decimal(item.rate),
         comment=comment,
     )
+
+
+def refresh_pending(engine: Engine, bot: LosBot) -> int:
+    """Decisions the LOS held for its checker: store the LOS's status now; returns how many
+    changed (an approval the checker confirmed can then be paid)."""
+    with engine.connect() as conn:
+        waiting = conn.execute(
+            select(decision.c.id, decision.c.application_no).where(
+                decision.c.los_status == "PENDING_REVIEW"
+            )
+        ).all()
+    changed = 0
+    for decision_id, number in waiting:
+        status = bot.application_status(number)
+        if status != "PENDING_REVIEW":
+            with engine.begin() as conn:
+                conn.execute(
+                    update(decision).where(decision.c.id == decision_id).values(los_status=status)
+                )
+            changed += 1
+    return changed
 
 
 def post_to_los(engine: Engine, bot: LosBot, application_no: str) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
+from connectors.errors import LegacyError, NeedsHuman, TransientError
 from connectors.payments import PaymentGatewayConnector, end_to_end_id, new_msg_id
 from loanhub import audit
 from loanhub.guards import LedgerGuard
@@ -147,7 +148,8 @@ def send_payments(
                 select(disbursement).where(disbursement.c.status == PaymentStatus.PENDING.value)
             )
         ]
-    sent = []
+    sent: list[str] = []
+    failures: list[str] = []
     for tranche in pending:
 
         def pay(tranche: Disbursement = tranche) -> dict[str, Any]:
@@ -161,7 +163,15 @@ def send_payments(
             gateway.send([tranche], msg_id)
             return {"msg_id": msg_id, "sent_at": utcnow().isoformat()}
 
-        result = guard.once(KIND, tranche.end_to_end_id, work_payload(tranche), pay)
+        try:
+            result = guard.once(KIND, tranche.end_to_end_id, work_payload(tranche), pay)
+        except NeedsHuman as exc:  # in doubt or waiting for a person: settled elsewhere
+            log.warning("%s not sent: %s", tranche.end_to_end_id, exc)
+            continue
+        except LegacyError as exc:  # the others still go; the task fails at the end
+            log.warning("%s failed: %s", tranche.end_to_end_id, exc)
+            failures.append(f"{tranche.end_to_end_id}: {exc}")
+            continue
         with engine.begin() as conn:
             conn.execute(
                 update(disbursement)
@@ -172,6 +182,8 @@ def send_payments(
                 .values(status=PaymentStatus.SENT.value, msg_id=result["msg_id"])
             )
         sent.append(result["msg_id"])
+    if failures:
+        raise TransientError(f"{len(failures)} payment(s) not sent: {failures[:3]}")
     return sent
 
 
@@ -239,8 +251,10 @@ def resolve_in_doubt(
     *,
     quiet_for: timedelta = timedelta(minutes=10),
 ) -> dict[str, int]:
-    """Settle IN_DOUBT payments by reading the gateway: a report for the stored MsgId means it
-    arrived (DONE); none after ``quiet_for`` means it never did (FAILED, sent again next run)."""
+    """Settle IN_DOUBT payments by reading the gateway, never by sending blindly: a report for
+    the stored MsgId, or the file in the gateway's inbox, means it arrived (DONE); neither,
+    after ``quiet_for``, means the upload never reached the gateway (FAILED, so the next run
+    sends it, once)."""
     counts = {"arrived": 0, "never_arrived": 0, "still_unknown": 0}
     for item in ledger.items(WorkItemState.IN_DOUBT, kind=KIND):
         with engine.connect() as conn:
@@ -250,13 +264,23 @@ def resolve_in_doubt(
                 )
             ).scalar()
         reports = gateway.reports(msg_id) if msg_id else []
-        if reports:
+        if reports or (msg_id and gateway.received(msg_id)):
+            what = f"reported {reports[-1].group_status}" if reports else "has the file"
             ledger.resolve_in_doubt(
                 item,
                 happened=True,
                 result={"msg_id": msg_id},
-                evidence=f"gateway reported {reports[-1].group_status} for {msg_id}",
+                evidence=f"the gateway {what} for {msg_id}",
             )
+            with engine.begin() as conn:
+                conn.execute(
+                    update(disbursement)
+                    .where(
+                        disbursement.c.end_to_end_id == item.business_key,
+                        disbursement.c.status == PaymentStatus.PENDING.value,
+                    )
+                    .values(status=PaymentStatus.SENT.value)
+                )
             counts["arrived"] += 1
         elif utcnow() - item.updated_at > quiet_for:
             ledger.resolve_in_doubt(

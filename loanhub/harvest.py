@@ -28,10 +28,12 @@ from connectors.tax import TaxExchange, TaxQuery
 from loanhub.canonical import sha256_hex
 from loanhub.consents import ConsentBook
 from loanhub.facts import store_mapped
+from loanhub.ledger import ConflictingWorkItem, WorkItemBusy, WorkItemLedger
 from loanhub.masking import known_names
 from loanhub.quarantine import quarantine_refused
 from mappings.engine import Mapping, MappingResult
 from schemas.base import Lineage
+from schemas.hub import WorkItemState
 from schemas.profile import ApplicantProfile
 from schemas.tables import (
     applicant_profile,
@@ -185,6 +187,25 @@ def harvest_social_security(engine: Engine, bot: SocialSecurityBot, a: Applicant
         id_number=a.id_number,
     )
     return f"{history.months} months from the {history.source}: {new.get('month', 0)} new"
+
+
+def tax_request_seq(ledger: WorkItemLedger, day: date, batch: list[str]) -> int:
+    """The request's sequence number for the day, unique per batch: the authority answers a
+    file name once, so two batches must never share one, and a retried batch must get its
+    own back. Each number is a work item keyed by day and number, its payload the batch."""
+    payload = {"applications": sorted(batch)}
+    for seq in range(1, 1000):
+        key = f"{day:%Y%m%d}:{seq:03d}"
+        try:
+            item = ledger.claim("tax_request", key, payload)
+        except ConflictingWorkItem:
+            continue  # another batch's number
+        except WorkItemBusy:
+            return seq  # this batch, claimed by a worker right now
+        if item.state is WorkItemState.IN_PROGRESS and item.owner == ledger.owner:
+            ledger.complete(item, {"seq": seq})
+        return seq
+    raise RuntimeError(f"more than 999 tax requests on {day}")
 
 
 def tax_queries(consents: ConsentBook, batch: list[Applicant]) -> list[TaxQuery]:

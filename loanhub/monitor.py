@@ -23,6 +23,7 @@ from loanhub.receipts import FileReceiptBook
 from loanhub.repayments import LoadReport, load_extract
 from loanhub.settings import HubSettings
 from schemas.base import Lineage
+from schemas.failures import OnceGuard
 from schemas.lending import EarlyWarning, WarningSeverity
 from schemas.tables import early_warning, fact_row, repayment_installment
 from schemas.types import utcnow
@@ -175,9 +176,12 @@ def store_warnings(engine: Engine, warnings: list[EarlyWarning]) -> int:
     return new
 
 
-def notify(engine: Engine, notifier: Notifier, settings: HubSettings, now: datetime) -> dict:
+def notify(
+    engine: Engine, notifier: Notifier, settings: HubSettings, now: datetime, guard: OnceGuard
+) -> dict:
     """Mail every warning not mailed yet (one mail each, masked by the notifier), then
-    escalate the ones nobody acknowledged within ``escalate_after_hours``."""
+    escalate the ones nobody acknowledged within ``escalate_after_hours``. Each mail is a work
+    item: a retry after a send that was not recorded does not send it again."""
     counts = {"notified": 0, "escalated": 0}
     with engine.connect() as conn:
         fresh = (
@@ -199,18 +203,24 @@ def notify(engine: Engine, notifier: Notifier, settings: HubSettings, now: datet
             .all()
         )
     for row in fresh:
-        notifier.send(
-            settings.warning_recipients,
-            f"[loanhub {row['severity']}] {row['rule']} {row['loan_account']}",
-            f"{row['message']}\nclass hint: {row['risk_class']}\nkey: {row['warning_key']}",
+        subject = f"[loanhub {row['severity']}] {row['rule']} {row['loan_account']}"
+        body = f"{row['message']}\nclass hint: {row['risk_class']}\nkey: {row['warning_key']}"
+        guard.once(
+            "warning_mail",
+            row["warning_key"],
+            {"to": settings.warning_recipients},
+            lambda s=subject, b=body: {"id": notifier.send(settings.warning_recipients, s, b)},
         )
         _mark(engine, row["id"], notified_at=utcnow())
         counts["notified"] += 1
     for row in stale:
-        notifier.send(
-            settings.escalation_recipients,
-            f"[loanhub ESCALATION] {row['rule']} {row['loan_account']} unanswered",
-            f"Not acknowledged within {settings.escalate_after_hours} h:\n{row['message']}",
+        subject = f"[loanhub ESCALATION] {row['rule']} {row['loan_account']} unanswered"
+        body = f"Not acknowledged within {settings.escalate_after_hours} h:\n{row['message']}"
+        guard.once(
+            "warning_escalation",
+            row["warning_key"],
+            {"to": settings.escalation_recipients},
+            lambda s=subject, b=body: {"id": notifier.send(settings.escalation_recipients, s, b)},
         )
         _mark(engine, row["id"], escalated_at=utcnow())
         counts["escalated"] += 1

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Engine
 
 from bots.browser import Chromium
+from connectors.errors import BusinessAnswer, ContractError, NeedsHuman
 from loanhub import decide, harvest
 from loanhub.consents import ConsentBook
 from loanhub.db import make_engine, upgrade
@@ -83,7 +84,7 @@ def harvest_source(source: str, application_nos: list[str]) -> dict[str, int]:
     business keys)."""
     hub = Hub.here()
     batch = harvest.applicants(hub.engine, application_nos)
-    counts = {"ok": 0, "failed": 0}
+    counts = {"ok": 0, "refused": 0, "failed": 0}
     errors = []
     for a in batch:
         try:
@@ -97,7 +98,12 @@ def harvest_source(source: str, application_nos: list[str]) -> dict[str, int]:
                 raise ValueError(f"unknown source {source!r}")
             log.info("%s %s: %s", source, a.application_no, note)
             counts["ok"] += 1
-        except Exception as exc:  # reported per applicant, raised once for the batch
+        except (BusinessAnswer, ContractError, NeedsHuman) as exc:
+            # an answer, a refusal, or a person's turn: recorded, not retried; the profile
+            # shows the source as missing and the rules refer the application to a person
+            log.warning("%s %s not harvested: %s", source, a.application_no, exc)
+            counts["refused"] += 1
+        except Exception as exc:  # transient or unforeseen: the batch task fails and retries
             log.warning("%s %s failed: %s", source, a.application_no, exc)
             counts["failed"] += 1
             errors.append(f"{a.application_no}: {type(exc).__name__}: {exc}")
@@ -106,11 +112,18 @@ def harvest_source(source: str, application_nos: list[str]) -> dict[str, int]:
     return counts
 
 
-def submit_tax(application_nos: list[str], seq: int) -> str:
+def submit_tax(application_nos: list[str]) -> str:
+    """Upload the batch's tax request under its own sequence number for the day."""
+    from loanhub.ledger import WorkItemLedger
+
     hub = Hub.here()
+    day = utcnow().date()
+    seq = harvest.tax_request_seq(
+        WorkItemLedger.from_settings(hub.engine, hub.settings), day, application_nos
+    )
     batch = harvest.applicants(hub.engine, application_nos)
     queries = harvest.tax_queries(ConsentBook(hub.engine), batch)
-    return hub.connectors.tax.submit(queries, utcnow().date(), seq)
+    return hub.connectors.tax.submit(queries, day, seq)
 
 
 def collect_tax(request: str, application_nos: list[str]) -> bool:
@@ -131,45 +144,61 @@ def build_profiles(application_nos: list[str]) -> int:
 # -- credit_decision --------------------------------------------------------------------------
 
 
-def evaluate(application_nos: list[str], rule_set: str) -> list[dict[str, Any]]:
-    """Rule decisions stored; the referrals as the approval form's fields (masked)."""
+def evaluate(application_nos: list[str], rule_set: str, maker: str) -> list[dict[str, Any]]:
+    """Rule decisions stored; each referral as its review request: the masked summary, and
+    the approvers of its tier who are not the maker."""
     engine = Hub.here().engine
+    rules = RuleSet.load(rule_set)
     chosen = application_nos or decide.undecided(engine)
-    referrals = decide.evaluate(engine, RuleSet.load(rule_set), chosen)
-    return [
-        {
-            "application_no": r.application_no,
-            "subject": r.subject,
-            "body": r.body,
-            "approvers": list(r.approvers),
-            "score": r.score,
-            "rate": r.rate,
-        }
-        for r in referrals
-    ]
+    requests = []
+    for r in decide.evaluate(engine, rules, chosen):
+        try:
+            approvers = rules.approvers(r.tier, maker)
+        except ValueError as exc:  # nobody but the maker may answer: not asked at all
+            log.warning("%s not referred: %s", r.application_no, exc)
+            continue
+        requests.append(
+            {
+                "application_no": r.application_no,
+                "subject": r.subject,
+                "body": r.body,
+                "assigned_users": [{"id": u, "name": u} for u in approvers],
+                "score": r.score,
+                "rate": r.rate,
+                "tier": r.tier,
+            }
+        )
+    return requests
 
 
 def record_review(
     referral: dict[str, Any], answer: dict[str, Any], maker: str, rule_set: str
 ) -> str:
+    """A person's answer, recorded if the four-eyes rules allow it; ``refused`` if not (the
+    application stays undecided and is referred again by the next run)."""
     item = decide.Referral(
         referral["application_no"],
         referral["subject"],
         referral["body"],
-        tuple(referral["approvers"]),
+        tuple(u["id"] for u in referral["assigned_users"]),
         referral["score"],
         referral["rate"],
+        referral["tier"],
     )
     responder = (answer.get("responded_by_user") or {}).get("id", "")
-    made = decide.record_review(
-        Hub.here().engine,
-        RuleSet.load(rule_set),
-        item,
-        chosen=answer["chosen_options"][0],
-        responder=responder,
-        maker=maker,
-        comment=(answer.get("params_input") or {}).get("comment"),
-    )
+    try:
+        made = decide.record_review(
+            Hub.here().engine,
+            RuleSet.load(rule_set),
+            item,
+            chosen=answer["chosen_options"][0],
+            responder=responder,
+            maker=maker,
+            comment=(answer.get("params_input") or {}).get("comment"),
+        )
+    except decide.ReviewRefused as exc:
+        log.warning("%s: answer refused: %s", item.application_no, exc)
+        return "refused"
     return made.outcome.value
 
 
@@ -207,6 +236,20 @@ def send_payments() -> list[str]:
     hub = Hub.here()
     guard = LedgerGuard(WorkItemLedger.from_settings(hub.engine, hub.settings))
     return disburse.send_payments(hub.engine, hub.connectors.payments, guard)
+
+
+def settle_doubts() -> dict[str, int]:
+    from loanhub import disburse
+    from loanhub.ledger import WorkItemLedger
+
+    hub = Hub.here()
+    ledger = WorkItemLedger.from_settings(hub.engine, hub.settings)
+    return disburse.resolve_in_doubt(hub.engine, hub.connectors.payments, ledger)
+
+
+def refresh_pending_reviews() -> int:
+    hub = Hub.here()
+    return decide.refresh_pending(hub.engine, hub.bots.los)
 
 
 def settle_payments() -> dict[str, Any]:
@@ -262,9 +305,12 @@ def raise_warnings(as_of: date) -> int:
 
 def notify_warnings() -> dict[str, int]:
     from loanhub import monitor
+    from loanhub.guards import LedgerGuard
+    from loanhub.ledger import WorkItemLedger
 
     hub = Hub.here()
-    return monitor.notify(hub.engine, hub.connectors.notifier, hub.settings, utcnow())
+    guard = LedgerGuard(WorkItemLedger.from_settings(hub.engine, hub.settings))
+    return monitor.notify(hub.engine, hub.connectors.notifier, hub.settings, utcnow(), guard)
 
 
 def active_loan_applications() -> list[str]:

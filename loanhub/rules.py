@@ -23,6 +23,7 @@ from schemas.profile import ApplicantProfile
 HERE = Path(__file__).resolve().parent / "rules"
 OPS = {">": operator.gt, ">=": operator.ge, "==": operator.eq, "<": operator.lt, "<=": operator.le}
 Outcome = Literal["APPROVE", "REJECT", "REFER"]
+MUST_SEE = ("bureau", "tax", "social_security")  # no rule approves without them (core: optional)
 
 
 class HardReject(BaseModel):
@@ -110,6 +111,15 @@ class RuleSet:
                 return n
         raise ValueError(f"no tier for {amount}")
 
+    def approvers(self, tier: int, maker: str) -> tuple[str, ...]:
+        """Who may answer a referral of ``tier``: its approvers but the maker; when that leaves
+        nobody, the next tier up (four eyes are never given up for want of a second pair)."""
+        for t in self.spec.tiers[tier:]:
+            chosen = tuple(a for a in t.approvers if a != maker)
+            if chosen:
+                return chosen
+        raise ValueError(f"no approver other than {maker} from tier {tier + 1} up")
+
     def rate(self, score: int) -> Decimal:
         premium = next(p.add for p in self.spec.pricing.premium if score >= p.at_least)
         return self.spec.pricing.base_rate + premium
@@ -144,6 +154,17 @@ class RuleSet:
                 rate,
                 "rule:score_below_floor",
                 (f"score {score} < {self.spec.reject_below}",),
+            )
+        gaps = [s for s in profile.missing_sources.split(",") if s in MUST_SEE]
+        if gaps:
+            return Verdict(
+                "REFER",
+                score,
+                tier,
+                approvers,
+                rate,
+                "",
+                (f"no answer from {', '.join(gaps)}: a person decides without it",),
             )
         if score >= self.spec.approve_at and self.spec.tiers[tier].auto_approve:
             return Verdict(

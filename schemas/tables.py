@@ -213,9 +213,9 @@ core_account = derived_table(
 core_monthly_summary = derived_table(
     "core_monthly_summary", CoreMonthlySummary, unique=(("account_no", "month"),)
 )
-decision = derived_table(
-    "decision", Decision, unique=(("los_reference",),), index=(("application_no",),)
-)
+decision = derived_table("decision", Decision, unique=(("los_reference",),))
+# one decision per application: a unique index (SQLite cannot add a constraint to a table)
+Index("uq_decision_application_no", decision.c.application_no, unique=True)
 applicant_profile = derived_table(
     "applicant_profile",
     ApplicantProfile,

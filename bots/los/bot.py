@@ -116,6 +116,17 @@ class LosBot(ScreenSession):
             raise
         return DecisionReceipt.from_result(result)
 
+    def application_status(self, application_no: str) -> str:
+        """What the LOS's status page says now (after a checker acted, say); read-only."""
+
+        def read() -> str:
+            self._relogins_left = self.policy.relogins
+            page = StatusPage(self.page)
+            self._read_status(application_no)
+            return page.status()
+
+        return self.task("los_status", application_no, read)
+
     def _check(self, decision: Decision) -> None:
         if decision.decision not in ("APPROVE", "REJECT", "RETURN"):
             raise ContractError(f"los: unknown decision {decision.decision!r}", system=self.system)

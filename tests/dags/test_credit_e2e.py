@@ -64,7 +64,10 @@ def test_harvest_then_decide_posts_each_decision_once(
         text=True,
     )
     try:
-        run_dag(env, "credit_decision", {"application_nos": numbers, "requested_by": "ops_li"})
+        # the maker is an approver of the big tiers: four eyes must route around her
+        run_dag(
+            env, "credit_decision", {"application_nos": numbers, "requested_by": "credit_manager"}
+        )
     finally:
         credit_ops.terminate()
         answered = credit_ops.communicate(timeout=30)[0]
@@ -75,7 +78,7 @@ def test_harvest_then_decide_posts_each_decision_once(
     assert all(r["rule_set_version"].startswith("credit-v1@") for r in rows)
     people = [r["decided_by"] for r in rows if not r["decided_by"].startswith("rule:")]
     assert people  # this seeded slice has referrals: the human path ran
-    assert "ops_li" not in people  # the maker never approved
+    assert "credit_manager" not in people  # the maker never decided her own request
     assert len(people) == answered.count(" by "), answered
 
     queries = Counter(q["subject"] for q in sim.journal("bureau", "query"))

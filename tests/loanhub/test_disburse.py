@@ -122,7 +122,9 @@ def test_a_worker_that_died_after_sending_is_settled_by_reading_the_gateway(
     assert survivor.get(disburse.KIND, e2e).state is WorkItemState.DONE
     guard = LedgerGuard(survivor)
     disburse.send_payments(pg_engine, gateway, guard)  # DONE: returns the stored result
+    assert settle(pg_engine, gateway, 1).settled == 1  # the first file's payment, settled
     assert len(sim.journal("gateway", "payment")) == 1
+    assert len(sim.journal("gateway", "file")) == 1  # and no second file
     assert counts["never_arrived"] == 0
 
 

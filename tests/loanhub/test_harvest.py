@@ -93,3 +93,17 @@ def test_harvest_fills_the_store_and_the_profile_agrees_with_the_sources(
         )
     queries = sim.journal("bureau", "query")
     assert len(queries) == len(apps)  # one inquiry per application and reason
+
+
+def test_tax_request_numbers_are_unique_per_batch_and_stable_on_retry(pg_engine):
+    from datetime import date
+
+    from loanhub.ledger import WorkItemLedger
+
+    ledger = WorkItemLedger(pg_engine, owner="w1")
+    day = date(2026, 11, 24)
+    first = harvest.tax_request_seq(ledger, day, ["A1", "A2"])
+    second = harvest.tax_request_seq(WorkItemLedger(pg_engine, owner="w2"), day, ["B1"])
+    assert (first, second) == (1, 2)
+    assert harvest.tax_request_seq(ledger, day, ["A2", "A1"]) == 1  # the retry gets its own
+    assert harvest.tax_request_seq(ledger, date(2026, 11, 25), ["B1"]) == 1  # a new day

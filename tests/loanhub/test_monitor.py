@@ -9,6 +9,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from loanhub import monitor
+from loanhub.guards import LedgerGuard
+from loanhub.ledger import WorkItemLedger
 from loanhub.settings import HubSettings
 from loanhub.wiring import HubConnectors
 from schemas.tables import early_warning
@@ -48,9 +50,10 @@ def test_nightly_sync_raises_warnings_once_and_mails_them_once(
     assert "missed_installment" in rules
     assert "dpd_crossed_1" in rules
 
-    sent = monitor.notify(pg_engine, hub.notifier, settings, utcnow())
+    guard = LedgerGuard(WorkItemLedger(pg_engine, owner="notify"))
+    sent = monitor.notify(pg_engine, hub.notifier, settings, utcnow(), guard)
     assert sent == {"notified": first, "escalated": 0}
-    assert monitor.notify(pg_engine, hub.notifier, settings, utcnow())["notified"] == 0
+    assert monitor.notify(pg_engine, hub.notifier, settings, utcnow(), guard)["notified"] == 0
     mails = sim.journal("smtp", "mail")
     assert len(mails) == first
 
@@ -58,6 +61,13 @@ def test_nightly_sync_raises_warnings_once_and_mails_them_once(
         keys = list(conn.execute(select(early_warning.c.warning_key)).scalars())
     assert monitor.acknowledge(pg_engine, keys[0])
     later = utcnow() + timedelta(hours=settings.escalate_after_hours + 1)
-    escalated = monitor.notify(pg_engine, hub.notifier, settings, later)["escalated"]
+    escalated = monitor.notify(pg_engine, hub.notifier, settings, later, guard)["escalated"]
     assert escalated == first - 1  # the acknowledged one is not escalated
-    assert monitor.notify(pg_engine, hub.notifier, settings, later)["escalated"] == 0
+    assert monitor.notify(pg_engine, hub.notifier, settings, later, guard)["escalated"] == 0
+
+    # a mail sent whose sending was not recorded (the worker died): the retry sends nothing
+    with pg_engine.begin() as conn:
+        conn.execute(early_warning.update().values(notified_at=None))
+    before = len(sim.journal("smtp", "mail"))
+    monitor.notify(pg_engine, hub.notifier, settings, utcnow(), guard)
+    assert len(sim.journal("smtp", "mail")) == before

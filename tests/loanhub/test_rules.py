@@ -84,3 +84,18 @@ def test_missing_sources_score_their_own_points():
 def test_the_version_changes_with_the_file():
     assert RULES.version.startswith("credit-v1@")
     assert len(RULES.version.split("@")[1]) == 12
+
+
+def test_no_rule_approves_without_the_bureau_tax_or_social_security():
+    verdict = RULES.evaluate(profile(missing_sources="tax,core"))
+    assert verdict.outcome == "REFER"
+    assert "no answer from tax" in verdict.reasons[0]
+    assert RULES.evaluate(profile(missing_sources="core")).outcome == "APPROVE"
+
+
+def test_the_maker_is_never_an_approver_and_four_eyes_escalate():
+    assert RULES.approvers(1, "ops") == ("senior_officer", "credit_manager")
+    assert RULES.approvers(1, "senior_officer") == ("credit_manager",)
+    assert RULES.approvers(2, "credit_manager") == ("risk_committee",)
+    with pytest.raises(ValueError, match="no approver other than"):
+        RULES.approvers(3, "x")  # past the top tier: nobody
