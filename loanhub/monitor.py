@@ -2,7 +2,7 @@
 out, early warnings raised once per loan and rule, mailed (masked), escalated when nobody
 acknowledges them.
 
-A warning's key is rule + loan (+ threshold or installment), unique in the store: the same
+A warning's key is rule + loan (+ the DPD threshold), unique in the store: the same
 condition seen again tomorrow raises nothing new, so there is one open warning per loan and
 rule and no repeated mails.
 """
@@ -141,7 +141,7 @@ def raise_warnings(engine: Engine, settings: HubSettings, as_of: date) -> int:
         if loan.missed:
             found.append(
                 warning(
-                    f"missed:{loan.loan_account}:{loan.missed}",
+                    f"missed:{loan.loan_account}",
                     loan,
                     "missed_installment",
                     WarningSeverity.HIGH,
@@ -151,7 +151,7 @@ def raise_warnings(engine: Engine, settings: HubSettings, as_of: date) -> int:
         if loan.partial:
             found.append(
                 warning(
-                    f"partial:{loan.loan_account}:{loan.partial}",
+                    f"partial:{loan.loan_account}",
                     loan,
                     "partial_payment",
                     WarningSeverity.WATCH,
