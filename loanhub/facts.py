@@ -58,15 +58,32 @@ TABLE_OF: dict[type[BaseModel], Table] = {
 }
 
 
+# tables whose rows are a state that changes in the source (their business key -> newest values)
+CURRENT_STATE: dict[str, tuple[str, ...]] = {
+    "social_security_month": ("id_number", "month", "employer_uscc"),
+    "core_account": ("account_no",),
+    "core_monthly_summary": ("account_no", "month"),
+}
+
+
 def _parent_column(table: Table) -> str:
     [fk] = list(table.foreign_keys)
     return fk.parent.name
 
 
 def _insert_new(conn: Connection, table: Table, row: dict[str, Any]) -> int | None:
-    """The new row's id, or None when its business key is stored already."""
+    """The new row's id, or None when its business key is stored already. A table that holds
+    a current state (a contribution month's status, an account's balance) takes the newer
+    values instead: 欠缴 that became 补缴 must not stay 欠缴."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table).values(row).on_conflict_do_nothing().returning(table.c.id)
+    statement = dialect.insert(table).values(row)
+    if table.name in CURRENT_STATE:
+        keys = CURRENT_STATE[table.name]
+        changed = {c: statement.excluded[c] for c in row if c not in (*keys, "id")}
+        upsert = statement.on_conflict_do_update(index_elements=list(keys), set_=changed)
+        conn.execute(upsert)
+        return None
+    statement = statement.on_conflict_do_nothing().returning(table.c.id)
     return conn.execute(statement).scalar_one_or_none()
 
 

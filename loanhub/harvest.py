@@ -186,7 +186,8 @@ def harvest_social_security(engine: Engine, bot: SocialSecurityBot, a: Applicant
         source_ref=f"ss:{history.source}",
         id_number=a.id_number,
     )
-    return f"{history.months} months from the {history.source}: {new.get('month', 0)} new"
+    refused = new.get("quarantined", 0)
+    return f"{history.months} months from the {history.source}, {refused} quarantined"
 
 
 def tax_request_seq(ledger: WorkItemLedger, day: date, batch: list[str]) -> int:
