@@ -38,13 +38,28 @@ def post_loan_monitoring() -> None:
         found = pipeline.active_loan_applications()
         return [found[i : i + 20] for i in range(0, len(found), 20)]
 
-    @task(pool="social_security", outlets=[WARNINGS])
-    def repull(batch: list[str]) -> int:
+    @task(pool="bureau")
+    def bureau(batch: list[str]) -> int:
         from loanhub import pipeline
 
-        return pipeline.repull(batch)
+        return pipeline.repull("bureau", batch)
 
-    repull.expand(batch=active_loans())
+    @task(pool="social_security")
+    def social_security(batch: list[str]) -> int:
+        from loanhub import pipeline
+
+        return pipeline.repull("social_security", batch)
+
+    @task(outlets=[WARNINGS], trigger_rule="all_done")
+    def warnings(batch: list[str]) -> int:
+        from loanhub import pipeline
+
+        return pipeline.post_loan_warnings(batch)
+
+    loans = active_loans()
+    [bureau.expand(batch=loans), social_security.expand(batch=loans)] >> warnings.expand(
+        batch=loans
+    )
 
 
 post_loan_monitoring_dag = post_loan_monitoring()

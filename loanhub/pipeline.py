@@ -319,11 +319,18 @@ def active_loan_applications() -> list[str]:
     return postloan.active_applications(Hub.here().engine)
 
 
-def repull(application_nos: list[str]) -> int:
-    """Bureau (reason 02) and social security again for active loans; warnings from changes."""
+def repull(source: str, application_nos: list[str]) -> int:
+    """Bureau (reason 02) or social security again for active loans."""
     from loanhub import postloan
 
     hub = Hub.here()
-    return postloan.repull(
-        hub.engine, hub.connectors.bureau, hub.bots.social_security, application_nos
-    )
+    if source == "bureau":
+        return postloan.repull_bureau(hub.engine, hub.connectors.bureau, application_nos)
+    return postloan.repull_social_security(hub.engine, hub.bots.social_security, application_nos)
+
+
+def post_loan_warnings(application_nos: list[str]) -> int:
+    from loanhub import postloan
+    from loanhub.wiring import DEBTOR
+
+    return postloan.warn(Hub.here().engine, application_nos, DEBTOR.name)

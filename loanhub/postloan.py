@@ -38,11 +38,9 @@ def active_applications(engine: Engine) -> list[str]:
         )
 
 
-def repull(
-    engine: Engine, bureau: BureauConnector, ss: SocialSecurityBot, application_nos: list[str]
-) -> int:
-    """Re-pull and compare; returns the number of new warnings."""
-    new = 0
+def repull_bureau(engine: Engine, bureau: BureauConnector, application_nos: list[str]) -> int:
+    """The bureau with reason 02 (post-loan) for each active loan; returns reports stored."""
+    stored = 0
     for a in harvest.applicants(engine, application_nos):
         report = bureau.personal_report(a.application_no, a.id_number, a.name, "02")
         if report.raw is not None:
@@ -56,6 +54,16 @@ def repull(
                 application_no=a.application_no,
                 reason="02",
             )
+            stored += 1
+    return stored
+
+
+def repull_social_security(
+    engine: Engine, ss: SocialSecurityBot, application_nos: list[str]
+) -> int:
+    """The portal again for each active loan; returns histories stored."""
+    stored = 0
+    for a in harvest.applicants(engine, application_nos):
         history = ss.fetch_history(a.id_number, a.name)
         if history.found:
             harvest.store_source(
@@ -67,11 +75,32 @@ def repull(
                 source_ref=f"ss:{history.source}",
                 id_number=a.id_number,
             )
-        new += monitor.store_warnings(engine, _changes(engine, a))
-    return new
+            stored += 1
+    return stored
 
 
-def _changes(engine: Engine, a: harvest.Applicant) -> list:
+def warn(engine: Engine, application_nos: list[str], own_institution: str) -> int:
+    """Warnings from what the re-pulled sources now say; returns how many are new."""
+    found = []
+    for a in harvest.applicants(engine, application_nos):
+        found.extend(_changes(engine, a, own_institution))
+    return monitor.store_warnings(engine, found)
+
+
+def repull(
+    engine: Engine,
+    bureau: BureauConnector,
+    ss: SocialSecurityBot,
+    application_nos: list[str],
+    own_institution: str,
+) -> int:
+    """All of it, in one go (the DAG runs the three steps in their pools)."""
+    repull_bureau(engine, bureau, application_nos)
+    repull_social_security(engine, ss, application_nos)
+    return warn(engine, application_nos, own_institution)
+
+
+def _changes(engine: Engine, a: harvest.Applicant, own_institution: str) -> list:
     with engine.connect() as conn:
         account = conn.execute(
             select(loan.c.loan_account).where(loan.c.application_no == a.application_no)
@@ -87,7 +116,10 @@ def _changes(engine: Engine, a: harvest.Applicant) -> list:
             worst = conn.execute(
                 select(credit_account_month.c.months_overdue)
                 .join(credit_account, credit_account.c.id == credit_account_month.c.account_id)
-                .where(credit_account.c.report_id == reports[0].id)
+                .where(
+                    credit_account.c.report_id == reports[0].id,
+                    credit_account.c.institution != own_institution,  # our loan is ours to see
+                )
                 .order_by(
                     credit_account_month.c.month.desc(),
                     credit_account_month.c.months_overdue.desc(),

@@ -4,7 +4,8 @@ Starts the legacy-system simulators (faults on), prepares Airflow's own home and
 pools, takes a seeded batch of applications waiting in the LOS, and runs the DAGs under
 ``dag.test()`` one after the other: harvest, decide (a scripted credit-ops user answers the
 referrals through Airflow's human-in-the-loop records, and says so), post to the LOS,
-disburse, two months of repayments through the nightly sync, warnings, e-mail. Progress bars
+disburse, the post-loan re-pull of the new loans, two months of repayments through the
+nightly sync (the core's whole book), warnings, e-mail. Progress bars
 while it runs; a summary table and an HTML report with charts at the end.
 
 Run: ``python -m dags.support.demo [--applications 30]`` (``make demo`` does).
@@ -211,6 +212,9 @@ def main() -> int:
                 .select_from(disbursement)
                 .where(disbursement.c.status == "ACSC"),
             ),
+        )
+        steps["post-loan re-pull"] = _run_dag(
+            env, "post_loan_monitoring", {}, progress, 1, lambda: 0
         )
         business = date.fromisoformat(dataset["business_date"])
         for month, day in enumerate((business - timedelta(days=30), business), start=1):

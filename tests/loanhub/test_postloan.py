@@ -60,7 +60,7 @@ def test_repull_asks_the_bureau_for_post_loan_and_warns_once(
     bots = HubBots.build(settings, pg_engine, chromium)
     assert postloan.active_applications(pg_engine) == [app.application_no]
     first = postloan.repull(
-        pg_engine, connectors.bureau, bots.social_security, [app.application_no]
+        pg_engine, connectors.bureau, bots.social_security, [app.application_no], "领航银行"
     )
     assert first >= 1
     with pg_engine.connect() as conn:
@@ -69,6 +69,6 @@ def test_repull_asks_the_bureau_for_post_loan_and_warns_once(
     reasons = [q.get("reason") or q.get("queryReason") for q in sim.journal("bureau", "query")]
     assert "02" in reasons
     again = postloan.repull(
-        pg_engine, connectors.bureau, bots.social_security, [app.application_no]
+        pg_engine, connectors.bureau, bots.social_security, [app.application_no], "领航银行"
     )
     assert again == 0  # the same state raises nothing new
