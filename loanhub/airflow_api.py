@@ -51,16 +51,18 @@ class AirflowApi:
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         """Every task instance of the run, mapped ones included, page after page (the API caps
-        a page at ``[api] maximum_page_limit``)."""
+        a page at ``[api] maximum_page_limit``, and its ``total_entries`` may be a capped
+        count, so the pages themselves say when the list ends)."""
         found: list[dict[str, Any]] = []
+        size = 50  # at most the API's page cap; a shorter page is the last one
         while True:
             page = self._call(
                 "GET",
                 f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
-                params={"limit": 100, "offset": len(found)},
-            )
-            found.extend(page["task_instances"])
-            if not page["task_instances"] or len(found) >= page["total_entries"]:
+                params={"limit": size, "offset": len(found)},
+            )["task_instances"]
+            found.extend(page)
+            if len(page) < size:
                 return found
 
     def state(self, dag_id: str, run_id: str) -> tuple[str, Counter[str]]:
