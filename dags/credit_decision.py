@@ -13,18 +13,14 @@ Every decision records who or which rule decided it, and the rule set version.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from airflow.providers.standard.operators.hitl import HITLOperator
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
-PROFILES = Asset("loanhub://profiles")
-DECISIONS = Asset("loanhub://decisions")
-DEFAULT_ARGS = {
-    "owner": "credit-integration",
-    "retries": 2,
-    "retry_delay": timedelta(seconds=20),
-}
+from dags.support.common import DECISIONS, START, default_args
+
+DEFAULT_ARGS = default_args(2, timedelta(seconds=20))
 OPTIONS = ["Approve", "Reject", "Return"]
 
 
@@ -41,7 +37,7 @@ def _maker() -> str:
 @dag(
     dag_id="credit_decision",
     schedule=None,
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    start_date=START,
     catchup=False,
     tags=["loanhub", "credit", "decision"],
     default_args=DEFAULT_ARGS,
@@ -83,7 +79,7 @@ def credit_decision() -> None:
         params={"comment": Param("", type="string", maxLength=500)},
     ).expand_kwargs(review_requests(referrals := evaluate()))
 
-    @task(trigger_rule="none_failed")
+    @task(multiple_outputs=False, trigger_rule="none_failed")
     def record_reviews(referrals: list[dict[str, object]], answers: list[dict]) -> dict[str, int]:
         from loanhub import pipeline
 

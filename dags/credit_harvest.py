@@ -16,23 +16,19 @@ retries are safe. Emits the `loanhub://profiles` asset.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from airflow.sdk import Asset, Param, PokeReturnValue, dag, get_current_context, task
+from airflow.sdk import Param, PokeReturnValue, dag, get_current_context, task
 
-PROFILES = Asset("loanhub://profiles")
-DEFAULT_ARGS = {
-    "owner": "credit-integration",
-    "retries": 2,
-    "retry_delay": timedelta(seconds=20),
-    "retry_exponential_backoff": 2.0,
-}
+from dags.support.common import PROFILES, START, default_args
+
+DEFAULT_ARGS = default_args(2, timedelta(seconds=20), retry_exponential_backoff=2.0)
 
 
 @dag(
     dag_id="credit_harvest",
     schedule=None,
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    start_date=START,
     catchup=False,
     max_active_runs=4,
     tags=["loanhub", "credit", "harvest"],
@@ -57,25 +53,25 @@ def credit_harvest() -> None:
         params = get_current_context()["params"]
         return pipeline.harvest_batches(params["application_nos"], params["batch_size"])
 
-    @task(pool="bureau", retries=3)
+    @task(multiple_outputs=False, pool="bureau", retries=3)
     def bureau(batch: list[str]) -> dict[str, int]:
         from loanhub import pipeline
 
         return pipeline.harvest_source("bureau", batch)
 
-    @task(pool="core", retries=3)
+    @task(multiple_outputs=False, pool="core", retries=3)
     def core(batch: list[str]) -> dict[str, int]:
         from loanhub import pipeline
 
         return pipeline.harvest_source("core", batch)
 
-    @task(pool="social_security", retries=2)
+    @task(multiple_outputs=False, pool="social_security", retries=2)
     def social_security(batch: list[str]) -> dict[str, int]:
         from loanhub import pipeline
 
         return pipeline.harvest_source("social_security", batch)
 
-    @task(pool="tax")
+    @task(multiple_outputs=False, pool="tax")
     def tax_request(batch: list[str]) -> dict[str, object]:
         from loanhub import pipeline
 

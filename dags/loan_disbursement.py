@@ -13,16 +13,13 @@ Runs when new decisions are posted, and hourly for what is still in flight.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, PokeReturnValue, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, PokeReturnValue, dag, task
 
-DECISIONS = Asset("loanhub://decisions")
-DEFAULT_ARGS = {
-    "owner": "credit-integration",
-    "retries": 3,
-    "retry_delay": timedelta(seconds=30),
-}
+from dags.support.common import DECISIONS, START, default_args
+
+DEFAULT_ARGS = default_args(3, timedelta(seconds=30))
 
 
 @dag(
@@ -30,7 +27,7 @@ DEFAULT_ARGS = {
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable("15 * * * *", timezone="UTC"), assets=[DECISIONS]
     ),
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    start_date=START,
     catchup=False,
     max_active_runs=1,
     tags=["loanhub", "disbursement", "payments"],
@@ -38,7 +35,7 @@ DEFAULT_ARGS = {
     doc_md=__doc__,
 )
 def loan_disbursement() -> None:
-    @task(pool="gateway")
+    @task(multiple_outputs=False, pool="gateway")
     def settle_doubts() -> dict:
         """First, before anything is sent: payments whose upload outcome is unknown are
         settled by reading the gateway."""
@@ -73,7 +70,7 @@ def loan_disbursement() -> None:
         done = state["waiting"] == 0 and not state["in_doubt"].get("still_unknown")
         return PokeReturnValue(is_done=done, xcom_value=state)
 
-    @task
+    @task(multiple_outputs=False)
     def reconcile(_: dict) -> dict:
         from loanhub import pipeline
 

@@ -8,22 +8,19 @@ or owed, and a tax rating downgrade. Emits the `loanhub://warnings` asset.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import dag, task
 
-WARNINGS = Asset("loanhub://warnings")
-DEFAULT_ARGS = {
-    "owner": "credit-integration",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=5),
-}
+from dags.support.common import START, WARNINGS, default_args
+
+DEFAULT_ARGS = default_args(2, timedelta(minutes=5))
 
 
 @dag(
     dag_id="post_loan_monitoring",
     schedule="0 3 * * 1",
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    start_date=START,
     catchup=False,
     max_active_runs=1,
     tags=["loanhub", "monitoring", "warnings"],

@@ -12,14 +12,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from airflow.sdk import Asset, Param, PokeReturnValue, dag, get_current_context, task
+from airflow.sdk import Param, PokeReturnValue, dag, get_current_context, task
 
-WARNINGS = Asset("loanhub://warnings")
-DEFAULT_ARGS = {
-    "owner": "credit-integration",
-    "retries": 2,
-    "retry_delay": timedelta(minutes=2),
-}
+from dags.support.common import START, WARNINGS, default_args
+
+DEFAULT_ARGS = default_args(2, timedelta(minutes=2))
 
 
 def _business_date() -> date:
@@ -33,7 +30,7 @@ def _business_date() -> date:
 @dag(
     dag_id="repayment_sync",
     schedule="30 2 * * *",
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    start_date=START,
     catchup=False,
     max_active_runs=1,
     tags=["loanhub", "repayments", "warnings"],

@@ -8,16 +8,13 @@ warning and no new mail.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, dag, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
-WARNINGS = Asset("loanhub://warnings")
-DEFAULT_ARGS = {
-    "owner": "credit-integration",
-    "retries": 3,
-    "retry_delay": timedelta(minutes=1),
-}
+from dags.support.common import START, WARNINGS, default_args
+
+DEFAULT_ARGS = default_args(3, timedelta(minutes=1))
 
 
 @dag(
@@ -25,7 +22,7 @@ DEFAULT_ARGS = {
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable("0 * * * *", timezone="UTC"), assets=[WARNINGS]
     ),
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    start_date=START,
     catchup=False,
     max_active_runs=1,
     tags=["loanhub", "warnings", "notifications"],
@@ -33,7 +30,7 @@ DEFAULT_ARGS = {
     doc_md=__doc__,
 )
 def warning_notify() -> None:
-    @task
+    @task(multiple_outputs=False)
     def notify() -> dict[str, int]:
         from loanhub import pipeline
 

@@ -35,12 +35,12 @@ class ReviewRefused(ValueError):
 
 @dataclass(frozen=True)
 class Referral:
-    """A case for credit ops: what the approval form shows, and who may answer it."""
+    """A case for credit ops: what the approval form shows, and the amount tier whose
+    approvers (``RuleSet.approvers``, never the maker) may answer it."""
 
     application_no: str
     subject: str
     body: str
-    approvers: tuple[str, ...]
     score: int
     rate: str
     tier: int = 0
@@ -213,7 +213,6 @@ def referral(profile: ApplicantProfile, verdict: Verdict) -> Referral:
         profile.application_no,
         f"Credit referral {profile.application_no}: {profile.requested_amount:,.0f} CNY",
         mask_text(body),
-        verdict.approvers,
         verdict.score,
         str(verdict.annual_rate),
         verdict.tier,
@@ -233,8 +232,9 @@ def record_review(
     """A person's answer to a referral, if the four-eyes rules allow it."""
     if responder == maker:
         raise ReviewRefused(f"{responder} made this request and cannot also approve it")
-    if responder not in rules.approvers(item.tier, maker):
-        raise ReviewRefused(f"{responder} is not an approver of this amount ({item.approvers})")
+    allowed = rules.approvers(item.tier, maker)
+    if responder not in allowed:
+        raise ReviewRefused(f"{responder} is not an approver of this amount ({allowed})")
     profile = latest_profile(engine, item.application_no)
     if profile is None:
         raise ReviewRefused(f"no profile for {item.application_no}")

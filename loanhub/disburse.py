@@ -292,17 +292,39 @@ def resolve_in_doubt(
     return counts
 
 
-def reconcile(engine: Engine) -> dict[str, Any]:
-    """The hub's payments against the gateway's answers: what is settled, rejected, in flight,
-    and anything paid twice (a loan tranche with more than one settled payment: must be 0)."""
+def reconcile(
+    engine: Engine, gateway: PaymentGatewayConnector, ledger: WorkItemLedger
+) -> dict[str, Any]:
+    """The hub's payments against the gateway's own status reports, for every file the hub
+    knows it sent (the one on the disbursement and the one its work item recorded): tranches
+    whose stored status disagrees with the gateway's latest, and tranches the gateway accepted
+    in more than one file (paid twice: must be 0)."""
     with engine.connect() as conn:
-        rows = conn.execute(select(disbursement.c.status, disbursement.c.loan_account)).all()
+        rows = conn.execute(
+            select(disbursement.c.end_to_end_id, disbursement.c.status, disbursement.c.msg_id)
+        ).all()
     by_status: dict[str, int] = {}
-    for status, _ in rows:
+    mismatches: dict[str, tuple[str, str]] = {}
+    paid_twice: list[str] = []
+    for e2e, status, msg_id in rows:
         by_status[status] = by_status.get(status, 0) + 1
-    tranches = [account for status, account in rows if status == "ACSC"]
+        item = ledger.get(KIND, e2e)
+        files = {m for m in (msg_id, (item.result or {}).get("msg_id") if item else None) if m}
+        accepted, latest = set(), None
+        for sent in sorted(files):
+            for report in gateway.reports(sent):
+                for p in report.payments:
+                    if p.end_to_end_id == e2e:
+                        latest = p.status if sent == msg_id else latest
+                        if p.status in ("ACCP", "ACSC"):
+                            accepted.add(sent)
+        if len(accepted) > 1:
+            paid_twice.append(e2e)
+        if latest is not None and latest != status:
+            mismatches[e2e] = (status, latest)
     return {
         "by_status": by_status,
-        "paid_twice": len(tranches) - len(set(tranches)),
+        "mismatches": mismatches,
+        "paid_twice": paid_twice,
         "in_flight": by_status.get("SENT", 0) + by_status.get("ACCP", 0),
     }

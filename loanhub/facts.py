@@ -11,52 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mappings.engine import Mapping, MappingResult
-from schemas.bureau import (
-    CreditAccount,
-    CreditAccountMonth,
-    CreditInquiry,
-    CreditPublicRecord,
-    CreditReport,
-)
-from schemas.sources import (
-    CoreAccount,
-    CoreCustomer,
-    CoreMonthlySummary,
-    SocialSecurityMonth,
-    TaxProfile,
-)
-from schemas.tables import (
-    core_account,
-    core_customer,
-    core_monthly_summary,
-    credit_account,
-    credit_account_month,
-    credit_inquiry,
-    credit_public_record,
-    credit_report,
-    fact_row,
-    social_security_month,
-    tax_profile,
-)
-
-TABLE_OF: dict[type[BaseModel], Table] = {
-    CreditReport: credit_report,
-    CreditAccount: credit_account,
-    CreditAccountMonth: credit_account_month,
-    CreditInquiry: credit_inquiry,
-    CreditPublicRecord: credit_public_record,
-    TaxProfile: tax_profile,
-    SocialSecurityMonth: social_security_month,
-    CoreCustomer: core_customer,
-    CoreAccount: core_account,
-    CoreMonthlySummary: core_monthly_summary,
-}
-
+from schemas.tables import TABLE_OF, fact_row
 
 # tables whose rows are a state that changes in the source (their business key -> newest values)
 CURRENT_STATE: dict[str, tuple[str, ...]] = {

@@ -202,25 +202,32 @@ def notify(
             .mappings()
             .all()
         )
-    for row in fresh:
-        subject = f"[loanhub {row['severity']}] {row['rule']} {row['loan_account']}"
-        body = f"{row['message']}\nclass hint: {row['risk_class']}\nkey: {row['warning_key']}"
+
+    def mail_once(kind: str, row: Any, to: list[str], subject: str, body: str) -> None:
         guard.once(
-            "warning_mail",
+            kind,
             row["warning_key"],
-            {"to": settings.warning_recipients},
-            lambda s=subject, b=body: {"id": notifier.send(settings.warning_recipients, s, b)},
+            {"to": to},
+            lambda: {"id": notifier.send(to, subject, body)},
+        )
+
+    for row in fresh:
+        mail_once(
+            "warning_mail",
+            row,
+            settings.warning_recipients,
+            f"[loanhub {row['severity']}] {row['rule']} {row['loan_account']}",
+            f"{row['message']}\nclass hint: {row['risk_class']}\nkey: {row['warning_key']}",
         )
         _mark(engine, row["id"], notified_at=utcnow())
         counts["notified"] += 1
     for row in stale:
-        subject = f"[loanhub ESCALATION] {row['rule']} {row['loan_account']} unanswered"
-        body = f"Not acknowledged within {settings.escalate_after_hours} h:\n{row['message']}"
-        guard.once(
+        mail_once(
             "warning_escalation",
-            row["warning_key"],
-            {"to": settings.escalation_recipients},
-            lambda s=subject, b=body: {"id": notifier.send(settings.escalation_recipients, s, b)},
+            row,
+            settings.escalation_recipients,
+            f"[loanhub ESCALATION] {row['rule']} {row['loan_account']} unanswered",
+            f"Not acknowledged within {settings.escalate_after_hours} h:\n{row['message']}",
         )
         _mark(engine, row["id"], escalated_at=utcnow())
         counts["escalated"] += 1

@@ -44,12 +44,6 @@ class Hub:
             cls._current = cls(HubSettings())
         return cls._current
 
-    @classmethod
-    def reset(cls) -> None:
-        if cls._current is not None and "chromium" in cls._current.__dict__:
-            cls._current.chromium.close()
-        cls._current = None
-
     @cached_property
     def engine(self) -> Engine:
         engine = make_engine(self.settings.store_url)
@@ -180,7 +174,6 @@ def record_review(
         referral["application_no"],
         referral["subject"],
         referral["body"],
-        tuple(u["id"] for u in referral["assigned_users"]),
         referral["score"],
         referral["rate"],
         referral["tier"],
@@ -213,10 +206,6 @@ def decided_applications(application_nos: list[str]) -> list[str]:
 def post_decisions(application_nos: list[str]) -> dict[str, str]:
     hub = Hub.here()
     return {n: decide.post_to_los(hub.engine, hub.bots.los, n) for n in application_nos}
-
-
-def today() -> date:
-    return utcnow().date()
 
 
 # -- loan_disbursement ------------------------------------------------------------------------
@@ -255,11 +244,9 @@ def refresh_pending_reviews() -> int:
 def settle_payments() -> dict[str, Any]:
     """Apply the gateway's reports and settle in-doubt items; done when nothing is in flight."""
     from loanhub import disburse
-    from loanhub.ledger import WorkItemLedger
 
     hub = Hub.here()
-    ledger = WorkItemLedger.from_settings(hub.engine, hub.settings)
-    doubt = disburse.resolve_in_doubt(hub.engine, hub.connectors.payments, ledger)
+    doubt = settle_doubts()  # an upload that went into doubt during this run
     settlement = disburse.collect_reports(hub.engine, hub.connectors.payments)
     return {
         "settled": settlement.settled,
@@ -270,11 +257,15 @@ def settle_payments() -> dict[str, Any]:
 
 
 def reconcile_payments() -> dict[str, Any]:
+    """Fails the run when the gateway accepted a tranche twice, or disagrees with the hub."""
     from loanhub import disburse
+    from loanhub.ledger import WorkItemLedger
 
-    report = disburse.reconcile(Hub.here().engine)
-    if report["paid_twice"]:
-        raise RuntimeError(f"a tranche was paid more than once: {report}")
+    hub = Hub.here()
+    ledger = WorkItemLedger.from_settings(hub.engine, hub.settings)
+    report = disburse.reconcile(hub.engine, hub.connectors.payments, ledger)
+    if report["paid_twice"] or report["mismatches"]:
+        raise RuntimeError(f"payments disagree with the gateway: {report}")
     return report
 
 

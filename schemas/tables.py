@@ -137,6 +137,10 @@ def model_columns(model: type[BaseModel], *, skip: frozenset[str] = frozenset())
     return columns
 
 
+TABLE_OF: dict[type[BaseModel], Table] = {}
+"""Each canonical model's table: one table per model, filled as the tables are declared."""
+
+
 def derived_table(
     name: str,
     model: type[BaseModel],
@@ -164,7 +168,9 @@ def derived_table(
         index = ((fk_col,), *index)
     constraints: list[Any] = [UniqueConstraint(*cols) for cols in unique]
     constraints.extend(Index(None, *cols) for cols in index)
-    return Table(name, metadata, *columns, *constraints)
+    table = Table(name, metadata, *columns, *constraints)
+    TABLE_OF[model] = table
+    return table
 
 
 party = derived_table("party", Party, unique=(("id_number",),))

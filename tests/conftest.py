@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
+from bots.browser import Chromium
 from bots.config import BrowserConfig
 from loanhub.db import make_engine, upgrade
 from loanhub.masking import known_names
@@ -190,6 +191,14 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
         "executable_path": str(BrowserConfig().executable_path),
         "args": list(BrowserConfig().args),
     }
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Chromium]:
+    """The bots' browser, one per test module (a worker process has one). Module-scoped: the
+    sync API allows one Playwright per thread, and pytest-playwright starts its own later."""
+    with Chromium(BrowserConfig(action_timeout=5, navigation_timeout=10)) as browser:
+        yield browser
 
 
 @pytest.fixture(scope="session")

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from bots.browser import Chromium
-from bots.config import BrowserConfig, LosLogin, PortalLogin, ScreenPolicy
+from bots.config import LosLogin, PortalLogin, ScreenPolicy
 from bots.evidence import ScreenEvidence
 from bots.los.bot import LosBot
 from bots.ss.bot import SocialSecurityBot
@@ -20,12 +19,6 @@ from loanhub.masking import mask_text
 from schemas.failures import RetryPolicy
 
 FAST_POLICY = ScreenPolicy(busy=RetryPolicy(attempts=4, base_seconds=0.05, cap_seconds=0.2))
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Chromium]:
-    with Chromium(BrowserConfig(action_timeout=5, navigation_timeout=10)) as browser:
-        yield browser
 
 
 @pytest.fixture

@@ -84,7 +84,14 @@ def test_a_dag_file_imports_in_under_half_a_second_without_network(path, airflow
 
 def test_ruff_airflow_rules_are_clean():
     run = subprocess.run(
-        [Path(sys.executable).with_name("ruff"), "check", "--select", "AIR", str(ROOT / "dags")],
+        [
+            Path(sys.executable).with_name("ruff"),
+            "check",
+            "--preview",
+            "--select",
+            "AIR",
+            str(ROOT / "dags"),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

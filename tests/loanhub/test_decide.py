@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from bots.browser import Chromium
-from bots.config import BrowserConfig
 from loanhub import decide
 from loanhub.rules import RuleSet
 from loanhub.settings import HubSettings
@@ -19,12 +16,6 @@ from schemas.tables import applicant_profile, audit_event, fact_row
 from tests.loanhub.test_rules import profile
 
 RULES = RuleSet.load()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Chromium]:
-    with Chromium(BrowserConfig(action_timeout=5, navigation_timeout=10)) as browser:
-        yield browser
 
 
 def stored(engine, **over):

@@ -87,9 +87,16 @@ def test_each_tranche_is_paid_once_and_settles(
     assert len(disburse.send_payments(pg_engine, gateway, guard)) == 2
     assert disburse.send_payments(pg_engine, gateway, guard) == []  # nothing pending any more
     assert settle(pg_engine, gateway, 2).settled == 2
-    report = disburse.reconcile(pg_engine)
+    ledger = WorkItemLedger(pg_engine, owner="w1")
+    report = disburse.reconcile(pg_engine, gateway, ledger)
     assert report["by_status"] == {"ACSC": 2}
-    assert report["paid_twice"] == 0
+    assert (report["mismatches"], report["paid_twice"]) == ({}, [])
+    # the hub's record goes wrong (a lost update, say): the gateway's reports show it
+    with pg_engine.begin() as conn:
+        conn.execute(disbursement.update().values(status="SENT"))
+    wrong = disburse.reconcile(pg_engine, gateway, ledger)
+    assert {status for status, _ in wrong["mismatches"].values()} == {"SENT"}
+    assert len(wrong["mismatches"]) == 2
     payments = sim.journal("gateway", "payment")
     assert sorted(p["end_to_end_id"] for p in payments) == sorted(
         disburse.end_to_end_id(disburse.loan_account_for(n), 1) for n in numbers

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
-from bots.browser import Chromium
-from bots.config import BrowserConfig
 from loanhub import harvest
 from loanhub.consents import ConsentBook
 from loanhub.intake import load_applicants
@@ -21,12 +17,6 @@ from loanhub.settings import HubSettings
 from loanhub.synthetic import los_intake
 from loanhub.wiring import HubBots, HubConnectors
 from schemas.tables import credit_report, social_security_month
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Chromium]:
-    with Chromium(BrowserConfig(action_timeout=5, navigation_timeout=10)) as browser:
-        yield browser
 
 
 def wanted(sim_dataset, count: int = 3):

@@ -17,7 +17,6 @@ from loanhub.synthetic import los_intake
 from loanhub.wiring import HubBots, HubConnectors
 from schemas.lending import Loan
 from schemas.tables import early_warning, fact_row, loan
-from tests.loanhub.test_harvest import chromium  # noqa: F401 - the module's browser fixture
 from tests.loanhub.test_rules import profile
 
 
@@ -28,7 +27,7 @@ def test_repull_asks_the_bureau_for_post_loan_and_warns_once(
     pg_url,
     pg_engine,
     tmp_path: Path,
-    chromium,  # noqa: F811
+    chromium,
 ):
     people = {p.id_number: p for p in sim_dataset.persons}
     app = next(
