@@ -11,18 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, UniqueConstraint
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mappings.engine import Mapping, MappingResult
 from schemas.tables import TABLE_OF, fact_row
 
-# tables whose rows are a state that changes in the source (their business key -> newest values)
-CURRENT_STATE: dict[str, tuple[str, ...]] = {
-    "social_security_month": ("id_number", "month", "employer_uscc"),
-    "core_account": ("account_no",),
-    "core_monthly_summary": ("account_no", "month"),
-}
+# tables whose rows are a state that changes in the source: the newest values win
+CURRENT_STATE = frozenset({"social_security_month", "core_account", "core_monthly_summary"})
+
+
+def _business_key(table: Table) -> list[str]:
+    """The columns of the table's unique constraint, as ``schemas.tables`` declares it."""
+    [key] = [c for c in table.constraints if isinstance(c, UniqueConstraint)]
+    return [column.name for column in key.columns]
 
 
 def _parent_column(table: Table) -> str:
@@ -37,9 +39,9 @@ def _insert_new(conn: Connection, table: Table, row: dict[str, Any]) -> int | No
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(table).values(row)
     if table.name in CURRENT_STATE:
-        keys = CURRENT_STATE[table.name]
+        keys = _business_key(table)
         changed = {c: statement.excluded[c] for c in row if c not in (*keys, "id")}
-        upsert = statement.on_conflict_do_update(index_elements=list(keys), set_=changed)
+        upsert = statement.on_conflict_do_update(index_elements=keys, set_=changed)
         conn.execute(upsert)
         return None
     statement = statement.on_conflict_do_nothing().returning(table.c.id)
