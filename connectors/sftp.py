@@ -85,11 +85,16 @@ class SftpSession:
         return sorted(n for n in names if safe_name(n))
 
     def exists(self, path: str) -> bool:
+        return self.version(path) is not None
+
+    def version(self, path: str) -> str | None:
+        """Which delivery of ``path`` is there (its size and modification time, as SFTP reports
+        them), so a file written again is told from the one seen before; None if absent."""
         try:
-            self.client.stat(path)
+            attrs = self.client.stat(path)
         except FileNotFoundError:
-            return False
-        return True
+            return None
+        return f"{attrs.st_size}@{attrs.st_mtime}"
 
     def download(self, remote: str, out: BinaryIO) -> tuple[str, int]:
         """Stream ``remote`` into ``out``; returns (SHA-256, size)."""

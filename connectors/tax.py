@@ -156,6 +156,17 @@ class TaxExchange:
         self.sftp.put_bytes(request_bytes(queries), "/inbox", name, trigger=True)
         return name
 
+    def answered(self, request: str, seen: str = "") -> str | None:
+        """Which delivery of the answer is there once it has its ``.ok``, unless it is the one
+        already ``seen`` (a refused answer is waited past until it is delivered again); None
+        before. Two stats, nothing downloaded, so a deferred wait can ask often and cheaply."""
+        path = f"/outbox/{answer_name(request)}"
+        with self.sftp.session() as session:
+            if not session.exists(f"{path}.ok"):
+                return None
+            version = session.version(path)
+        return version if version is not None and version != seen else None
+
     def poll(self, request: str) -> TaxAnswer | None:
         """One look for the answer: None while it is not there (or has no ``.ok`` yet)."""
         with self.sftp.session() as session:

@@ -1,9 +1,10 @@
 """# credit_harvest
 
 Gathers what an approval needs about each application: the credit bureau (SOAP), the core
-banking system (SOAP), the tax authority (a request file over SFTP, then a wait for its
-answer) and the social-security portal (a Playwright bot), normalised into the canonical
-store and condensed into one applicant profile per application.
+banking system (SOAP), the tax authority (a request file over SFTP, then a wait for its answer
+deferred to the triggerer, holding no worker slot) and the social-security portal (a
+Playwright bot), normalised into the canonical store and condensed into one applicant profile
+per application.
 
 **Trigger** with the form: a list of application numbers, or none for every application
 still received. `loanhub harvest APP...` does the same through the REST API.
@@ -18,9 +19,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import Param, PokeReturnValue, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
 from dags.support.common import PROFILES, START, default_args
+from dags.support.tax_wait import TaxAnswerOperator
 
 DEFAULT_ARGS = default_args(2, timedelta(seconds=20), retry_exponential_backoff=2.0)
 
@@ -77,13 +79,6 @@ def credit_harvest() -> None:
 
         return {"request": pipeline.submit_tax(batch), "batch": batch}
 
-    @task.sensor(poke_interval=5, timeout=3600, mode="reschedule", pool="tax")
-    def tax_answer(request: dict[str, object]) -> PokeReturnValue:
-        from loanhub import pipeline
-
-        done = pipeline.collect_tax(str(request["request"]), list(request["batch"]))  # type: ignore[call-overload]
-        return PokeReturnValue(is_done=done, xcom_value=request["request"] if done else None)
-
     @task(outlets=[PROFILES], trigger_rule="all_done")
     def profiles(batch: list[str]) -> int:
         """Whatever the sources gave (one that failed shows as missing, and the rules then
@@ -97,7 +92,9 @@ def credit_harvest() -> None:
         bureau.expand(batch=chosen),
         core.expand(batch=chosen),
         social_security.expand(batch=chosen),
-        tax_answer.expand(request=tax_request.expand(batch=chosen)),
+        TaxAnswerOperator.partial(task_id="tax_answer", pool="tax").expand(
+            request=tax_request.expand(batch=chosen)
+        ),
     ]
     sources >> profiles.expand(batch=chosen)
 

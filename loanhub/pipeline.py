@@ -120,7 +120,17 @@ def submit_tax(application_nos: list[str]) -> str:
     return hub.connectors.tax.submit(queries, day, seq)
 
 
+def tax_answered(request: str, seen: str = "") -> str | None:
+    """What the deferred wait asks, from the triggerer: which answer is there, once one is."""
+    return Hub.here().connectors.tax.answered(request, seen)
+
+
+def tax_wait_seconds() -> int:
+    return Hub.here().settings.tax_wait_seconds
+
+
 def collect_tax(request: str, application_nos: list[str]) -> bool:
+    """Take and store the answer; False while it has not arrived."""
     hub = Hub.here()
     return harvest.collect_tax(
         hub.engine, hub.connectors.tax, request, harvest.applicants(hub.engine, application_nos)

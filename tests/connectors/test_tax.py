@@ -116,3 +116,18 @@ def test_an_unreadable_trailer_is_a_contract_failure():
     )
     with pytest.raises(ContractError, match="unreadable"):
         parse_answer(f"{header}\r\nTRL|0|sNaN\r\n".encode("gb18030"))
+
+
+def test_answered_names_each_delivery_and_waits_past_the_one_seen(sim, tax, sim_dataset):
+    sim.controls({"tax": {"answer": {"fault": "truncated", "times": 1}}})
+    name = tax.submit(queries(sim_dataset), date(2026, 11, 20), 14)
+    deadline = time.monotonic() + 10
+    while (first := tax.answered(name)) is None:
+        assert time.monotonic() < deadline, "no answer"
+        time.sleep(0.05)
+    assert tax.answered(name, seen=first) is None  # the same delivery does not wake a wait
+    sim.post("/tax/redeliver", {"request": name})
+    second = tax.answered(name, seen=first)
+    assert second is not None
+    assert second != first
+    assert tax.answered("TAXQ_LHB001_20261120_99.csv") is None

@@ -22,6 +22,7 @@ FAULTS = {
     "bureau": {"*": {"rate": 0.2}},  # Server.Busy now and then: retried
     "ss": {"*": {"notice_rate": 0.5}},  # the notice modal on half the pages
     "los": {"/decide": {"gateway_504_rate": 0.5}},  # 504 after commit on half the decisions
+    "tax": {"*": {"answer_delay": 6.0}},  # the first look finds no answer: the wait defers
 }
 
 
@@ -34,7 +35,7 @@ def run_dag(env: dict, dag_id: str, conf: dict) -> str:
         timeout=900,
     )
     assert run.returncode == 0, (run.stdout + run.stderr)[-4000:]
-    return run.stdout
+    return run.stdout + run.stderr
 
 
 def test_harvest_then_decide_posts_each_decision_once(
@@ -51,7 +52,8 @@ def test_harvest_then_decide_posts_each_decision_once(
         "LOANHUB_DATA_DIR": str(tmp_path),
     }
     sim.controls(FAULTS)
-    run_dag(env, "credit_harvest", {"application_nos": numbers, "batch_size": 3})
+    harvest = run_dag(env, "credit_harvest", {"application_nos": numbers, "batch_size": 3})
+    assert "running trigger in line" in harvest  # a tax wait deferred to the trigger
     with pg_engine.connect() as conn:
         profiled = set(conn.execute(select(applicant_profile.c.application_no)).scalars())
     assert profiled == set(numbers)

@@ -1,0 +1,82 @@
+"""The deferred tax wait against the SFTP simulator: the trigger wakes on the answer's ``.ok``,
+not on a delivery the hub already refused, and the operator defers rather than holding a slot
+while no answer is there."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, timedelta
+
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+
+from dags.support.tax_wait import TaxAnswerOperator, TaxAnswerTrigger
+from loanhub.pipeline import Hub
+from loanhub.settings import HubSettings
+from tests.connectors.test_tax import queries
+
+# the answer takes a second (so the first look finds nothing), and its first delivery is cut
+SLOW_THEN_TRUNCATED = {
+    "tax": {"*": {"answer_delay": 1.0}, "answer": {"fault": "truncated", "times": 1}}
+}
+
+
+@pytest.fixture
+def hub(monkeypatch, sim, sim_dir, pg_url, tmp_path) -> Hub:
+    settings = HubSettings(
+        database_url=pg_url, sim_dir=sim_dir, data_dir=tmp_path, tax_wait_seconds=600
+    )
+    monkeypatch.setattr(Hub, "_current", Hub(settings))
+    return Hub.here()
+
+
+def first_event(trigger: TaxAnswerTrigger, seconds: float) -> dict | None:
+    async def wait() -> dict | None:
+        events = trigger.run()
+        try:
+            return (await asyncio.wait_for(anext(events), seconds)).payload
+        except TimeoutError:
+            return None
+        finally:
+            await events.aclose()
+
+    return asyncio.run(wait())
+
+
+def test_the_trigger_wakes_on_each_new_delivery_only(hub, sim, sim_dataset):
+    sim.controls(SLOW_THEN_TRUNCATED)
+    name = hub.connectors.tax.submit(queries(sim_dataset), date(2026, 11, 21), 31)
+    event = first_event(TaxAnswerTrigger(name, poke_seconds=0.2), 10)
+    assert event is not None
+    assert event["request"] == name
+    refused = event["version"]
+    assert first_event(TaxAnswerTrigger(name, refused, poke_seconds=0.2), 1.5) is None
+    sim.post("/tax/redeliver", {"request": name})
+    again = first_event(TaxAnswerTrigger(name, refused, poke_seconds=0.2), 10)
+    assert again is not None
+    assert again["version"] != refused
+
+
+def test_the_operator_defers_until_the_answer_then_waits_past_a_refused_one(hub, sim, sim_dataset):
+    sim.controls(SLOW_THEN_TRUNCATED)
+    batch: list[str] = []  # no applicants to link: the answer's rows are stored as they come
+    name = hub.connectors.tax.submit(queries(sim_dataset), date(2026, 11, 21), 32)
+    task = TaxAnswerOperator(task_id="tax_answer", request={"request": name, "batch": batch})
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute({})
+    assert deferred.value.method_name == "collect"
+    assert deferred.value.timeout == timedelta(seconds=600)
+    event = first_event(deferred.value.trigger, 10)
+    assert event is not None
+    with pytest.raises(Exception, match="truncated answer"):
+        task.collect({}, event)  # the task fails with the cause; its retry runs execute again
+    with pytest.raises(TaskDeferred) as refused:
+        task.execute({})  # the refused file is no answer: wait again, past that delivery
+    assert first_event(refused.value.trigger, 1.0) is not None  # fresh wait: still sees it
+    with pytest.raises(TaskDeferred) as past:
+        task.collect({}, event)
+    assert past.value.trigger.seen == event["version"]
+    assert first_event(past.value.trigger, 1.5) is None
+    sim.post("/tax/redeliver", {"request": name})
+    redelivered = first_event(past.value.trigger, 10)
+    assert task.collect({}, redelivered) == name
