@@ -2,9 +2,11 @@
 out, early warnings raised once per loan and rule, mailed (masked), escalated when nobody
 acknowledges them.
 
-A warning's key is rule + loan (+ the DPD threshold), unique in the store: the same
-condition seen again tomorrow raises nothing new, so there is one open warning per loan and
-rule and no repeated mails.
+A warning's key is rule + loan (+ the DPD threshold) + the episode, unique in the store: the
+same condition seen again tomorrow raises nothing new, so there is one open warning per loan,
+rule and episode and no repeated mails. An episode of arrears starts at the due date of the
+oldest installment left unpaid; a loan that catches up and falls behind again later starts a
+new one, and is warned about again.
 """
 
 from __future__ import annotations
@@ -71,6 +73,15 @@ class LoanState:
     missed: int
     partial: int
     risk_class: str
+    since: date | None = None  # the oldest unpaid due installment: when these arrears began
+    last_missed: date | None = None  # the due dates of the latest installments missed or paid
+    last_partial: date | None = None  # in part: a new one is a new event
+
+    def episode(self, event: date | None = None) -> str:
+        """What tells this episode from an earlier one: when the arrears began, or (paid up
+        since) when the event happened."""
+        day = self.since or event
+        return f"{day:%Y%m%d}" if day else "-"
 
 
 def loan_states(engine: Engine, as_of: date, classes: dict[str, int]) -> list[LoanState]:
@@ -87,16 +98,21 @@ def loan_states(engine: Engine, as_of: date, classes: dict[str, int]) -> list[Lo
                 repayment_installment.c.interest_paid,
             )
         ).all()
-    by_loan: dict[str, dict[str, int]] = {}
+    by_loan: dict[str, dict[str, Any]] = {}
     for account, due, status, p_due, i_due, p_paid, i_paid in rows:
         state = by_loan.setdefault(account, {"dpd": 0, "missed": 0, "partial": 0})
         unpaid = (p_due + i_due) - (p_paid + i_paid) > 0
         if due <= as_of and unpaid:
             state["dpd"] = max(state["dpd"], (as_of - due).days)
-        state["missed"] += status == "M"
-        state["partial"] += status == "A"
+            state["since"] = min(state.get("since", due), due)
+        if status == "M":
+            state["missed"] += 1
+            state["last_missed"] = max(state.get("last_missed", due), due)
+        if status == "A":
+            state["partial"] += 1
+            state["last_partial"] = max(state.get("last_partial", due), due)
     return [
-        LoanState(account, s["dpd"], s["missed"], s["partial"], risk_class(s["dpd"], classes))
+        LoanState(account, risk_class=risk_class(s["dpd"], classes), **s)
         for account, s in sorted(by_loan.items())
     ]
 
@@ -130,7 +146,7 @@ def raise_warnings(engine: Engine, settings: HubSettings, as_of: date) -> int:
                 severity = WarningSeverity.HIGH if threshold >= 60 else WarningSeverity.WATCH
                 found.append(
                     warning(
-                        f"dpd_{threshold}:{loan.loan_account}",
+                        f"dpd_{threshold}:{loan.loan_account}:{loan.episode()}",
                         loan,
                         f"dpd_crossed_{threshold}",
                         severity,
@@ -141,7 +157,7 @@ def raise_warnings(engine: Engine, settings: HubSettings, as_of: date) -> int:
         if loan.missed:
             found.append(
                 warning(
-                    f"missed:{loan.loan_account}",
+                    f"missed:{loan.loan_account}:{loan.episode(loan.last_missed)}",
                     loan,
                     "missed_installment",
                     WarningSeverity.HIGH,
@@ -151,7 +167,7 @@ def raise_warnings(engine: Engine, settings: HubSettings, as_of: date) -> int:
         if loan.partial:
             found.append(
                 warning(
-                    f"partial:{loan.loan_account}",
+                    f"partial:{loan.loan_account}:{loan.episode(loan.last_partial)}",
                     loan,
                     "partial_payment",
                     WarningSeverity.WATCH,

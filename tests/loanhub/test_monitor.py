@@ -3,7 +3,8 @@ class hints, warnings raised once, mailed once (masked), escalated when unanswer
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -13,7 +14,9 @@ from loanhub.guards import LedgerGuard
 from loanhub.ledger import WorkItemLedger
 from loanhub.settings import HubSettings
 from loanhub.wiring import HubConnectors
-from schemas.tables import early_warning
+from schemas.base import Lineage
+from schemas.lending import RepaymentInstallment
+from schemas.tables import early_warning, fact_row, repayment_installment
 from schemas.types import utcnow
 
 
@@ -71,3 +74,64 @@ def test_nightly_sync_raises_warnings_once_and_mails_them_once(
     before = len(sim.journal("smtp", "mail"))
     monitor.notify(pg_engine, hub.notifier, settings, utcnow(), guard)
     assert len(sim.journal("smtp", "mail")) == before
+
+
+def installment(no: int, due: date, paid: bool) -> dict:
+    return fact_row(
+        RepaymentInstallment(
+            loan_account="LN-EPISODE-0001",
+            installment_no=no,
+            customer_no="900000000001",
+            due_date=due,
+            principal_due=Decimal("100.00"),
+            interest_due=Decimal("10.00"),
+            principal_paid=Decimal("100.00") if paid else Decimal("0"),
+            interest_paid=Decimal("10.00") if paid else Decimal("0"),
+            paid_date=due if paid else None,
+            status="P" if paid else "M",
+            lineage=Lineage(
+                source_system="core",
+                fetched_at=utcnow(),
+                mapping_version="test",
+                raw_payload_hash="0" * 64,
+            ),
+        )
+    )
+
+
+def test_a_loan_that_catches_up_and_falls_behind_again_is_warned_again(pg_engine, tmp_path):
+    settings = HubSettings(data_dir=tmp_path)
+
+    def rules_raised() -> list[str]:
+        with pg_engine.connect() as conn:
+            return sorted(
+                conn.execute(
+                    select(early_warning.c.rule).where(
+                        early_warning.c.loan_account == "LN-EPISODE-0001"
+                    )
+                ).scalars()
+            )
+
+    with pg_engine.begin() as conn:
+        conn.execute(repayment_installment.insert(), [installment(1, date(2026, 9, 20), False)])
+    assert monitor.raise_warnings(pg_engine, settings, date(2026, 10, 25)) == 3
+    assert rules_raised() == ["dpd_crossed_1", "dpd_crossed_30", "missed_installment"]
+    # the next nights, still behind: the same episode, nothing new
+    assert monitor.raise_warnings(pg_engine, settings, date(2026, 10, 26)) == 0
+
+    # caught up: installment 1 paid late, installment 2 paid on time; no warning while current
+    with pg_engine.begin() as conn:
+        conn.execute(repayment_installment.delete())
+        conn.execute(
+            repayment_installment.insert(),
+            [installment(1, date(2026, 9, 20), True), installment(2, date(2026, 10, 20), True)],
+        )
+    assert monitor.raise_warnings(pg_engine, settings, date(2026, 11, 1)) == 0
+
+    # behind again on installment 3: a new episode, warned about again (DPD 1 and the miss)
+    with pg_engine.begin() as conn:
+        conn.execute(repayment_installment.insert(), [installment(3, date(2026, 11, 20), False)])
+    assert monitor.raise_warnings(pg_engine, settings, date(2026, 11, 22)) == 2
+    assert rules_raised().count("dpd_crossed_1") == 2
+    assert rules_raised().count("missed_installment") == 2
+    assert rules_raised().count("dpd_crossed_30") == 1
