@@ -51,6 +51,8 @@ class HarvestRun:
     busy: float  # the task instances' run times, summed
     wall: float  # the DAG run's wall time
     tasks: int
+    # per task instance: task, map index, queued, started and ended (seconds from the run's start)
+    timeline: list[tuple[str, int, float, float, float]] = dataclasses.field(default_factory=list)
 
 
 def harvest(
@@ -116,11 +118,25 @@ def harvest(
                 "WHERE dag_id = %s AND run_id = %s",
                 ("credit_harvest", run_id),
             ).fetchone()
+            timeline = conn.execute(
+                "SELECT ti.task_id, ti.map_index,"
+                " extract(epoch FROM ti.queued_dttm - r.start_date),"
+                " extract(epoch FROM ti.start_date - r.start_date),"
+                " extract(epoch FROM ti.end_date - r.start_date) "
+                "FROM task_instance ti JOIN dag_run r USING (dag_id, run_id) "
+                "WHERE ti.dag_id = %s AND ti.run_id = %s ORDER BY ti.start_date",
+                ("credit_harvest", run_id),
+            ).fetchall()
         assert listed == count, f"the API listed {listed} task instances, the database {count}"
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    return HarvestRun(float(busy), float(wall), int(count))
+    return HarvestRun(
+        float(busy),
+        float(wall),
+        int(count),
+        [(t, m, float(q or 0), float(s), float(e)) for t, m, q, s, e in timeline],
+    )
 
 
 def mean_latency(controls: dict, system: str) -> float:

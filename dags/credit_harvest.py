@@ -77,7 +77,7 @@ def credit_harvest() -> None:
     def tax_request(batch: list[str]) -> dict[str, object]:
         from loanhub import pipeline
 
-        return {"request": pipeline.submit_tax(batch), "batch": batch}
+        return pipeline.submit_tax(batch)
 
     @task(outlets=[PROFILES], trigger_rule="all_done")
     def profiles(batch: list[str]) -> int:

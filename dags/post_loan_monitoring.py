@@ -1,9 +1,10 @@
 """# post_loan_monitoring
 
 Weekly, for every active loan: the credit bureau again (query reason 02, post-loan; a report
-younger than 30 days is reused, so a subject is queried at most monthly) and the
-social-security portal again; warnings for new overdue at other lenders, contributions stopped
-or owed, and a tax rating downgrade. Emits the `loanhub://warnings` asset.
+younger than 30 days is reused, so a subject is queried at most monthly), the social-security
+portal again, and the tax authority again (a request file, its answer awaited in the
+triggerer); warnings for new overdue at other lenders, contributions stopped or owed, and a tax
+rating downgrade since origination. Emits the `loanhub://warnings` asset.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import timedelta
 from airflow.sdk import dag, task
 
 from dags.support.common import START, WARNINGS, default_args
+from dags.support.tax_wait import TaxAnswerOperator
 
 DEFAULT_ARGS = default_args(2, timedelta(minutes=5))
 
@@ -47,6 +49,12 @@ def post_loan_monitoring() -> None:
 
         return pipeline.repull("social_security", batch)
 
+    @task(multiple_outputs=False, pool="tax")
+    def tax_request(batch: list[str]) -> dict[str, object]:
+        from loanhub import pipeline
+
+        return pipeline.submit_tax(batch, purpose="post_loan")
+
     @task(outlets=[WARNINGS], trigger_rule="all_done")
     def warnings(batch: list[str]) -> int:
         from loanhub import pipeline
@@ -54,9 +62,13 @@ def post_loan_monitoring() -> None:
         return pipeline.post_loan_warnings(batch)
 
     loans = active_loans()
-    [bureau.expand(batch=loans), social_security.expand(batch=loans)] >> warnings.expand(
-        batch=loans
-    )
+    [
+        bureau.expand(batch=loans),
+        social_security.expand(batch=loans),
+        TaxAnswerOperator.partial(task_id="tax_answer", pool="tax").expand(
+            request=tax_request.expand(batch=loans)
+        ),
+    ] >> warnings.expand(batch=loans)
 
 
 post_loan_monitoring_dag = post_loan_monitoring()

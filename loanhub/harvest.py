@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -23,7 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from bots.ss.bot import SocialSecurityBot
 from connectors.bureau import BureauConnector
 from connectors.core import CoreConnector
-from connectors.errors import BusinessAnswer
+from connectors.errors import BusinessAnswer, ContractError, NeedsHuman
 from connectors.tax import TaxExchange, TaxQuery
 from loanhub.canonical import sha256_hex
 from loanhub.consents import ConsentBook
@@ -113,88 +116,180 @@ def store_source(
     return new
 
 
-def harvest_bureau(engine: Engine, bureau: BureauConnector, a: Applicant) -> str:
+class SourceStep:
+    """One legacy system's part of the harvest, split in two: ``fetch`` talks to the system
+    (its latency is most of the time), ``store`` maps and writes what it said. ``run_batch``
+    overlaps them, so the next call is already on the wire while the last answer is stored,
+    and a batch costs the system's latency, not latency plus our own work."""
+
+    source: str
+
+    def fetch(self, a: Applicant) -> Any:
+        raise NotImplementedError
+
+    def store(self, a: Applicant, answer: Any) -> str:
+        raise NotImplementedError
+
+    def run(self, a: Applicant) -> str:
+        return self.store(a, self.fetch(a))
+
+
+@dataclass(frozen=True)
+class BureauStep(SourceStep):
     """The personal report for loan approval (reason 01), once per application."""
-    report = bureau.personal_report(a.application_no, a.id_number, a.name, "01")
-    if report.thin_file or report.raw is None:
-        return "thin file"
-    new = store_source(
-        engine,
-        "bureau_personal",
-        report.raw,
-        fetched_at=report.fetched_at,
-        raw_hash=report.raw_sha256 or sha256_hex(report.raw),
-        source_ref=f"bureau:{report.report_no}",
-        application_no=a.application_no,
-        reason="01",
-    )
-    return f"report {report.report_no}: {sum(new.values())} new facts"
 
+    engine: Engine
+    bureau: BureauConnector
+    source = "bureau"
 
-def harvest_core(engine: Engine, core: CoreConnector, a: Applicant, today: date) -> str:
-    """Customer, accounts and twelve months of summaries, if the applicant banks with us."""
-    try:
-        customer = core.customer(a.id_number)
-    except BusinessAnswer:
-        return "not a customer"
-    new = store_source(
-        engine,
-        "core_customer",
-        customer.raw,
-        fetched_at=customer.fetched_at,
-        raw_hash=customer.sha256,
-        source_ref="core:customer",
-        id_number=a.id_number,
-    )
-    customer_no = customer.body.findtext(".//{*}customerNo")
-    accounts = core.accounts(customer_no)
-    store_source(
-        engine,
-        "core_accounts",
-        accounts.raw,
-        fetched_at=accounts.fetched_at,
-        raw_hash=accounts.sha256,
-        source_ref=f"core:accounts:{customer_no}",
-        customer_no=customer_no,
-    )
-    first = (today.replace(day=1) - timedelta(days=365)).strftime("%Y%m")
-    last = today.strftime("%Y%m")
-    for account_no in accounts.body.xpath(".//*[local-name()='accountNo']/text()"):
-        months = core.monthly_summary(account_no, first, last)
-        store_source(
-            engine,
-            "core_monthly",
-            months.raw,
-            fetched_at=months.fetched_at,
-            raw_hash=months.sha256,
-            source_ref=f"core:monthly:{account_no}",
-            account_no=account_no,
+    def fetch(self, a: Applicant) -> Any:
+        return self.bureau.personal_report(a.application_no, a.id_number, a.name, "01")
+
+    def store(self, a: Applicant, report: Any) -> str:
+        if report.thin_file or report.raw is None:
+            return "thin file"
+        new = store_source(
+            self.engine,
+            "bureau_personal",
+            report.raw,
+            fetched_at=report.fetched_at,
+            raw_hash=report.raw_sha256 or sha256_hex(report.raw),
+            source_ref=f"bureau:{report.report_no}",
+            application_no=a.application_no,
+            reason="01",
         )
-    return f"customer {customer_no}: {sum(new.values())} new"
+        return f"report {report.report_no}: {sum(new.values())} new facts"
 
 
-def harvest_social_security(engine: Engine, bot: SocialSecurityBot, a: Applicant) -> str:
-    history = bot.fetch_history(a.id_number, a.name)
-    if not history.found:
-        return "no insured history"
-    new = store_source(
-        engine,
-        "ss_history",
-        history.payload,
-        fetched_at=history.fetched_at,
-        raw_hash=history.raw_sha256,
-        source_ref=f"ss:{history.source}",
-        id_number=a.id_number,
-    )
-    refused = new.get("quarantined", 0)
-    return f"{history.months} months from the {history.source}, {refused} quarantined"
+@dataclass(frozen=True)
+class CoreStep(SourceStep):
+    """Customer, accounts and twelve months of summaries, if the applicant banks with us."""
+
+    engine: Engine
+    core: CoreConnector
+    today: date
+    source = "core"
+
+    def fetch(self, a: Applicant) -> list[tuple[str, Any, str, dict[str, str]]] | None:
+        try:
+            customer = self.core.customer(a.id_number)
+        except BusinessAnswer:
+            return None
+        customer_no = customer.body.findtext(".//{*}customerNo")
+        accounts = self.core.accounts(customer_no)
+        answers = [
+            ("core_customer", customer, "core:customer", {"id_number": a.id_number}),
+            (
+                "core_accounts",
+                accounts,
+                f"core:accounts:{customer_no}",
+                {"customer_no": customer_no},
+            ),
+        ]
+        first = (self.today.replace(day=1) - timedelta(days=365)).strftime("%Y%m")
+        last = self.today.strftime("%Y%m")
+        for account_no in accounts.body.xpath(".//*[local-name()='accountNo']/text()"):
+            months = self.core.monthly_summary(account_no, first, last)
+            answers.append(
+                ("core_monthly", months, f"core:monthly:{account_no}", {"account_no": account_no})
+            )
+        return answers
+
+    def store(self, a: Applicant, answers: Any) -> str:
+        if answers is None:
+            return "not a customer"
+        new = 0
+        for mapping_name, answer, source_ref, params in answers:
+            stored = store_source(
+                self.engine,
+                mapping_name,
+                answer.raw,
+                fetched_at=answer.fetched_at,
+                raw_hash=answer.sha256,
+                source_ref=source_ref,
+                **params,
+            )
+            new += sum(stored.values())
+        return f"{len(answers) - 2} accounts: {new} new facts"
 
 
-def tax_request_seq(ledger: WorkItemLedger, day: date, batch: list[str]) -> int:
-    """The request's sequence number for the day, unique per batch: the authority answers a
-    file name once, so two batches must never share one, and a retried batch must get its
-    own back. Each number is a work item keyed by day and number, its payload the batch."""
-    payload = {"applications": sorted(batch)}
+@dataclass(frozen=True)
+class SocialSecurityStep(SourceStep):
+    """The contribution history from the portal, by the bot."""
+
+    engine: Engine
+    bot: SocialSecurityBot
+    source = "social_security"
+
+    def fetch(self, a: Applicant) -> Any:
+        return self.bot.fetch_history(a.id_number, a.name)
+
+    def store(self, a: Applicant, history: Any) -> str:
+        if not history.found:
+            return "no insured history"
+        new = store_source(
+            self.engine,
+            "ss_history",
+            history.payload,
+            fetched_at=history.fetched_at,
+            raw_hash=history.raw_sha256,
+            source_ref=f"ss:{history.source}",
+            id_number=a.id_number,
+        )
+        refused = new.get("quarantined", 0)
+        return f"{history.months} months from the {history.source}, {refused} quarantined"
+
+
+@dataclass
+class BatchOutcome:
+    ok: int = 0
+    refused: int = 0  # an answer, a refusal, or a person's turn: recorded, not retried
+    errors: list[str] = field(default_factory=list)  # transient or unforeseen: retried
+
+    def counts(self) -> dict[str, int]:
+        return {"ok": self.ok, "refused": self.refused, "failed": len(self.errors)}
+
+
+def run_batch(step: SourceStep, batch: list[Applicant]) -> BatchOutcome:
+    """Every applicant of the batch through ``step``, one call to the system at a time (the
+    pool's promise), each answer stored on a second thread while the next call waits on the
+    system. A failing applicant does not stop the others."""
+    outcome = BatchOutcome()
+
+    def attempt(a: Applicant, call: Callable[[], Any]) -> tuple[bool, Any]:
+        try:
+            return True, call()
+        except (BusinessAnswer, ContractError, NeedsHuman) as exc:
+            # the profile shows the source as missing and the rules refer it to a person
+            log.warning("%s %s not harvested: %s", step.source, a.application_no, exc)
+            outcome.refused += 1
+        except Exception as exc:
+            log.warning("%s %s failed: %s", step.source, a.application_no, exc)
+            outcome.errors.append(f"{a.application_no}: {type(exc).__name__}: {exc}")
+        return False, None
+
+    with ThreadPoolExecutor(1, thread_name_prefix=f"store-{step.source}") as storing:
+        stored: list[tuple[Applicant, Future[str]]] = []
+        for a in batch:
+            fetched, answer = attempt(a, partial(step.fetch, a))
+            if fetched:
+                stored.append((a, storing.submit(step.store, a, answer)))
+        for a, future in stored:
+            done, note = attempt(a, future.result)
+            if done:
+                log.info("%s %s: %s", step.source, a.application_no, note)
+                outcome.ok += 1
+    return outcome
+
+
+def tax_request_seq(
+    ledger: WorkItemLedger, day: date, batch: list[str], purpose: str = "harvest"
+) -> int:
+    """The request's sequence number for the day, unique per batch and purpose: the authority
+    answers a file name once, so two batches (or a harvest and a post-loan re-pull of the same
+    applications) must never share one, and a retried batch must get its own back. Each
+    number is a work item keyed by day and number, its payload the batch and purpose."""
+    payload = {"applications": sorted(batch), "purpose": purpose}
     for seq in range(1, 1000):
         key = f"{day:%Y%m%d}:{seq:03d}"
         try:
@@ -209,11 +304,13 @@ def tax_request_seq(ledger: WorkItemLedger, day: date, batch: list[str]) -> int:
     raise RuntimeError(f"more than 999 tax requests on {day}")
 
 
-def tax_queries(consents: ConsentBook, batch: list[Applicant]) -> list[TaxQuery]:
-    """One query per applicant, each with its consent reference (no consent, no query)."""
+def tax_queries(consents: ConsentBook, batch: list[Applicant], suffix: str = "") -> list[TaxQuery]:
+    """One query per applicant, each with its consent reference (no consent, no query). The
+    request id is the application number, plus ``suffix`` for a re-pull: each answer is then
+    a row of its own, and a later rating can be compared with the one at origination."""
     return [
         TaxQuery(
-            request_id=a.application_no,
+            request_id=a.application_no + suffix,
             subject_type="P",
             id_or_uscc=a.id_number,
             name=a.name,
@@ -223,8 +320,10 @@ def tax_queries(consents: ConsentBook, batch: list[Applicant]) -> list[TaxQuery]
     ]
 
 
-def collect_tax(engine: Engine, tax: TaxExchange, request: str, batch: list[Applicant]) -> bool:
-    """One look for the authority's answer; True once it is stored (what a sensor pokes)."""
+def collect_tax(
+    engine: Engine, tax: TaxExchange, request: str, batch: list[Applicant], suffix: str = ""
+) -> bool:
+    """One look for the authority's answer; True once it is stored."""
     answer = tax.poll(request)
     if answer is None:
         return False
@@ -235,7 +334,7 @@ def collect_tax(engine: Engine, tax: TaxExchange, request: str, batch: list[Appl
         fetched_at=utcnow(),
         raw_hash=answer.file.sha256,
         source_ref=f"tax:{answer.file.name}",
-        subjects={a.application_no: a.id_number for a in batch},
+        subjects={a.application_no + suffix: a.id_number for a in batch},
     )
     return True
 

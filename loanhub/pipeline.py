@@ -9,6 +9,7 @@ the work itself.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
@@ -17,7 +18,6 @@ from typing import Any, ClassVar
 from sqlalchemy import Engine
 
 from bots.browser import Chromium
-from connectors.errors import BusinessAnswer, ContractError, NeedsHuman
 from loanhub import decide, harvest
 from loanhub.consents import ConsentBook
 from loanhub.db import make_engine, upgrade
@@ -77,47 +77,38 @@ def harvest_source(source: str, application_nos: list[str]) -> dict[str, int]:
     task at the end so Airflow retries it (what succeeded is not repeated: work items and
     business keys)."""
     hub = Hub.here()
+    steps: dict[str, Callable[[], harvest.SourceStep]] = {
+        "bureau": lambda: harvest.BureauStep(hub.engine, hub.connectors.bureau),
+        "core": lambda: harvest.CoreStep(hub.engine, hub.connectors.core, utcnow().date()),
+        "social_security": lambda: harvest.SocialSecurityStep(hub.engine, hub.bots.social_security),
+    }
+    if source not in steps:
+        raise ValueError(f"unknown source {source!r}")
     batch = harvest.applicants(hub.engine, application_nos)
-    counts = {"ok": 0, "refused": 0, "failed": 0}
-    errors = []
-    for a in batch:
-        try:
-            if source == "bureau":
-                note = harvest.harvest_bureau(hub.engine, hub.connectors.bureau, a)
-            elif source == "core":
-                note = harvest.harvest_core(hub.engine, hub.connectors.core, a, utcnow().date())
-            elif source == "social_security":
-                note = harvest.harvest_social_security(hub.engine, hub.bots.social_security, a)
-            else:
-                raise ValueError(f"unknown source {source!r}")
-            log.info("%s %s: %s", source, a.application_no, note)
-            counts["ok"] += 1
-        except (BusinessAnswer, ContractError, NeedsHuman) as exc:
-            # an answer, a refusal, or a person's turn: recorded, not retried; the profile
-            # shows the source as missing and the rules refer the application to a person
-            log.warning("%s %s not harvested: %s", source, a.application_no, exc)
-            counts["refused"] += 1
-        except Exception as exc:  # transient or unforeseen: the batch task fails and retries
-            log.warning("%s %s failed: %s", source, a.application_no, exc)
-            counts["failed"] += 1
-            errors.append(f"{a.application_no}: {type(exc).__name__}: {exc}")
-    if errors:
-        raise RuntimeError(f"{source}: {len(errors)} of {len(batch)} failed: {errors[:3]}")
-    return counts
+    outcome = harvest.run_batch(steps[source](), batch)
+    if outcome.errors:
+        raise RuntimeError(
+            f"{source}: {len(outcome.errors)} of {len(batch)} failed: {outcome.errors[:3]}"
+        )
+    return outcome.counts()
 
 
-def submit_tax(application_nos: list[str]) -> str:
-    """Upload the batch's tax request under its own sequence number for the day."""
+def submit_tax(application_nos: list[str], purpose: str = "harvest") -> dict[str, Any]:
+    """Upload the batch's tax request under its own sequence number for the day; returns what
+    the wait for its answer needs. A post-loan re-pull suffixes its request ids with the day,
+    so its answers are stored beside the ones from origination."""
     from loanhub.ledger import WorkItemLedger
 
     hub = Hub.here()
     day = utcnow().date()
+    suffix = "" if purpose == "harvest" else f"-R{day:%y%m%d}"
     seq = harvest.tax_request_seq(
-        WorkItemLedger.from_settings(hub.engine, hub.settings), day, application_nos
+        WorkItemLedger.from_settings(hub.engine, hub.settings), day, application_nos, purpose
     )
     batch = harvest.applicants(hub.engine, application_nos)
-    queries = harvest.tax_queries(ConsentBook(hub.engine), batch)
-    return hub.connectors.tax.submit(queries, day, seq)
+    queries = harvest.tax_queries(ConsentBook(hub.engine), batch, suffix)
+    name = hub.connectors.tax.submit(queries, day, seq)
+    return {"request": name, "batch": application_nos, "suffix": suffix}
 
 
 def tax_answered(request: str, seen: str = "") -> str | None:
@@ -129,12 +120,11 @@ def tax_wait_seconds() -> int:
     return Hub.here().settings.tax_wait_seconds
 
 
-def collect_tax(request: str, application_nos: list[str]) -> bool:
+def collect_tax(request: str, application_nos: list[str], suffix: str = "") -> bool:
     """Take and store the answer; False while it has not arrived."""
     hub = Hub.here()
-    return harvest.collect_tax(
-        hub.engine, hub.connectors.tax, request, harvest.applicants(hub.engine, application_nos)
-    )
+    batch = harvest.applicants(hub.engine, application_nos)
+    return harvest.collect_tax(hub.engine, hub.connectors.tax, request, batch, suffix)
 
 
 def build_profiles(application_nos: list[str]) -> int:

@@ -103,6 +103,10 @@ def validate(patch: Any) -> None:
                     raise ValueError(f"{where}: seconds or [low, high], got {value!r}")
                 if key in ("times", "skip") and not (isinstance(value, int) and value >= 0):
                     raise ValueError(f"{where}: a count of calls, got {value!r}")
+                if key == "ratings" and not (
+                    isinstance(value, dict) and set(value.values()) <= set("ABMCD")
+                ):
+                    raise ValueError(f"{where}: {{subject: tax rating A|B|M|C|D}}, got {value!r}")
                 if key == "fault" and value is not None and not isinstance(value, str):
                     raise ValueError(f"{where}: a fault kind or null, got {value!r}")
 

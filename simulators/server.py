@@ -40,6 +40,7 @@ from simulators.tax import TaxAuthority
 
 log = logging.getLogger("simulators")
 ENDPOINTS = "endpoints.json"
+HTTP_THREADS = 96  # each waits out its latency asleep: cheap
 
 
 @dataclass(frozen=True)
@@ -149,7 +150,9 @@ async def serve(cfg: SimConfig) -> None:
         ),
         host=cfg.host,
         port=cfg.http_port,
-        threads=16,
+        # the systems are separate machines in a bank: one system's slow pages must not queue
+        # another's calls, so there are threads enough for every pool of the hub at once
+        threads=HTTP_THREADS,
         ident="legacy",
     )
     threading.Thread(target=http.run, name="http", daemon=True).start()

@@ -4,7 +4,9 @@ answers later in ``/outbox`` (GB18030, CRLF, trailer with count and arrears sum)
 Faults (controls ``tax``): ``early_answer`` (the answer is visible, growing, before its
 ``.ok``), ``truncated`` (rows missing while the trailer counts them all). A request without a
 valid trailer is answered with every row REJECTED. Answers older than the retention period
-(7 days) are deleted, as the authority does.
+(7 days) are deleted, as the authority does. Data (controls ``tax.answer.ratings``): a
+subject's rating as the authority now has it, ``{id_or_uscc: "A".."D"}``, for a rating that
+changed after the loan was granted.
 """
 
 from __future__ import annotations
@@ -66,7 +68,12 @@ def parse_request(data: bytes) -> tuple[list[list[str]], str | None]:
     return rows, None
 
 
-def _answer_row(request: list[str], data: Dataset, file_problem: str | None) -> list[str]:
+def _answer_row(
+    request: list[str],
+    data: Dataset,
+    file_problem: str | None,
+    ratings: dict[str, str] | None = None,
+) -> list[str]:
     blank = [""] * (len(ANSWER_HEADER) - 2)
     if file_problem or len(request) != len(REQUEST_HEADER):
         return [request[0] if request else "", "REJECTED", *blank]
@@ -85,7 +92,9 @@ def _answer_row(request: list[str], data: Dataset, file_problem: str | None) -> 
         record = firm.tax if firm and firm.name == name else None
     if record is None:
         return [request_id, "NOT_FOUND", *blank]
-    return [request_id, "FOUND", *_facts(record)]
+    facts = _facts(record)
+    facts[0] = (ratings or {}).get(subject, facts[0])
+    return [request_id, "FOUND", *facts]
 
 
 def _facts(t: TaxRecord) -> list[str]:
@@ -115,6 +124,9 @@ class TaxAuthority:
         self.controls = controls
         self.journal = journal
         self.answered: set[str] = set()
+
+    def _ratings(self) -> dict[str, str]:
+        return dict(self.controls.get("tax", "answer", "ratings", {}) or {})
 
     async def run(self, poll_seconds: float = 0.1) -> None:
         """Poll for triggers; whatever a client left in the folders, the loop keeps going."""
@@ -165,7 +177,7 @@ class TaxAuthority:
             sha256=hashlib.sha256(data).hexdigest(),
         )
         await asyncio.sleep(self.controls.seconds("tax", "answer", "answer_delay"))
-        answers = [_answer_row(r, self.data, problem) for r in rows]
+        answers = [_answer_row(r, self.data, problem, self._ratings()) for r in rows]
         fault = self.controls.fault("tax", "answer")
         body = answer_bytes(answers)
         if fault == "truncated" and answers:
@@ -194,7 +206,7 @@ class TaxAuthority:
         """Write the answer to ``request_name`` again, whole (after a truncated delivery)."""
         request = self.inbox / request_name
         rows, problem = parse_request(request.read_bytes())
-        answers = [_answer_row(r, self.data, problem) for r in rows]
+        answers = [_answer_row(r, self.data, problem, self._ratings()) for r in rows]
         target = self.outbox / f"TAXR_{request_name.removeprefix('TAXQ_')}"
         target.write_bytes(answer_bytes(answers))
         target.with_name(target.name + ".ok").write_bytes(b"")

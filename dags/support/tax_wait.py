@@ -87,7 +87,7 @@ class TaxAnswerOperator(BaseOperator):
         from loanhub import pipeline
 
         name, batch = str(self.request["request"]), list(self.request["batch"])
-        if pipeline.collect_tax(name, batch):
+        if pipeline.collect_tax(name, batch, str(self.request.get("suffix", ""))):
             return name
         self.defer(
             trigger=TaxAnswerTrigger(name, seen, self.poke_seconds),

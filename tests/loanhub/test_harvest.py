@@ -4,12 +4,15 @@ agrees with the simulators' own data, and a second harvest that adds nothing."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
 
+from connectors.errors import BusinessAnswer
 from loanhub import harvest
 from loanhub.consents import ConsentBook
 from loanhub.intake import load_applicants
@@ -45,10 +48,17 @@ def test_harvest_fills_the_store_and_the_profile_agrees_with_the_sources(
     assert sorted(b.application_no for b in batch) == sorted(a.application_no for a in apps)
 
     def run_all() -> None:
-        for a in batch:
-            harvest.harvest_bureau(pg_engine, connectors.bureau, a)
-            harvest.harvest_core(pg_engine, connectors.core, a, sim_dataset.business_date)
-            harvest.harvest_social_security(pg_engine, bots.social_security, a)
+        steps = [
+            harvest.BureauStep(pg_engine, connectors.bureau),
+            harvest.CoreStep(pg_engine, connectors.core, sim_dataset.business_date),
+            harvest.SocialSecurityStep(pg_engine, bots.social_security),
+        ]
+        for step in steps:
+            assert harvest.run_batch(step, batch).counts() == {
+                "ok": len(batch),
+                "refused": 0,
+                "failed": 0,
+            }
         queries = harvest.tax_queries(ConsentBook(pg_engine), batch)
         request = connectors.tax.submit(queries, sim_dataset.business_date, int(time.time()) % 997)
         deadline = time.monotonic() + 30
@@ -97,3 +107,49 @@ def test_tax_request_numbers_are_unique_per_batch_and_stable_on_retry(pg_engine)
     assert (first, second) == (1, 2)
     assert harvest.tax_request_seq(ledger, day, ["A2", "A1"]) == 1  # the retry gets its own
     assert harvest.tax_request_seq(ledger, date(2026, 11, 25), ["B1"]) == 1  # a new day
+
+
+class RecordingStep(harvest.SourceStep):
+    """A source whose calls take a while and whose answers take a while to store; it records
+    when each ran, and refuses or breaks where it is told to."""
+
+    source = "recording"
+
+    def __init__(self, refuse: str, break_store: str) -> None:
+        self.refuse, self.break_store = refuse, break_store
+        self.events: list[tuple[str, str, float, float]] = []
+        self.lock = threading.Lock()
+
+    def _timed(self, kind: str, a: harvest.Applicant) -> None:
+        start = time.monotonic()
+        time.sleep(0.05)
+        with self.lock:
+            self.events.append((kind, a.application_no, start, time.monotonic()))
+
+    def fetch(self, a: harvest.Applicant) -> str:
+        if a.application_no == self.refuse:
+            raise BusinessAnswer("no such subject", system="recording")
+        self._timed("fetch", a)
+        return a.application_no
+
+    def store(self, a: harvest.Applicant, answer: str) -> str:
+        self._timed("store", a)
+        if answer == self.break_store:
+            raise RuntimeError("store failed")
+        return "stored"
+
+
+def test_a_batch_stores_each_answer_while_the_next_call_waits_one_call_at_a_time():
+    batch = [harvest.Applicant(f"A{i}", "x", "y", 1, 12) for i in range(6)]
+    step = RecordingStep(refuse="A2", break_store="A4")
+    outcome = harvest.run_batch(step, batch)
+    assert outcome.counts() == {"ok": 4, "refused": 1, "failed": 1}
+    assert outcome.errors == ["A4: RuntimeError: store failed"]
+    fetches = sorted((s, e) for kind, _, s, e in step.events if kind == "fetch")
+    # never two calls to the system at once: the pool's promise holds inside a batch
+    assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(fetches))
+    stores = {n: (s, e) for kind, n, s, e in step.events if kind == "store"}
+    fetched = {n: (s, e) for kind, n, s, e in step.events if kind == "fetch"}
+    # A0 was being stored while A1 was being fetched
+    assert stores["A0"][0] < fetched["A1"][1]
+    assert set(stores) == {"A0", "A1", "A3", "A4", "A5"}
