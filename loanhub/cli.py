@@ -45,6 +45,11 @@ evidence_app = typer.Typer(help="What the bots filed when they stopped.", no_arg
 app.add_typer(evidence_app, name="evidence")
 bot_app = typer.Typer(help="The screen bots, run by hand.", no_args_is_help=True)
 app.add_typer(bot_app, name="bot")
+blacklist_app = typer.Typer(
+    help="The bank's own blacklist: listed parties are rejected by the rules.",
+    no_args_is_help=True,
+)
+app.add_typer(blacklist_app, name="blacklist")
 
 console = Console()
 UrlOption = Annotated[
@@ -260,6 +265,55 @@ def extract_load(path: Path, url: UrlOption = None) -> None:
     if report.state == "REJECTED":
         console.print(f"[red]rejected[/]: {report.check['rejected']}")
         raise typer.Exit(1)
+
+
+@blacklist_app.command("add")
+def blacklist_add(
+    id_number: str,
+    reason: Annotated[str, typer.Option(help="why the bank will not lend (kept, audited)")],
+    by: Annotated[str, typer.Option(help="who lists it")],
+    url: UrlOption = None,
+) -> None:
+    """List a person (resident ID) or an enterprise (USCC)."""
+    from loanhub import blacklist
+
+    try:
+        added = blacklist.add(_engine(url), id_number, reason, by)
+    except InvalidIdentifier as exc:
+        raise typer.BadParameter(str(exc), param_hint="ID_NUMBER") from exc
+    console.print(f"{mask_text(id_number)}: {'listed' if added else 'already listed'}")
+
+
+@blacklist_app.command("lift")
+def blacklist_lift(
+    id_number: str,
+    by: Annotated[str, typer.Option(help="who lifts it")],
+    url: UrlOption = None,
+) -> None:
+    """Take a party off the list (the entry is kept, stamped as lifted)."""
+    from loanhub import blacklist
+
+    lifted = blacklist.lift(_engine(url), id_number, by)
+    console.print(f"{mask_text(id_number)}: {'lifted' if lifted else 'was not listed'}")
+    if not lifted:
+        raise typer.Exit(1)
+
+
+@blacklist_app.command("list")
+def blacklist_list(
+    all_entries: Annotated[bool, typer.Option("--all", help="lifted entries too")] = False,
+    url: UrlOption = None,
+) -> None:
+    """The entries, identifiers masked."""
+    from loanhub import blacklist
+
+    found = blacklist.entries(_engine(url), include_lifted=all_entries)
+    for e in found:
+        lifted = f"  lifted {e.lifted_at:%Y-%m-%d} by {e.lifted_by}" if e.lifted_at else ""
+        console.print(
+            f"{mask_text(e.id_number)}  {e.listed_at:%Y-%m-%d} by {e.listed_by}: {e.reason}{lifted}"
+        )
+    console.print(f"{len(found)} entr{'y' if len(found) == 1 else 'ies'}")
 
 
 @evidence_app.command("list")

@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bots.los.bot import LosBot
 from bots.los.pages import Decision as LosDecision
-from loanhub import audit
+from loanhub import audit, blacklist
 from loanhub.masking import mask_text
 from loanhub.rules import RuleSet, Verdict
 from schemas.base import Lineage
@@ -47,17 +47,21 @@ class Referral:
 
 
 def latest_profile(engine: Engine, application_no: str) -> ApplicantProfile | None:
+    """The newest profile, with the blacklist as it is now: a party listed after the harvest
+    is rejected all the same, and one lifted since is not."""
     with engine.connect() as conn:
         row = conn.execute(
             select(applicant_profile)
             .where(applicant_profile.c.application_no == application_no)
             .order_by(applicant_profile.c.id.desc())
         ).first()
-    if row is None:
-        return None
+        if row is None:
+            return None
+        listed = blacklist.is_listed(conn, row.party_id_number)
     values = dict(row._mapping)
     lineage = {k: values.pop(k) for k in Lineage.model_fields}
     values.pop("id")
+    values["blacklisted"] = listed
     return ApplicantProfile.model_validate({**values, "lineage": lineage})
 
 

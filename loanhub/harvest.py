@@ -28,6 +28,7 @@ from connectors.bureau import BureauConnector
 from connectors.core import CoreConnector
 from connectors.errors import BusinessAnswer, ContractError, NeedsHuman
 from connectors.tax import TaxExchange, TaxQuery
+from loanhub import blacklist
 from loanhub.canonical import sha256_hex
 from loanhub.consents import ConsentBook
 from loanhub.facts import store_mapped
@@ -382,6 +383,7 @@ def build_profile(engine: Engine, a: Applicant) -> ApplicantProfile:
         customer = conn.execute(
             select(core_customer.c.customer_no).where(core_customer.c.id_number == a.id_number)
         ).scalar()
+        blacklisted = blacklist.is_listed(conn, a.id_number)
         balance = None
         if customer is not None:
             balance = conn.execute(
@@ -421,6 +423,7 @@ def build_profile(engine: Engine, a: Applicant) -> ApplicantProfile:
         "current_overdue_months": latest_overdue,
         "overdue_amount": overdue_amount,
         "public_records": public_records,
+        "blacklisted": blacklisted,
         "tax_rating": tax.tax_credit_rating if tax is not None else None,
         "tax_arrears": tax.arrears_amount if tax is not None else None,
         "ss_months_paid": statuses["PAID"] + statuses["PAID_LATE"],  # over the whole history

@@ -98,3 +98,17 @@ class FileReceipt(CanonicalModel):
     kept_at: str | None = Field(default=None, max_length=500, description="where the file is kept")
     received_at: UtcDateTime
     updated_at: UtcDateTime
+
+
+class BlacklistEntry(CanonicalModel):
+    """The bank's own blacklist: a person or enterprise it will not lend to, whatever the
+    sources say (fraud, a written-off loan, a sanctions hit). Kept by credit ops, never deleted:
+    lifting an entry stamps it, so a decision can always be explained by the list as it was."""
+
+    id: int | None = None
+    id_number: str = Field(max_length=18, description="resident ID or USCC")
+    reason: str = Field(max_length=200)
+    listed_by: str = Field(max_length=64)
+    listed_at: UtcDateTime
+    lifted_by: str | None = Field(default=None, max_length=64)
+    lifted_at: UtcDateTime | None = None

@@ -29,6 +29,7 @@ class ApplicantProfile(Fact):
     )
     overdue_amount: Money = Field(default=Decimal("0"), ge=0)
     public_records: int = Field(default=0, ge=0)
+    blacklisted: bool = Field(default=False, description="on the bank's own blacklist")
     tax_rating: TaxRating | None = None
     tax_arrears: Money | None = Field(default=None, ge=0)
     ss_months_paid: int = Field(default=0, ge=0)

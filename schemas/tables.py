@@ -42,7 +42,7 @@ from schemas.bureau import (
     CreditPublicRecord,
     CreditReport,
 )
-from schemas.hub import AuditEvent, FileReceipt, QuarantinedRecord, WorkItem
+from schemas.hub import AuditEvent, BlacklistEntry, FileReceipt, QuarantinedRecord, WorkItem
 from schemas.lending import Decision, Disbursement, EarlyWarning, Loan, RepaymentInstallment
 from schemas.party import Application, Consent, Party
 from schemas.profile import ApplicantProfile
@@ -254,6 +254,7 @@ file_receipt = derived_table(
     unique=(("source_system", "name", "sha256"),),
     index=(("source_system", "name"),),
 )
+blacklist_entry = derived_table("blacklist_entry", BlacklistEntry, index=(("id_number",),))
 
 
 def fact_row(model: BaseModel) -> dict[str, Any]:

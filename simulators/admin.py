@@ -23,6 +23,7 @@ from urllib.parse import parse_qs
 from simulators import extract
 from simulators.controls import Controls
 from simulators.dataset import Dataset
+from simulators.gateway import PaymentGateway
 from simulators.journal import Journal
 from simulators.tax import TaxAuthority
 from simulators.web import LegacyWebApp
@@ -41,6 +42,7 @@ class Admin:
     ) -> None:
         self.web_apps = web_apps or {}
         self.tax: TaxAuthority | None = None  # set once the authority runs
+        self.gateway: PaymentGateway | None = None  # its payments are the core's new loans
         self.workers: dict[str, Callable[[], bool]] = {}  # name -> is it still running
         self.data = dataset
         self.controls = controls
@@ -110,7 +112,8 @@ class Admin:
         day = date.fromisoformat(body.get("business_date") or self.data.business_date.isoformat())
         corrupt = int(body.get("corrupt", self.controls.get("extract", "nightly", "corrupt", 0)))
         trailer = body.get("trailer", self.controls.get("extract", "nightly", "trailer"))
-        items = extract.details(self.data, day)
+        booked = self.gateway.booked_loans(day) if self.gateway is not None else []
+        items = extract.details(self.data, day, booked)
         target = extract.write_extract(
             self.sftp_root / "extracts",
             day,

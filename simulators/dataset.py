@@ -258,6 +258,10 @@ class Dataset:
     def account_by_no(self) -> dict[str, CoreAccount]:
         return {a.account_no: a for c in self.customers for a in c.accounts}
 
+    @cached_property
+    def holder_of_account(self) -> dict[str, Customer]:
+        return {a.account_no: c for c in self.customers for a in c.accounts}
+
     def canonical_bytes(self) -> bytes:
         body = {k: v for k, v in asdict(self).items()}
         return json.dumps(body, sort_keys=True, ensure_ascii=False, default=str).encode()
@@ -577,6 +581,26 @@ class _Generator:
                 Installment(n, due, principal_due, interest, p_paid, i_paid, paid_on, dpd, status)
             )
         return out
+
+
+def booked_loan(
+    seed: int,
+    loan_account: str,
+    customer_no: str,
+    principal: Decimal,
+    start: date,
+    as_of: date,
+) -> Loan:
+    """A loan the core booked after the hub paid it out (12 months at 4.35%), as its books
+    stand on ``as_of``. How its borrower repays is drawn from the loan account and the seed,
+    in due-date order, so the history of one night is the start of the next night's; the mix
+    is riskier than the seeded book's, so that a short demo has arrears to warn about."""
+    digest = hashlib.sha256(f"{seed}:{loan_account}".encode()).digest()
+    g = _Generator(int.from_bytes(digest[:8], "big"), as_of)
+    behaviour = g.rng.choices(("on_time", "late", "partial", "missed"), weights=(55, 15, 15, 15))[0]
+    rate, term = Decimal("0.0435"), 12
+    schedule = g.schedule(principal, rate, term, start, behaviour)
+    return Loan(loan_account, customer_no, principal, rate, term, start, behaviour, schedule)
 
 
 def generate(

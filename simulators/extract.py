@@ -17,7 +17,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-from simulators.dataset import BANK_CODE, Dataset, Installment
+from simulators.dataset import BANK_CODE, Dataset, Installment, Loan
 
 COPYBOOK = Path(__file__).resolve().parent.parent / "mappings" / "copybooks" / "LNREPAY.cpy"
 CODEPAGE = "cp037"
@@ -91,12 +91,14 @@ class Detail:
     installment: Installment
 
 
-def details(dataset: Dataset, business_date: date) -> list[Detail]:
-    """Installments due in the 31 days up to the business date, as the core reports them."""
+def details(dataset: Dataset, business_date: date, booked: Iterable[Loan] = ()) -> list[Detail]:
+    """Installments due in the 31 days up to the business date, as the core reports them: the
+    seeded book's (its history ends at the data set's business date) and those of the loans
+    the core booked since from the hub's payments (``booked``, as they stand that night)."""
     out = []
-    for loan in dataset.loans:
+    for loan in [*dataset.loans, *booked]:
         for inst in loan.installments:
-            if 0 <= (business_date - inst.due_date).days <= 31:
+            if 0 <= (business_date - inst.due_date).days <= 31 and inst.status != "D":
                 out.append(Detail(loan.loan_account, loan.customer_no, inst))
     return out
 

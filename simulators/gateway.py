@@ -16,7 +16,8 @@ import hashlib
 import importlib.resources
 import json
 import logging
-from datetime import UTC, datetime, timedelta
+import re
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -26,7 +27,7 @@ from lxml import etree
 from lxml.builder import ElementMaker
 
 from simulators.controls import Controls
-from simulators.dataset import Dataset
+from simulators.dataset import Dataset, Loan, booked_loan
 from simulators.journal import Journal
 
 PAIN001 = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"
@@ -57,6 +58,9 @@ def _text(el: etree._Element, path: str) -> str | None:
     return None if found is None else (found.text or "").strip()
 
 
+_LOAN_REMITTANCE = re.compile(r"loan (?P<loan>[A-Z0-9-]{1,20}) tranche \d+")
+
+
 def _account(el: etree._Element | None) -> str | None:
     if el is None:
         return None
@@ -80,11 +84,37 @@ class PaymentGateway:
         state = json.loads(state_file.read_text()) if state_file and state_file.exists() else {}
         self.msg_ids: set[str] = set(state.get("msg_ids", []))
         self.end_to_end: dict[str, str] = state.get("end_to_end", {})
+        # what the core booked from accepted payments: EndToEndId -> loan, customer, amount, day
+        self.booked: dict[str, dict[str, str]] = state.get("booked", {})
 
     def _save(self) -> None:
         if self.state_file is not None:
-            state = {"msg_ids": sorted(self.msg_ids), "end_to_end": self.end_to_end}
+            state = {
+                "msg_ids": sorted(self.msg_ids),
+                "end_to_end": self.end_to_end,
+                "booked": self.booked,
+            }
             self.state_file.write_text(json.dumps(state))
+
+    def booked_loans(self, as_of: date) -> list[Loan]:
+        """The loans the core booked from the payments it accepted (tranches of one loan
+        summed), as they stand on ``as_of``: the remittance line names the loan account."""
+        loans: dict[str, dict[str, Any]] = {}
+        for entry in self.booked.values():
+            loan = loans.setdefault(
+                entry["loan_account"],
+                {"customer_no": entry["customer_no"], "principal": Decimal(0), "start": None},
+            )
+            loan["principal"] += Decimal(entry["amount"])
+            day = date.fromisoformat(entry["booked_on"])
+            loan["start"] = min(loan["start"] or day, day)
+        return [
+            booked_loan(
+                self.data.seed, account, v["customer_no"], v["principal"], v["start"], as_of
+            )
+            for account, v in sorted(loans.items())
+            if v["start"] <= as_of
+        ]
 
     async def run(self, poll_seconds: float = 0.1) -> None:
         """Take each triggered file out of the inbox (into ``.processed``) and answer it."""
@@ -189,6 +219,7 @@ class PaymentGateway:
                 if status == "ACCP":
                     accepted += 1
                     self.end_to_end[e2e] = now.isoformat()
+                    self._book(e2e, tx, creditor, amount, now.date())
                 report["transactions"].append(
                     {
                         "pmt_inf_id": pmt_inf_id,
@@ -220,6 +251,20 @@ class PaymentGateway:
             transactions=report["n"],
         )
         return report, accepted > 0
+
+    def _book(
+        self, e2e: str, tx: etree._Element, creditor: str | None, amount: Decimal, day: date
+    ) -> None:
+        """The core books the disbursement against the loan its remittance line names."""
+        named = _LOAN_REMITTANCE.fullmatch(_text(tx, "p:RmtInf/p:Ustrd") or "")
+        holder = self.data.holder_of_account.get(creditor or "")
+        if named is not None and holder is not None:
+            self.booked[e2e] = {
+                "loan_account": named["loan"],
+                "customer_no": holder.customer_no,
+                "amount": str(amount),
+                "booked_on": day.isoformat(),
+            }
 
     def _decide(self, e2e: str, creditor: str | None, now: datetime) -> tuple[str, str | None]:
         seen = self.end_to_end.get(e2e)

@@ -160,6 +160,7 @@ async def serve(cfg: SimConfig) -> None:
     tax = TaxAuthority(root, dataset, controls, journal)
     admin.tax = tax
     gateway = PaymentGateway(root, dataset, controls, journal, data_dir / "gateway_state.json")
+    admin.gateway = gateway
     workers = [
         asyncio.create_task(tax.run(), name="tax"),
         asyncio.create_task(gateway.run(), name="gateway"),

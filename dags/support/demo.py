@@ -5,8 +5,11 @@ pools, takes a seeded batch of applications waiting in the LOS, and runs the DAG
 ``dag.test()`` one after the other: harvest, decide (a scripted credit-ops user answers the
 referrals through Airflow's human-in-the-loop records, and says so), post to the LOS,
 disburse, the post-loan re-pull of the new loans, two months of repayments through the
-nightly sync (the core's whole book), warnings, e-mail. Progress bars
-while it runs; a summary table and an HTML report with charts at the end.
+nightly sync, warnings, e-mail. The repayments are those of the loans the demo just paid out:
+the simulated core books each payment the gateway accepted (the remittance line names the
+loan) and its nightly extract then carries their installments, as the borrowers repay them
+five days after each due date. Progress bars while it runs; a summary table and an HTML
+report with charts at the end.
 
 Run: ``python -m dags.support.demo [--applications 30]`` (``make demo`` does).
 """
@@ -68,6 +71,14 @@ def _quiet(cmd: list, env: dict[str, str], timeout: int = 600) -> str:
         )
         raise SystemExit(1)
     return run.stdout
+
+
+def _nights_after(paid_out: date, months: int) -> date:
+    """The business night five days after the ``months``-th installment of a loan paid out on
+    ``paid_out`` fell due (the core dates installments by calendar month)."""
+    index = paid_out.month - 1 + months
+    due = paid_out.replace(year=paid_out.year + index // 12, month=index % 12 + 1, day=1)
+    return due.replace(day=min(paid_out.day, 28)) + timedelta(days=5)
 
 
 def _count(engine: Engine, query) -> int:
@@ -216,8 +227,8 @@ def main() -> int:
         steps["post-loan re-pull"] = _run_dag(
             env, "post_loan_monitoring", {}, progress, 1, lambda: 0
         )
-        business = date.fromisoformat(dataset["business_date"])
-        for month, day in enumerate((business - timedelta(days=30), business), start=1):
+        paid_out = datetime.now(UTC).date()
+        for month, day in enumerate((_nights_after(paid_out, 1), _nights_after(paid_out, 2)), 1):
             requests.post(
                 f"{admin}/extract", json={"business_date": day.isoformat()}, timeout=60
             ).raise_for_status()

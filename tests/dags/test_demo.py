@@ -3,6 +3,7 @@ SQLite store and writes its report."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -40,3 +41,12 @@ def test_the_lifecycle_demo_runs_end_to_end_on_sqlite(airflow_env, tmp_path: Pat
     assert (tmp_path / "var" / "loanhub.db").exists()
     report = (tmp_path / "var" / "report" / "lifecycle.html").read_text()
     assert report.count("<svg") == 5
+    with sqlite3.connect(tmp_path / "var" / "loanhub.db") as db:
+        paid = {
+            r[0] for r in db.execute("SELECT loan_account FROM disbursement WHERE status = 'ACSC'")
+        }
+        repaid = {r[0] for r in db.execute("SELECT loan_account FROM repayment_installment")}
+        warned = {r[0] for r in db.execute("SELECT loan_account FROM early_warning")}
+    # the nightly extracts carry the loans the demo paid out, and only those
+    assert repaid == paid
+    assert warned <= paid

@@ -33,7 +33,7 @@ def test_loanhub_harvest_triggers_and_follows_a_real_run(
         "LOANHUB_SIM_DIR": str(sim_dir),
         "LOANHUB_DATA_DIR": str(tmp_path / "var"),
     }
-    sim.controls({"tax": {"*": {"answer_delay": 4.0}}})  # long enough for the wait to defer
+    sim.controls({"tax": {"*": {"answer_delay": 12.0}}})  # long enough for the wait to defer
     database = f"airflow_{Path(pg_url).name}"[:60]
     with LocalCluster(tmp_path / "airflow", port=8795, database=database, extra_env=hub) as air:
         env = {

@@ -51,6 +51,7 @@ def test_a_strong_small_application_is_approved_by_rule():
         ({"tax_rating": "D"}, "tax_rating_d"),
         ({"tax_arrears": Decimal("0.01")}, "tax_arrears"),
         ({"ss_months_owed": 2}, "ss_owed"),
+        ({"blacklisted": True}, "blacklist"),
     ],
 )
 def test_each_hard_reject(change, rule):

@@ -9,8 +9,11 @@ from lxml.builder import ElementMaker
 NS = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"
 
 
-def pain001(msg_id: str, payments: list[tuple[str, Decimal, str]]) -> bytes:
-    """payments: (end_to_end_id, amount, creditor account)."""
+def pain001(
+    msg_id: str, payments: list[tuple[str, Decimal, str]], remittance: dict[str, str] | None = None
+) -> bytes:
+    """payments: (end_to_end_id, amount, creditor account); ``remittance`` the unstructured
+    remittance line by EndToEndId (default: ``loan disbursement <id>``)."""
     E = ElementMaker(namespace=NS, nsmap={None: NS})
     total = sum((a for _, a, _ in payments), Decimal("0"))
     now = datetime.now(UTC).replace(microsecond=0).isoformat()
@@ -20,7 +23,7 @@ def pain001(msg_id: str, payments: list[tuple[str, Decimal, str]]) -> bytes:
             E.Amt(E.InstdAmt(f"{amount:.2f}", Ccy="CNY")),
             E.Cdtr(E.Nm("借款人")),
             E.CdtrAcct(E.Id(E.Othr(E.Id(account)))),
-            E.RmtInf(E.Ustrd(f"loan disbursement {e2e}")),
+            E.RmtInf(E.Ustrd((remittance or {}).get(e2e, f"loan disbursement {e2e}"))),
         )
         for e2e, amount, account in payments
     ]

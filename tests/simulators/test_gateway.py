@@ -1,12 +1,14 @@
 import importlib.resources
 import io
 import time
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from lxml import etree
 
 from tests.simulators.pain001 import pain001
 from tests.simulators.sftp_clients import paramiko_sftp
+from tests.simulators.test_extract import decode, fetch
 
 NS = {"s": "urn:iso:std:iso:20022:tech:xsd:pain.002.001.08"}
 
@@ -151,3 +153,37 @@ def test_insufficient_funds_control(sim, sim_endpoints, sim_dataset):
         reports=1,
     )
     assert statuses(ack) == {"LN7-T1": ("RJCT", "AM04")}
+
+
+def test_the_core_books_what_the_gateway_accepted_and_reports_its_installments(
+    sim, sim_endpoints, sim_dataset
+):
+    good = accounts(sim_dataset, "ACTIVE")[1]
+    body = pain001(
+        "MSGBOOK1",
+        [("LNBOOK0001-T01", Decimal("120000.00"), good), ("LNBOOK0001-T02", Decimal("1"), "X")],
+        remittance={
+            "LNBOOK0001-T01": "loan LNBOOK0001 tranche 1",
+            "LNBOOK0001-T02": "loan LNBOOK0001 tranche 2",  # refused (AC01): not booked
+        },
+    )
+    send(sim_endpoints, "MSGBOOK1", body, reports=1)
+    paid_out = datetime.now(UTC).date()
+    night = paid_out + timedelta(days=70)  # two installments have fallen due
+    _, every, bad, _ = decode(fetch(sim, sim_endpoints, business_date=night.isoformat()))
+    assert bad == []
+    # the seeded book's history ends at the data set's business date: only loans booked from
+    # payments (this one, and those earlier tests paid out) are due after it
+    assert not {r["loan"] for r in every} & {loan.loan_account for loan in sim_dataset.loans}
+    rows = [r for r in every if r["loan"] == "LNBOOK0001"]
+    holder = sim_dataset.holder_of_account[good].customer_no
+    assert {r["customer"] for r in rows} == {int(holder)}
+    assert [r["inst"] for r in rows] == [2]  # what fell due in the 31 days up to the night
+    due = rows[0]["p_due"] + rows[0]["i_due"]
+    assert Decimal("10000") < due < Decimal("11000")  # 120,000 over 12 months at 4.35%
+    # the next night tells the same story so far: a borrower's history does not change
+    _, next_night, _, _ = decode(
+        fetch(sim, sim_endpoints, business_date=(night + timedelta(days=1)).isoformat())
+    )
+    [before], [after] = rows, [r for r in next_night if r["loan"] == "LNBOOK0001"]
+    assert {**after, "dpd": 0} == {**before, "dpd": 0} or before["status"] == "M"
