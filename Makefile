@@ -27,4 +27,4 @@ clean:
 
 up: setup
 	$(VENV)/loanhub sim up
-	$(VENV)/python -m dags.support.cluster
+	$(VENV)/python -m dags.support.cluster --intake 30

@@ -1,5 +1,6 @@
 """Airflow's REST API as credit ops uses it from the command line: trigger a DAG run with its
-form's values, follow it to the end. Plain HTTP (the hub imports no Airflow below ``dags/``).
+form's values, follow it to the end, list the reviews waiting for the signed-in approver and
+answer them. Plain HTTP (the hub imports no Airflow below ``dags/``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,12 @@ from loanhub.settings import HubSettings
 FINISHED = {"success", "failed"}
 
 
+class AirflowApiError(RuntimeError):
+    def __init__(self, method: str, path: str, status: int, detail: str) -> None:
+        super().__init__(f"{method} {path}: {status} {detail}")
+        self.status = status
+
+
 class AirflowApi:
     def __init__(self, settings: HubSettings, http: requests.Session | None = None) -> None:
         self.url = settings.airflow_api_url.rstrip("/")
@@ -30,12 +37,45 @@ class AirflowApi:
         )
         answer.raise_for_status()
         self.http.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+        self.user = settings.airflow_user
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         answer = self.http.request(method, f"{self.url}/api/v2{path}", timeout=30, **kwargs)
         if answer.status_code >= 400:
-            raise RuntimeError(f"{method} {path}: {answer.status_code} {answer.text[:500]}")
+            raise AirflowApiError(method, path, answer.status_code, answer.text[:500])
         return answer.json()
+
+    def pending_reviews(self, dag_id: str) -> list[dict[str, Any]]:
+        """The reviews of ``dag_id`` parked for an answer that the signed-in user may give
+        (Airflow refuses an answer from anyone not assigned)."""
+        found: list[dict[str, Any]] = []
+        size = 50
+        while True:
+            page = self._call(
+                "GET",
+                f"/dags/{dag_id}/dagRuns/~/hitlDetails",
+                params={
+                    "response_received": False,
+                    "state": "awaiting_input",
+                    "limit": size,
+                    "offset": len(found),
+                },
+            )["hitl_details"]
+            found.extend(page)
+            if len(page) < size:
+                break
+        return [d for d in found if any(u["id"] == self.user for u in d.get("assigned_users", []))]
+
+    def answer_review(self, review: dict[str, Any], option: str, comment: str = "") -> None:
+        """Answer one review as the signed-in user. Airflow refuses an unknown option (400),
+        a second answer (409) and a user the review is not assigned to (403)."""
+        ti = review["task_instance"]
+        self._call(
+            "PATCH",
+            f"/dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/{ti['task_id']}"
+            f"/{ti['map_index']}/hitlDetails",
+            json={"chosen_options": [option], "params_input": {"comment": comment}},
+        )
 
     def trigger(self, dag_id: str, conf: dict[str, Any]) -> str:
         """Unpause and trigger; returns the run id. Airflow validates ``conf`` against the

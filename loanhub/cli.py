@@ -415,6 +415,39 @@ def harvest_command(
         raise typer.Exit(1)
 
 
+@app.command("reviews")
+def reviews_command(
+    answer: Annotated[
+        str | None, typer.Option(help="the application to answer (else: list what waits)")
+    ] = None,
+    option: Annotated[str, typer.Option(help="Approve, Reject or Return")] = "Approve",
+    comment: Annotated[str, typer.Option(help="kept with the decision")] = "",
+) -> None:
+    """The credit referrals waiting for you (LOANHUB_AIRFLOW_USER) in Airflow's Required
+    actions, or the answer to one of them: the same answer as in the UI, through the API, so
+    Airflow checks that you are an assigned approver and that nobody answered first."""
+    from loanhub.airflow_api import AirflowApi, AirflowApiError
+
+    api = AirflowApi(HubSettings())
+    waiting = api.pending_reviews("credit_decision")
+    if answer is None:
+        for review in waiting:
+            ti = review["task_instance"]
+            console.print(f"{review['subject']}  (run {ti['dag_run_id']}, #{ti['map_index']})")
+        console.print(f"{len(waiting)} referral(s) waiting for {api.user}")
+        return
+    chosen = [r for r in waiting if r["subject"].split(":")[0].endswith(f" {answer}")]
+    if not chosen:
+        console.print(f"no referral of {answer} waits for {api.user}")
+        raise typer.Exit(1)
+    try:
+        api.answer_review(chosen[0], option, comment)
+    except AirflowApiError as exc:
+        console.print(f"[red]refused[/]: {exc}")
+        raise typer.Exit(1) from exc
+    console.print(f"{answer}: {option} by {api.user}")
+
+
 @app.command("airflow-pools")
 def airflow_pools() -> None:
     """The Airflow pools, one per legacy system, sized from settings (``LOANHUB_POOLS``), in

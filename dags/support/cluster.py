@@ -1,6 +1,8 @@
 """Airflow's own services on one machine, for `make up`, the REST tests and the orchestration
 benchmark: API server, scheduler, DAG processor and triggerer, LocalExecutor, PostgreSQL as the
-metadata database, the hub's pools, two users (``admin`` and ``credit_ops``).
+metadata database, the hub's pools, and users: ``admin``, ``credit_ops`` (who triggers), and
+every approver the rule set names (``credit_officer``, ``senior_officer``, ... each with its name
+as password: a local cluster only), so that referrals can be answered by hand.
 
 Every process gets the same environment (no generated airflow.cfg secrets), runs in its own
 process group, and is torn down with its whole tree (task processes survive their parent
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -30,7 +33,18 @@ import requests
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
-PASSWORDS = {"admin": "admin", "credit_ops": "credit_ops"}
+
+
+def _users() -> dict[str, tuple[str, str]]:
+    """user -> (role, password): the approvers are the ones the HITL reviews are assigned to."""
+    from loanhub.rules import RuleSet
+
+    approvers = sorted({name for tier in RuleSet.load().spec.tiers for name in tier.approvers})
+    return {
+        "admin": ("admin", "admin"),
+        "credit_ops": ("op", "credit_ops"),
+        **{name: ("op", name) for name in approvers},
+    }
 
 
 def _free_port() -> int:
@@ -58,7 +72,8 @@ class LocalCluster:
         base = admin_url.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
         home.mkdir(parents=True, exist_ok=True)
         passwords = home / "simple_auth_passwords.json"
-        passwords.write_text("{" + ",".join(f'"{u}": "{p}"' for u, p in PASSWORDS.items()) + "}")
+        users = _users()
+        passwords.write_text(json.dumps({u: password for u, (_, password) in users.items()}))
         self.env = {
             **os.environ,
             "AIRFLOW_HOME": str(home),
@@ -71,7 +86,9 @@ class LocalCluster:
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__API_AUTH__JWT_SECRET": "loanhub-local-cluster-jwt-secret-0123456789",
             "AIRFLOW__API__SECRET_KEY": "loanhub-local-cluster-secret-key",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin,credit_ops:op",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
+                f"{u}:{role}" for u, (role, _) in users.items()
+            ),
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
@@ -168,11 +185,32 @@ class LocalCluster:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument(
+        "--intake",
+        type=int,
+        default=0,
+        help="take this many applications waiting in the simulated LOS into the hub's store",
+    )
     args = parser.parse_args()
+    if args.intake:
+        from dags.support.los_list import take_waiting
+        from loanhub.db import make_engine, upgrade
+        from loanhub.settings import HubSettings
+
+        settings = HubSettings()
+        engine = make_engine(settings.store_url)
+        upgrade(engine)
+        numbers, intake = take_waiting(settings, engine, args.intake)
+        print(
+            f"store {settings.store_url}: {len(numbers)} applications waiting "
+            f"({intake.loaded} new); trigger credit_harvest with an empty list to harvest them",
+            flush=True,
+        )
     home = Path(os.environ.get("AIRFLOW_HOME", ROOT / "airflow_home")) / "cluster"
     cluster = LocalCluster(home, port=args.port).start()
     print(
-        f"Airflow UI and API: {cluster.url} (users admin/admin, credit_ops/credit_ops); "
+        f"Airflow UI and API: {cluster.url} (users admin/admin, credit_ops/credit_ops, and the "
+        "approvers, each with its name as password: credit_officer/credit_officer, ...); "
         "Ctrl-C stops it",
         flush=True,
     )

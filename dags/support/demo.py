@@ -32,11 +32,10 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
+from dags.support.los_list import take_waiting
 from loanhub.db import make_engine, upgrade
-from loanhub.intake import load_applicants
 from loanhub.report import summarise, write_html
 from loanhub.settings import HubSettings
-from loanhub.synthetic import los_intake
 from schemas.tables import applicant_profile, decision, disbursement, early_warning
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,12 +148,7 @@ def main() -> int:
 
     engine = make_engine(settings.store_url)
     upgrade(engine)
-    dataset = requests.get(f"{admin}/dataset", timeout=60).json()
-    waiting = dataset["applications"][: args.applications]
-    intake = load_applicants(
-        engine, los_intake(waiting, datetime.now(UTC)), source_ref="los-daily-list"
-    )
-    numbers = [a["application_no"] for a in waiting]
+    numbers, intake = take_waiting(settings, engine, args.applications)
     console.print(
         f"store: {settings.store_url}\nintake: {len(numbers)} applications waiting in the LOS "
         f"({intake.loaded} new, {intake.already_present} already known)"

@@ -1,6 +1,13 @@
-"""Credit ops' command line against a real Airflow (API server, scheduler, DAG processor,
-triggerer; LocalExecutor on PostgreSQL): `loanhub harvest APP...` triggers through the REST
-API, follows the run, and the store holds a profile per application afterwards."""
+"""Credit ops against a real Airflow (API server, scheduler, DAG processor, triggerer;
+LocalExecutor on PostgreSQL), through the REST API only, as people use it:
+
+- `loanhub harvest APP...` triggers credit_harvest and follows it; the tax waits are deferred
+  to the triggerer; the store holds a profile per application afterwards;
+- credit_decision is triggered by `credit_ops` (the maker); the referrals wait under
+  "Required actions" for the approvers of their tier; the maker cannot answer them (Airflow
+  refuses, 403); `loanhub reviews` lists and answers them as an approver; a second answer is
+  refused (409); the run then posts every decision, each recorded with who decided.
+"""
 
 from __future__ import annotations
 
@@ -8,21 +15,69 @@ import dataclasses
 import re
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from dags.support.cluster import LocalCluster
+from loanhub.airflow_api import AirflowApi, AirflowApiError
 from loanhub.intake import load_applicants
+from loanhub.settings import HubSettings
 from loanhub.synthetic import los_intake
-from schemas.tables import applicant_profile
+from schemas.tables import applicant_profile, decision
+
+LOANHUB = Path(sys.executable).with_name("loanhub")
 
 
-def test_loanhub_harvest_triggers_and_follows_a_real_run(
+def as_user(air: LocalCluster, user: str) -> dict[str, str]:
+    """The environment of `loanhub` signed in to Airflow as ``user`` (local cluster: the
+    password is the user's name, except admin's)."""
+    return {
+        **air.env,
+        "LOANHUB_AIRFLOW_API_URL": air.url,
+        "LOANHUB_AIRFLOW_USER": user,
+        "LOANHUB_AIRFLOW_PASSWORD": user,
+    }
+
+
+def loanhub(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([LOANHUB, *args], env=env, capture_output=True, text=True, timeout=280)
+
+
+def api(air: LocalCluster, user: str) -> AirflowApi:
+    return AirflowApi(
+        HubSettings(airflow_api_url=air.url, airflow_user=user, airflow_password=user)
+    )
+
+
+def wait_for_reviews(air: LocalCluster, run_id: str, approvers: list[str]) -> dict[str, list]:
+    """Each approver's waiting reviews of ``run_id`` once the run has parked all of them."""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        tasks = api(air, "admin").task_instances("credit_decision", run_id)
+        reviews = [t for t in tasks if t["task_id"] == "credit_ops_review"]
+        if reviews and all(t["state"] == "awaiting_input" for t in reviews):
+            time.sleep(1)  # let the parking settle before answering (airflow-notes.md)
+            return {
+                user: [
+                    r
+                    for r in api(air, user).pending_reviews("credit_decision")
+                    if r["task_instance"]["dag_run_id"] == run_id
+                ]
+                for user in approvers
+            }
+        time.sleep(2)
+    raise AssertionError(f"no reviews parked in {run_id}")
+
+
+def test_credit_ops_harvest_and_review_through_the_api(
     sim, sim_dir, sim_dataset, pg_url, pg_engine, tmp_path: Path
 ):
-    apps = sim_dataset.applications[50:54]
+    apps = sim_dataset.applications[50:56]
+    numbers = [a.application_no for a in apps]
     load_applicants(
         pg_engine,
         los_intake([dataclasses.asdict(a) for a in apps], datetime.now(UTC)),
@@ -36,36 +91,66 @@ def test_loanhub_harvest_triggers_and_follows_a_real_run(
     sim.controls({"tax": {"*": {"answer_delay": 12.0}}})  # long enough for the wait to defer
     database = f"airflow_{Path(pg_url).name}"[:60]
     with LocalCluster(tmp_path / "airflow", port=8795, database=database, extra_env=hub) as air:
-        env = {
-            **air.env,
-            "LOANHUB_AIRFLOW_API_URL": air.url,
-            "LOANHUB_AIRFLOW_USER": "credit_ops",
-            "LOANHUB_AIRFLOW_PASSWORD": "credit_ops",
-        }
-        run = subprocess.run(
-            [
-                Path(sys.executable).with_name("loanhub"),
-                "harvest",
-                *[a.application_no for a in apps],
-                "--batch-size",
-                "2",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=280,
-        )
+        harvest = loanhub(as_user(air, "credit_ops"), "harvest", *numbers, "--batch-size", "3")
         # the triggerer files what a trigger logs with the task's own log
         waits = "".join(
             p.read_text()
             for p in (air.home / "logs").rglob("*")
             if "task_id=tax_answer" in str(p) and p.is_file()
         )
-    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
-    assert "credit_harvest run" in run.stdout
-    assert ": success" in run.stdout
-    # both batches' waits were deferred to the triggerer and woken by their answers
+
+        maker = api(air, "credit_ops")
+        run_id = maker.trigger("credit_decision", {"application_nos": numbers})
+        approvers = ["credit_officer", "senior_officer", "credit_manager", "risk_committee"]
+        waiting = wait_for_reviews(air, run_id, approvers)
+        assigned = {
+            r["subject"].split(":")[0].split()[-1]: user
+            for user, reviews in waiting.items()
+            for r in reviews
+        }
+        assert assigned, "this slice of the seeded data has referrals"
+        any_review = next(r for reviews in waiting.values() for r in reviews)
+        with pytest.raises(AirflowApiError) as refused:
+            maker.answer_review(any_review, "Approve")  # four eyes: the maker is not assigned
+        assert refused.value.status == 403
+
+        listed = loanhub(as_user(air, next(iter(waiting))), "reviews")
+        assert "waiting for" in listed.stdout, listed.stdout + listed.stderr
+        answered = {}
+        for application_no, user in sorted(assigned.items()):
+            done = loanhub(
+                as_user(air, user),
+                "reviews",
+                "--answer",
+                application_no,
+                "--option",
+                "Approve",
+                "--comment",
+                "checked the file",
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            answered[application_no] = user
+        with pytest.raises(AirflowApiError) as twice:
+            api(air, answered[any_review["subject"].split(":")[0].split()[-1]]).answer_review(
+                any_review, "Reject"
+            )
+        assert twice.value.status == 409
+        state = maker.follow("credit_decision", run_id, lambda *_: None, poll=2, timeout=240)
+
+    assert harvest.returncode == 0, (harvest.stdout + harvest.stderr)[-3000:]
+    assert "credit_harvest run" in harvest.stdout
+    assert ": success" in harvest.stdout
+    # every batch's tax wait was deferred to the triggerer and woken by its answer
     assert len(set(re.findall(r"tax answer to (TAXQ_\S+) is there", waits))) == 2, waits[-3000:]
     with pg_engine.connect() as conn:
         profiled = set(conn.execute(select(applicant_profile.c.application_no)).scalars())
-    assert profiled == {a.application_no for a in apps}
+        decided = {r.application_no: r for r in conn.execute(select(decision)).all()}
+    assert profiled == set(numbers)
+    assert state == "success"
+    assert set(decided) == set(numbers)
+    assert all(d.los_reference for d in decided.values())  # posted into the LOS
+    for application_no, user in answered.items():
+        assert (decided[application_no].decided_by, decided[application_no].outcome) == (
+            user,
+            "APPROVE",
+        )
