@@ -102,7 +102,7 @@ def harvest(
                 "credit_harvest",
                 {"application_nos": [a.application_no for a in apps], "batch_size": batch},
             )
-            state = api.follow("credit_harvest", run_id, lambda *_: None, poll=2)
+            state = api.follow("credit_harvest", run_id, lambda *_: None, poll=10)
             assert state == "success", state
             listed = len(api.task_instances("credit_harvest", run_id))
         # the metadata database itself is the record of the run

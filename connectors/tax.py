@@ -8,6 +8,7 @@ rejected (kept locally, its receipt REJECTED, reported) and taken when re-delive
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -138,6 +139,12 @@ def parse_answer(data: bytes) -> list[dict[str, str]]:
     return rows
 
 
+class RequestNameTaken(ContractError):
+    """The authority already holds a different request under this name (the hub's numbering
+    was reset or another system shares the bank code): it answers a name once, so sending
+    ours under it would fetch someone else's answer. Take the next number."""
+
+
 class TaxExchange:
     """Submits requests and takes answers. ``poll`` returns an answer with its receipt:
     ``duplicate`` means it was taken before and must not be loaded twice."""
@@ -151,9 +158,21 @@ class TaxExchange:
         self.bank_code = bank_code
 
     def submit(self, queries: list[TaxQuery], day: date, seq: int) -> str:
-        """Upload a request and its trigger; returns the request's file name."""
+        """Upload a request and its trigger; returns the request's file name. The same
+        request again (a retry) goes under its own name; a name the authority holds for other
+        content, or has answered without a request of ours, is refused (``RequestNameTaken``).
+        """
         name = request_name(self.bank_code, day, seq)
-        self.sftp.put_bytes(request_bytes(queries), "/inbox", name, trigger=True)
+        body = request_bytes(queries)
+        with self.sftp.session() as session:
+            if session.exists(f"/inbox/{name}"):
+                held = io.BytesIO()
+                session.download(f"/inbox/{name}", held)
+                if held.getvalue() != body:
+                    raise RequestNameTaken(f"{name} holds another request", system="tax")
+            elif session.exists(f"/outbox/{answer_name(name)}"):
+                raise RequestNameTaken(f"{name} was answered already", system="tax")
+            session.upload(io.BytesIO(body), "/inbox", name, trigger=True)
         return name
 
     def answered(self, request: str, seen: str = "") -> str | None:

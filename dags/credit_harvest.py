@@ -9,8 +9,9 @@ per application.
 **Trigger** with the form: a list of application numbers, or none for every application
 still received. `loanhub harvest APP...` does the same through the REST API.
 
-Applications run in batches (`batch_size`), one mapped task per batch and source, each in its
-legacy system's pool, so no system sees more concurrent calls than the pool allows. Every
+Applications run in batches (`batch_size`): a task group mapped over the batches, one task per
+batch and source, each in its legacy system's pool, so no system sees more concurrent calls
+than the pool allows; a batch's profiles are built as soon as its own sources are done. Every
 effect is once-only (bureau inquiries are work items; facts are stored by business key), so
 retries are safe. Emits the `loanhub://profiles` asset.
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task, task_group
 
 from dags.support.common import PROFILES, START, default_args
 from dags.support.tax_wait import TaxAnswerOperator
@@ -87,16 +88,15 @@ def credit_harvest() -> None:
 
         return pipeline.build_profiles(batch)
 
-    chosen = batches()
-    sources = [
-        bureau.expand(batch=chosen),
-        core.expand(batch=chosen),
-        social_security.expand(batch=chosen),
-        TaxAnswerOperator.partial(task_id="tax_answer", pool="tax").expand(
-            request=tax_request.expand(batch=chosen)
-        ),
-    ]
-    sources >> profiles.expand(batch=chosen)
+    @task_group
+    def batch(applications: list[str]) -> None:
+        """One batch through every source, then its profiles: a batch's profiles wait only
+        for its own sources, not for the slowest batch of the run."""
+        tax = TaxAnswerOperator(task_id="tax_answer", pool="tax", request=tax_request(applications))
+        sources = [bureau(applications), core(applications), social_security(applications), tax]
+        sources >> profiles(applications)
+
+    batch.expand(applications=batches())
 
 
 credit_harvest_dag = credit_harvest()

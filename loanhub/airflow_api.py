@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -15,6 +16,7 @@ import requests
 from loanhub.settings import HubSettings
 
 FINISHED = {"success", "failed"}
+SETTLE_SECONDS = 15.0
 
 
 class AirflowApiError(RuntimeError):
@@ -68,7 +70,17 @@ class AirflowApi:
 
     def answer_review(self, review: dict[str, Any], option: str, comment: str = "") -> None:
         """Answer one review as the signed-in user. Airflow refuses an unknown option (400),
-        a second answer (409) and a user the review is not assigned to (403)."""
+        a second answer (409) and a user the review is not assigned to (403).
+
+        A review younger than ``SETTLE_SECONDS`` is answered only once it is that old: in
+        Airflow 3.3 an answer that resumes the task before the scheduler has heard that the
+        parking process ended makes the scheduler fail the resumed task (measured here: the
+        executor's report came 5 s after parking on a busy machine). People take longer; a
+        script must wait."""
+        created = datetime.fromisoformat(str(review["created_at"]).replace("Z", "+00:00"))
+        age = (datetime.now(UTC) - created).total_seconds()
+        if age < SETTLE_SECONDS:
+            time.sleep(SETTLE_SECONDS - age)
         ti = review["task_instance"]
         self._call(
             "PATCH",

@@ -284,14 +284,14 @@ def run_batch(step: SourceStep, batch: list[Applicant]) -> BatchOutcome:
 
 
 def tax_request_seq(
-    ledger: WorkItemLedger, day: date, batch: list[str], purpose: str = "harvest"
+    ledger: WorkItemLedger, day: date, batch: list[str], purpose: str = "harvest", start: int = 1
 ) -> int:
     """The request's sequence number for the day, unique per batch and purpose: the authority
     answers a file name once, so two batches (or a harvest and a post-loan re-pull of the same
     applications) must never share one, and a retried batch must get its own back. Each
     number is a work item keyed by day and number, its payload the batch and purpose."""
     payload = {"applications": sorted(batch), "purpose": purpose}
-    for seq in range(1, 1000):
+    for seq in range(start, 1000):
         key = f"{day:%Y%m%d}:{seq:03d}"
         try:
             item = ledger.claim("tax_request", key, payload)

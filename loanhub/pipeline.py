@@ -97,18 +97,24 @@ def submit_tax(application_nos: list[str], purpose: str = "harvest") -> dict[str
     """Upload the batch's tax request under its own sequence number for the day; returns what
     the wait for its answer needs. A post-loan re-pull suffixes its request ids with the day,
     so its answers are stored beside the ones from origination."""
+    from connectors.tax import RequestNameTaken
     from loanhub.ledger import WorkItemLedger
 
     hub = Hub.here()
     day = utcnow().date()
     suffix = "" if purpose == "harvest" else f"-R{day:%y%m%d}"
-    seq = harvest.tax_request_seq(
-        WorkItemLedger.from_settings(hub.engine, hub.settings), day, application_nos, purpose
-    )
+    ledger = WorkItemLedger.from_settings(hub.engine, hub.settings)
     batch = harvest.applicants(hub.engine, application_nos)
     queries = harvest.tax_queries(ConsentBook(hub.engine), batch, suffix)
-    name = hub.connectors.tax.submit(queries, day, seq)
-    return {"request": name, "batch": application_nos, "suffix": suffix}
+    seq = 0
+    while True:  # past any number the authority holds for another request
+        seq = harvest.tax_request_seq(ledger, day, application_nos, purpose, start=seq + 1)
+        try:
+            name = hub.connectors.tax.submit(queries, day, seq)
+        except RequestNameTaken as exc:
+            log.warning("tax request number %d not ours: %s", seq, exc)
+            continue
+        return {"request": name, "batch": application_nos, "suffix": suffix}
 
 
 def tax_answered(request: str, seen: str = "") -> str | None:

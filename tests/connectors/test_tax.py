@@ -6,7 +6,13 @@ import pytest
 
 from connectors.errors import ContractError
 from connectors.sftp import SftpConnector
-from connectors.tax import TaxExchange, TaxQuery, parse_answer, request_bytes
+from connectors.tax import (
+    RequestNameTaken,
+    TaxExchange,
+    TaxQuery,
+    parse_answer,
+    request_bytes,
+)
 from loanhub.receipts import FileReceiptBook
 from schemas.hub import FileState
 from tests.connectors.conftest import sftp_config
@@ -131,3 +137,12 @@ def test_answered_names_each_delivery_and_waits_past_the_one_seen(sim, tax, sim_
     assert second is not None
     assert second != first
     assert tax.answered("TAXQ_LHB001_20261120_99.csv") is None
+
+
+def test_a_name_the_authority_holds_for_another_request_is_refused(sim, tax, sim_dataset):
+    day = date(2026, 8, 8)
+    asked = queries(sim_dataset)
+    name = tax.submit(asked[:1], day, 21)
+    assert tax.submit(asked[:1], day, 21) == name  # the same request again: a retry, allowed
+    with pytest.raises(RequestNameTaken, match="holds another request"):
+        tax.submit(asked, day, 21)  # another request under that name would get its answer

@@ -96,7 +96,7 @@ def test_credit_ops_harvest_and_review_through_the_api(
         waits = "".join(
             p.read_text()
             for p in (air.home / "logs").rglob("*")
-            if "task_id=tax_answer" in str(p) and p.is_file()
+            if "task_id=batch.tax_answer" in str(p) and p.is_file()
         )
 
         maker = api(air, "credit_ops")
