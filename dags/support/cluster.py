@@ -157,16 +157,17 @@ class LocalCluster:
         raise TimeoutError(f"Airflow did not become healthy in {timeout} s; see {logs}")
 
     def stop(self) -> None:
+        """Every service's whole tree at once: terminated, then killed after 15 s."""
+        tree: list[psutil.Process] = []
         for proc in self.procs:
-            try:
-                tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(True)]
-            except psutil.NoSuchProcess:
-                continue
-            for p in tree:
-                with contextlib.suppress(psutil.NoSuchProcess):
-                    p.terminate()
-            _, alive = psutil.wait_procs(tree, timeout=15)
-            for p in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                tree += [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(True)]
+        for p in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.terminate()
+        _, alive = psutil.wait_procs(tree, timeout=15)
+        for p in alive:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
         self.procs.clear()
 
@@ -192,6 +193,9 @@ def main() -> int:
         help="take this many applications waiting in the simulated LOS into the hub's store",
     )
     args = parser.parse_args()
+    # blocked, so that sigwait below receives them (an unblocked Ctrl-C would go to Python's
+    # handler, which never runs while the main thread waits in sigwait)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     if args.intake:
         from dags.support.los_list import take_waiting
         from loanhub.db import make_engine, upgrade
