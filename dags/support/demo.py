@@ -3,7 +3,8 @@
 Starts the legacy-system simulators (faults on), prepares Airflow's own home and the hub's
 pools, takes a seeded batch of applications waiting in the LOS, and runs the DAGs under
 ``dag.test()`` one after the other: harvest, decide (a scripted credit-ops user answers the
-referrals through Airflow's human-in-the-loop records, and says so), post to the LOS,
+referrals through Airflow's human-in-the-loop records, and says so), post to the LOS (where
+a scripted LOS checker confirms the approvals the LOS held for a second approver, and says so),
 disburse, the post-loan re-pull of the new loans, two months of repayments through the
 nightly sync, warnings, e-mail. The repayments are those of the loans the demo just paid out:
 the simulated core books each payment the gateway accepted (the remittance line names the
@@ -32,6 +33,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
+from dags.support.los_checker import confirm_held
 from dags.support.los_list import take_waiting
 from loanhub.db import make_engine, upgrade
 from loanhub.report import summarise, write_html
@@ -201,6 +203,25 @@ def main() -> int:
         finally:
             ops.terminate()
             answered = ops.communicate(timeout=30)[0].splitlines()
+        with engine.connect() as conn:
+            held = [
+                tuple(r)
+                for r in conn.execute(
+                    select(
+                        decision.c.application_no,
+                        decision.c.approved_amount,
+                        decision.c.term_months,
+                        decision.c.annual_rate,
+                    ).where(decision.c.los_status == "PENDING_REVIEW")
+                )
+            ]
+        if held:
+            checker, confirmed = confirm_held(endpoints["los"], held)
+            progress.console.print(
+                f"[yellow]the LOS's checker is scripted for this demo[/]: {checker} confirms in "
+                f"the LOS the {len(confirmed)} approval(s) above the robot's limit that the LOS "
+                "held for a second approver (待复核)"
+            )
         approved = _count(
             engine,
             select(func.count()).select_from(decision).where(decision.c.outcome == "APPROVE"),
