@@ -33,7 +33,8 @@ def send(
     client, sftp = paramiko_sftp(endpoints)
     try:
         sftp.putfo(io.BytesIO(body), f"/payments/in/{msg_id}.xml")
-        sftp.putfo(io.BytesIO(b""), f"/payments/in/{msg_id}.xml.ok")
+        # no stat after writing: the gateway may take the trigger before the client looks
+        sftp.putfo(io.BytesIO(b""), f"/payments/in/{msg_id}.xml.ok", confirm=False)
         names = [f"{msg_id}.{n}.pain002.xml" for n in range(first, first + reports)]
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:

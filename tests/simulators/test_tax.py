@@ -27,7 +27,7 @@ def exchange(
     try:
         sftp.putfo(io.BytesIO(body), f"/inbox/{name}")
         if trigger:
-            sftp.putfo(io.BytesIO(b""), f"/inbox/{name}.ok")
+            sftp.putfo(io.BytesIO(b""), f"/inbox/{name}.ok", confirm=False)
         answer = f"/outbox/TAXR_{name.removeprefix('TAXQ_')}"
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
@@ -127,7 +127,7 @@ def test_early_answer_fault_shows_a_partial_file_before_its_trigger(
     seen_without_trigger = None
     try:
         sftp.putfo(io.BytesIO(request_file(rows)), f"/inbox/{name}")
-        sftp.putfo(io.BytesIO(b""), f"/inbox/{name}.ok")
+        sftp.putfo(io.BytesIO(b""), f"/inbox/{name}.ok", confirm=False)
         deadline = time.monotonic() + 10
         answer = f"TAXR_{name.removeprefix('TAXQ_')}"
         while time.monotonic() < deadline:
