@@ -137,6 +137,19 @@ def work_payload(tranche: Disbursement) -> dict[str, Any]:
     }
 
 
+def _mark_sent(engine: Engine, end_to_end_id: str, msg_id: str) -> None:
+    """A tranche the gateway has: sent in the file ``msg_id`` (a report may have moved it on)."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(disbursement)
+            .where(
+                disbursement.c.end_to_end_id == end_to_end_id,
+                disbursement.c.status == PaymentStatus.PENDING.value,
+            )
+            .values(status=PaymentStatus.SENT.value, msg_id=msg_id)
+        )
+
+
 def send_payments(
     engine: Engine, gateway: PaymentGatewayConnector, guard: LedgerGuard
 ) -> list[str]:
@@ -172,15 +185,7 @@ def send_payments(
             log.warning("%s failed: %s", tranche.end_to_end_id, exc)
             failures.append(f"{tranche.end_to_end_id}: {exc}")
             continue
-        with engine.begin() as conn:
-            conn.execute(
-                update(disbursement)
-                .where(
-                    disbursement.c.end_to_end_id == tranche.end_to_end_id,
-                    disbursement.c.status == PaymentStatus.PENDING.value,
-                )
-                .values(status=PaymentStatus.SENT.value, msg_id=result["msg_id"])
-            )
+        _mark_sent(engine, tranche.end_to_end_id, result["msg_id"])
         sent.append(result["msg_id"])
     if failures:
         raise TransientError(f"{len(failures)} payment(s) not sent: {failures[:3]}")
@@ -272,15 +277,7 @@ def resolve_in_doubt(
                 result={"msg_id": msg_id},
                 evidence=f"the gateway {what} for {msg_id}",
             )
-            with engine.begin() as conn:
-                conn.execute(
-                    update(disbursement)
-                    .where(
-                        disbursement.c.end_to_end_id == item.business_key,
-                        disbursement.c.status == PaymentStatus.PENDING.value,
-                    )
-                    .values(status=PaymentStatus.SENT.value)
-                )
+            _mark_sent(engine, item.business_key, msg_id)
             counts["arrived"] += 1
         elif utcnow() - item.updated_at > quiet_for:
             ledger.resolve_in_doubt(

@@ -61,21 +61,14 @@ def repull_bureau(engine: Engine, bureau: BureauConnector, application_nos: list
 def repull_social_security(
     engine: Engine, ss: SocialSecurityBot, application_nos: list[str]
 ) -> int:
-    """The portal again for each active loan; returns histories stored."""
+    """The portal again for each active loan (the harvest's own step); returns histories
+    stored."""
+    step = harvest.SocialSecurityStep(engine, ss)
     stored = 0
     for a in harvest.applicants(engine, application_nos):
-        history = ss.fetch_history(a.id_number, a.name)
-        if history.found:
-            harvest.store_source(
-                engine,
-                "ss_history",
-                history.payload,
-                fetched_at=history.fetched_at,
-                raw_hash=history.raw_sha256,
-                source_ref=f"ss:{history.source}",
-                id_number=a.id_number,
-            )
-            stored += 1
+        history = step.fetch(a)
+        step.store(a, history)
+        stored += history.found
     return stored
 
 

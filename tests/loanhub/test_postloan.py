@@ -23,6 +23,25 @@ from schemas.tables import early_warning, fact_row, loan, tax_profile
 from tests.loanhub.test_rules import profile
 
 
+def active_loan(engine, app, loan_account: str) -> None:
+    """The application taken in from the LOS, and a loan paid out on it today."""
+    load_applicants(
+        engine, los_intake([dataclasses.asdict(app)], datetime.now(UTC)), source_ref="los-list"
+    )
+    made = Loan(
+        loan_account=loan_account,
+        application_no=app.application_no,
+        customer_no="C1",
+        principal=Decimal("100000"),
+        annual_rate=Decimal("4.35"),
+        term_months=12,
+        start_date=datetime.now(UTC).date(),
+        lineage=profile().lineage,
+    )
+    with engine.begin() as conn:
+        conn.execute(loan.insert().values(fact_row(made)))
+
+
 def test_repull_asks_the_bureau_for_post_loan_and_warns_once(
     sim,
     sim_dir,
@@ -40,23 +59,7 @@ def test_repull_asks_the_bureau_for_post_loan_and_warns_once(
         and people[a.id_number].contributions
         and max(people[a.id_number].contributions, key=lambda c: c.month).status == "欠缴"
     )
-    load_applicants(
-        pg_engine,
-        los_intake([dataclasses.asdict(app)], datetime.now(UTC)),
-        source_ref="los-list",
-    )
-    made = Loan(
-        loan_account="LNPOST0001",
-        application_no=app.application_no,
-        customer_no="C1",
-        principal=Decimal("100000"),
-        annual_rate=Decimal("4.35"),
-        term_months=12,
-        start_date=datetime.now(UTC).date(),
-        lineage=profile().lineage,
-    )
-    with pg_engine.begin() as conn:
-        conn.execute(loan.insert().values(fact_row(made)))
+    active_loan(pg_engine, app, "LNPOST0001")
     settings = HubSettings(data_dir=tmp_path, sim_dir=sim_dir, database_url=pg_url)
     connectors = HubConnectors.build(settings, pg_engine)
     bots = HubBots.build(settings, pg_engine, chromium)
@@ -85,21 +88,7 @@ def test_a_tax_re_pull_is_kept_beside_origination_and_a_downgrade_warns_once(
         for a in sim_dataset.applications[70:]
         if people[a.id_number].tax and people[a.id_number].tax.rating in "AB"
     )
-    load_applicants(
-        pg_engine, los_intake([dataclasses.asdict(app)], datetime.now(UTC)), source_ref="los"
-    )
-    made = Loan(
-        loan_account="LNPOST0002",
-        application_no=app.application_no,
-        customer_no="C2",
-        principal=Decimal("100000"),
-        annual_rate=Decimal("4.35"),
-        term_months=12,
-        start_date=datetime.now(UTC).date(),
-        lineage=profile().lineage,
-    )
-    with pg_engine.begin() as conn:
-        conn.execute(loan.insert().values(fact_row(made)))
+    active_loan(pg_engine, app, "LNPOST0002")
     settings = HubSettings(data_dir=tmp_path, sim_dir=sim_dir, database_url=pg_url)
     tax = HubConnectors.build(settings, pg_engine).tax
     batch = harvest.applicants(pg_engine, [app.application_no])
