@@ -20,6 +20,7 @@ from playwright.sync_api import Error as PlaywrightError
 from bots.browser import Chromium
 from bots.config import ScreenPolicy
 from bots.evidence import ScreenEvidence
+from schemas.calls import CallObserver, ignore_call, observed
 from schemas.failures import LegacyError, Masker, NeedsHuman, TransientError
 
 T = TypeVar("T")
@@ -35,8 +36,11 @@ class ScreenSession:
         mask: Masker,
         policy: ScreenPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        *,
+        observer: CallObserver = ignore_call,
     ) -> None:
         self.chromium = chromium
+        self.observer = observer
         self.evidence = evidence
         self.mask = mask
         self.policy = policy or ScreenPolicy()
@@ -79,6 +83,11 @@ class ScreenSession:
                 f"{self.system}: logins are stopped in this worker: {self.blocked}",
                 system=self.system,
             )
+        with observed(self.observer, self.system, kind):
+            return self._sorted(kind, key, run, sensitive)
+
+    def _sorted(self, kind: str, key: str, run: Callable[[], T], sensitive: Iterable[str]) -> T:
+        """``run`` with its failure sorted into one of the hub's kinds, evidence filed."""
         try:
             self._trace_start(kind, key)
             result = run()

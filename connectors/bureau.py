@@ -17,6 +17,7 @@ from connectors.config import Masker, SoapConfig
 from connectors.errors import BusinessAnswer, ContractError
 from connectors.evidence import EvidenceStore
 from connectors.soap import SoapClient
+from schemas.calls import CallObserver, ignore_call
 from schemas.failures import OnceGuard
 from schemas.identifiers import InvalidIdentifier, validate_resident_id, validate_uscc
 from schemas.types import utcnow
@@ -58,8 +59,10 @@ class BureauConnector(SoapClient):
         consents: ConsentBook,
         guard: OnceGuard,
         operator_id: str = "loanhub",
+        *,
+        observer: CallObserver = ignore_call,
     ) -> None:
-        super().__init__(config, mask, evidence)
+        super().__init__(config, mask, evidence, observer=observer)
         self.store = evidence  # reports are kept raw: the evidence store is required here
         self.consents = consents
         self.guard = guard

@@ -169,7 +169,7 @@ class PaymentGatewayConnector:
     def received(self, msg_id: str) -> bool:
         """Whether the gateway has the file: still in its inbox, or taken into ``.processed``
         (what settles a payment whose upload outcome is unknown)."""
-        with self.sftp.session() as session:
+        with self.sftp.session("received") as session:
             if session.exists(f"/payments/in/{msg_id}.xml"):
                 return True
             taken = session.listdir("/payments/in/.processed")
@@ -178,7 +178,7 @@ class PaymentGatewayConnector:
     def reports(self, msg_id: str) -> list[StatusReport]:
         """Every status report the gateway has written for ``msg_id`` so far, in order."""
         out = []
-        with self.sftp.session() as session:
+        with self.sftp.session("take reports") as session:
             names = session.listdir("/payments/out")
             report_name = re.compile(rf"^{re.escape(msg_id)}\.(\d+)\.pain002\.xml$")
             numbered = [(int(m[1]), n) for n in names if (m := report_name.match(n))]

@@ -32,6 +32,7 @@ import paramiko
 from connectors.config import SftpConfig
 from connectors.errors import ContractError, TransientError
 from connectors.retry import with_retry
+from schemas.calls import CallObserver, ignore_call, observed
 
 CHUNK = 1 << 20
 # Measured here against OpenSSH sshd (200 MB, aes128-gcm): paramiko's defaults (2 MiB window,
@@ -136,26 +137,35 @@ class SftpConnector:
     system = "sftp"
 
     def __init__(
-        self, config: SftpConfig, receipts: ReceiptBook | None = None, system: str | None = None
+        self,
+        config: SftpConfig,
+        receipts: ReceiptBook | None = None,
+        system: str | None = None,
+        *,
+        observer: CallObserver = ignore_call,
     ) -> None:
         self.config = config
         self.receipts = receipts
         self.system = system or self.system
+        self.observer = observer
         self._pinned = pinned_key(config)
 
     @contextmanager
-    def session(self) -> Iterator[SftpSession]:
-        transport = with_retry(self._connect, self.config.retry, what=f"{self.system} connect")
-        try:
-            client = paramiko.SFTPClient.from_transport(
-                transport, window_size=WINDOW, max_packet_size=MAX_PACKET
-            )
-            client.get_channel().settimeout(self.config.io_timeout)  # a stalled server fails
-            yield SftpSession(client, self.system)
-        except (EOFError, paramiko.SSHException, ConnectionError, TimeoutError) as exc:
-            raise TransientError(f"connection lost: {exc}", system=self.system) from exc
-        finally:
-            transport.close()
+    def session(self, operation: str = "session") -> Iterator[SftpSession]:
+        """One authenticated session, reported to the observer as one call named
+        ``operation`` (connect, the moves made in it, close)."""
+        with observed(self.observer, self.system, operation):
+            transport = with_retry(self._connect, self.config.retry, what=f"{self.system} connect")
+            try:
+                client = paramiko.SFTPClient.from_transport(
+                    transport, window_size=WINDOW, max_packet_size=MAX_PACKET
+                )
+                client.get_channel().settimeout(self.config.io_timeout)  # a stalled server fails
+                yield SftpSession(client, self.system)
+            except (EOFError, paramiko.SSHException, ConnectionError, TimeoutError) as exc:
+                raise TransientError(f"connection lost: {exc}", system=self.system) from exc
+            finally:
+                transport.close()
 
     def _connect(self) -> paramiko.Transport:
         try:
@@ -199,7 +209,7 @@ class SftpConnector:
     # -- higher-level moves ----------------------------------------------------------------------
 
     def put_bytes(self, data: bytes, folder: str, name: str, *, trigger: bool = True) -> None:
-        with self.session() as s:
+        with self.session(f"upload {folder}") as s:
             s.upload(io.BytesIO(data), folder, name, trigger=trigger)
 
     def take(

@@ -8,12 +8,16 @@ from email.utils import make_msgid
 
 from connectors.config import Masker, SmtpConfig
 from connectors.errors import ContractError, TransientError
+from schemas.calls import CallObserver, ignore_call, observed
 
 
 class Notifier:
-    def __init__(self, config: SmtpConfig, mask: Masker) -> None:
+    def __init__(
+        self, config: SmtpConfig, mask: Masker, *, observer: CallObserver = ignore_call
+    ) -> None:
         self.config = config
         self.mask = mask
+        self.observer = observer
 
     def send(self, to: list[str], subject: str, body: str) -> str:
         """Send one plain-text mail; returns its Message-ID."""
@@ -23,6 +27,11 @@ class Notifier:
         message["Subject"] = self.mask(subject)
         message["Message-ID"] = make_msgid(domain="loanhub")
         message.set_content(self.mask(body))
+        with observed(self.observer, "smtp", "send"):
+            self._deliver(message)
+        return message["Message-ID"]
+
+    def _deliver(self, message: EmailMessage) -> None:
         try:
             with smtplib.SMTP(
                 self.config.host, self.config.port, timeout=self.config.timeout
@@ -37,4 +46,3 @@ class Notifier:
             ) from exc
         except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError) as exc:
             raise TransientError(f"mail server unreachable: {exc}", system="smtp") from exc
-        return message["Message-ID"]

@@ -45,6 +45,7 @@ from connectors.errors import (
 )
 from connectors.evidence import EvidenceStore
 from connectors.retry import with_retry
+from schemas.calls import CallObserver, ignore_call, observed
 from schemas.types import utcnow
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -264,11 +265,17 @@ class SoapClient:
     system: ClassVar[str] = "soap"
 
     def __init__(
-        self, config: SoapConfig, mask: Masker, evidence: EvidenceStore | None = None
+        self,
+        config: SoapConfig,
+        mask: Masker,
+        evidence: EvidenceStore | None = None,
+        *,
+        observer: CallObserver = ignore_call,
     ) -> None:
         self.config = config
         self.mask = mask
         self.evidence = evidence
+        self.observer = observer
         self._prepared: _Prepared | None = None  # the WSDL is fetched at the first call
         for name in ("zeep.transports", "zeep.wsdl.bindings.soap", "zeep.xsd"):
             logger = logging.getLogger(name)
@@ -337,10 +344,17 @@ class SoapClient:
     def call(self, operation: str, *, idempotent: bool, **params: Any) -> SoapAnswer:
         """Call with retries of transient failures (bounded); other failures propagate."""
         return with_retry(
-            lambda: self._call_once(operation, idempotent, params),
+            lambda: self._observed_call(operation, idempotent, params),
             self.config.retry,
             what=f"{self.system}.{operation}",
         )
+
+    def _observed_call(
+        self, operation: str, idempotent: bool, params: dict[str, Any]
+    ) -> SoapAnswer:
+        """One attempt, reported to the observer: each retry is a call the system served."""
+        with observed(self.observer, self.system, operation):
+            return self._call_once(operation, idempotent, params)
 
     def _call_once(self, operation: str, idempotent: bool, params: dict[str, Any]) -> SoapAnswer:
         prepared = self.prepared

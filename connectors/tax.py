@@ -47,6 +47,7 @@ class ReceiptMarks(Protocol):
         state: FileState,
         detail: str | None = None,
         kept_at: str | None = None,
+        records: tuple[int, int] | None = None,
     ) -> None: ...
 
     def state(self, system: str, name: str, sha256: str) -> FileState | None: ...
@@ -164,7 +165,7 @@ class TaxExchange:
         """
         name = request_name(self.bank_code, day, seq)
         body = request_bytes(queries)
-        with self.sftp.session() as session:
+        with self.sftp.session("submit") as session:
             if session.exists(f"/inbox/{name}"):
                 held = io.BytesIO()
                 session.download(f"/inbox/{name}", held)
@@ -180,15 +181,27 @@ class TaxExchange:
         already ``seen`` (a refused answer is waited past until it is delivered again); None
         before. Two stats, nothing downloaded, so a deferred wait can ask often and cheaply."""
         path = f"/outbox/{answer_name(request)}"
-        with self.sftp.session() as session:
+        with self.sftp.session("answered") as session:
             if not session.exists(f"{path}.ok"):
                 return None
             version = session.version(path)
         return version if version is not None and version != seen else None
 
+    def loaded(self, answer: TaxAnswer, quarantined: int) -> None:
+        """Mark the answer's receipt once its rows are stored (some may have been refused)."""
+        taken = answer.file
+        self.receipts.mark(
+            self.sftp.system,
+            taken.name,
+            taken.sha256,
+            FileState.PARTIAL if quarantined else FileState.LOADED,
+            kept_at=str(taken.path),
+            records=(max(len(answer.rows) - quarantined, 0), quarantined),
+        )
+
     def poll(self, request: str) -> TaxAnswer | None:
         """One look for the answer: None while it is not there (or has no ``.ok`` yet)."""
-        with self.sftp.session() as session:
+        with self.sftp.session("take answer") as session:
             taken = self.sftp.take(session, "/outbox", answer_name(request), self.local_dir)
         if taken is None:
             return None

@@ -506,3 +506,62 @@ def demo(
 
 if __name__ == "__main__":
     app()
+
+
+dashboard_user_app = typer.Typer(help="Who may log in to the dashboard.", no_args_is_help=True)
+app.add_typer(dashboard_user_app, name="dashboard-user")
+
+
+@app.command("dashboard")
+def dashboard_command(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8790,
+) -> None:
+    """Serve the monitoring dashboard on its own (it also runs inside Airflow's API server,
+    under /loanhub, as a plugin). Users come from ``loanhub dashboard-user add``."""
+    import uvicorn
+
+    from loanhub.dashboard.app import create_app
+
+    settings = HubSettings()
+    if not settings.dashboard_users_path.exists():
+        console.print(
+            f"[yellow]no users yet ({settings.dashboard_users_path}): "
+            "add one with `loanhub dashboard-user add NAME --role viewer`[/]"
+        )
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@dashboard_user_app.command("add")
+def dashboard_user_add(
+    name: str,
+    role: Annotated[str, typer.Option(help="viewer or operator")] = "viewer",
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ] = "",
+) -> None:
+    """Add a user (or change one's role and password); the password is kept as a hash."""
+    from loanhub.dashboard.auth import Role, UserBook
+
+    book = UserBook(HubSettings().dashboard_users_path)
+    book.put(name, Role(role), password)
+    console.print(f"{name}: {role}")
+
+
+@dashboard_user_app.command("remove")
+def dashboard_user_remove(name: str) -> None:
+    """Remove a user; their open sessions end with their next request."""
+    from loanhub.dashboard.auth import UserBook
+
+    if not UserBook(HubSettings().dashboard_users_path).remove(name):
+        console.print(f"[red]no user {name}[/]")
+        raise typer.Exit(1)
+    console.print(f"removed {name}")
+
+
+@dashboard_user_app.command("list")
+def dashboard_user_list() -> None:
+    from loanhub.dashboard.auth import UserBook
+
+    for name, role in UserBook(HubSettings().dashboard_users_path).names().items():
+        console.print(f"{name}  {role.value}")

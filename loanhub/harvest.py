@@ -328,7 +328,7 @@ def collect_tax(
     answer = tax.poll(request)
     if answer is None:
         return False
-    store_source(
+    stored = store_source(
         engine,
         "tax_answer",
         answer.rows,
@@ -337,6 +337,7 @@ def collect_tax(
         source_ref=f"tax:{answer.file.name}",
         subjects={a.application_no + suffix: a.id_number for a in batch},
     )
+    tax.loaded(answer, stored.get("quarantined", 0))
     return True
 
 

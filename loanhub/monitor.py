@@ -42,7 +42,7 @@ def fetch_extract(extracts: SftpConnector, business_date: date, local_dir: Path)
     temporary name and renames it, so a present file is whole; the trailer (count and hash)
     is the completeness check that ``ingest`` applies before loading anything."""
     name = extract_name(business_date)
-    with extracts.session() as session:
+    with extracts.session("take extracts") as session:
         if not session.exists(f"/extracts/{name}"):
             return None
         local_dir.mkdir(parents=True, exist_ok=True)

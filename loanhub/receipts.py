@@ -14,6 +14,8 @@ from schemas.hub import FileState
 from schemas.tables import file_receipt
 from schemas.types import utcnow
 
+_COUNTS = ("records_loaded", "records_quarantined")
+
 
 class FileReceiptBook:
     def __init__(self, engine: Engine) -> None:
@@ -58,7 +60,10 @@ class FileReceiptBook:
         state: FileState,
         detail: str | None = None,
         kept_at: str | None = None,
+        records: tuple[int, int] | None = None,
     ) -> None:
+        """What became of the file; ``records`` = (loaded, quarantined) once it was read."""
+        counts = {} if records is None else dict(zip(_COUNTS, records, strict=True))
         with self.engine.begin() as conn:
             conn.execute(
                 update(file_receipt)
@@ -67,7 +72,13 @@ class FileReceiptBook:
                     file_receipt.c.name == name,
                     file_receipt.c.sha256 == sha256,
                 )
-                .values(state=state.value, detail=detail, kept_at=kept_at, updated_at=utcnow())
+                .values(
+                    state=state.value,
+                    detail=detail,
+                    kept_at=kept_at,
+                    updated_at=utcnow(),
+                    **counts,
+                )
             )
 
     def state(self, system: str, name: str, sha256: str) -> FileState | None:

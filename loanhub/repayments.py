@@ -201,7 +201,15 @@ def load_extract(
         log.error(
             "ALERT extract %s rejected, nothing loaded, kept at %s: %s", name, kept, result.rejected
         )
-        receipts.mark(SOURCE, name, result.sha256, FileState.REJECTED, result.rejected, str(kept))
+        receipts.mark(
+            SOURCE,
+            name,
+            result.sha256,
+            FileState.REJECTED,
+            result.rejected,
+            str(kept),
+            records=(0, 0),
+        )
         with engine.begin() as conn:
             audit.append(
                 conn,
@@ -260,5 +268,13 @@ def load_extract(
                 "hash_verified": result.hash_verified,
             },
         )
-    receipts.mark(SOURCE, name, result.sha256, FileState(report.state), None, str(kept))
+    receipts.mark(
+        SOURCE,
+        name,
+        result.sha256,
+        FileState(report.state),
+        None,
+        str(kept),
+        records=(result.valid, len(result.quarantined_records)),
+    )
     return report

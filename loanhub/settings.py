@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bots.config import LosLogin, PortalLogin
@@ -56,7 +56,7 @@ class LegacyEndpoints(BaseModel):
 class HubSettings(BaseSettings):
     """Where the hub keeps its store and how its ledger behaves."""
 
-    model_config = SettingsConfigDict(env_prefix="LOANHUB_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LOANHUB_", extra="ignore", populate_by_name=True)
 
     data_dir: Path = Field(
         default=Path("var"), description="embedded store, kept files and evidence live here"
@@ -101,11 +101,38 @@ class HubSettings(BaseSettings):
     evidence_retention_days: int = Field(
         default=30, ge=1, description="screen evidence older than this is purged"
     )
+    airflow_db_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "LOANHUB_AIRFLOW_DB_URL", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
+        ),
+        description="Airflow's metadata DB, read (never written) for the dashboard's runs",
+    )
+    dashboard_secret: SecretStr | None = Field(
+        default=None,
+        description="signs the dashboard's session cookies; unset: one kept under data_dir",
+    )
+    dashboard_users_file: Path | None = Field(
+        default=None, description="the dashboard's users (scrypt hashes); unset: under data_dir"
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="bearer token Prometheus sends to /metrics; unset: open"
+    )
+    timezone: str = Field(
+        default="Asia/Shanghai", description="the bank's time zone: 'today' and times shown"
+    )
+    call_retention_days: int = Field(
+        default=90, ge=1, description="calls to legacy systems older than this are purged"
+    )
 
     @property
     def screen_evidence_dir(self) -> Path:
         """Where the bots file screenshots and traces when they stop."""
         return self.data_dir / "evidence" / "screens"
+
+    @property
+    def dashboard_users_path(self) -> Path:
+        return self.dashboard_users_file or self.data_dir / "dashboard-users.json"
 
     @property
     def simulators_dir(self) -> Path:

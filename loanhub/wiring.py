@@ -23,6 +23,7 @@ from connectors.payments import Debtor, PaymentGatewayConnector
 from connectors.sftp import SftpConnector
 from connectors.smtp import Notifier
 from connectors.tax import TaxExchange
+from loanhub.calls import CallJournal
 from loanhub.consents import ConsentBook
 from loanhub.guards import LedgerGuard
 from loanhub.ledger import WorkItemLedger
@@ -50,25 +51,31 @@ class HubConnectors:
         evidence = EvidenceStore(settings.data_dir / "evidence", mask_text)
         receipts = FileReceiptBook(engine)
         guard = LedgerGuard(WorkItemLedger.from_settings(engine, settings))
+        calls = CallJournal(engine)
         files = settings.data_dir / "files"
         return cls(
             bureau=BureauConnector(
-                endpoints.bureau, mask_text, evidence, ConsentBook(engine, settings.actor), guard
+                endpoints.bureau,
+                mask_text,
+                evidence,
+                ConsentBook(engine, settings.actor),
+                guard,
+                observer=calls,
             ),
-            core=CoreConnector(endpoints.core, mask_text, evidence),
+            core=CoreConnector(endpoints.core, mask_text, evidence, observer=calls),
             tax=TaxExchange(
-                SftpConnector(endpoints.sftp, receipts, system="tax"),
+                SftpConnector(endpoints.sftp, receipts, system="tax", observer=calls),
                 receipts,
                 files / "tax",
                 BANK_CODE,
             ),
             payments=PaymentGatewayConnector(
-                SftpConnector(endpoints.sftp, receipts, system="gateway"),
+                SftpConnector(endpoints.sftp, receipts, system="gateway", observer=calls),
                 DEBTOR,
                 files / "payments",
             ),
-            extracts=SftpConnector(endpoints.sftp, receipts, system="core"),
-            notifier=Notifier(endpoints.smtp, mask_text),
+            extracts=SftpConnector(endpoints.sftp, receipts, system="core", observer=calls),
+            notifier=Notifier(endpoints.smtp, mask_text, observer=calls),
             receipts=receipts,
         )
 
@@ -93,8 +100,13 @@ class HubBots:
         endpoints = settings.legacy_endpoints()
         evidence = ScreenEvidence(settings.screen_evidence_dir, mask_text)
         guard = LedgerGuard(WorkItemLedger.from_settings(engine, settings))
+        calls = CallJournal(engine)
         return cls(
-            social_security=SocialSecurityBot(endpoints.ss_portal, chromium, evidence, mask_text),
-            los=LosBot(endpoints.los.login(los_user), chromium, evidence, mask_text, guard),
+            social_security=SocialSecurityBot(
+                endpoints.ss_portal, chromium, evidence, mask_text, observer=calls
+            ),
+            los=LosBot(
+                endpoints.los.login(los_user), chromium, evidence, mask_text, guard, observer=calls
+            ),
             evidence=evidence,
         )

@@ -96,6 +96,8 @@ class FileReceipt(CanonicalModel):
     state: FileState
     detail: str | None = Field(default=None, max_length=2000)
     kept_at: str | None = Field(default=None, max_length=500, description="where the file is kept")
+    records_loaded: int | None = Field(default=None, ge=0)
+    records_quarantined: int | None = Field(default=None, ge=0)
     received_at: UtcDateTime
     updated_at: UtcDateTime
 

@@ -42,6 +42,7 @@ from schemas.bureau import (
     CreditPublicRecord,
     CreditReport,
 )
+from schemas.calls import SourceCall
 from schemas.hub import AuditEvent, BlacklistEntry, FileReceipt, QuarantinedRecord, WorkItem
 from schemas.lending import Decision, Disbursement, EarlyWarning, Loan, RepaymentInstallment
 from schemas.party import Application, Consent, Party
@@ -255,6 +256,7 @@ file_receipt = derived_table(
     index=(("source_system", "name"),),
 )
 blacklist_entry = derived_table("blacklist_entry", BlacklistEntry, index=(("id_number",),))
+source_call = derived_table("source_call", SourceCall, index=(("system", "started_at"),))
 
 
 def fact_row(model: BaseModel) -> dict[str, Any]:

@@ -7,6 +7,8 @@ LOANHUB_TEST_PG_ADMIN_URL. The database is created for this run and dropped afte
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +22,9 @@ from bots.config import BrowserConfig
 from loanhub.db import make_engine, upgrade
 from loanhub.masking import known_names
 from schemas.tables import metadata
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
 
 PG_ADMIN_URL = os.environ.get(
     "LOANHUB_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -45,7 +50,7 @@ def pg_url() -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _truncate(engine: Engine) -> None:
+def truncate(engine: Engine) -> None:
     tables = ", ".join(t.name for t in metadata.sorted_tables)
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
@@ -61,7 +66,7 @@ def _truncate(engine: Engine) -> None:
 def pg_engine(pg_url: str) -> Iterator[Engine]:
     """The run's PostgreSQL store, emptied before each test."""
     engine = make_engine(pg_url)
-    _truncate(engine)
+    truncate(engine)
     yield engine
     engine.dispose()
 
@@ -209,3 +214,41 @@ def sim_dataset(sim_endpoints: dict):
     data = generate(sim_endpoints["seed"], sim_endpoints["persons"], sim_endpoints["enterprises"])
     assert data.digest() == sim_endpoints["dataset_sha256"]
     return data
+
+
+# -- Airflow: a home with its own metadata DB ------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    home = tmp_path_factory.mktemp("airflow")
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "PYTHONPATH": str(ROOT),
+    }
+    subprocess.run(
+        [BIN / "airflow", "db", "migrate"], env=env, check=True, capture_output=True, timeout=300
+    )
+    pools = home / "pools.json"
+    pools.write_text(
+        subprocess.run(
+            [BIN / "loanhub", "airflow-pools"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+    )
+    subprocess.run(
+        [BIN / "airflow", "pools", "import", str(pools)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return env

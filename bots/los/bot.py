@@ -30,6 +30,7 @@ from bots.los.pages import (
     is_busy,
 )
 from bots.session import ScreenSession
+from schemas.calls import CallObserver, ignore_call
 from schemas.failures import (
     BusinessAnswer,
     ContractError,
@@ -73,8 +74,10 @@ class LosBot(ScreenSession):
         guard: OnceGuard,
         policy: ScreenPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        *,
+        observer: CallObserver = ignore_call,
     ) -> None:
-        super().__init__(chromium, evidence, mask, policy, sleep)
+        super().__init__(chromium, evidence, mask, policy, sleep, observer=observer)
         self.login = login
         self.guard = guard
         self._relogins_left = 0

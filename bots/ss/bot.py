@@ -37,6 +37,7 @@ from bots.ss.pages import (
     Workspace,
     body_text,
 )
+from schemas.calls import CallObserver, ignore_call
 from schemas.failures import ContractError, Masker, NeedsHuman, TransientError
 from schemas.types import utcnow
 
@@ -81,8 +82,10 @@ class SocialSecurityBot(ScreenSession):
         mask: Masker,
         policy: ScreenPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        *,
+        observer: CallObserver = ignore_call,
     ) -> None:
-        super().__init__(chromium, evidence, mask, policy, sleep)
+        super().__init__(chromium, evidence, mask, policy, sleep, observer=observer)
         self.login = login
         self._relogins_left = 0
         self._last_code = ""

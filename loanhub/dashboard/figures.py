@@ -1,0 +1,553 @@
+"""The numbers behind every dashboard page, computed from the store (and, for runs, from
+Airflow's metadata DB, read only). Pages and tests both read them from here, so a number on a
+screen and the database's answer cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, String, Table, bindparam, func, select, text
+from sqlalchemy.engine import make_url
+
+from schemas.calls import SUCCESSFUL, CallOutcome
+from schemas.hub import WorkItemState
+from schemas.tables import (
+    applicant_profile,
+    application,
+    core_customer,
+    credit_report,
+    decision,
+    disbursement,
+    early_warning,
+    file_receipt,
+    loan,
+    quarantined_record,
+    repayment_installment,
+    social_security_month,
+    source_call,
+    tax_profile,
+    work_item,
+)
+from schemas.types import UTCDateTimeType
+
+RUN_STATES = ("failed", "running", "queued", "success")
+"""The order runs are shown in: failures first."""
+
+
+@dataclass(frozen=True)
+class System:
+    """A legacy system as the dashboard shows it: the name its calls are journaled under and
+    the tables that hold the data it provides (none for systems that only receive)."""
+
+    key: str
+    title: str
+    calls: str
+    data: tuple[Table, ...] = ()
+
+
+SYSTEMS = (
+    System("bureau", "Credit bureau (SOAP)", "bureau", (credit_report,)),
+    System("tax", "Tax authority (SFTP)", "tax", (tax_profile,)),
+    System("social_security", "Social-security portal (browser)", "ss", (social_security_month,)),
+    System(
+        "core", "Core banking (SOAP, SFTP extracts)", "core", (core_customer, repayment_installment)
+    ),
+    System("los", "Loan origination (browser)", "los"),
+    System("gateway", "Payment gateway (SFTP)", "gateway"),
+    System("smtp", "Mail (SMTP)", "smtp"),
+)
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    """The q-th percentile by linear interpolation (PostgreSQL's percentile_cont)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+# -- overview ---------------------------------------------------------------------------------
+
+
+@dataclass
+class RunCounts:
+    dag_id: str
+    states: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def total(self) -> int:
+        return sum(self.states.values())
+
+
+def airflow_engine(url: str) -> Engine:
+    """Airflow's metadata DB with the store's PostgreSQL driver (psycopg 3), whatever driver
+    Airflow's own URL names."""
+    from loanhub.db import make_engine
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return make_engine(parsed.render_as_string(hide_password=False))
+
+
+def runs_since(airflow: Engine, since: datetime) -> list[RunCounts]:
+    """Runs started (or, not started yet, due) since ``since`` by DAG and state; DAGs with
+    failed runs first, then by how many runs they had."""
+    query = text(
+        "SELECT dag_id, state, count(*) FROM dag_run "
+        "WHERE coalesce(start_date, run_after) >= :since GROUP BY dag_id, state"
+    ).bindparams(bindparam("since", type_=UTCDateTimeType()))
+    by_dag: dict[str, RunCounts] = {}
+    with airflow.connect() as conn:
+        for dag_id, state, n in conn.execute(query, {"since": since}):
+            by_dag.setdefault(dag_id, RunCounts(dag_id)).states[state or "none"] += n
+    return sorted(by_dag.values(), key=lambda r: (-r.states["failed"], -r.total, r.dag_id))
+
+
+# -- sources ----------------------------------------------------------------------------------
+
+
+@dataclass
+class SourceHealth:
+    system: System
+    calls: int
+    ok: int
+    by_outcome: Counter[str]
+    p50_ms: float | None
+    p95_ms: float | None
+    last_success: datetime | None
+    newest_data: datetime | None
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.ok / self.calls if self.calls else None
+
+    def sync_delay(self, now: datetime) -> timedelta | None:
+        return None if self.newest_data is None else now - self.newest_data
+
+
+def sources(engine: Engine, since: datetime) -> list[SourceHealth]:
+    """Per legacy system over the window: calls, successes ("not found" is an answer), p50 and
+    p95 latency; the last success ever; the newest data it gave the store."""
+    durations: dict[str, list[int]] = defaultdict(list)
+    outcomes: dict[str, Counter[str]] = defaultdict(Counter)
+    with engine.connect() as conn:
+        for system, ms, outcome in conn.execute(
+            select(source_call.c.system, source_call.c.duration_ms, source_call.c.outcome).where(
+                source_call.c.started_at >= since
+            )
+        ):
+            durations[system].append(ms)
+            outcomes[system][outcome] += 1
+        last_ok = dict(
+            conn.execute(
+                select(source_call.c.system, func.max(source_call.c.started_at))
+                .where(source_call.c.outcome.in_([o.value for o in SUCCESSFUL]))
+                .group_by(source_call.c.system)
+            ).all()
+        )
+        newest = {s.key: _newest(conn, s.data) for s in SYSTEMS}
+    out = []
+    for s in SYSTEMS:
+        seen = outcomes[s.calls]
+        out.append(
+            SourceHealth(
+                system=s,
+                calls=sum(seen.values()),
+                ok=sum(seen[o.value] for o in SUCCESSFUL),
+                by_outcome=seen,
+                p50_ms=percentile(durations[s.calls], 0.5),
+                p95_ms=percentile(durations[s.calls], 0.95),
+                last_success=_aware(last_ok.get(s.calls)),
+                newest_data=newest[s.key],
+            )
+        )
+    return out
+
+
+def _newest(conn: object, tables: tuple[Table, ...]) -> datetime | None:
+    found = [
+        _aware(conn.execute(select(func.max(t.c.fetched_at))).scalar())  # type: ignore[attr-defined]
+        for t in tables
+    ]
+    found = [f for f in found if f is not None]
+    return max(found) if found else None
+
+
+@dataclass(frozen=True)
+class FailedRun:
+    dag_id: str
+    run_id: str
+    started: datetime | None
+    ended: datetime | None
+
+
+def failed_runs(airflow: Engine, since: datetime, limit: int = 50) -> list[FailedRun]:
+    """The failed runs of the period, newest first, to open in Airflow."""
+    query = text(
+        "SELECT dag_id, run_id, start_date, end_date FROM dag_run "
+        "WHERE state = 'failed' AND coalesce(start_date, run_after) >= :since "
+        "ORDER BY coalesce(start_date, run_after) DESC LIMIT :limit"
+    ).bindparams(bindparam("since", type_=UTCDateTimeType()))
+    with airflow.connect() as conn:
+        rows = conn.execute(query, {"since": since, "limit": limit}).all()
+    return [FailedRun(d, r, _aware(s), _aware(e)) for d, r, s, e in rows]
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    """A max() over a timestamp column: SQLite hands back text, without the type's decoding."""
+    if value is None or (isinstance(value, datetime) and value.tzinfo is not None):
+        return value  # type: ignore[return-value]
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return UTCDateTimeType().process_result_value(value, None)  # type: ignore[arg-type]
+
+
+# -- queues -----------------------------------------------------------------------------------
+
+
+@dataclass
+class QueueItem:
+    id: int
+    kind: str
+    business_key: str
+    state: str
+    attempts: int
+    error: str | None
+    updated_at: datetime
+
+    @property
+    def evidence(self) -> str | None:
+        """Where the item's evidence is filed, as the guard wrote it into the error."""
+        marker = "[evidence: "
+        if not self.error or marker not in self.error:
+            return None
+        return self.error.rsplit(marker, 1)[1].rstrip("]").strip() or None
+
+
+@dataclass
+class Queues:
+    by_kind: dict[str, Counter[str]]
+    waiting: list[QueueItem]  # NEEDS_HUMAN and IN_DOUBT, oldest first
+
+    def total(self, state: str) -> int:
+        return sum(c[state] for c in self.by_kind.values())
+
+
+STUCK = (WorkItemState.NEEDS_HUMAN.value, WorkItemState.IN_DOUBT.value)
+
+
+def queues(engine: Engine, limit: int = 200) -> Queues:
+    by_kind: dict[str, Counter[str]] = defaultdict(Counter)
+    with engine.connect() as conn:
+        for kind, state, n in conn.execute(
+            select(work_item.c.kind, work_item.c.state, func.count()).group_by(
+                work_item.c.kind, work_item.c.state
+            )
+        ):
+            by_kind[kind][state] += n
+        rows = conn.execute(
+            select(
+                work_item.c.id,
+                work_item.c.kind,
+                work_item.c.business_key,
+                work_item.c.state,
+                work_item.c.attempts,
+                work_item.c.error,
+                work_item.c.updated_at,
+            )
+            .where(work_item.c.state.in_(STUCK))
+            .order_by(work_item.c.updated_at, work_item.c.id)
+            .limit(limit)
+        ).all()
+    return Queues(dict(sorted(by_kind.items())), [QueueItem(*r) for r in rows])
+
+
+def queue_item(engine: Engine, item_id: int) -> QueueItem | None:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(
+                work_item.c.id,
+                work_item.c.kind,
+                work_item.c.business_key,
+                work_item.c.state,
+                work_item.c.attempts,
+                work_item.c.error,
+                work_item.c.updated_at,
+            ).where(work_item.c.id == item_id)
+        ).first()
+    return None if row is None else QueueItem(*row)
+
+
+# -- approvals --------------------------------------------------------------------------------
+
+STEPS = (
+    ("gathering data", "submitted", "profiled"),
+    ("deciding", "profiled", "decided"),
+    ("paying out", "decided", "requested"),
+    ("settling", "requested", "settled"),
+)
+"""The steps of an application's way, each from one timestamp to the next."""
+
+
+@dataclass
+class Approvals:
+    decisions: int
+    automated: int  # decided by the rule set
+    referred: int  # decided by a person
+    by_outcome: Counter[str]
+    step_hours: dict[str, list[float]]  # per step, one value per application that passed it
+    cycle_hours: list[float]  # submitted -> decided
+    payout_hours: list[float]  # submitted -> settled
+
+    @property
+    def automation_rate(self) -> float | None:
+        return self.automated / self.decisions if self.decisions else None
+
+    @property
+    def referral_rate(self) -> float | None:
+        return self.referred / self.decisions if self.decisions else None
+
+
+def approvals(engine: Engine, since: datetime) -> Approvals:
+    """Applications decided since ``since``: where their time went, step by step."""
+    first_profile = (
+        select(
+            applicant_profile.c.application_no,
+            func.min(applicant_profile.c.fetched_at).label("profiled"),
+        )
+        .group_by(applicant_profile.c.application_no)
+        .subquery()
+    )
+    payout = (
+        select(
+            loan.c.application_no,
+            func.min(disbursement.c.requested_at).label("requested"),
+            func.min(disbursement.c.settled_at).label("settled"),
+        )
+        .join(disbursement, disbursement.c.loan_account == loan.c.loan_account)
+        .group_by(loan.c.application_no)
+        .subquery()
+    )
+    query = (
+        select(
+            decision.c.application_no,
+            decision.c.outcome,
+            decision.c.decided_by,
+            application.c.submitted_at,
+            first_profile.c.profiled,
+            decision.c.decided_at,
+            payout.c.requested,
+            payout.c.settled,
+        )
+        .join(application, application.c.application_no == decision.c.application_no)
+        .outerjoin(first_profile, first_profile.c.application_no == decision.c.application_no)
+        .outerjoin(payout, payout.c.application_no == decision.c.application_no)
+        .where(decision.c.decided_at >= since)
+    )
+    result = Approvals(0, 0, 0, Counter(), {name: [] for name, _, _ in STEPS}, [], [])
+    with engine.connect() as conn:
+        for row in conn.execute(query):
+            result.decisions += 1
+            result.by_outcome[row.outcome] += 1
+            if row.decided_by.startswith("rule:"):
+                result.automated += 1
+            else:
+                result.referred += 1
+            at = {
+                "submitted": _aware(row.submitted_at),
+                "profiled": _aware(row.profiled),
+                "decided": _aware(row.decided_at),
+                "requested": _aware(row.requested),
+                "settled": _aware(row.settled),
+            }
+            for name, start, end in STEPS:
+                if at[start] is not None and at[end] is not None:
+                    result.step_hours[name].append(_hours(at[end] - at[start]))
+            result.cycle_hours.append(_hours(at["decided"] - at["submitted"]))
+            if at["settled"] is not None:
+                result.payout_hours.append(_hours(at["settled"] - at["submitted"]))
+    return result
+
+
+def _hours(delta: timedelta) -> float:
+    return max(delta.total_seconds(), 0.0) / 3600
+
+
+def median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+# -- warnings ---------------------------------------------------------------------------------
+
+
+@dataclass
+class OpenWarning:
+    warning_key: str
+    loan_account: str
+    rule: str
+    severity: str
+    risk_class: str | None
+    message: str
+    raised_at: datetime
+    notified_at: datetime | None
+    escalated_at: datetime | None
+
+
+@dataclass
+class Warnings:
+    open: list[OpenWarning]
+    acknowledged: int
+
+    def count_by(self, attribute: str) -> Counter[str]:
+        return Counter(getattr(w, attribute) or "—" for w in self.open)
+
+
+def warnings(engine: Engine) -> Warnings:
+    """Open (not acknowledged) warnings, most severe and oldest first."""
+    severity_rank = {"HIGH": 0, "WATCH": 1, "INFO": 2}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                early_warning.c.warning_key,
+                early_warning.c.loan_account,
+                early_warning.c.rule,
+                early_warning.c.severity,
+                early_warning.c.risk_class,
+                early_warning.c.message,
+                early_warning.c.raised_at,
+                early_warning.c.notified_at,
+                early_warning.c.escalated_at,
+            ).where(early_warning.c.acknowledged_at.is_(None))
+        ).all()
+        acknowledged = conn.execute(
+            select(func.count()).where(early_warning.c.acknowledged_at.is_not(None))
+        ).scalar_one()
+    found = sorted(
+        (OpenWarning(*r) for r in rows),
+        key=lambda w: (severity_rank.get(w.severity, 9), w.raised_at, w.warning_key),
+    )
+    return Warnings(found, acknowledged)
+
+
+# -- files ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Receipt:
+    id: int
+    system: str
+    name: str
+    state: str
+    size_bytes: int
+    records_loaded: int | None
+    records_quarantined: int | None
+    detail: str | None
+    kept_at: str | None
+    received_at: datetime
+
+
+@dataclass
+class Quarantined:
+    system: str
+    source_ref: str
+    record_ref: str
+    field_path: str | None
+    value_masked: str | None
+    reason: str
+    created_at: datetime
+
+
+@dataclass
+class Files:
+    receipts: list[Receipt]
+    quarantined: list[Quarantined]
+    quarantined_total: int
+    by_state: Counter[str]
+    quarantine_reasons: Counter[str]
+
+
+def files(engine: Engine, limit: int = 200) -> Files:
+    """Files received (newest first), rejected ones among them, and quarantined records with
+    their reasons; reasons are counted by their first clause (the field or rule)."""
+    with engine.connect() as conn:
+        receipts = [
+            Receipt(*r)
+            for r in conn.execute(
+                select(
+                    file_receipt.c.id,
+                    file_receipt.c.source_system,
+                    file_receipt.c.name,
+                    file_receipt.c.state,
+                    file_receipt.c.size_bytes,
+                    file_receipt.c.records_loaded,
+                    file_receipt.c.records_quarantined,
+                    file_receipt.c.detail,
+                    file_receipt.c.kept_at,
+                    file_receipt.c.received_at,
+                )
+                .order_by(file_receipt.c.received_at.desc(), file_receipt.c.id.desc())
+                .limit(limit)
+            )
+        ]
+        by_state = Counter(
+            dict(
+                conn.execute(
+                    select(file_receipt.c.state, func.count()).group_by(file_receipt.c.state)
+                ).all()
+            )
+        )
+        quarantined = [
+            Quarantined(*r)
+            for r in conn.execute(
+                select(
+                    quarantined_record.c.source_system,
+                    quarantined_record.c.source_ref,
+                    quarantined_record.c.record_ref,
+                    quarantined_record.c.field_path,
+                    quarantined_record.c.value_masked,
+                    quarantined_record.c.reason,
+                    quarantined_record.c.created_at,
+                )
+                .order_by(quarantined_record.c.created_at.desc(), quarantined_record.c.id.desc())
+                .limit(limit)
+            )
+        ]
+        reasons = Counter(
+            {
+                (reason or "—"): n
+                for reason, n in conn.execute(
+                    select(
+                        func.coalesce(quarantined_record.c.field_path, "—").cast(String),
+                        func.count(),
+                    ).group_by(quarantined_record.c.field_path)
+                )
+            }
+        )
+        total = conn.execute(select(func.count()).select_from(quarantined_record)).scalar_one()
+    return Files(receipts, quarantined, total, by_state, reasons)
+
+
+__all__ = [
+    "RUN_STATES",
+    "STEPS",
+    "SYSTEMS",
+    "CallOutcome",
+    "airflow_engine",
+    "approvals",
+    "files",
+    "median",
+    "percentile",
+    "queue_item",
+    "queues",
+    "runs_since",
+    "sources",
+    "warnings",
+]
