@@ -294,6 +294,11 @@ def main() -> int:
         f"the SMTP simulator holds {mails} message(s); the simulators keep running "
         "(`loanhub sim down` stops them)"
     )
+    console.print(
+        "the monitoring dashboard over this run: `loanhub dashboard-user add NAME --role "
+        f"viewer`, then `LOANHUB_AIRFLOW_DB_URL=sqlite:///{home / 'airflow.db'} "
+        ".venv/bin/loanhub dashboard` and http://127.0.0.1:8790/"
+    )
     return 0
 
 

@@ -20,10 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+import requests
+from sqlalchemy import select, text
 
 from dags.support.cluster import LocalCluster
 from loanhub.airflow_api import AirflowApi, AirflowApiError
+from loanhub.dashboard.auth import Role, UserBook
 from loanhub.intake import load_applicants
 from loanhub.settings import HubSettings
 from loanhub.synthetic import los_intake
@@ -73,6 +75,35 @@ def wait_for_reviews(air: LocalCluster, run_id: str, approvers: list[str]) -> di
     raise AssertionError(f"no reviews parked in {run_id}")
 
 
+def look_at_the_dashboard_inside_airflow(air: LocalCluster) -> dict[str, str]:
+    """The plugin's pages, served by Airflow's own API server under /loanhub, behind the
+    dashboard's login; returns the pages' HTML."""
+    browser = requests.Session()
+    anonymous = browser.get(f"{air.url}/loanhub/sources", allow_redirects=False, timeout=30)
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"] == "/loanhub/login?next=/loanhub/sources"
+    form = browser.get(f"{air.url}/loanhub/login?next=/loanhub/sources", timeout=30)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)[1]
+    pages = {}
+    signed_in = browser.post(
+        f"{air.url}/loanhub/login",
+        data={"username": "mona", "password": "mona-pw", "csrf": csrf, "next": "/loanhub/sources"},
+        timeout=30,
+    )
+    pages["sources"] = signed_in.text
+    pages["overview"] = browser.get(f"{air.url}/loanhub/", timeout=30).text
+    token = requests.post(
+        f"{air.url}/auth/token", json={"username": "admin", "password": "admin"}, timeout=30
+    ).json()["access_token"]
+    plugins = requests.get(
+        f"{air.url}/api/v2/plugins", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ).json()["plugins"]
+    (ours,) = [p for p in plugins if p["name"] == "loanhub"]
+    assert [v["href"] for v in ours["external_views"]] == ["/loanhub/"]
+    assert [a["url_prefix"] for a in ours["fastapi_apps"]] == ["/loanhub"]
+    return pages
+
+
 def test_credit_ops_harvest_and_review_through_the_api(
     sim, sim_dir, sim_dataset, pg_url, pg_engine, tmp_path: Path
 ):
@@ -88,6 +119,9 @@ def test_credit_ops_harvest_and_review_through_the_api(
         "LOANHUB_SIM_DIR": str(sim_dir),
         "LOANHUB_DATA_DIR": str(tmp_path / "var"),
     }
+    UserBook(HubSettings(data_dir=tmp_path / "var").dashboard_users_path).put(
+        "mona", Role.VIEWER, "mona-pw"
+    )
     sim.controls({"tax": {"*": {"answer_delay": 12.0}}})  # long enough for the wait to defer
     database = f"airflow_{Path(pg_url).name}"[:60]
     with LocalCluster(tmp_path / "airflow", port=8795, database=database, extra_env=hub) as air:
@@ -136,6 +170,7 @@ def test_credit_ops_harvest_and_review_through_the_api(
             )
         assert twice.value.status == 409
         state = maker.follow("credit_decision", run_id, lambda *_: None, poll=2, timeout=240)
+        dashboard = look_at_the_dashboard_inside_airflow(air)
 
     assert harvest.returncode == 0, (harvest.stdout + harvest.stderr)[-3000:]
     assert "credit_harvest run" in harvest.stdout
@@ -154,3 +189,22 @@ def test_credit_ops_harvest_and_review_through_the_api(
             user,
             "APPROVE",
         )
+    # The task processes journaled their calls; the dashboard in Airflow shows them, and the
+    # runs of the day from Airflow's own metadata DB.
+    with pg_engine.connect() as conn:
+        bureau_calls = conn.execute(
+            text("SELECT count(*) FROM source_call WHERE system = 'bureau'")
+        ).scalar_one()
+        los_calls = conn.execute(
+            text("SELECT count(*) FROM source_call WHERE system = 'los'")
+        ).scalar_one()
+    assert bureau_calls >= len(numbers)
+    assert los_calls >= len(numbers)
+    shown = re.search(
+        r'data-system="bureau".*?data-field="calls">(\d+)<', dashboard["sources"], re.S
+    )
+    assert int(shown[1]) == bureau_calls
+    harvest_row = re.search(
+        r'data-dag="credit_harvest".*?data-state="success">(\d+)<', dashboard["overview"], re.S
+    )
+    assert int(harvest_row[1]) >= 1
