@@ -6,6 +6,7 @@ go to the login page, and each page leaves a screenshot under ``var/screenshots`
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,9 +23,13 @@ SHOTS = Path(__file__).resolve().parents[3] / "var" / "screenshots"
 
 
 @pytest.fixture
-def desk(page: Page) -> Page:
-    page.set_viewport_size({"width": 1366, "height": 768})
-    return page
+def desk(chromium) -> Iterator[Page]:
+    """A fresh browser session at 1366x768 in the module's Chromium (not pytest-playwright's
+    session-wide one, which would leave an event loop running under later sync Playwright)."""
+    context = chromium.browser.new_context(viewport={"width": 1366, "height": 768})
+    context.set_default_timeout(10_000)
+    yield context.new_page()
+    context.close()
 
 
 def log_in(page: Page, served: Served, user: str, wanted: str = "/") -> None:
