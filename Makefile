@@ -5,7 +5,7 @@ VENV := .venv/bin
 export AIRFLOW_HOME := $(CURDIR)/airflow_home
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: setup test lint demo up bench clean
+.PHONY: setup test lint demo up bench clean distributed
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -24,6 +24,10 @@ bench: setup
 
 clean:
 	rm -rf var airflow_home .pytest_cache .ruff_cache bench/results.json
+
+# credit_harvest for 100 applications on Celery: two workers, one SIGKILLed mid-run (~4 min)
+distributed: setup
+	$(VENV)/python -m dags.support.distributed --applications 100 --workers 2 --kill-one
 
 up: setup
 	$(VENV)/loanhub sim up

@@ -565,3 +565,49 @@ def dashboard_user_list() -> None:
 
     for name, role in UserBook(HubSettings().dashboard_users_path).names().items():
         console.print(f"{name}  {role.value}")
+
+
+endpoints_app = typer.Typer(help="Where the legacy systems answer.", no_args_is_help=True)
+app.add_typer(endpoints_app, name="endpoints")
+
+
+@endpoints_app.command("write")
+def endpoints_write() -> None:
+    """Write the endpoints file from ``LOANHUB_ENDPOINT_<SYSTEM>`` (JSON each; the SFTP one
+    pins the host key), owner-only: what a deployment's init step runs."""
+    import os
+
+    from loanhub.settings import LegacyEndpoints
+
+    settings = HubSettings()
+    try:
+        endpoints = LegacyEndpoints.from_environment(os.environ)
+    except ValueError as exc:  # pydantic's ValidationError is one too
+        console.print(f"[red]endpoints refused[/]: {escape(str(exc))}")
+        raise typer.Exit(1) from exc
+    path = settings.endpoints_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.touch(mode=0o600)
+    temp.write_text(endpoints.model_dump_json(indent=1), encoding="utf-8")
+    temp.replace(path)
+    console.print(f"wrote {path}")
+
+
+@endpoints_app.command("check")
+def endpoints_check() -> None:
+    """Read the endpoints file as the tasks will; name each system and the pinned SFTP key."""
+    settings = HubSettings()
+    try:
+        endpoints = settings.legacy_endpoints()
+    except (OSError, ValueError) as exc:
+        console.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(1) from exc
+    console.print(f"{settings.endpoints_path}:")
+    console.print(f"  bureau    {endpoints.bureau.url}")
+    console.print(f"  core      {endpoints.core.url}")
+    sftp = endpoints.sftp
+    console.print(f"  sftp      {sftp.host}:{sftp.port} pinned {sftp.host_key.split()[0]} key")
+    console.print(f"  smtp      {endpoints.smtp.host}:{endpoints.smtp.port}")
+    console.print(f"  ss portal {endpoints.ss_portal.url}")
+    console.print(f"  los       {endpoints.los.url} ({len(endpoints.los.users)} user(s))")

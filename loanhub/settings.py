@@ -6,7 +6,10 @@ needs, so a test or a DAG can build one explicitly.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -43,6 +46,20 @@ class LegacyEndpoints(BaseModel):
     ss_portal: PortalLogin
     los: LosEndpoint
 
+    SYSTEMS: ClassVar[tuple[str, ...]] = ("bureau", "core", "sftp", "smtp", "ss_portal", "los")
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> LegacyEndpoints:
+        """A deployment's endpoints, one JSON object per system in ``LOANHUB_ENDPOINT_<SYSTEM>``
+        (the SFTP one must pin the server's host key: ``host_key``, OpenSSH format)."""
+        missing = [s for s in cls.SYSTEMS if f"LOANHUB_ENDPOINT_{s.upper()}" not in environ]
+        if missing:
+            names = ", ".join(f"LOANHUB_ENDPOINT_{s.upper()}" for s in missing)
+            raise ValueError(f"not set: {names}")
+        return cls.model_validate(
+            {s: json.loads(environ[f"LOANHUB_ENDPOINT_{s.upper()}"]) for s in cls.SYSTEMS}
+        )
+
     @classmethod
     def load(cls, path: Path) -> LegacyEndpoints:
         if not path.exists():
@@ -73,6 +90,10 @@ class HubSettings(BaseSettings):
     actor: str = Field(default="loanhub", description="who the audit chain names by default")
     sim_dir: Path | None = Field(
         default=None, description="the simulators' data directory; unset means data_dir/sim"
+    )
+    endpoints_file: Path | None = Field(
+        default=None,
+        description="where the legacy systems answer (JSON); unset: the simulators' file",
     )
 
     pools: dict[str, int] = Field(
@@ -138,9 +159,13 @@ class HubSettings(BaseSettings):
     def simulators_dir(self) -> Path:
         return self.sim_dir or self.data_dir / "sim"
 
+    @property
+    def endpoints_path(self) -> Path:
+        return self.endpoints_file or self.simulators_dir / "endpoints.json"
+
     def legacy_endpoints(self) -> LegacyEndpoints:
         """Where the legacy systems answer, read from the endpoints file at call time."""
-        return LegacyEndpoints.load(self.simulators_dir / "endpoints.json")
+        return LegacyEndpoints.load(self.endpoints_path)
 
     @property
     def store_url(self) -> str:

@@ -133,10 +133,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--persons", type=int, default=200)
     parser.add_argument("--enterprises", type=int, default=40)
     parser.add_argument("--timeout", type=float, default=30.0)
+    serving = parser.add_argument_group("serve (in the foreground, e.g. in a container)")
+    serving.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serving.add_argument("--advertise", help="host name the endpoints file gives out")
+    serving.add_argument("--http-port", type=int, default=0)
+    serving.add_argument("--sftp-port", type=int, default=0)
+    serving.add_argument("--smtp-port", type=int, default=0)
     args = parser.parse_args(argv)
     if args.command == "serve":
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-        config = SimConfig(args.data_dir, args.seed, args.persons, args.enterprises)
+        config = SimConfig(
+            args.data_dir,
+            args.seed,
+            args.persons,
+            args.enterprises,
+            host=args.host,
+            http_port=args.http_port,
+            sftp_port=args.sftp_port,
+            smtp_port=args.smtp_port,
+            advertise=args.advertise,
+        )
         uvloop.run(serve(config))  # the SFTP server's throughput is event-loop bound
         return 0
     if args.command == "dataset-hash":

@@ -20,6 +20,7 @@ class Journal:
         self.directory = directory
         self._lock = threading.Lock()
         self._entries: list[dict[str, Any]] = []
+        self._peaks: dict[tuple[str, str], int] = {}
         self._files: dict[str, Any] = {}
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True)
@@ -42,6 +43,15 @@ class Journal:
                 f.write(json.dumps(entry, ensure_ascii=False, default=str) + "\n")
             return entry
 
+    def peak(self, system: str, kind: str, value: int) -> None:
+        """Record ``value`` if it is the highest seen for ``(system, kind)`` since the journal
+        was last cleared (how many clients a system served at once, say)."""
+        with self._lock:
+            if value <= self._peaks.get((system, kind), 0):
+                return
+            self._peaks[(system, kind)] = value
+        self.record(system, kind, value=value)
+
     def entries(self, system: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
             return [
@@ -53,3 +63,4 @@ class Journal:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._peaks.clear()

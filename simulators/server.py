@@ -53,6 +53,7 @@ class SimConfig:
     http_port: int = 0
     sftp_port: int = 0
     smtp_port: int = 0
+    advertise: str | None = None  # the name others reach them by (a compose service name)
 
 
 def credentials(data_dir: Path) -> dict[str, Any]:
@@ -93,10 +94,21 @@ def credentials(data_dir: Path) -> dict[str, Any]:
 
 
 class Router:
-    """WSGI dispatch by path prefix."""
+    """WSGI dispatch by path prefix; journals how many clients each system served at once.
 
-    def __init__(self, apps: dict[str, Callable[..., Iterable[bytes]]]) -> None:
+    A client is a browser session (its cookies: a frameset's frames load together but are one
+    person) or, without cookies, a single request (a SOAP call). Each new peak is journaled as
+    ``(system, "concurrency", value=n)``, so a test can check that the hub never exceeded a
+    system's pool.
+    """
+
+    def __init__(
+        self, apps: dict[str, Callable[..., Iterable[bytes]]], journal: Journal | None = None
+    ) -> None:
         self.apps = apps
+        self.journal = journal
+        self._lock = threading.Lock()
+        self._in_flight: dict[str, dict[str, int]] = {}
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -104,9 +116,31 @@ class Router:
         path = environ.get("PATH_INFO", "")
         for prefix, app in self.apps.items():
             if path == prefix or path.startswith(prefix + "/") or path.startswith(prefix + "?"):
-                return app(environ, start_response)
+                if self.journal is None or prefix == "/admin":
+                    return app(environ, start_response)
+                client = environ.get("HTTP_COOKIE") or f"request:{id(environ)}"
+                self._enter(prefix, client)
+                try:
+                    return app(environ, start_response)
+                finally:
+                    self._leave(prefix, client)
         start_response("404 Not Found", [("Content-Type", "text/plain")])
         return [b"not found"]
+
+    def _enter(self, prefix: str, client: str) -> None:
+        with self._lock:
+            clients = self._in_flight.setdefault(prefix, {})
+            clients[client] = clients.get(client, 0) + 1
+            at_once = len(clients)
+        assert self.journal is not None
+        self.journal.peak(prefix.strip("/"), "concurrency", at_once)
+
+    def _leave(self, prefix: str, client: str) -> None:
+        with self._lock:
+            clients = self._in_flight[prefix]
+            clients[client] -= 1
+            if not clients[client]:
+                del clients[client]
 
 
 def _report_crash(task: asyncio.Task[None]) -> None:
@@ -146,7 +180,8 @@ async def serve(cfg: SimConfig) -> None:
                 "/ss": portal,
                 "/los": los,
                 "/admin": admin,
-            }
+            },
+            journal,
         ),
         host=cfg.host,
         port=cfg.http_port,
@@ -170,7 +205,10 @@ async def serve(cfg: SimConfig) -> None:
         admin.write_extract({})  # the core's nightly job has run for the business date
     for worker in workers:
         worker.add_done_callback(_report_crash)
-    base = f"http://{cfg.host}:{http.effective_port}"
+    public = cfg.advertise or cfg.host
+    base = f"http://{public}:{http.effective_port}"
+    sftp_info = {**sftp_info, "host": public}
+    smtp_info = {**smtp_info, "host": public}
     endpoints = {
         "pid": os.getpid(),
         "started_at": datetime.now(UTC).isoformat(),

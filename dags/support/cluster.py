@@ -47,7 +47,13 @@ def _users() -> dict[str, tuple[str, str]]:
     }
 
 
-def _free_port() -> int:
+def worker_hostname() -> str:
+    """``[core] hostname_callable`` of a local cluster: a Celery worker's name (so each task
+    instance records which worker ran it, though all run on this machine), else the host's."""
+    return os.environ.get("LOANHUB_WORKER_NAME") or socket.getfqdn()
+
+
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -63,8 +69,16 @@ class LocalCluster:
         admin_url: str = "postgresql://postgres@127.0.0.1:5432/postgres",
         parallelism: int = 8,
         extra_env: dict[str, str] | None = None,
+        workers: int = 0,
+        worker_concurrency: int = 4,
+        broker_url: str = "redis://127.0.0.1:6379/7",
     ) -> None:
+        """``workers=0``: LocalExecutor; more: CeleryExecutor with that many workers, each with
+        ``worker_concurrency`` slots, on ``broker_url`` (emptied at start)."""
         self.home = home
+        self.workers = workers
+        self.worker_concurrency = worker_concurrency
+        self.broker_url = broker_url
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.database = database
@@ -92,12 +106,22 @@ class LocalCluster:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
-            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
             "PYTHONPATH": str(ROOT),
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "dags.support.cluster.worker_hostname",
             **(extra_env or {}),
         }
+        if workers:
+            self.env |= {
+                "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+                "AIRFLOW__CELERY__BROKER_URL": broker_url,
+                "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{base}/{database}",
+                "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(worker_concurrency),
+            }
         self.procs: list[subprocess.Popen] = []
+        self.worker_procs: dict[str, subprocess.Popen] = {}
+        self.orphans: list[psutil.Process] = []  # what a killed worker left running
 
     def _airflow(self, *args: str, timeout: int = 600) -> str:
         run = subprocess.run(
@@ -133,17 +157,24 @@ class LocalCluster:
         self._airflow("pools", "import", str(pools))
         logs = self.home / "logs"
         logs.mkdir(exist_ok=True)
+        if self.workers:
+            import redis
+
+            redis.Redis.from_url(self.broker_url).flushdb()  # no task of an earlier cluster
         for service in SERVICES:
-            out = (logs / f"{service}.out").open("w")
-            self.procs.append(
-                subprocess.Popen(
-                    [BIN / "airflow", service],
-                    env=self.env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+            self.procs.append(self._spawn([service], self.env, logs / f"{service}.out"))
+        for n in range(1, self.workers + 1):
+            name = f"worker{n}"
+            env = {
+                **self.env,
+                "LOANHUB_WORKER_NAME": name,
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            }
+            proc = self._spawn(
+                ["celery", "worker", "--celery-hostname", f"{name}@%h"], env, logs / f"{name}.out"
             )
+            self.procs.append(proc)
+            self.worker_procs[name] = proc
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -156,9 +187,33 @@ class LocalCluster:
         self.stop()
         raise TimeoutError(f"Airflow did not become healthy in {timeout} s; see {logs}")
 
+    def _spawn(self, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+        return subprocess.Popen(
+            [BIN / "airflow", *args],
+            env=env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def kill_worker(self, name: str) -> int:
+        """SIGKILL one Celery worker's main process, as a machine failing would. Its task
+        processes live on (airflow-notes.md): they are remembered here so that ``stop`` ends
+        them too. Returns how many there were."""
+        proc = self.worker_procs.pop(name)
+        left = psutil.Process(proc.pid).children(recursive=True)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        self.procs.remove(proc)
+        self.orphans += left
+        return len(left)
+
     def stop(self) -> None:
         """Every service's whole tree at once: terminated, then killed after 15 s."""
         tree: list[psutil.Process] = []
+        for orphan in self.orphans:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                tree += [orphan, *orphan.children(True)]
         for proc in self.procs:
             with contextlib.suppress(psutil.NoSuchProcess):
                 tree += [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(True)]
@@ -170,6 +225,8 @@ class LocalCluster:
             with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
         self.procs.clear()
+        self.worker_procs.clear()
+        self.orphans.clear()
 
     def __enter__(self) -> LocalCluster:
         return self.start()

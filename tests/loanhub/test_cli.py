@@ -1,4 +1,6 @@
+import json
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -7,6 +9,7 @@ from typer.testing import CliRunner
 
 from loanhub.cli import app
 from loanhub.db import MIGRATIONS_DIR
+from loanhub.settings import LegacyEndpoints
 
 runner = CliRunner()
 
@@ -92,3 +95,29 @@ def test_bot_history_and_the_evidence_commands(
     os.utime(capture, (0, 0))
     purged = runner.invoke(app, ["evidence", "purge"])
     assert "purged 1 capture(s) older than 30 days" in purged.output
+
+
+def test_endpoints_are_written_from_the_environment_with_the_host_key_pinned(
+    sim_endpoints, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "endpoints.json"
+    monkeypatch.setenv("LOANHUB_ENDPOINTS_FILE", str(target))
+    for system in LegacyEndpoints.SYSTEMS:
+        monkeypatch.setenv(f"LOANHUB_ENDPOINT_{system.upper()}", json.dumps(sim_endpoints[system]))
+    written = runner.invoke(app, ["endpoints", "write"])
+    assert written.exit_code == 0, written.output
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600  # it holds credentials
+    loaded = LegacyEndpoints.load(target)
+    assert loaded.sftp.host_key == sim_endpoints["sftp"]["host_key"]
+    checked = runner.invoke(app, ["endpoints", "check"])
+    assert checked.exit_code == 0, checked.output
+    assert "pinned ssh-" in checked.output
+    assert sim_endpoints["bureau"]["password"] not in checked.output
+
+    unpinned = {k: v for k, v in sim_endpoints["sftp"].items() if k != "host_key"}
+    monkeypatch.setenv("LOANHUB_ENDPOINT_SFTP", json.dumps(unpinned))
+    refused = runner.invoke(app, ["endpoints", "write"])
+    assert refused.exit_code == 1
+    assert "host_key" in refused.output
+    monkeypatch.delenv("LOANHUB_ENDPOINT_LOS")
+    assert "LOANHUB_ENDPOINT_LOS" in runner.invoke(app, ["endpoints", "write"]).output

@@ -3,7 +3,6 @@ metadata DB of the test run, with one viewer and one operator."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ import pytest
 import uvicorn
 from sqlalchemy import Engine, delete, insert
 
+from dags.support.cluster import free_port
 from loanhub.dashboard.app import create_app
 from loanhub.dashboard.auth import Role, UserBook
 from loanhub.db import make_engine
@@ -33,12 +33,6 @@ class Served:
     store: Engine
     airflow: Engine
     world: World
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def seed_runs(airflow: Engine, now: datetime) -> None:
@@ -106,7 +100,7 @@ def served(
     users.put("vera", Role.VIEWER, PASSWORDS["vera"])
     users.put("otto", Role.OPERATOR, PASSWORDS["otto"])
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )

@@ -1,0 +1,27 @@
+# loanhub on the official Airflow 3.3 image: Airflow, its providers and Python come from the
+# image; Debian's Chromium and CJK fonts for the bots; the project and its locked dependencies.
+FROM apache/airflow:3.3.2-python3.11
+
+USER root
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends chromium fonts-wqy-microhei openssh-client curl \
+ && apt-get clean && rm -rf /var/lib/apt/lists/*
+USER airflow
+
+WORKDIR /opt/loanhub
+COPY --chown=airflow:0 pyproject.toml uv.lock README.md ./
+# the locked versions (uv.lock) of everything but the project itself, then the project
+RUN pip install --no-cache-dir uv \
+ && uv export --frozen --no-dev --no-emit-project --no-hashes -o /tmp/requirements.txt \
+ && pip install --no-cache-dir -r /tmp/requirements.txt
+COPY --chown=airflow:0 loanhub ./loanhub
+COPY --chown=airflow:0 schemas ./schemas
+COPY --chown=airflow:0 connectors ./connectors
+COPY --chown=airflow:0 bots ./bots
+COPY --chown=airflow:0 mappings ./mappings
+COPY --chown=airflow:0 simulators ./simulators
+COPY --chown=airflow:0 dags ./dags
+RUN pip install --no-cache-dir --no-deps .
+
+ENV AIRFLOW__CORE__DAGS_FOLDER=/opt/loanhub/dags \
+    LOANHUB_DATA_DIR=/opt/loanhub/var

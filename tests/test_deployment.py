@@ -1,0 +1,125 @@
+"""No Docker engine runs here, so the compose stack is checked by reading it: the services the
+issue names, healthchecks and start conditions, one shared Airflow environment on Celery,
+Redis and PostgreSQL, the hub's settings by their real names, pools, ports, and the image."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from importlib.metadata import version
+from pathlib import Path
+
+import pytest
+import yaml
+
+from loanhub.cli import dashboard_command
+from loanhub.settings import HubSettings, LegacyEndpoints
+
+ROOT = Path(__file__).resolve().parents[1]
+STACK = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = STACK["services"]
+AIRFLOW = [
+    "airflow-init",
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+]
+ONE_SHOT = {"airflow-init"}
+
+
+def test_the_stack_has_every_service():
+    assert set(SERVICES) == {"postgres", "redis", "simulators", "dashboard", *AIRFLOW}
+
+
+@pytest.mark.parametrize("name", sorted(set(SERVICES) - ONE_SHOT))
+def test_every_long_running_service_has_a_healthcheck(name):
+    check = SERVICES[name]["healthcheck"]["test"]
+    assert check[0] in ("CMD", "CMD-SHELL")
+    assert len(check) >= 2
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_every_dependency_waits_for_a_condition(name):
+    for needed, how in (SERVICES[name].get("depends_on") or {}).items():
+        assert needed in SERVICES, (name, needed)
+        expected = "service_completed_successfully" if needed in ONE_SHOT else "service_healthy"
+        assert how["condition"] == expected, (name, needed)
+    if name in AIRFLOW or name == "dashboard":
+        needs = SERVICES[name]["depends_on"]
+        assert {"postgres", "redis"} <= set(needs)
+        if name not in ONE_SHOT:
+            assert "airflow-init" in needs
+
+
+def test_airflow_runs_on_celery_with_redis_and_postgres_and_one_set_of_secrets():
+    envs = [SERVICES[name]["environment"] for name in AIRFLOW]
+    for env in envs:
+        assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+        assert "@redis:6379" in env["AIRFLOW__CELERY__BROKER_URL"]
+        assert "@postgres/airflow" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].startswith(
+            "http://airflow-apiserver:8080/"
+        )
+    for secret in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY"):
+        assert len({env[secret] for env in envs}) == 1  # the same for every process
+        assert ":?" in envs[0][secret]  # compose refuses to start without it
+
+
+def test_workers_scale():
+    worker = SERVICES["airflow-worker"]
+    assert "container_name" not in worker
+    assert "ports" not in worker
+    assert worker["command"] == "celery worker"
+
+
+def test_the_hubs_variables_are_settings_it_has():
+    for name, service in SERVICES.items():
+        for key in service.get("environment") or {}:
+            if key.startswith("LOANHUB_ENDPOINT_"):
+                system = key.removeprefix("LOANHUB_ENDPOINT_").lower()
+                assert system in LegacyEndpoints.SYSTEMS, (name, key)
+            elif key.startswith("LOANHUB_") and not key.endswith("_PASSWORD"):
+                field = key.removeprefix("LOANHUB_").lower()
+                assert field in HubSettings.model_fields, (name, key)
+
+
+def test_pools_are_the_hubs_and_the_init_imports_them():
+    env = SERVICES["airflow-init"]["environment"]
+    pools = json.loads(env["LOANHUB_POOLS"])
+    assert set(pools) == set(HubSettings().pools)  # every pool a DAG task names
+    assert all(n >= 1 for n in pools.values())
+    script = SERVICES["airflow-init"]["command"][1]
+    assert "loanhub airflow-pools > /tmp/loanhub-pools.json" in script
+    assert "airflow pools import /tmp/loanhub-pools.json" in script
+    assert "airflow db migrate" in script
+    assert "loanhub db upgrade" in script
+    assert "loanhub endpoints write" in script  # pinned host keys from the environment
+
+
+def test_ports_agree_with_the_programs():
+    assert "8080:8080" in SERVICES["airflow-apiserver"]["ports"]
+    default = inspect.signature(dashboard_command).parameters["port"].default
+    dashboard = SERVICES["dashboard"]
+    assert f"{default}:{default}" in dashboard["ports"]
+    assert dashboard["command"][-1] == str(default)
+    assert str(default) in " ".join(dashboard["healthcheck"]["test"])
+    sim = SERVICES["simulators"]
+    args = dict(a.removeprefix("--").split("=", 1) for a in sim["command"][1:])
+    assert args["advertise"] == "simulators"  # the name the other services reach it by
+    assert {int(args["http-port"]), int(args["sftp-port"]), int(args["smtp-port"])} == set(
+        sim["expose"]
+    )
+    assert args["http-port"] in " ".join(sim["healthcheck"]["test"])
+    assert SERVICES["airflow-init"]["environment"]["LOANHUB_SIM_DIR"] == args["data-dir"]
+
+
+def test_the_image_is_the_airflow_we_lock_plus_the_browser():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    (base,) = re.findall(r"^FROM (\S+)", dockerfile, re.M)
+    assert base.startswith(f"apache/airflow:{version('apache-airflow')}-python3.11")
+    for package in ("chromium", "fonts-wqy-microhei"):
+        assert package in dockerfile
+    assert "uv export --frozen" in dockerfile  # the locked versions
