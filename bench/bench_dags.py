@@ -25,7 +25,6 @@ import json
 import tempfile
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -34,12 +33,9 @@ import requests
 from bench.common import PG_ADMIN_URL, Result, free_port, scratch_database, simulators_running
 from dags.support.cluster import LocalCluster
 from dags.support.demo import DEMO_CONTROLS
+from dags.support.scratch import take_applications
 from loanhub.airflow_api import AirflowApi
-from loanhub.db import make_engine, upgrade
-from loanhub.intake import load_applicants
 from loanhub.settings import HubSettings
-from loanhub.synthetic import los_intake
-from simulators.dataset import generate
 
 # the systems whose calls bound a harvest, and which journal entries are one latency each
 BOUND_CALLS = {"bureau": ("bureau", ("query",)), "core": ("core", ("query",))}
@@ -66,17 +62,7 @@ def harvest(
     parallelism: int = 8,
 ) -> HarvestRun:
     """One ``credit_harvest`` run of the data set's first ``applications`` under the cluster."""
-    data = generate(endpoints["seed"], endpoints["persons"], endpoints["enterprises"])
-    apps = data.applications[:applications]
-    assert len(apps) == applications, f"only {len(apps)} applications in the data set"
-    engine = make_engine(hub_url)
-    upgrade(engine)
-    load_applicants(
-        engine,
-        los_intake([dataclasses.asdict(a) for a in apps], datetime.now(UTC)),
-        source_ref="bench",
-    )
-    engine.dispose()
+    apps = take_applications(endpoints, hub_url, applications, "bench")
     hub = {
         "LOANHUB_DATABASE_URL": hub_url,
         "LOANHUB_SIM_DIR": str(tmp / "sim"),

@@ -71,6 +71,14 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
+def open_store(url: str, **kwargs: Any) -> Engine:
+    """An engine on the store at ``url``, migrated to the newest schema first: what every
+    long-lived process of the hub starts with."""
+    engine = make_engine(url, **kwargs)
+    upgrade(engine)
+    return engine
+
+
 def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 

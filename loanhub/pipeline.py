@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from bots.browser import Chromium
 from loanhub import decide, harvest
 from loanhub.consents import ConsentBook
-from loanhub.db import make_engine, upgrade
+from loanhub.db import open_store
 from loanhub.masking import install_log_masking
 from loanhub.rules import RuleSet
 from loanhub.settings import HubSettings
@@ -46,9 +46,7 @@ class Hub:
 
     @cached_property
     def engine(self) -> Engine:
-        engine = make_engine(self.settings.store_url)
-        upgrade(engine)
-        return engine
+        return open_store(self.settings.store_url)
 
     @cached_property
     def connectors(self) -> HubConnectors:

@@ -23,7 +23,6 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ import psutil
 import requests
 
 from dags.support.cluster import LocalCluster, free_port
-from dags.support.scratch import scratch_database, simulators_running
+from dags.support.scratch import scratch_database, simulators_running, take_applications
 
 POOLS = {"bureau": 4, "core": 4, "tax": 1, "social_security": 4, "los": 1, "gateway": 1}
 # the HTTP systems a harvest calls, by the name their simulator journals, and their pool
@@ -94,11 +93,7 @@ def run(
 ) -> DistributedRun:
     """One harvest of ``applications`` on ``workers`` Celery workers; see the module doc."""
     from loanhub.airflow_api import AirflowApi
-    from loanhub.db import make_engine, upgrade
-    from loanhub.intake import load_applicants
     from loanhub.settings import HubSettings
-    from loanhub.synthetic import los_intake
-    from simulators.dataset import generate
 
     result = DistributedRun(applications, workers)
     persons = max(200, applications * 3)
@@ -108,17 +103,7 @@ def run(
     ):
         admin = endpoints["admin"]["url"]
         requests.patch(f"{admin}/controls", json=CONTROLS, timeout=10).raise_for_status()
-        data = generate(endpoints["seed"], endpoints["persons"], endpoints["enterprises"])
-        apps = data.applications[:applications]
-        assert len(apps) == applications, f"only {len(apps)} applications in the data set"
-        engine = make_engine(hub_url)
-        upgrade(engine)
-        load_applicants(
-            engine,
-            los_intake([dataclasses.asdict(a) for a in apps], datetime.now(UTC)),
-            source_ref="distributed-run",
-        )
-        engine.dispose()
+        apps = take_applications(endpoints, hub_url, applications, "distributed-run")
         requests.delete(f"{admin}/journal", timeout=10).raise_for_status()
         hub = {
             "LOANHUB_DATABASE_URL": hub_url,

@@ -3,6 +3,7 @@ run): a scratch PostgreSQL database and the simulators in a directory of their o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -31,6 +33,27 @@ def scratch_database() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def take_applications(endpoints: dict, hub_url: str, count: int, source_ref: str) -> list:
+    """The simulated LOS's first ``count`` applications, taken into the store at ``hub_url``
+    (with their consents) as the day's intake; returns them."""
+    from loanhub.db import open_store
+    from loanhub.intake import load_applicants
+    from loanhub.synthetic import los_intake
+    from simulators.dataset import generate
+
+    data = generate(endpoints["seed"], endpoints["persons"], endpoints["enterprises"])
+    apps = data.applications[:count]
+    assert len(apps) == count, f"only {len(apps)} applications in the data set"
+    engine = open_store(hub_url)
+    load_applicants(
+        engine,
+        los_intake([dataclasses.asdict(a) for a in apps], datetime.now(UTC)),
+        source_ref=source_ref,
+    )
+    engine.dispose()
+    return apps
 
 
 @contextmanager

@@ -27,7 +27,7 @@ from loanhub import audit, monitor
 from loanhub.dashboard import charts, evidence, figures
 from loanhub.dashboard.auth import Role, User, UserBook, session_secret
 from loanhub.dashboard.metrics import exposition
-from loanhub.db import make_engine, upgrade
+from loanhub.db import open_store
 from loanhub.masking import mask_text
 from loanhub.settings import HubSettings
 from schemas.types import utcnow
@@ -74,9 +74,7 @@ class Dashboard:
 
     @cached_property
     def engine(self) -> Engine:
-        engine = make_engine(self.settings.store_url)
-        upgrade(engine)
-        return engine
+        return open_store(self.settings.store_url)
 
     @cached_property
     def airflow(self) -> Engine | None:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, String, Table, bindparam, func, select, text
+from sqlalchemy import Engine, Select, String, Table, bindparam, func, select, text
 from sqlalchemy.engine import make_url
 
 from schemas.calls import SUCCESSFUL, CallOutcome
@@ -60,6 +61,11 @@ SYSTEMS = (
     System("gateway", "Payment gateway (SFTP)", "gateway"),
     System("smtp", "Mail (SMTP)", "smtp"),
 )
+
+
+def _select(table: Table, shape: type) -> Select[Any]:
+    """The columns a dataclass names, in its order: its fields are the table's column names."""
+    return select(*(table.c[f.name] for f in fields(shape)))
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -254,15 +260,7 @@ def queues(engine: Engine, limit: int = 200) -> Queues:
         ):
             by_kind[kind][state] += n
         rows = conn.execute(
-            select(
-                work_item.c.id,
-                work_item.c.kind,
-                work_item.c.business_key,
-                work_item.c.state,
-                work_item.c.attempts,
-                work_item.c.error,
-                work_item.c.updated_at,
-            )
+            _select(work_item, QueueItem)
             .where(work_item.c.state.in_(STUCK))
             .order_by(work_item.c.updated_at, work_item.c.id)
             .limit(limit)
@@ -272,17 +270,7 @@ def queues(engine: Engine, limit: int = 200) -> Queues:
 
 def queue_item(engine: Engine, item_id: int) -> QueueItem | None:
     with engine.connect() as conn:
-        row = conn.execute(
-            select(
-                work_item.c.id,
-                work_item.c.kind,
-                work_item.c.business_key,
-                work_item.c.state,
-                work_item.c.attempts,
-                work_item.c.error,
-                work_item.c.updated_at,
-            ).where(work_item.c.id == item_id)
-        ).first()
+        row = conn.execute(_select(work_item, QueueItem).where(work_item.c.id == item_id)).first()
     return None if row is None else QueueItem(*row)
 
 
@@ -415,17 +403,7 @@ def warnings(engine: Engine) -> Warnings:
     severity_rank = {"HIGH": 0, "WATCH": 1, "INFO": 2}
     with engine.connect() as conn:
         rows = conn.execute(
-            select(
-                early_warning.c.warning_key,
-                early_warning.c.loan_account,
-                early_warning.c.rule,
-                early_warning.c.severity,
-                early_warning.c.risk_class,
-                early_warning.c.message,
-                early_warning.c.raised_at,
-                early_warning.c.notified_at,
-                early_warning.c.escalated_at,
-            ).where(early_warning.c.acknowledged_at.is_(None))
+            _select(early_warning, OpenWarning).where(early_warning.c.acknowledged_at.is_(None))
         ).all()
         acknowledged = conn.execute(
             select(func.count()).where(early_warning.c.acknowledged_at.is_not(None))
@@ -443,7 +421,7 @@ def warnings(engine: Engine) -> Warnings:
 @dataclass
 class Receipt:
     id: int
-    system: str
+    source_system: str
     name: str
     state: str
     size_bytes: int
@@ -456,7 +434,7 @@ class Receipt:
 
 @dataclass
 class Quarantined:
-    system: str
+    source_system: str
     source_ref: str
     record_ref: str
     field_path: str | None
@@ -481,18 +459,7 @@ def files(engine: Engine, limit: int = 200) -> Files:
         receipts = [
             Receipt(*r)
             for r in conn.execute(
-                select(
-                    file_receipt.c.id,
-                    file_receipt.c.source_system,
-                    file_receipt.c.name,
-                    file_receipt.c.state,
-                    file_receipt.c.size_bytes,
-                    file_receipt.c.records_loaded,
-                    file_receipt.c.records_quarantined,
-                    file_receipt.c.detail,
-                    file_receipt.c.kept_at,
-                    file_receipt.c.received_at,
-                )
+                _select(file_receipt, Receipt)
                 .order_by(file_receipt.c.received_at.desc(), file_receipt.c.id.desc())
                 .limit(limit)
             )
@@ -507,15 +474,7 @@ def files(engine: Engine, limit: int = 200) -> Files:
         quarantined = [
             Quarantined(*r)
             for r in conn.execute(
-                select(
-                    quarantined_record.c.source_system,
-                    quarantined_record.c.source_ref,
-                    quarantined_record.c.record_ref,
-                    quarantined_record.c.field_path,
-                    quarantined_record.c.value_masked,
-                    quarantined_record.c.reason,
-                    quarantined_record.c.created_at,
-                )
+                _select(quarantined_record, Quarantined)
                 .order_by(quarantined_record.c.created_at.desc(), quarantined_record.c.id.desc())
                 .limit(limit)
             )
