@@ -62,7 +62,7 @@ def harvest(
     parallelism: int = 8,
 ) -> HarvestRun:
     """One ``credit_harvest`` run of the data set's first ``applications`` under the cluster."""
-    apps = take_applications(endpoints, hub_url, applications, "bench")
+    numbers = take_applications(endpoints, hub_url, applications)
     hub = {
         "LOANHUB_DATABASE_URL": hub_url,
         "LOANHUB_SIM_DIR": str(tmp / "sim"),
@@ -86,7 +86,7 @@ def harvest(
             api = AirflowApi(settings)
             run_id = api.trigger(
                 "credit_harvest",
-                {"application_nos": [a.application_no for a in apps], "batch_size": batch},
+                {"application_nos": numbers, "batch_size": batch},
             )
             state = api.follow("credit_harvest", run_id, lambda *_: None, poll=10)
             assert state == "success", state

@@ -103,7 +103,7 @@ def run(
     ):
         admin = endpoints["admin"]["url"]
         requests.patch(f"{admin}/controls", json=CONTROLS, timeout=10).raise_for_status()
-        apps = take_applications(endpoints, hub_url, applications, "distributed-run")
+        numbers = take_applications(endpoints, hub_url, applications)
         requests.delete(f"{admin}/journal", timeout=10).raise_for_status()
         hub = {
             "LOANHUB_DATABASE_URL": hub_url,
@@ -137,7 +137,7 @@ def run(
             psutil.cpu_percent(None)  # starts the measurement
             run_id = api.trigger(
                 "credit_harvest",
-                {"application_nos": [a.application_no for a in apps], "batch_size": batch_size},
+                {"application_nos": numbers, "batch_size": batch_size},
             )
             if kill_one:
                 victim = _wait_for_bureau_work(api, run_id, admin, timeout)

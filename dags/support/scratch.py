@@ -3,7 +3,6 @@ run): a scratch PostgreSQL database and the simulators in a directory of their o
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -11,7 +10,6 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -35,25 +33,19 @@ def scratch_database() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def take_applications(endpoints: dict, hub_url: str, count: int, source_ref: str) -> list:
-    """The simulated LOS's first ``count`` applications, taken into the store at ``hub_url``
-    (with their consents) as the day's intake; returns them."""
+def take_applications(endpoints: dict, hub_url: str, count: int) -> list[str]:
+    """The simulated LOS's first ``count`` waiting applications, taken into the store at
+    ``hub_url`` (with their consents) as the day's intake; returns their numbers."""
+    from dags.support.los_list import take_waiting
     from loanhub.db import open_store
-    from loanhub.intake import load_applicants
-    from loanhub.synthetic import los_intake
-    from simulators.dataset import generate
+    from loanhub.settings import HubSettings
 
-    data = generate(endpoints["seed"], endpoints["persons"], endpoints["enterprises"])
-    apps = data.applications[:count]
-    assert len(apps) == count, f"only {len(apps)} applications in the data set"
     engine = open_store(hub_url)
-    load_applicants(
-        engine,
-        los_intake([dataclasses.asdict(a) for a in apps], datetime.now(UTC)),
-        source_ref=source_ref,
-    )
+    settings = HubSettings(sim_dir=Path(endpoints["data_dir"]), database_url=hub_url)
+    numbers, _ = take_waiting(settings, engine, count)
     engine.dispose()
-    return apps
+    assert len(numbers) == count, f"only {len(numbers)} applications in the data set"
+    return numbers
 
 
 @contextmanager
