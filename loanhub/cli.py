@@ -611,3 +611,23 @@ def endpoints_check() -> None:
     console.print(f"  smtp      {endpoints.smtp.host}:{endpoints.smtp.port}")
     console.print(f"  ss portal {endpoints.ss_portal.url}")
     console.print(f"  los       {endpoints.los.url} ({len(endpoints.los.users)} user(s))")
+
+
+calls_app = typer.Typer(help="The journal of calls to the legacy systems.", no_args_is_help=True)
+app.add_typer(calls_app, name="calls")
+
+
+@calls_app.command("purge")
+def calls_purge(
+    days: Annotated[
+        int | None, typer.Option(help="keep this many days (default: the retention setting)")
+    ] = None,
+    url: UrlOption = None,
+) -> None:
+    """Drop journaled calls older than the retention period (the dashboard's source health and
+    /metrics read the rest)."""
+    from loanhub.calls import CallJournal
+
+    keep = days if days is not None else HubSettings().call_retention_days
+    gone = CallJournal(_engine(url)).purge(timedelta(days=keep))
+    console.print(f"purged {gone} call(s) older than {keep} days")

@@ -121,3 +121,30 @@ def test_endpoints_are_written_from_the_environment_with_the_host_key_pinned(
     assert "host_key" in refused.output
     monkeypatch.delenv("LOANHUB_ENDPOINT_LOS")
     assert "LOANHUB_ENDPOINT_LOS" in runner.invoke(app, ["endpoints", "write"]).output
+
+
+def test_old_calls_are_purged(pg_url, pg_engine) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from loanhub.calls import CallJournal
+    from schemas.calls import CallOutcome, SourceCall
+
+    journal = CallJournal(pg_engine)
+    for age in (1, 40, 200):
+        journal(
+            SourceCall(
+                system="tax",
+                operation="submit",
+                started_at=datetime.now(UTC) - timedelta(days=age),
+                duration_ms=5,
+                outcome=CallOutcome.OK,
+            )
+        )
+    assert (
+        "purged 1 call(s) older than 90 days"
+        in runner.invoke(app, ["calls", "purge", "--url", pg_url]).output
+    )
+    assert (
+        "purged 1 call(s) older than 30 days"
+        in runner.invoke(app, ["calls", "purge", "--days", "30", "--url", pg_url]).output
+    )
