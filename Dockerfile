@@ -6,6 +6,9 @@ USER root
 RUN apt-get update \
  && apt-get install -y --no-install-recommends chromium fonts-wqy-microhei openssh-client curl \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
+# the data directory every service shares (a named volume starts as a copy of it): owned by
+# the airflow user and writable by group 0, as the image expects for any AIRFLOW_UID
+RUN mkdir -p /opt/loanhub/var && chown -R airflow:0 /opt/loanhub && chmod -R g+rwX /opt/loanhub
 USER airflow
 
 WORKDIR /opt/loanhub

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from loanhub.cli import dashboard_command
+from loanhub.rules import RuleSet
 from loanhub.settings import HubSettings, LegacyEndpoints
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +67,28 @@ def test_airflow_runs_on_celery_with_redis_and_postgres_and_one_set_of_secrets()
     for secret in ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY"):
         assert len({env[secret] for env in envs}) == 1  # the same for every process
         assert ":?" in envs[0][secret]  # compose refuses to start without it
+
+
+def test_every_approver_of_the_rule_set_is_an_airflow_user():
+    users = SERVICES["airflow-apiserver"]["environment"]["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"]
+    default = re.fullmatch(r"\$\{AIRFLOW_USERS:-(.+)\}", users)[1]
+    named = dict(u.split(":") for u in default.split(","))
+    approvers = {n for tier in RuleSet.load().spec.tiers for n in tier.approvers}
+    assert {"admin", "credit_ops", *approvers} <= set(named)  # referrals can be answered
+    assert named["admin"] == "admin"
+    script = SERVICES["airflow-init"]["command"][1]
+    assert "AIRFLOW_PASSWORDS" in script
+    assert ":?" in SERVICES["airflow-init"]["environment"]["AIRFLOW_PASSWORDS"]
+
+
+def test_every_service_sharing_the_data_volume_runs_as_one_user():
+    """Files the init writes owner-only (endpoints, passwords, users) must be readable by
+    the services that read them."""
+    sharing = [
+        s for s in SERVICES.values() if "loanhub-var:/opt/loanhub/var" in s.get("volumes", [])
+    ]
+    assert len(sharing) == len(SERVICES) - 2  # all but postgres and redis
+    assert {s["user"] for s in sharing} == {"${AIRFLOW_UID:-50000}:0"}
 
 
 def test_workers_scale():

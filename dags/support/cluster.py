@@ -77,7 +77,6 @@ class LocalCluster:
         ``worker_concurrency`` slots, on ``broker_url`` (emptied at start)."""
         self.home = home
         self.workers = workers
-        self.worker_concurrency = worker_concurrency
         self.broker_url = broker_url
         self.port = port
         self.url = f"http://127.0.0.1:{port}"

@@ -20,7 +20,6 @@ import json
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,6 +99,7 @@ def run(
     with (
         simulators_running(tmp / "sim", persons=persons) as endpoints,
         scratch_database() as hub_url,
+        scratch_database() as metadata_url,
     ):
         admin = endpoints["admin"]["url"]
         requests.patch(f"{admin}/controls", json=CONTROLS, timeout=10).raise_for_status()
@@ -114,10 +114,11 @@ def run(
             # a lost worker's tasks are noticed after this (300 s by default)
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
         }
+        seen: dict[int, psutil.Process] = {}  # by PID, every process the cluster started
         cluster = LocalCluster(
             tmp / "airflow",
             port=free_port(),
-            database=f"loanhub_dist_af_{uuid.uuid4().hex[:8]}",
+            database=metadata_url.rsplit("/", 1)[1],
             parallelism=32,
             extra_env=hub,
             workers=workers,
@@ -125,7 +126,7 @@ def run(
         )
         try:
             cluster.start()
-            result.started = _tree(cluster)
+            seen.update(_tree(cluster))
             api = AirflowApi(
                 HubSettings(
                     airflow_api_url=cluster.url,
@@ -141,7 +142,7 @@ def run(
             )
             if kill_one:
                 victim = _wait_for_bureau_work(api, run_id, admin, timeout)
-                result.started = sorted(set(result.started) | set(_tree(cluster)))
+                seen.update(_tree(cluster))
                 result.left_by_killed = cluster.kill_worker(victim)
                 result.killed = victim
             result.state = api.follow(
@@ -153,11 +154,12 @@ def run(
                 result.task_states[ti["state"]] += 1
                 result.tasks_by_worker[ti.get("hostname") or "?"] += 1
                 result.tries[ti.get("try_number") or 0] += 1
-            result.started = sorted(set(result.started) | set(_tree(cluster)))
+            seen.update(_tree(cluster))
         finally:
             cluster.stop()
         time.sleep(1)
-        result.survivors = [p for p in result.started if _alive(p)]
+        result.started = sorted(seen)
+        result.survivors = [pid for pid, p in seen.items() if _alive(p)]
         for e in _journal(admin, "bureau", "query"):
             result.bureau_queries[(e["subject"], e["reason"])] += 1
         for system in WATCHED:
@@ -166,21 +168,23 @@ def run(
     return result
 
 
-def _tree(cluster: LocalCluster) -> list[int]:
-    """Every process the cluster has started so far (services, workers, their children)."""
-    pids = []
+def _tree(cluster: LocalCluster) -> dict[int, psutil.Process]:
+    """Every process the cluster runs now (services, workers, their children), by PID."""
+    found: dict[int, psutil.Process] = {}
     for proc in cluster.procs:
         try:
             root = psutil.Process(proc.pid)
-            pids += [root.pid, *(c.pid for c in root.children(recursive=True))]
+            found |= {p.pid: p for p in [root, *root.children(recursive=True)]}
         except psutil.NoSuchProcess:
             continue
-    return pids
+    return found
 
 
-def _alive(pid: int) -> bool:
+def _alive(process: psutil.Process) -> bool:
+    """Still running: the same process (``is_running`` compares its start time, so a PID the
+    system reused for another process does not count) and not a zombie."""
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
 

@@ -22,7 +22,7 @@ PG_ADMIN_URL = os.environ.get(
 
 @contextmanager
 def scratch_database() -> Iterator[str]:
-    """A PostgreSQL database that exists for the duration of one benchmark."""
+    """A PostgreSQL database that exists for the duration of one run (dropped after it)."""
     name = f"loanhub_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')

@@ -30,6 +30,7 @@ from loanhub.dashboard.metrics import exposition
 from loanhub.db import open_store
 from loanhub.masking import mask_text
 from loanhub.settings import HubSettings
+from schemas.calls import CallOutcome
 from schemas.types import utcnow
 
 COOKIE = "loanhub_session"
@@ -207,16 +208,20 @@ def create_app(
 
     # -- login ---------------------------------------------------------------------------------
 
+    def login_page(
+        request: Request, wanted: str, csrf: str, error: str = "", status: int = 200
+    ) -> HTMLResponse:
+        body = board.templates.get_template("login.html").render(
+            base=_base(request), next=_local(request, wanted), csrf=csrf, error=error
+        )
+        return HTMLResponse(body, status_code=status)
+
     @app.get("/login", response_class=HTMLResponse, name="login")
     def login_form(request: Request, next: str = "") -> HTMLResponse:
         session = board.session(request)
         if "csrf" not in session:
             session = {"csrf": secrets.token_urlsafe(24)}
-        response = HTMLResponse(
-            board.templates.get_template("login.html").render(
-                base=_base(request), next=_local(request, next), csrf=session["csrf"], error=""
-            )
-        )
+        response = login_page(request, next, session["csrf"])
         board.set_session(response, request, session)
         return response
 
@@ -232,13 +237,7 @@ def create_app(
         user = board.users.check(username, password)
         if user is None:
             time.sleep(0.5)  # a guess costs time
-            body = board.templates.get_template("login.html").render(
-                base=_base(request),
-                next=_local(request, next),
-                csrf=csrf,
-                error="Unknown user or wrong password.",
-            )
-            return HTMLResponse(body, status_code=401)
+            return login_page(request, next, csrf, "Unknown user or wrong password.", 401)
         response = RedirectResponse(_local(request, next) or f"{_base(request)}/", 303)
         board.set_session(response, request, {"user": user.name, "csrf": secrets.token_urlsafe(24)})
         return response
@@ -307,7 +306,7 @@ def create_app(
             calls_chart=charts.stacked(
                 f"Calls per system, last {hours} h, by outcome",
                 [(h.system.title, h.by_outcome) for h in health],
-                ["ok", "business", "transient", "in_doubt", "needs_human", "contract"],
+                [o.value for o in CallOutcome],
             ),
             latency_chart=charts.hbar(
                 f"p95 latency per system, last {hours} h (ms)",

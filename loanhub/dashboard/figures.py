@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import Engine, Select, String, Table, bindparam, func, select, text
 from sqlalchemy.engine import make_url
 
-from schemas.calls import SUCCESSFUL, CallOutcome
+from loanhub.db import make_engine
+from schemas.calls import SUCCESSFUL
 from schemas.hub import WorkItemState
 from schemas.tables import (
     applicant_profile,
@@ -95,8 +96,6 @@ class RunCounts:
 def airflow_engine(url: str) -> Engine:
     """Airflow's metadata DB with the store's PostgreSQL driver (psycopg 3), whatever driver
     Airflow's own URL names."""
-    from loanhub.db import make_engine
-
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -492,21 +491,3 @@ def files(engine: Engine, limit: int = 200) -> Files:
         )
         total = conn.execute(select(func.count()).select_from(quarantined_record)).scalar_one()
     return Files(receipts, quarantined, total, by_state, reasons)
-
-
-__all__ = [
-    "RUN_STATES",
-    "STEPS",
-    "SYSTEMS",
-    "CallOutcome",
-    "airflow_engine",
-    "approvals",
-    "files",
-    "median",
-    "percentile",
-    "queue_item",
-    "queues",
-    "runs_since",
-    "sources",
-    "warnings",
-]

@@ -24,6 +24,7 @@ import requests
 from sqlalchemy import select, text
 
 from dags.support.cluster import LocalCluster
+from dags.support.scratch import scratch_database
 from loanhub.airflow_api import AirflowApi, AirflowApiError
 from loanhub.dashboard.auth import Role, UserBook
 from loanhub.intake import load_applicants
@@ -123,8 +124,15 @@ def test_credit_ops_harvest_and_review_through_the_api(
         "mona", Role.VIEWER, "mona-pw"
     )
     sim.controls({"tax": {"*": {"answer_delay": 12.0}}})  # long enough for the wait to defer
-    database = f"airflow_{Path(pg_url).name}"[:60]
-    with LocalCluster(tmp_path / "airflow", port=8795, database=database, extra_env=hub) as air:
+    with (
+        scratch_database() as metadata_url,
+        LocalCluster(
+            tmp_path / "airflow",
+            port=8795,
+            database=metadata_url.rsplit("/", 1)[1],
+            extra_env=hub,
+        ) as air,
+    ):
         harvest = loanhub(as_user(air, "credit_ops"), "harvest", *numbers, "--batch-size", "3")
         # the triggerer files what a trigger logs with the task's own log
         waits = "".join(

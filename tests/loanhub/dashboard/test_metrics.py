@@ -32,6 +32,23 @@ def rows(engine, sql: str) -> list:
 def test_the_metrics_are_the_stores_numbers(pg_engine, tmp_path: Path):
     seed(pg_engine, tmp_path / "screens")
     got = samples(pg_engine)
+    families = {name for name, _ in got}
+    for table in (
+        "source_call",
+        "work_item",
+        "early_warning",
+        "file_receipt",
+        "quarantined_record",
+    ):
+        assert rows(pg_engine, f"SELECT count(*) FROM {table}")[0][0] > 0  # nothing vacuous
+    assert {
+        "loanhub_source_calls_total",
+        "loanhub_source_call_duration_seconds_bucket",
+        "loanhub_work_items",
+        "loanhub_warnings_raised_total",
+        "loanhub_file_records_loaded_total",
+        "loanhub_records_quarantined_total",
+    } <= families
 
     for system, outcome, n in rows(
         pg_engine, "SELECT system, outcome, count(*) FROM source_call GROUP BY 1, 2"
