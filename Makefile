@@ -17,7 +17,7 @@ test: lint
 	$(VENV)/pytest
 
 demo: setup
-	$(VENV)/python -m dags.support.demo
+	$(VENV)/python -m devtools.demo
 
 bench: setup
 	$(VENV)/python -m bench
@@ -27,8 +27,8 @@ clean:
 
 # credit_harvest for 100 applications on Celery: two workers, one SIGKILLed mid-run (~4 min)
 distributed: setup
-	$(VENV)/python -m dags.support.distributed --applications 100 --workers 2 --kill-one
+	$(VENV)/python -m devtools.distributed --applications 100 --workers 2 --kill-one
 
 up: setup
 	$(VENV)/loanhub sim up
-	$(VENV)/python -m dags.support.cluster --intake 30
+	$(VENV)/python -m devtools.cluster --intake 30

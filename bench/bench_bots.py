@@ -25,7 +25,7 @@ from bots.browser import Chromium
 from bots.config import PortalLogin
 from bots.evidence import ScreenEvidence
 from bots.ss.bot import SocialSecurityBot
-from loanhub.masking import mask_text
+from loanhub.platform.masking import mask_text
 from simulators.dataset import generate
 
 LOOKUPS = 50

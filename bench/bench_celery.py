@@ -6,8 +6,8 @@ import tempfile
 from pathlib import Path
 
 from bench.common import Result
-from dags.support.distributed import POOLS
-from dags.support.distributed import run as distributed_run
+from devtools.distributed import POOLS
+from devtools.distributed import run as distributed_run
 
 APPLICATIONS = 100
 

@@ -23,7 +23,7 @@ from connectors.config import SftpConfig, SoapConfig
 from connectors.evidence import EvidenceStore
 from connectors.sftp import SftpConnector
 from connectors.soap import SoapClient
-from loanhub.masking import mask_text
+from loanhub.platform.masking import mask_text
 from simulators.controls import DEFAULTS
 from simulators.dataset import generate
 

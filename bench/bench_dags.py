@@ -1,11 +1,11 @@
 """The orchestration, measured under a real scheduler.
 
 Both figures come from a ``credit_harvest`` run under Airflow's own scheduler, DAG processor
-and triggerer with the LocalExecutor (``dags.support.cluster``, PostgreSQL metadata), triggered
+and triggerer with the LocalExecutor (``devtools.cluster``, PostgreSQL metadata), triggered
 and followed through the REST API; the run's times are read from the metadata database.
 
 - ``orchestration_efficiency``: 200 applications with the demo's shortened latencies and faults
-  on (``dags.support.demo``): the sum of the task instances' run times vs the run's wall time.
+  on (``devtools.demo``): the sum of the task instances' run times vs the run's wall time.
   Goal >= 0.8: the scheduler keeps the pools busy instead of idling between tasks.
 - ``harvest_vs_latency_bound``: 1,000 applications with the simulators' default latencies
   (the catalogue's: bureau 0.5-3 s a query, portal 1-3 s a page, core 0.05-0.3 s a call, tax
@@ -31,11 +31,11 @@ import psycopg
 import requests
 
 from bench.common import PG_ADMIN_URL, Result, free_port, scratch_database, simulators_running
-from dags.support.cluster import LocalCluster
-from dags.support.demo import DEMO_CONTROLS
-from dags.support.scratch import take_applications
-from loanhub.airflow_api import AirflowApi
-from loanhub.settings import HubSettings
+from devtools.cluster import LocalCluster
+from devtools.demo import DEMO_CONTROLS
+from devtools.scratch import take_applications
+from loanhub.cli.airflow_api import AirflowApi
+from loanhub.runtime.settings import HubSettings
 
 # the systems whose calls bound a harvest, and which journal entries are one latency each
 BOUND_CALLS = {"bureau": ("bureau", ("query",)), "core": ("core", ("query",))}

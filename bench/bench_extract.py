@@ -28,9 +28,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from bench.common import Result, scratch_database
-from loanhub.db import make_engine, upgrade
-from loanhub.receipts import FileReceiptBook
-from loanhub.repayments import load_extract, valid_table
+from loanhub.flows.repayments import load_extract, valid_table
+from loanhub.platform.db import make_engine, upgrade
+from loanhub.platform.receipts import FileReceiptBook
 from mappings.lnrepay import check_extract
 
 RECORDS = 1_000_000

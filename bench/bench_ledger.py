@@ -10,8 +10,8 @@ from __future__ import annotations
 import psycopg
 
 from bench.common import Result, rate, scratch_database
-from loanhub.db import make_engine, upgrade
-from loanhub.ledger import WorkItemLedger
+from loanhub.platform.db import make_engine, upgrade
+from loanhub.platform.ledger import WorkItemLedger
 
 ITEMS = 1000
 

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from dags.support.cluster import free_port
-from dags.support.scratch import PG_ADMIN_URL, scratch_database, simulators_running
+from devtools.cluster import free_port
+from devtools.scratch import PG_ADMIN_URL, scratch_database, simulators_running
 
 __all__ = [
     "PG_ADMIN_URL",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from schemas.failures import RetryPolicy
+from kernel.failures import RetryPolicy
 
 CHROMIUM_ARGS = (
     "--no-sandbox",

@@ -22,7 +22,7 @@ from pathlib import Path
 from playwright.sync_api import BrowserContext, Page
 from playwright.sync_api import Error as PlaywrightError
 
-from schemas.failures import Masker
+from kernel.failures import Masker
 
 _COLLECT = """() => {
   const texts = [];

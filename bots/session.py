@@ -20,8 +20,8 @@ from playwright.sync_api import Error as PlaywrightError
 from bots.browser import Chromium
 from bots.config import ScreenPolicy
 from bots.evidence import ScreenEvidence
-from schemas.calls import CallObserver, ignore_call, observed
-from schemas.failures import LegacyError, Masker, NeedsHuman, TransientError
+from kernel.calls import CallObserver, ignore_call, observed
+from kernel.failures import LegacyError, Masker, NeedsHuman, TransientError
 
 T = TypeVar("T")
 

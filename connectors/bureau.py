@@ -14,11 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from connectors.config import Masker, SoapConfig
-from connectors.errors import BusinessAnswer, ContractError
 from connectors.evidence import EvidenceStore
 from connectors.soap import SoapClient
-from schemas.calls import CallObserver, ignore_call
-from schemas.failures import OnceGuard
+from kernel.calls import CallObserver, ignore_call
+from kernel.failures import BusinessAnswer, ContractError, OnceGuard
 from schemas.identifiers import InvalidIdentifier, validate_resident_id, validate_uscc
 from schemas.types import utcnow
 

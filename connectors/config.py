@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from schemas.failures import Masker, RetryPolicy
+from kernel.failures import Masker, RetryPolicy
 
 __all__ = ["Masker", "RetryPolicy", "SftpConfig", "SmtpConfig", "SoapConfig"]
 

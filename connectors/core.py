@@ -5,8 +5,8 @@ Reads only: safe to retry, so a timeout after send is transient here, not in dou
 
 from __future__ import annotations
 
-from connectors.errors import ContractError
 from connectors.soap import SoapAnswer, SoapClient
+from kernel.failures import ContractError
 from schemas.identifiers import InvalidIdentifier, validate_resident_id
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from lxml import etree
 from lxml.builder import ElementMaker
 
-from connectors.errors import ContractError
 from connectors.sftp import SftpConnector
+from kernel.failures import ContractError
 from schemas.lending import Disbursement
 from schemas.types import utcnow
 

@@ -30,9 +30,8 @@ from typing import BinaryIO, Protocol
 import paramiko
 
 from connectors.config import SftpConfig
-from connectors.errors import ContractError, TransientError
-from connectors.retry import with_retry
-from schemas.calls import CallObserver, ignore_call, observed
+from kernel.calls import CallObserver, ignore_call, observed
+from kernel.failures import ContractError, TransientError, with_retry
 
 CHUNK = 1 << 20
 # Measured here against OpenSSH sshd (200 MB, aes128-gcm): paramiko's defaults (2 MiB window,

@@ -7,8 +7,8 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 from connectors.config import Masker, SmtpConfig
-from connectors.errors import ContractError, TransientError
-from schemas.calls import CallObserver, ignore_call, observed
+from kernel.calls import CallObserver, ignore_call, observed
+from kernel.failures import ContractError, TransientError
 
 
 class Notifier:

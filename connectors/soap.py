@@ -36,16 +36,16 @@ from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
 from connectors.config import Masker, SoapConfig
-from connectors.errors import (
+from connectors.evidence import EvidenceStore
+from kernel.calls import CallObserver, ignore_call, observed
+from kernel.failures import (
     BusinessAnswer,
-    ConnectorError,
     ContractError,
+    LegacyError,
     OutcomeUnknown,
     TransientError,
+    with_retry,
 )
-from connectors.evidence import EvidenceStore
-from connectors.retry import with_retry
-from schemas.calls import CallObserver, ignore_call, observed
 from schemas.types import utcnow
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -290,7 +290,7 @@ class SoapClient:
 
     # -- the one place that decides ------------------------------------------------------------
 
-    def classify_fault(self, code: str, message: str, idempotent: bool) -> ConnectorError:
+    def classify_fault(self, code: str, message: str, idempotent: bool) -> LegacyError:
         """What a SOAP fault means. ``code`` is the faultcode without its prefix."""
         if code.startswith("Server.Busy"):  # refused before doing anything: safe to retry
             return TransientError(f"{code}: {message}", system=self.system, code=code)
@@ -312,7 +312,7 @@ class SoapClient:
     def classify_response(
         self, operation: str, response: requests.Response, idempotent: bool
     ) -> etree._Element:
-        """The answer's body element, or the ``ConnectorError`` it amounts to."""
+        """The answer's body element, or the ``LegacyError`` it amounts to."""
         status = response.status_code
         if status == 503 or (status in (502, 504) and idempotent):
             raise TransientError(f"HTTP {status}", system=self.system)

@@ -15,8 +15,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Protocol
 
-from connectors.errors import ContractError
 from connectors.sftp import SftpConnector, TakenFile
+from kernel.failures import ContractError
 from schemas.hub import FileState
 from schemas.identifiers import InvalidIdentifier, validate_resident_id, validate_uscc
 

@@ -18,7 +18,7 @@ from datetime import timedelta
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Param, dag, get_current_context, task
 
-from dags.support.common import DECISIONS, START, default_args
+from dags.support.defaults import DECISIONS, START, default_args
 
 DEFAULT_ARGS = default_args(2, timedelta(seconds=20))
 OPTIONS = ["Approve", "Reject", "Return"]
@@ -62,10 +62,10 @@ def _maker() -> str:
 def credit_decision() -> None:
     @task
     def evaluate() -> list[dict[str, object]]:
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
         params = get_current_context()["params"]
-        return pipeline.evaluate(params["application_nos"], params["rule_set"], _maker())
+        return tasks.evaluate(params["application_nos"], params["rule_set"], _maker())
 
     @task
     def review_requests(referrals: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -81,21 +81,21 @@ def credit_decision() -> None:
 
     @task(multiple_outputs=False, trigger_rule="none_failed")
     def record_reviews(referrals: list[dict[str, object]], answers: list[dict]) -> dict[str, int]:
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
         params = get_current_context()["params"]
         outcomes: dict[str, int] = {}
         for referral, answer in zip(referrals, answers or [], strict=True):
-            outcome = pipeline.record_review(referral, answer, _maker(), params["rule_set"])
+            outcome = tasks.record_review(referral, answer, _maker(), params["rule_set"])
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
         return outcomes
 
     @task(pool="los", trigger_rule="none_failed", outlets=[DECISIONS])
     def post_to_los(_: dict[str, int]) -> int:
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
         params = get_current_context()["params"]
-        posted = pipeline.post_decisions(pipeline.decided_applications(params["application_nos"]))
+        posted = tasks.post_decisions(tasks.decided_applications(params["application_nos"]))
         return len(posted)
 
     post_to_los(record_reviews(referrals, review.output))

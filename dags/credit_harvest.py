@@ -22,7 +22,7 @@ from datetime import timedelta
 
 from airflow.sdk import Param, dag, get_current_context, task, task_group
 
-from dags.support.common import PROFILES, START, default_args
+from dags.support.defaults import PROFILES, START, default_args
 from dags.support.tax_wait import TaxAnswerOperator
 
 DEFAULT_ARGS = default_args(2, timedelta(seconds=20), retry_exponential_backoff=2.0)
@@ -51,42 +51,42 @@ DEFAULT_ARGS = default_args(2, timedelta(seconds=20), retry_exponential_backoff=
 def credit_harvest() -> None:
     @task
     def batches() -> list[list[str]]:
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
         params = get_current_context()["params"]
-        return pipeline.harvest_batches(params["application_nos"], params["batch_size"])
+        return tasks.harvest_batches(params["application_nos"], params["batch_size"])
 
     @task(multiple_outputs=False, pool="bureau", retries=3)
     def bureau(batch: list[str]) -> dict[str, int]:
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
-        return pipeline.harvest_source("bureau", batch)
+        return tasks.harvest_source("bureau", batch)
 
     @task(multiple_outputs=False, pool="core", retries=3)
     def core(batch: list[str]) -> dict[str, int]:
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
-        return pipeline.harvest_source("core", batch)
+        return tasks.harvest_source("core", batch)
 
     @task(multiple_outputs=False, pool="social_security", retries=2)
     def social_security(batch: list[str]) -> dict[str, int]:
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
-        return pipeline.harvest_source("social_security", batch)
+        return tasks.harvest_source("social_security", batch)
 
     @task(multiple_outputs=False, pool="tax")
     def tax_request(batch: list[str]) -> dict[str, object]:
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
-        return pipeline.submit_tax(batch)
+        return tasks.submit_tax(batch)
 
     @task(outlets=[PROFILES], trigger_rule="all_done")
     def profiles(batch: list[str]) -> int:
         """Whatever the sources gave (one that failed shows as missing, and the rules then
         refer the application to a person rather than decide without it)."""
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
-        return pipeline.build_profiles(batch)
+        return tasks.build_profiles(batch)
 
     @task_group
     def batch(applications: list[str]) -> None:

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, PokeReturnValue, dag, task
 
-from dags.support.common import DECISIONS, START, default_args
+from dags.support.defaults import DECISIONS, START, default_args
 
 DEFAULT_ARGS = default_args(3, timedelta(seconds=30))
 
@@ -39,42 +39,42 @@ def loan_disbursement() -> None:
     def settle_doubts() -> dict:
         """First, before anything is sent: payments whose upload outcome is unknown are
         settled by reading the gateway."""
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
-        return pipeline.settle_doubts()
+        return tasks.settle_doubts()
 
     @task(pool="los")
     def refresh_checker_decisions(_: dict) -> int:
         """Approvals that waited for the LOS checker: read their LOS status again."""
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
-        return pipeline.refresh_pending_reviews()
+        return tasks.refresh_pending_reviews()
 
     @task
     def book_loans(_: int) -> int:
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
-        return len(pipeline.book_loans())
+        return len(tasks.book_loans())
 
     @task(pool="gateway")
     def send_payments(_: int) -> int:
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
-        return len(pipeline.send_payments())
+        return len(tasks.send_payments())
 
     @task.sensor(poke_interval=5, timeout=3600, mode="reschedule", pool="gateway")
     def settled(_: int) -> PokeReturnValue:
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
-        state = pipeline.settle_payments()
+        state = tasks.settle_payments()
         done = state["waiting"] == 0 and not state["in_doubt"].get("still_unknown")
         return PokeReturnValue(is_done=done, xcom_value=state)
 
     @task(multiple_outputs=False)
     def reconcile(_: dict) -> dict:
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
-        return pipeline.reconcile_payments()
+        return tasks.reconcile_payments()
 
     reconcile(settled(send_payments(book_loans(refresh_checker_decisions(settle_doubts())))))
 

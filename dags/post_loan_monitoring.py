@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from airflow.sdk import dag, task
 
-from dags.support.common import START, WARNINGS, default_args
+from dags.support.defaults import START, WARNINGS, default_args
 from dags.support.tax_wait import TaxAnswerOperator
 
 DEFAULT_ARGS = default_args(2, timedelta(minutes=5))
@@ -32,34 +32,34 @@ DEFAULT_ARGS = default_args(2, timedelta(minutes=5))
 def post_loan_monitoring() -> None:
     @task
     def active_loans() -> list[list[str]]:
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
-        found = pipeline.active_loan_applications()
+        found = tasks.active_loan_applications()
         return [found[i : i + 20] for i in range(0, len(found), 20)]
 
     @task(pool="bureau")
     def bureau(batch: list[str]) -> int:
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
-        return pipeline.repull("bureau", batch)
+        return tasks.repull("bureau", batch)
 
     @task(pool="social_security")
     def social_security(batch: list[str]) -> int:
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
-        return pipeline.repull("social_security", batch)
+        return tasks.repull("social_security", batch)
 
     @task(multiple_outputs=False, pool="tax")
     def tax_request(batch: list[str]) -> dict[str, object]:
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
-        return pipeline.submit_tax(batch, purpose="post_loan")
+        return tasks.submit_tax(batch, purpose="post_loan")
 
     @task(outlets=[WARNINGS], trigger_rule="all_done")
     def warnings(batch: list[str]) -> int:
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
-        return pipeline.post_loan_warnings(batch)
+        return tasks.post_loan_warnings(batch)
 
     loans = active_loans()
     [

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from airflow.sdk import Param, PokeReturnValue, dag, get_current_context, task
 
-from dags.support.common import START, WARNINGS, default_args
+from dags.support.defaults import START, WARNINGS, default_args
 
 DEFAULT_ARGS = default_args(2, timedelta(minutes=2))
 
@@ -45,16 +45,16 @@ def _business_date() -> date:
 def repayment_sync() -> None:
     @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule", pool="core")
     def extract_loaded() -> PokeReturnValue:
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
-        loaded = pipeline.fetch_and_ingest_extract(_business_date())
+        loaded = tasks.fetch_and_ingest_extract(_business_date())
         return PokeReturnValue(is_done=loaded is not None, xcom_value=loaded)
 
     @task(outlets=[WARNINGS])
     def raise_warnings(_: dict) -> int:
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
-        return pipeline.raise_warnings(_business_date())
+        return tasks.raise_warnings(_business_date())
 
     raise_warnings(extract_loaded())
 

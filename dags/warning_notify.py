@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
 
-from dags.support.common import START, WARNINGS, default_args
+from dags.support.defaults import START, WARNINGS, default_args
 
 DEFAULT_ARGS = default_args(3, timedelta(minutes=1))
 
@@ -32,9 +32,9 @@ DEFAULT_ARGS = default_args(3, timedelta(minutes=1))
 def warning_notify() -> None:
     @task(multiple_outputs=False)
     def notify() -> dict[str, int]:
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
-        return pipeline.notify_warnings()
+        return tasks.notify_warnings()
 
     notify()
 

@@ -21,14 +21,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from contracts import LNREPAY_COPYBOOK
 from mappings.copybook import Columns, Layout, decode_records, read_copybook
 
-COPYBOOK = Path(__file__).resolve().parent / "copybooks" / "LNREPAY.cpy"
+COPYBOOK = LNREPAY_COPYBOOK
 RECORD_TYPES = {"H": 0xC8, "D": 0xC4, "T": 0xE3}  # EBCDIC
 STATUSES = ("P", "L", "A", "M", "D")
 MAX_CENTS = 10**16  # NUMERIC(18,2): 16 integer digits

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
+from kernel.failures import FailureKind
 from schemas.base import CanonicalModel
 from schemas.types import Sha256Hex, UtcDateTime
 
@@ -18,14 +19,6 @@ class WorkItemState(StrEnum):
     FAILED = "FAILED"
     NEEDS_HUMAN = "NEEDS_HUMAN"
     IN_DOUBT = "IN_DOUBT"
-
-
-class FailureKind(StrEnum):
-    """The three kinds every connector and bot sorts its failures into (architecture.md)."""
-
-    TRANSIENT = "transient"
-    BUSINESS = "business"
-    CONTRACT = "contract"
 
 
 class WorkItem(CanonicalModel):

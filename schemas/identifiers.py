@@ -4,7 +4,7 @@ A bad checksum is bad input, never a lookup miss (legacy-systems.md): callers ra
 ``InvalidIdentifier`` early so that a typo never costs a bureau inquiry.
 
 They belong to the canonical model (the lowest layer), which refuses a bad identifier; the
-hub's use cases reach them as ``loanhub.identifiers``.
+hub's use cases reach them as ``schemas.identifiers``.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeEngine
 
+from kernel.calls import SourceCall
 from schemas.base import Lineage
 from schemas.bureau import (
     CreditAccount,
@@ -42,7 +43,6 @@ from schemas.bureau import (
     CreditPublicRecord,
     CreditReport,
 )
-from schemas.calls import SourceCall
 from schemas.hub import AuditEvent, BlacklistEntry, FileReceipt, QuarantinedRecord, WorkItem
 from schemas.lending import Decision, Disbursement, EarlyWarning, Loan, RepaymentInstallment
 from schemas.party import Application, Consent, Party

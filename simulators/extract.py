@@ -1,5 +1,5 @@
 """The core's nightly ``LNREPAY.D<YYMMDD>`` extract: EBCDIC (cp037) fixed-length records laid
-out by the copybook kept under version control (``mappings/copybooks/LNREPAY.cpy``).
+out by the copybook kept under version control (``contracts/copybooks/LNREPAY.cpy``).
 
 This is the simulator's own encoder: it reads the copybook's PIC clauses and writes what a
 mainframe would, quirks included: packed-decimal signs C, D and F all occur (zero is written
@@ -17,9 +17,10 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+from contracts import LNREPAY_COPYBOOK
 from simulators.dataset import BANK_CODE, Dataset, Installment, Loan
 
-COPYBOOK = Path(__file__).resolve().parent.parent / "mappings" / "copybooks" / "LNREPAY.cpy"
+COPYBOOK = LNREPAY_COPYBOOK
 CODEPAGE = "cp037"
 _FIELD = re.compile(
     r"^\s+05\s+(?P<name>[A-Z0-9-]+)\s+PIC\s+(?P<sign>S?)(?P<kind>[X9])\((?P<digits>\d+)\)"

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
+from contracts import WSDL_DIR
 from simulators.controls import Controls
 from simulators.journal import Journal
 from simulators.wssecurity import AuthenticationFailed, UsernameTokenVerifier
 
 SOAP_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
-WSDL_DIR = Path(__file__).resolve().parent / "wsdl"
 _PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_blank_text=True
 )

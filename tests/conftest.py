@@ -19,8 +19,8 @@ from sqlalchemy import Engine, text
 
 from bots.browser import Chromium
 from bots.config import BrowserConfig
-from loanhub.db import make_engine, upgrade
-from loanhub.masking import known_names
+from loanhub.platform.db import make_engine, upgrade
+from loanhub.platform.masking import known_names
 from schemas.tables import metadata
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from loanhub.cli import dashboard_command
-from loanhub.rules import RuleSet
-from loanhub.settings import HubSettings, LegacyEndpoints
+from loanhub.flows.rules import RuleSet
+from loanhub.runtime.settings import HubSettings, LegacyEndpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 STACK = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

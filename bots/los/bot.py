@@ -30,8 +30,8 @@ from bots.los.pages import (
     is_busy,
 )
 from bots.session import ScreenSession
-from schemas.calls import CallObserver, ignore_call
-from schemas.failures import (
+from kernel.calls import CallObserver, ignore_call
+from kernel.failures import (
     BusinessAnswer,
     ContractError,
     Masker,

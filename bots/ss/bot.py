@@ -37,8 +37,8 @@ from bots.ss.pages import (
     Workspace,
     body_text,
 )
-from schemas.calls import CallObserver, ignore_call
-from schemas.failures import ContractError, Masker, NeedsHuman, TransientError
+from kernel.calls import CallObserver, ignore_call
+from kernel.failures import ContractError, Masker, NeedsHuman, TransientError
 from schemas.types import utcnow
 
 Screen = Literal["login", "busy", "search", "not_found", "results", "unknown"]

@@ -13,7 +13,7 @@ from airflow.configuration import conf
 from airflow.plugins_manager import AirflowPlugin
 
 from loanhub.dashboard.app import create_app
-from loanhub.settings import HubSettings
+from loanhub.runtime.settings import HubSettings
 
 URL_PREFIX = "/loanhub"
 

@@ -17,16 +17,16 @@ from typing import Any
 from airflow.sdk import BaseOperator, Context
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from connectors.errors import TransientError
+from kernel.failures import TransientError
 
 POKE_SECONDS = 5.0
 log = logging.getLogger(__name__)
 
 
 def _answered(request: str, seen: str) -> str | None:
-    from loanhub import pipeline  # imported off the triggerer's loop: it takes a second
+    from loanhub.runtime import tasks  # imported off the triggerer's loop: it takes a second
 
-    return pipeline.tax_answered(request, seen)
+    return tasks.tax_answered(request, seen)
 
 
 class TaxAnswerTrigger(BaseTrigger):
@@ -84,13 +84,13 @@ class TaxAnswerOperator(BaseOperator):
         return self._collect_or_defer(str((event or {}).get("version", "")))
 
     def _collect_or_defer(self, seen: str) -> str:
-        from loanhub import pipeline
+        from loanhub.runtime import tasks
 
         name, batch = str(self.request["request"]), list(self.request["batch"])
-        if pipeline.collect_tax(name, batch, str(self.request.get("suffix", ""))):
+        if tasks.collect_tax(name, batch, str(self.request.get("suffix", ""))):
             return name
         self.defer(
             trigger=TaxAnswerTrigger(name, seen, self.poke_seconds),
             method_name="collect",
-            timeout=timedelta(seconds=pipeline.tax_wait_seconds()),
+            timeout=timedelta(seconds=tasks.tax_wait_seconds()),
         )

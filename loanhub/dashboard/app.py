@@ -23,14 +23,15 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from loanhub import audit, monitor
+from kernel.calls import CallOutcome
 from loanhub.dashboard import charts, evidence, figures
 from loanhub.dashboard.auth import Role, User, UserBook, session_secret
 from loanhub.dashboard.metrics import exposition
-from loanhub.db import open_store
-from loanhub.masking import mask_text
-from loanhub.settings import HubSettings
-from schemas.calls import CallOutcome
+from loanhub.flows import warnings
+from loanhub.platform import audit
+from loanhub.platform.db import open_store
+from loanhub.platform.masking import mask_text
+from loanhub.runtime.settings import HubSettings
 from schemas.types import utcnow
 
 COOKIE = "loanhub_session"
@@ -386,7 +387,7 @@ def create_app(
         csrf: Annotated[str, Form()] = "",
     ) -> Response:
         checked(request, csrf)
-        if monitor.acknowledge(board.engine, warning_key):
+        if warnings.acknowledge(board.engine, warning_key):
             with board.engine.begin() as conn:
                 audit.append(
                     conn,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from loanhub.settings import HubSettings
+from loanhub.runtime.settings import HubSettings
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 

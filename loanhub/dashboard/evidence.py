@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from loanhub.masking import mask_text
-from loanhub.settings import HubSettings
+from loanhub.platform.masking import mask_text
+from loanhub.runtime.settings import HubSettings
 
 PREVIEW_BYTES = 20_000
 

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import Engine, Select, String, Table, bindparam, func, select, text
 from sqlalchemy.engine import make_url
 
-from loanhub.db import make_engine
-from schemas.calls import SUCCESSFUL
+from kernel.calls import SUCCESSFUL
+from loanhub.platform.db import make_engine
 from schemas.hub import WorkItemState
 from schemas.tables import (
     applicant_profile,

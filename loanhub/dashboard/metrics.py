@@ -20,7 +20,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, case, func, select
 
-from schemas.calls import SUCCESSFUL
+from kernel.calls import SUCCESSFUL
 from schemas.tables import (
     early_warning,
     file_receipt,

@@ -13,10 +13,10 @@ from bots.config import LosLogin, PortalLogin, ScreenPolicy
 from bots.evidence import ScreenEvidence
 from bots.los.bot import LosBot
 from bots.ss.bot import SocialSecurityBot
-from loanhub.guards import LedgerGuard
-from loanhub.ledger import WorkItemLedger
-from loanhub.masking import mask_text
-from schemas.failures import RetryPolicy
+from kernel.failures import RetryPolicy
+from loanhub.platform.guards import LedgerGuard
+from loanhub.platform.ledger import WorkItemLedger
+from loanhub.platform.masking import mask_text
 
 FAST_POLICY = ScreenPolicy(busy=RetryPolicy(attempts=4, base_seconds=0.05, cap_seconds=0.2))
 

@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 
 from bots.evidence import ScreenEvidence
-from loanhub.masking import mask_text
+from loanhub.platform.masking import mask_text
 
 ID = "11010519491231002X"
 CARD = "6222021234567890128"

@@ -10,10 +10,10 @@ from sqlalchemy import Engine, insert
 
 from connectors.config import RetryPolicy, SftpConfig, SoapConfig
 from connectors.evidence import EvidenceStore
-from loanhub.consents import ConsentBook
-from loanhub.guards import LedgerGuard
-from loanhub.ledger import WorkItemLedger
-from loanhub.masking import mask_text
+from loanhub.platform.consents import ConsentBook
+from loanhub.platform.guards import LedgerGuard
+from loanhub.platform.ledger import WorkItemLedger
+from loanhub.platform.masking import mask_text
 from schemas.tables import consent
 from schemas.types import utcnow
 

@@ -5,11 +5,11 @@ import pytest
 from sqlalchemy import select
 
 from connectors.bureau import BureauConnector, ConsentMissing
-from connectors.errors import ContractError, TransientError
-from loanhub.consents import ConsentBook
-from loanhub.guards import LedgerGuard
-from loanhub.ledger import WorkItemLedger
-from loanhub.masking import mask_text
+from kernel.failures import ContractError, TransientError
+from loanhub.platform.consents import ConsentBook
+from loanhub.platform.guards import LedgerGuard
+from loanhub.platform.ledger import WorkItemLedger
+from loanhub.platform.masking import mask_text
 from schemas.tables import audit_event, work_item
 from tests.connectors.conftest import record_consent, soap_config
 

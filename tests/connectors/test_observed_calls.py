@@ -8,11 +8,11 @@ import pytest
 
 from connectors.config import SmtpConfig
 from connectors.core import CoreConnector
-from connectors.errors import BusinessAnswer, ContractError, TransientError
 from connectors.sftp import SftpConnector
 from connectors.smtp import Notifier
-from loanhub.masking import mask_text
-from schemas.calls import SourceCall
+from kernel.calls import SourceCall
+from kernel.failures import BusinessAnswer, ContractError, TransientError
+from loanhub.platform.masking import mask_text
 from tests.connectors.conftest import sftp_config, soap_config
 
 

@@ -3,7 +3,6 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.errors import ContractError
 from connectors.payments import (
     Debtor,
     PaymentGatewayConnector,
@@ -12,6 +11,7 @@ from connectors.payments import (
     parse_pain002,
 )
 from connectors.sftp import SftpConnector
+from kernel.failures import ContractError
 from schemas.base import Lineage
 from schemas.lending import Disbursement
 from schemas.types import utcnow

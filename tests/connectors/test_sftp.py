@@ -5,9 +5,9 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from connectors.errors import ContractError, TransientError
 from connectors.sftp import SftpConnector, safe_name
-from loanhub.receipts import FileReceiptBook
+from kernel.failures import ContractError, TransientError
+from loanhub.platform.receipts import FileReceiptBook
 from tests.connectors.conftest import sftp_config
 
 

@@ -3,9 +3,9 @@ import socket
 import pytest
 
 from connectors.config import SmtpConfig
-from connectors.errors import TransientError
 from connectors.smtp import Notifier
-from loanhub.masking import mask_text
+from kernel.failures import TransientError
+from loanhub.platform.masking import mask_text
 
 
 def test_warnings_leave_masked(sim, sim_endpoints):
@@ -32,7 +32,7 @@ def test_a_permanent_refusal_is_a_contract_failure():
     """A real SMTP server (aiosmtpd) that refuses every message with 554."""
     from aiosmtpd.controller import Controller
 
-    from connectors.errors import ContractError
+    from kernel.failures import ContractError
 
     class Refuse:
         async def handle_DATA(self, server, session, envelope):

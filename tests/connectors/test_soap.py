@@ -12,12 +12,12 @@ import pytest
 
 from connectors.config import SoapConfig
 from connectors.core import CoreConnector
-from connectors.errors import BusinessAnswer, ContractError, OutcomeUnknown, TransientError
 from connectors.soap import SoapClient
-from loanhub.masking import mask_text
+from kernel.failures import BusinessAnswer, ContractError, OutcomeUnknown, TransientError
+from loanhub.platform.masking import mask_text
 from tests.connectors.conftest import FAST_RETRY, soap_config
 
-WSDL = (Path(__file__).resolve().parents[2] / "simulators" / "wsdl" / "bureau.wsdl").read_text()
+WSDL = (Path(__file__).resolve().parents[2] / "contracts" / "wsdl" / "bureau.wsdl").read_text()
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
 <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
@@ -154,7 +154,7 @@ def test_a_hanging_endpoint_stops_at_the_operation_timeout(hostile):
 def test_a_refused_connection_is_transient():
     config = SoapConfig(
         url="http://127.0.0.1:9/x",
-        wsdl=str(Path(__file__).resolve().parents[2] / "simulators/wsdl/bureau.wsdl"),
+        wsdl=str(Path(__file__).resolve().parents[2] / "contracts/wsdl/bureau.wsdl"),
         username="u",
         password="p",
         retry=FAST_RETRY,

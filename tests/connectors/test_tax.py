@@ -4,7 +4,6 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.errors import ContractError
 from connectors.sftp import SftpConnector
 from connectors.tax import (
     RequestNameTaken,
@@ -13,7 +12,8 @@ from connectors.tax import (
     parse_answer,
     request_bytes,
 )
-from loanhub.receipts import FileReceiptBook
+from kernel.failures import ContractError
+from loanhub.platform.receipts import FileReceiptBook
 from schemas.hub import FileState
 from tests.connectors.conftest import sftp_config
 

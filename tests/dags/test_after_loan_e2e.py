@@ -13,7 +13,7 @@ from sqlalchemy import select
 from schemas.identifiers import InvalidIdentifier, validate_resident_id
 from schemas.tables import disbursement, early_warning
 from tests.dags.test_credit_e2e import run_dag
-from tests.loanhub.test_disburse import approved
+from tests.loanhub.flows.test_disburse import approved
 
 
 def is_id(value: str) -> bool:

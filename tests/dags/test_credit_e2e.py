@@ -14,8 +14,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from loanhub.intake import load_applicants
-from loanhub.synthetic import los_intake
+from devtools.synthetic import los_intake
+from loanhub.flows.intake import load_applicants
 from schemas.tables import applicant_profile, decision
 
 FAULTS = {
@@ -28,7 +28,7 @@ FAULTS = {
 
 def run_dag(env: dict, dag_id: str, conf: dict) -> str:
     run = subprocess.run(
-        [sys.executable, "-m", "dags.support.run", dag_id, json.dumps(conf)],
+        [sys.executable, "-m", "devtools.run", dag_id, json.dumps(conf)],
         env=env,
         capture_output=True,
         text=True,
@@ -59,7 +59,7 @@ def test_harvest_then_decide_posts_each_decision_once(
     assert profiled == set(numbers)
 
     credit_ops = subprocess.Popen(
-        [sys.executable, "-m", "dags.support.credit_ops", "--approve-from", "50"],
+        [sys.executable, "-m", "devtools.credit_ops", "--approve-from", "50"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -23,13 +23,13 @@ import pytest
 import requests
 from sqlalchemy import select, text
 
-from dags.support.cluster import LocalCluster
-from dags.support.scratch import scratch_database
-from loanhub.airflow_api import AirflowApi, AirflowApiError
+from devtools.cluster import LocalCluster
+from devtools.scratch import scratch_database
+from devtools.synthetic import los_intake
+from loanhub.cli.airflow_api import AirflowApi, AirflowApiError
 from loanhub.dashboard.auth import Role, UserBook
-from loanhub.intake import load_applicants
-from loanhub.settings import HubSettings
-from loanhub.synthetic import los_intake
+from loanhub.flows.intake import load_applicants
+from loanhub.runtime.settings import HubSettings
 from schemas.tables import applicant_profile, decision
 
 LOANHUB = Path(sys.executable).with_name("loanhub")

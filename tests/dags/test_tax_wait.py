@@ -11,8 +11,8 @@ import pytest
 from airflow.sdk.exceptions import TaskDeferred
 
 from dags.support.tax_wait import TaxAnswerOperator, TaxAnswerTrigger
-from loanhub.pipeline import Hub
-from loanhub.settings import HubSettings
+from loanhub.runtime.settings import HubSettings
+from loanhub.runtime.tasks import Hub
 from tests.connectors.test_tax import queries
 
 # the answer takes a second (so the first look finds nothing), and its first delivery is cut

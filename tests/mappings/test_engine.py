@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from connectors.core import CoreConnector
 from connectors.soap import SoapClient
 from loanhub.cli import app
-from loanhub.masking import mask_text
-from loanhub.quarantine import quarantine_refused
+from loanhub.platform.masking import mask_text
+from loanhub.platform.quarantine import quarantine_refused
 from mappings.engine import Mapping, MappingError, MappingResult
 from schemas.tables import quarantined_record
 from tests.connectors.conftest import soap_config

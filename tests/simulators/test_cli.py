@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-from loanhub.settings import HubSettings
+from loanhub.runtime.settings import HubSettings
 
 
 def loanhub(*args: str, env: dict) -> subprocess.CompletedProcess[str]:

@@ -2,7 +2,7 @@ import itertools
 import subprocess
 import sys
 
-from loanhub.identifiers import validate_resident_id, validate_uscc
+from schemas.identifiers import validate_resident_id, validate_uscc
 from simulators.dataset import add_months, generate, month_start
 
 

@@ -10,9 +10,9 @@ import pytest
 
 from bots.los.bot import LosBot
 from bots.los.pages import Decision
-from loanhub.ledger import WorkItemLedger
-from loanhub.masking import mask_text
-from schemas.failures import NeedsHuman, TransientError
+from kernel.failures import NeedsHuman, TransientError
+from loanhub.platform.ledger import WorkItemLedger
+from loanhub.platform.masking import mask_text
 from schemas.hub import WorkItemState
 from tests.bots.conftest import FAST_POLICY, ledger_guard, los_login
 from tests.simulators.portal_pages import los_decide, los_http_login

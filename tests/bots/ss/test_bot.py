@@ -9,9 +9,9 @@ import pytest
 
 from bots.config import PortalLogin
 from bots.ss.bot import SocialSecurityBot
-from loanhub.masking import mask_text
+from kernel.failures import ContractError, NeedsHuman, TransientError
+from loanhub.platform.masking import mask_text
 from mappings.engine import Mapping
-from schemas.failures import ContractError, NeedsHuman, TransientError
 from tests.bots.conftest import FAST_POLICY
 
 EXPORT_BUSY = {"/export.do": {"fault": "busy", "rate": 1.0}}

@@ -14,11 +14,11 @@ import pytest
 import uvicorn
 from sqlalchemy import Engine, delete, insert
 
-from dags.support.cluster import free_port
+from devtools.cluster import free_port
 from loanhub.dashboard.app import create_app
 from loanhub.dashboard.auth import Role, UserBook
-from loanhub.db import make_engine
-from loanhub.settings import HubSettings
+from loanhub.platform.db import make_engine
+from loanhub.runtime.settings import HubSettings
 from tests.conftest import truncate
 from tests.loanhub.dashboard.seed import World, seed
 

@@ -11,13 +11,13 @@ from pathlib import Path
 
 from sqlalchemy import Engine, insert, select, update
 
-from loanhub.calls import CallJournal
-from loanhub.intake import load_applicants
-from loanhub.quarantine import quarantine
-from loanhub.receipts import FileReceiptBook
-from loanhub.synthetic import applicant_batch
+from devtools.synthetic import applicant_batch
+from kernel.calls import CallOutcome, SourceCall
+from loanhub.flows.intake import load_applicants
+from loanhub.platform.calls import CallJournal
+from loanhub.platform.quarantine import quarantine
+from loanhub.platform.receipts import FileReceiptBook
 from schemas.base import Lineage
-from schemas.calls import CallOutcome, SourceCall
 from schemas.hub import FileState
 from schemas.lending import Decision, Disbursement, EarlyWarning, Loan
 from schemas.profile import ApplicantProfile

@@ -4,7 +4,7 @@ import stat
 from pathlib import Path
 
 from loanhub.dashboard.auth import Role, UserBook, session_secret
-from loanhub.settings import HubSettings
+from loanhub.runtime.settings import HubSettings
 
 
 def test_passwords_are_kept_hashed_and_checked(tmp_path: Path):

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from loanhub.dashboard.app import create_app
 from loanhub.dashboard.metrics import BUCKETS_SECONDS, exposition
-from loanhub.settings import HubSettings
+from loanhub.runtime.settings import HubSettings
 from tests.loanhub.dashboard.seed import seed
 
 

@@ -1,0 +1,29 @@
+"""The LOS's list of applications waiting for a decision, taken into the hub's store: what a
+bank's daily intake does, read here from the simulated LOS (its admin endpoint serves the
+seeded applications) for the demo and for `make up`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import requests
+from sqlalchemy import Engine
+
+from devtools.synthetic import los_intake
+from loanhub.flows.intake import IntakeSummary, load_applicants
+from loanhub.runtime.settings import HubSettings
+
+
+def take_waiting(
+    settings: HubSettings, engine: Engine, count: int
+) -> tuple[list[str], IntakeSummary]:
+    """The first ``count`` waiting applications into the store (once: a second take loads
+    nothing new); returns their numbers and what the intake did."""
+    endpoints = json.loads((settings.simulators_dir / "endpoints.json").read_text())
+    dataset = requests.get(f"{endpoints['admin']['url']}/dataset", timeout=60).json()
+    waiting = dataset["applications"][:count]
+    intake = load_applicants(
+        engine, los_intake(waiting, datetime.now(UTC)), source_ref="los-daily-list"
+    )
+    return [a["application_no"] for a in waiting], intake

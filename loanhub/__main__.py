@@ -1,0 +1,5 @@
+"""``python -m loanhub``: the same CLI as the ``loanhub`` command."""
+
+from loanhub.cli import app
+
+app()

@@ -1,0 +1,303 @@
+"""Decide: the rules on each profile, credit ops on the referrals, the result into the LOS.
+
+Every decision names who decided it (a user, or ``rule:<id>``) and the rule set version that
+decided or referred it. A referral becomes a decision only through a person who is not its
+maker (maker != checker) and who is an approver of the amount's tier. Posting into the LOS is
+the bot's once-only submission; its reference is stored with the decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bots.los.bot import LosBot
+from bots.los.pages import Decision as LosDecision
+from loanhub.flows.rules import RuleSet, Verdict
+from loanhub.platform import audit, blacklist
+from loanhub.platform.masking import mask_text
+from schemas.base import Lineage
+from schemas.lending import Decision, DecisionOutcome
+from schemas.profile import ApplicantProfile
+from schemas.tables import applicant_profile, application, decision, fact_row
+from schemas.types import utcnow
+
+STATUS_AFTER = {"APPROVE": "APPROVED", "REJECT": "REJECTED", "RETURN": "RETURNED"}
+
+
+class ReviewRefused(ValueError):
+    """An answer to a referral that the four-eyes rules do not allow."""
+
+
+@dataclass(frozen=True)
+class Referral:
+    """A case for credit ops: what the approval form shows, and the amount tier whose
+    approvers (``RuleSet.approvers``, never the maker) may answer it."""
+
+    application_no: str
+    subject: str
+    body: str
+    score: int
+    rate: str
+    tier: int = 0
+
+
+def latest_profile(engine: Engine, application_no: str) -> ApplicantProfile | None:
+    """The newest profile, with the blacklist as it is now: a party listed after the harvest
+    is rejected all the same, and one lifted since is not."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(applicant_profile)
+            .where(applicant_profile.c.application_no == application_no)
+            .order_by(applicant_profile.c.id.desc())
+        ).first()
+        if row is None:
+            return None
+        listed = blacklist.is_listed(conn, row.party_id_number)
+    values = dict(row._mapping)
+    lineage = {k: values.pop(k) for k in Lineage.model_fields}
+    values.pop("id")
+    values["blacklisted"] = listed
+    return ApplicantProfile.model_validate({**values, "lineage": lineage})
+
+
+def decided(engine: Engine, application_no: str) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(decision).where(decision.c.application_no == application_no)
+        ).first()
+    return None if row is None else dict(row._mapping)
+
+
+def record(
+    engine: Engine,
+    profile: ApplicantProfile,
+    outcome: str,
+    *,
+    decided_by: str,
+    rules: RuleSet,
+    reasons: str,
+    rate: Decimal | None,
+    comment: str | None = None,
+) -> Decision:
+    """Store a decision once per application (a re-run, or a concurrent run, records nothing
+    new: the first decision stands) and audit it."""
+    if (existing := _stored(engine, profile.application_no)) is not None:
+        return existing
+    approve = outcome == "APPROVE"
+    made = Decision(
+        application_no=profile.application_no,
+        outcome=DecisionOutcome(outcome),
+        approved_amount=profile.requested_amount if approve else None,
+        term_months=profile.term_months if approve else None,
+        annual_rate=rate if approve else None,
+        comment=comment,
+        decided_by=decided_by,
+        decided_at=utcnow(),
+        rule_set_version=rules.version,
+        reasons=mask_text(reasons)[:500],
+        lineage=Lineage(
+            source_system="hub",
+            fetched_at=utcnow(),
+            mapping_version=rules.version,
+            raw_payload_hash=profile.inputs_hash,
+        ),
+    )
+    with engine.begin() as conn:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        inserted = conn.execute(
+            dialect.insert(decision)
+            .values(fact_row(made))
+            .on_conflict_do_nothing()
+            .returning(decision.c.id)
+        ).scalar_one_or_none()
+        if inserted is not None:
+            conn.execute(
+                update(application)
+                .where(application.c.application_no == profile.application_no)
+                .values(status=STATUS_AFTER[outcome])
+            )
+            audit.append(
+                conn,
+                actor=decided_by,
+                action="decision.recorded",
+                subject=profile.application_no,
+                after={"outcome": outcome, "rules": rules.version, "by": decided_by},
+            )
+    if inserted is None:  # another run decided it first: that decision stands
+        return _stored(engine, profile.application_no)  # type: ignore[return-value]
+    return made
+
+
+def _stored(engine: Engine, application_no: str) -> Decision | None:
+    existing = decided(engine, application_no)
+    if existing is None:
+        return None
+    values = {k: existing[k] for k in Decision.model_fields if k in existing}
+    lineage = {k: existing[k] for k in Lineage.model_fields}
+    return Decision.model_validate({**values, "lineage": lineage})
+
+
+def undecided(engine: Engine) -> list[str]:
+    """Applications with a profile and no decision yet."""
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(applicant_profile.c.application_no)
+                .where(applicant_profile.c.application_no.not_in(select(decision.c.application_no)))
+                .distinct()
+                .order_by(applicant_profile.c.application_no)
+            ).scalars()
+        )
+
+
+def unposted(engine: Engine) -> list[str]:
+    """Decisions the LOS has not received yet."""
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                select(decision.c.application_no)
+                .where(decision.c.los_reference.is_(None))
+                .order_by(decision.c.application_no)
+            ).scalars()
+        )
+
+
+def evaluate(engine: Engine, rules: RuleSet, application_nos: list[str]) -> list[Referral]:
+    """Decide what the rules may decide; return the rest as referrals for credit ops."""
+    referrals = []
+    for number in application_nos:
+        profile = latest_profile(engine, number)
+        if profile is None or decided(engine, number) is not None:
+            continue
+        verdict = rules.evaluate(profile)
+        if verdict.outcome == "REFER":
+            referrals.append(referral(profile, verdict))
+            continue
+        record(
+            engine,
+            profile,
+            verdict.outcome,
+            decided_by=verdict.decided_by,
+            rules=rules,
+            reasons="; ".join(verdict.reasons),
+            rate=verdict.annual_rate,
+        )
+    return referrals
+
+
+def referral(profile: ApplicantProfile, verdict: Verdict) -> Referral:
+    """The masked markdown summary credit ops decide on."""
+    rows = [
+        ("申请编号 application", profile.application_no),
+        ("applicant", mask_text(profile.party_id_number)),
+        ("requested", f"{profile.requested_amount:,.2f} CNY, {profile.term_months} months"),
+        ("score", f"{verdict.score} / 100 (rate offered {verdict.annual_rate}%)"),
+        (
+            "bureau",
+            f"score {profile.bureau_score}, overdue level M{profile.current_overdue_months}"
+            f", public records {profile.public_records}",
+        ),
+        ("tax", f"rating {profile.tax_rating or '-'}, arrears {profile.tax_arrears or 0}"),
+        ("social security", f"{profile.ss_months_paid} months paid, {profile.ss_months_owed} owed"),
+        (
+            "core",
+            f"customer {profile.core_customer_no or '-'}, avg balance "
+            f"{profile.core_average_balance or '-'}",
+        ),
+        ("missing sources", profile.missing_sources or "none"),
+        ("why referred", "; ".join(verdict.reasons)),
+    ]
+    body = "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+    return Referral(
+        profile.application_no,
+        f"Credit referral {profile.application_no}: {profile.requested_amount:,.0f} CNY",
+        mask_text(body),
+        verdict.score,
+        str(verdict.annual_rate),
+        verdict.tier,
+    )
+
+
+def record_review(
+    engine: Engine,
+    rules: RuleSet,
+    item: Referral,
+    *,
+    chosen: str,
+    responder: str,
+    maker: str,
+    comment: str | None = None,
+) -> Decision:
+    """A person's answer to a referral, if the four-eyes rules allow it."""
+    if responder == maker:
+        raise ReviewRefused(f"{responder} made this request and cannot also approve it")
+    allowed = rules.approvers(item.tier, maker)
+    if responder not in allowed:
+        raise ReviewRefused(f"{responder} is not an approver of this amount ({allowed})")
+    profile = latest_profile(engine, item.application_no)
+    if profile is None:
+        raise ReviewRefused(f"no profile for {item.application_no}")
+    outcome = {"Approve": "APPROVE", "Reject": "REJECT", "Return": "RETURN"}[chosen]
+    return record(
+        engine,
+        profile,
+        outcome,
+        decided_by=responder,
+        rules=rules,
+        reasons=f"referred: {item.body.splitlines()[-1]}; answered {chosen} by {responder}",
+        rate=Decimal(item.rate),
+        comment=comment,
+    )
+
+
+def refresh_pending(engine: Engine, bot: LosBot) -> int:
+    """Decisions the LOS held for its checker: store the LOS's status now; returns how many
+    changed (an approval the checker confirmed can then be paid)."""
+    with engine.connect() as conn:
+        waiting = conn.execute(
+            select(decision.c.id, decision.c.application_no).where(
+                decision.c.los_status == "PENDING_REVIEW"
+            )
+        ).all()
+    changed = 0
+    for decision_id, number in waiting:
+        status = bot.application_status(number)
+        if status != "PENDING_REVIEW":
+            with engine.begin() as conn:
+                conn.execute(
+                    update(decision).where(decision.c.id == decision_id).values(los_status=status)
+                )
+            changed += 1
+    return changed
+
+
+def post_to_los(engine: Engine, bot: LosBot, application_no: str) -> str:
+    """Post the hub's decision into the LOS once; returns the approval reference."""
+    made = decided(engine, application_no)
+    if made is None:
+        raise LookupError(f"{application_no} has no decision to post")
+    if made["los_reference"]:
+        return str(made["los_reference"])
+    receipt = bot.submit_decision(
+        application_no,
+        LosDecision(
+            made["outcome"],
+            made["approved_amount"],
+            made["term_months"],
+            made["annual_rate"],
+            "",
+            f"{made['decided_by']} ({made['rule_set_version']})"[:500],
+        ),
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            update(decision)
+            .where(decision.c.id == made["id"])
+            .values(los_reference=receipt.reference, los_status=receipt.status)
+        )
+    return receipt.reference

@@ -1,0 +1,454 @@
+"""Harvest: what an approval needs about an applicant, from every legacy system, into the
+canonical store, then condensed into an applicant profile.
+
+Each source is a separate step so that the DAG can run it in its own pool (no system sees more
+concurrency than it tolerates) and retry it alone. A step stores what the source said, or
+records that it had nothing to say (a thin bureau file, no bank relationship, no insured
+history): both are answers. Refused records are quarantined with their reason; the rest is
+kept. Steps are idempotent: the bureau query is a work item, and facts are stored once by
+business key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bots.ss.bot import SocialSecurityBot
+from connectors.bureau import BureauConnector
+from connectors.core import CoreConnector
+from connectors.tax import TaxExchange, TaxQuery
+from kernel.failures import BusinessAnswer, ContractError, NeedsHuman
+from loanhub.platform import blacklist
+from loanhub.platform.canonical import sha256_hex
+from loanhub.platform.consents import ConsentBook
+from loanhub.platform.facts import store_mapped
+from loanhub.platform.ledger import ConflictingWorkItem, WorkItemBusy, WorkItemLedger
+from loanhub.platform.masking import known_names
+from loanhub.platform.quarantine import quarantine_refused
+from mappings.engine import Mapping, MappingResult
+from schemas.base import Lineage
+from schemas.hub import WorkItemState
+from schemas.profile import ApplicantProfile
+from schemas.tables import (
+    applicant_profile,
+    application,
+    core_account,
+    core_customer,
+    core_monthly_summary,
+    credit_account,
+    credit_account_month,
+    credit_public_record,
+    credit_report,
+    fact_row,
+    party,
+    social_security_month,
+    tax_profile,
+)
+from schemas.types import utcnow
+
+log = logging.getLogger(__name__)
+PROFILE_VERSION = "profile-v1"
+SOURCES = ("bureau", "core", "tax", "social_security")
+
+
+@dataclass(frozen=True)
+class Applicant:
+    application_no: str
+    id_number: str
+    name: str
+    requested_amount: Any
+    term_months: int
+
+
+def applicants(engine: Engine, application_nos: list[str] | None = None) -> list[Applicant]:
+    """The applications to harvest: the named ones, or every one still received."""
+    query = select(
+        application.c.application_no,
+        application.c.party_id_number,
+        party.c.name,
+        application.c.requested_amount,
+        application.c.term_months,
+    ).join(party, party.c.id_number == application.c.party_id_number)
+    if application_nos:
+        query = query.where(application.c.application_no.in_(application_nos))
+    else:
+        query = query.where(application.c.status == "RECEIVED")
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(application.c.application_no)).all()
+    found = [Applicant(*row) for row in rows]
+    known_names.add(*(a.name for a in found))
+    return found
+
+
+def store_source(
+    engine: Engine,
+    mapping_name: str,
+    payload: Any,
+    *,
+    fetched_at: Any,
+    raw_hash: str,
+    source_ref: str,
+    **params: Any,
+) -> dict[str, int]:
+    mapping = Mapping.load(mapping_name)
+    result: MappingResult = mapping.map(
+        payload, fetched_at=fetched_at, raw_payload_hash=raw_hash, params=params
+    )
+    with engine.begin() as conn:
+        new = store_mapped(conn, mapping, result)
+        if result.refused:
+            new["quarantined"] = quarantine_refused(
+                conn,
+                result.refused,
+                source_system=mapping.source_system,
+                source_ref=source_ref,
+                mapping_version=mapping.version,
+            )
+    return new
+
+
+class SourceStep:
+    """One legacy system's part of the harvest, split in two: ``fetch`` talks to the system
+    (its latency is most of the time), ``store`` maps and writes what it said. ``run_batch``
+    overlaps them, so the next call is already on the wire while the last answer is stored,
+    and a batch costs the system's latency, not latency plus our own work."""
+
+    source: str
+
+    def fetch(self, a: Applicant) -> Any:
+        raise NotImplementedError
+
+    def store(self, a: Applicant, answer: Any) -> str:
+        raise NotImplementedError
+
+    def run(self, a: Applicant) -> str:
+        return self.store(a, self.fetch(a))
+
+
+@dataclass(frozen=True)
+class BureauStep(SourceStep):
+    """The personal report for loan approval (reason 01), once per application."""
+
+    engine: Engine
+    bureau: BureauConnector
+    source = "bureau"
+
+    def fetch(self, a: Applicant) -> Any:
+        return self.bureau.personal_report(a.application_no, a.id_number, a.name, "01")
+
+    def store(self, a: Applicant, report: Any) -> str:
+        if report.thin_file or report.raw is None:
+            return "thin file"
+        new = store_source(
+            self.engine,
+            "bureau_personal",
+            report.raw,
+            fetched_at=report.fetched_at,
+            raw_hash=report.raw_sha256 or sha256_hex(report.raw),
+            source_ref=f"bureau:{report.report_no}",
+            application_no=a.application_no,
+            reason="01",
+        )
+        return f"report {report.report_no}: {sum(new.values())} new facts"
+
+
+@dataclass(frozen=True)
+class CoreStep(SourceStep):
+    """Customer, accounts and twelve months of summaries, if the applicant banks with us."""
+
+    engine: Engine
+    core: CoreConnector
+    today: date
+    source = "core"
+
+    def fetch(self, a: Applicant) -> list[tuple[str, Any, str, dict[str, str]]] | None:
+        try:
+            customer = self.core.customer(a.id_number)
+        except BusinessAnswer:
+            return None
+        customer_no = customer.body.findtext(".//{*}customerNo")
+        accounts = self.core.accounts(customer_no)
+        answers = [
+            ("core_customer", customer, "core:customer", {"id_number": a.id_number}),
+            (
+                "core_accounts",
+                accounts,
+                f"core:accounts:{customer_no}",
+                {"customer_no": customer_no},
+            ),
+        ]
+        first = (self.today.replace(day=1) - timedelta(days=365)).strftime("%Y%m")
+        last = self.today.strftime("%Y%m")
+        for account_no in accounts.body.xpath(".//*[local-name()='accountNo']/text()"):
+            months = self.core.monthly_summary(account_no, first, last)
+            answers.append(
+                ("core_monthly", months, f"core:monthly:{account_no}", {"account_no": account_no})
+            )
+        return answers
+
+    def store(self, a: Applicant, answers: Any) -> str:
+        if answers is None:
+            return "not a customer"
+        new = 0
+        for mapping_name, answer, source_ref, params in answers:
+            stored = store_source(
+                self.engine,
+                mapping_name,
+                answer.raw,
+                fetched_at=answer.fetched_at,
+                raw_hash=answer.sha256,
+                source_ref=source_ref,
+                **params,
+            )
+            new += sum(stored.values())
+        return f"{len(answers) - 2} accounts: {new} new facts"
+
+
+@dataclass(frozen=True)
+class SocialSecurityStep(SourceStep):
+    """The contribution history from the portal, by the bot."""
+
+    engine: Engine
+    bot: SocialSecurityBot
+    source = "social_security"
+
+    def fetch(self, a: Applicant) -> Any:
+        return self.bot.fetch_history(a.id_number, a.name)
+
+    def store(self, a: Applicant, history: Any) -> str:
+        if not history.found:
+            return "no insured history"
+        new = store_source(
+            self.engine,
+            "ss_history",
+            history.payload,
+            fetched_at=history.fetched_at,
+            raw_hash=history.raw_sha256,
+            source_ref=f"ss:{history.source}",
+            id_number=a.id_number,
+        )
+        refused = new.get("quarantined", 0)
+        return f"{history.months} months from the {history.source}, {refused} quarantined"
+
+
+@dataclass
+class BatchOutcome:
+    ok: int = 0
+    refused: int = 0  # an answer, a refusal, or a person's turn: recorded, not retried
+    errors: list[str] = field(default_factory=list)  # transient or unforeseen: retried
+
+    def counts(self) -> dict[str, int]:
+        return {"ok": self.ok, "refused": self.refused, "failed": len(self.errors)}
+
+
+def run_batch(step: SourceStep, batch: list[Applicant]) -> BatchOutcome:
+    """Every applicant of the batch through ``step``, one call to the system at a time (the
+    pool's promise), each answer stored on a second thread while the next call waits on the
+    system. A failing applicant does not stop the others."""
+    outcome = BatchOutcome()
+
+    def attempt(a: Applicant, call: Callable[[], Any]) -> tuple[bool, Any]:
+        try:
+            return True, call()
+        except (BusinessAnswer, ContractError, NeedsHuman) as exc:
+            # the profile shows the source as missing and the rules refer it to a person
+            log.warning("%s %s not harvested: %s", step.source, a.application_no, exc)
+            outcome.refused += 1
+        except Exception as exc:
+            log.warning("%s %s failed: %s", step.source, a.application_no, exc)
+            outcome.errors.append(f"{a.application_no}: {type(exc).__name__}: {exc}")
+        return False, None
+
+    with ThreadPoolExecutor(1, thread_name_prefix=f"store-{step.source}") as storing:
+        stored: list[tuple[Applicant, Future[str]]] = []
+        for a in batch:
+            fetched, answer = attempt(a, partial(step.fetch, a))
+            if fetched:
+                stored.append((a, storing.submit(step.store, a, answer)))
+        for a, future in stored:
+            done, note = attempt(a, future.result)
+            if done:
+                log.info("%s %s: %s", step.source, a.application_no, note)
+                outcome.ok += 1
+    return outcome
+
+
+def tax_request_seq(
+    ledger: WorkItemLedger, day: date, batch: list[str], purpose: str = "harvest", start: int = 1
+) -> int:
+    """The request's sequence number for the day, unique per batch and purpose: the authority
+    answers a file name once, so two batches (or a harvest and a post-loan re-pull of the same
+    applications) must never share one, and a retried batch must get its own back. Each
+    number is a work item keyed by day and number, its payload the batch and purpose."""
+    payload = {"applications": sorted(batch), "purpose": purpose}
+    for seq in range(start, 1000):
+        key = f"{day:%Y%m%d}:{seq:03d}"
+        try:
+            item = ledger.claim("tax_request", key, payload)
+        except ConflictingWorkItem:
+            continue  # another batch's number
+        except WorkItemBusy:
+            return seq  # this batch, claimed by a worker right now
+        if item.state is WorkItemState.IN_PROGRESS and item.owner == ledger.owner:
+            ledger.complete(item, {"seq": seq})
+        return seq
+    raise RuntimeError(f"more than 999 tax requests on {day}")
+
+
+def tax_queries(consents: ConsentBook, batch: list[Applicant], suffix: str = "") -> list[TaxQuery]:
+    """One query per applicant, each with its consent reference (no consent, no query). The
+    request id is the application number, plus ``suffix`` for a re-pull: each answer is then
+    a row of its own, and a later rating can be compared with the one at origination."""
+    return [
+        TaxQuery(
+            request_id=a.application_no + suffix,
+            subject_type="P",
+            id_or_uscc=a.id_number,
+            name=a.name,
+            consent_ref=consents.require(a.id_number, "TAX", "01"),
+        )
+        for a in batch
+    ]
+
+
+def collect_tax(
+    engine: Engine, tax: TaxExchange, request: str, batch: list[Applicant], suffix: str = ""
+) -> bool:
+    """One look for the authority's answer; True once it is stored."""
+    answer = tax.poll(request)
+    if answer is None:
+        return False
+    stored = store_source(
+        engine,
+        "tax_answer",
+        answer.rows,
+        fetched_at=utcnow(),
+        raw_hash=answer.file.sha256,
+        source_ref=f"tax:{answer.file.name}",
+        subjects={a.application_no + suffix: a.id_number for a in batch},
+    )
+    tax.loaded(answer, stored.get("quarantined", 0))
+    return True
+
+
+def build_profile(engine: Engine, a: Applicant) -> ApplicantProfile:
+    """Condense the stored facts into what the rules read; stored once per distinct input."""
+    with engine.connect() as conn:
+        report = conn.execute(
+            select(credit_report)
+            .where(credit_report.c.application_no == a.application_no)
+            .order_by(credit_report.c.report_date.desc())
+        ).first()
+        latest_overdue, overdue_amount, public_records = 0, 0, 0
+        if report is not None:
+            accounts = select(credit_account.c.id).where(credit_account.c.report_id == report.id)
+            latest = conn.execute(
+                select(func.max(credit_account_month.c.month)).where(
+                    credit_account_month.c.account_id.in_(accounts)
+                )
+            ).scalar()
+            latest_overdue = conn.execute(
+                select(func.coalesce(func.max(credit_account_month.c.months_overdue), 0)).where(
+                    credit_account_month.c.account_id.in_(accounts),
+                    credit_account_month.c.month == latest,
+                )
+            ).scalar_one()
+            overdue_amount = conn.execute(
+                select(func.coalesce(func.sum(credit_account.c.overdue_amount), 0)).where(
+                    credit_account.c.report_id == report.id
+                )
+            ).scalar_one()
+            public_records = conn.execute(
+                select(func.count()).where(credit_public_record.c.report_id == report.id)
+            ).scalar_one()
+        tax = conn.execute(
+            select(tax_profile)
+            .where(tax_profile.c.id_or_uscc == a.id_number, tax_profile.c.status == "FOUND")
+            .order_by(tax_profile.c.fetched_at.desc())
+        ).first()
+        months = conn.execute(
+            select(social_security_month.c.month, social_security_month.c.status).where(
+                social_security_month.c.id_number == a.id_number
+            )
+        ).all()
+        customer = conn.execute(
+            select(core_customer.c.customer_no).where(core_customer.c.id_number == a.id_number)
+        ).scalar()
+        blacklisted = blacklist.is_listed(conn, a.id_number)
+        balance = None
+        if customer is not None:
+            balance = conn.execute(
+                select(func.avg(core_monthly_summary.c.average_balance)).where(
+                    core_monthly_summary.c.account_no.in_(
+                        select(core_account.c.account_no).where(
+                            core_account.c.customer_no == customer
+                        )
+                    )
+                )
+            ).scalar()
+    statuses = Counter(status for _, status in months)
+    latest_month = max((m for m, _ in months), default=None)
+    recent_owed = sum(
+        1
+        for m, status in months
+        if status == "OWED" and latest_month is not None and (latest_month - m).days < 365
+    )
+    missing = [
+        name
+        for name, present in (
+            ("bureau", report is not None),
+            ("tax", tax is not None),
+            ("social_security", bool(months)),
+            ("core", customer is not None),
+        )
+        if not present
+    ]
+    values = {
+        "application_no": a.application_no,
+        "party_id_number": a.id_number,
+        "requested_amount": a.requested_amount,
+        "term_months": a.term_months,
+        "bureau_report_no": report.report_no if report is not None else None,
+        "bureau_score": report.score if report is not None else None,
+        "bureau_thin_file": report is None or bool(report.thin_file),
+        "current_overdue_months": latest_overdue,
+        "overdue_amount": overdue_amount,
+        "public_records": public_records,
+        "blacklisted": blacklisted,
+        "tax_rating": tax.tax_credit_rating if tax is not None else None,
+        "tax_arrears": tax.arrears_amount if tax is not None else None,
+        "ss_months_paid": statuses["PAID"] + statuses["PAID_LATE"],  # over the whole history
+        "ss_months_owed": recent_owed,
+        "ss_latest_month": latest_month,
+        "core_customer_no": customer,
+        "core_average_balance": round(balance, 2) if balance is not None else None,
+        "missing_sources": ",".join(missing),
+    }
+    digest = sha256_hex(values)
+    profile = ApplicantProfile.model_validate(
+        {
+            **values,
+            "inputs_hash": digest,
+            "lineage": Lineage(
+                source_system="hub",
+                fetched_at=utcnow(),
+                mapping_version=PROFILE_VERSION,
+                raw_payload_hash=digest,
+            ),
+        }
+    )
+    with engine.begin() as conn:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(applicant_profile).values(fact_row(profile))
+        conn.execute(statement.on_conflict_do_nothing())
+    return profile

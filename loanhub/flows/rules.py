@@ -1,0 +1,201 @@
+"""Credit rules as versioned data: hard rejects, a scorecard, approval tiers, pricing.
+
+The rule set is a YAML file (``loanhub/rules/<name>.yaml``); its version is its name plus a
+hash of its bytes, stored with every decision it makes or refers, so that any decision can be
+replayed against exactly the rules that made it. Evaluating is a pure function of the profile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import operator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from schemas.profile import ApplicantProfile
+
+HERE = Path(__file__).resolve().parent / "rule_sets"
+OPS = {">": operator.gt, ">=": operator.ge, "==": operator.eq, "<": operator.lt, "<=": operator.le}
+Outcome = Literal["APPROVE", "REJECT", "REFER"]
+MUST_SEE = ("bureau", "tax", "social_security")  # no rule approves without them (core: optional)
+
+
+class HardReject(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    id: str
+    field: str
+    op: Literal[">", ">=", "==", "<", "<="]
+    value: Any
+    reason: str
+
+
+class Band(BaseModel):
+    at_least: float | None = None
+    equals: str | None = None
+    points: int
+
+
+class Card(BaseModel):
+    field: str
+    missing: int
+    bands: list[Band]  # the first band the value reaches counts
+
+
+class Tier(BaseModel):
+    up_to: Decimal | None
+    approvers: list[str]
+    auto_approve: bool
+
+
+class Premium(BaseModel):
+    at_least: int
+    add: Decimal
+
+
+class Pricing(BaseModel):
+    base_rate: Decimal
+    premium: list[Premium]
+
+
+class RuleSetSpec(BaseModel):
+    name: str
+    hard_rejects: list[HardReject]
+    scorecard: list[Card]
+    approve_at: int
+    reject_below: int
+    tiers: list[Tier]
+    pricing: Pricing
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the rules say about one profile, and why."""
+
+    outcome: Outcome
+    score: int
+    tier: int
+    approvers: tuple[str, ...]
+    annual_rate: Decimal
+    decided_by: str
+    reasons: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    spec: RuleSetSpec
+    version: str
+
+    @classmethod
+    def load(cls, name: str = "credit-v1") -> RuleSet:
+        return _load(name)
+
+    def score(self, profile: ApplicantProfile) -> int:
+        total = 0
+        for card in self.spec.scorecard:
+            value = getattr(profile, card.field)
+            if value is None:
+                total += card.missing
+                continue
+            total += next((b.points for b in card.bands if _in_band(b, value)), 0)
+        return max(0, min(100, total))
+
+    def tier(self, amount: Decimal) -> int:
+        for n, tier in enumerate(self.spec.tiers):
+            if tier.up_to is None or amount <= tier.up_to:
+                return n
+        raise ValueError(f"no tier for {amount}")
+
+    def approvers(self, tier: int, maker: str) -> tuple[str, ...]:
+        """Who may answer a referral of ``tier``: its approvers but the maker; when that leaves
+        nobody, the next tier up (four eyes are never given up for want of a second pair)."""
+        for t in self.spec.tiers[tier:]:
+            chosen = tuple(a for a in t.approvers if a != maker)
+            if chosen:
+                return chosen
+        raise ValueError(f"no approver other than {maker} from tier {tier + 1} up")
+
+    def rate(self, score: int) -> Decimal:
+        premium = next(p.add for p in self.spec.pricing.premium if score >= p.at_least)
+        return self.spec.pricing.base_rate + premium
+
+    def evaluate(self, profile: ApplicantProfile) -> Verdict:
+        """Hard rejects first (every one that applies is named), then the score and tier."""
+        score = self.score(profile)
+        tier = self.tier(profile.requested_amount)
+        approvers = tuple(self.spec.tiers[tier].approvers)
+        rate = self.rate(score)
+        hits = [
+            r
+            for r in self.spec.hard_rejects
+            if (v := getattr(profile, r.field)) is not None and OPS[r.op](_comparable(v), r.value)
+        ]
+        if hits:
+            return Verdict(
+                "REJECT",
+                score,
+                tier,
+                approvers,
+                rate,
+                f"rule:{hits[0].id}",
+                tuple(f"{r.id}: {r.reason}" for r in hits),
+            )
+        if score < self.spec.reject_below:
+            return Verdict(
+                "REJECT",
+                score,
+                tier,
+                approvers,
+                rate,
+                "rule:score_below_floor",
+                (f"score {score} < {self.spec.reject_below}",),
+            )
+        gaps = [s for s in profile.missing_sources.split(",") if s in MUST_SEE]
+        if gaps:
+            return Verdict(
+                "REFER",
+                score,
+                tier,
+                approvers,
+                rate,
+                "",
+                (f"no answer from {', '.join(gaps)}: a person decides without it",),
+            )
+        if score >= self.spec.approve_at and self.spec.tiers[tier].auto_approve:
+            return Verdict(
+                "APPROVE",
+                score,
+                tier,
+                approvers,
+                rate,
+                "rule:score_auto_approve",
+                (f"score {score} >= {self.spec.approve_at} within tier {tier + 1}",),
+            )
+        why = (
+            f"score {score} in the referral band {self.spec.reject_below}-{self.spec.approve_at}"
+            if score < self.spec.approve_at
+            else f"amount {profile.requested_amount} is above tier 1"
+        )
+        return Verdict("REFER", score, tier, approvers, rate, "", (why,))
+
+
+def _comparable(value: Any) -> Any:
+    return value.value if hasattr(value, "value") else value
+
+
+def _in_band(band: Band, value: Any) -> bool:
+    if band.equals is not None:
+        return str(_comparable(value)) == band.equals
+    return band.at_least is not None and float(value) >= band.at_least
+
+
+@cache
+def _load(name: str) -> RuleSet:
+    raw = (HERE / f"{name}.yaml").read_bytes()
+    spec = RuleSetSpec.model_validate(yaml.safe_load(raw))
+    return RuleSet(spec, f"{spec.name}@{hashlib.sha256(raw).hexdigest()[:12]}")

@@ -1,0 +1,268 @@
+"""After the loan: the nightly repayment extract in, days past due and a five-tier class hint
+out, early warnings raised once per loan and rule, mailed (masked), escalated when nobody
+acknowledges them.
+
+A warning's key is rule + loan (+ the DPD threshold) + the episode, unique in the store: the
+same condition seen again tomorrow raises nothing new, so there is one open warning per loan,
+rule and episode and no repeated mails. An episode of arrears starts at the due date of the
+oldest installment left unpaid; a loan that catches up and falls behind again later starts a
+new one, and is warned about again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from connectors.sftp import SftpConnector
+from connectors.smtp import Notifier
+from kernel.failures import OnceGuard
+from loanhub.flows.repayments import LoadReport, load_extract
+from loanhub.platform.receipts import FileReceiptBook
+from loanhub.runtime.settings import HubSettings
+from schemas.base import Lineage
+from schemas.lending import EarlyWarning, WarningSeverity
+from schemas.tables import early_warning, fact_row, repayment_installment
+from schemas.types import utcnow
+
+RULES_VERSION = "warnings-v1"
+
+
+def extract_name(business_date: date) -> str:
+    return f"LNREPAY.D{business_date:%y%m%d}"
+
+
+def fetch_extract(extracts: SftpConnector, business_date: date, local_dir: Path) -> Path | None:
+    """The night's extract once it is there; None until then. The core's job writes it under a
+    temporary name and renames it, so a present file is whole; the trailer (count and hash)
+    is the completeness check that ``ingest`` applies before loading anything."""
+    name = extract_name(business_date)
+    with extracts.session("take extracts") as session:
+        if not session.exists(f"/extracts/{name}"):
+            return None
+        local_dir.mkdir(parents=True, exist_ok=True)
+        temp = local_dir / f".{name}.part"
+        with temp.open("wb") as out:
+            session.download(f"/extracts/{name}", out)
+        path = local_dir / name
+        temp.replace(path)
+    return path
+
+
+def ingest(
+    engine: Engine, path: Path, receipts: FileReceiptBook, keep: Path, actor: str
+) -> LoadReport:
+    """Check and load the extract once (the receipt book knows a file it has loaded)."""
+    return load_extract(engine, path.read_bytes(), path.name, receipts, keep, actor)
+
+
+def risk_class(dpd: int, classes: dict[str, int]) -> str:
+    """The five-tier class hint for a number of days past due (the highest class reached)."""
+    return max(((start, name) for name, start in classes.items() if dpd >= start))[1]
+
+
+@dataclass(frozen=True)
+class LoanState:
+    loan_account: str
+    dpd: int
+    missed: int
+    partial: int
+    risk_class: str
+    since: date | None = None  # the oldest unpaid due installment: when these arrears began
+    last_missed: date | None = None  # the due dates of the latest installments missed or paid
+    last_partial: date | None = None  # in part: a new one is a new event
+
+    def episode(self, event: date | None = None) -> str:
+        """What tells this episode from an earlier one: when the arrears began, or (paid up
+        since) when the event happened."""
+        day = self.since or event
+        return f"{day:%Y%m%d}" if day else "-"
+
+
+def loan_states(engine: Engine, as_of: date, classes: dict[str, int]) -> list[LoanState]:
+    """Per loan: days past due of its oldest unpaid due installment, and what was missed."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                repayment_installment.c.loan_account,
+                repayment_installment.c.due_date,
+                repayment_installment.c.status,
+                repayment_installment.c.principal_due,
+                repayment_installment.c.interest_due,
+                repayment_installment.c.principal_paid,
+                repayment_installment.c.interest_paid,
+            )
+        ).all()
+    by_loan: dict[str, dict[str, Any]] = {}
+    for account, due, status, p_due, i_due, p_paid, i_paid in rows:
+        state = by_loan.setdefault(account, {"dpd": 0, "missed": 0, "partial": 0})
+        unpaid = (p_due + i_due) - (p_paid + i_paid) > 0
+        if due <= as_of and unpaid:
+            state["dpd"] = max(state["dpd"], (as_of - due).days)
+            state["since"] = min(state.get("since", due), due)
+        if status == "M":
+            state["missed"] += 1
+            state["last_missed"] = max(state.get("last_missed", due), due)
+        if status == "A":
+            state["partial"] += 1
+            state["last_partial"] = max(state.get("last_partial", due), due)
+    return [
+        LoanState(account, risk_class=risk_class(s["dpd"], classes), **s)
+        for account, s in sorted(by_loan.items())
+    ]
+
+
+def warning(
+    key: str, loan: LoanState, rule: str, severity: WarningSeverity, message: str
+) -> EarlyWarning:
+    return EarlyWarning(
+        warning_key=key[:80],
+        loan_account=loan.loan_account,
+        rule=rule,
+        severity=severity,
+        message=message,
+        raised_at=utcnow(),
+        risk_class=loan.risk_class,
+        lineage=Lineage(
+            source_system="hub",
+            fetched_at=utcnow(),
+            mapping_version=RULES_VERSION,
+            raw_payload_hash="0" * 64,
+        ),
+    )
+
+
+def raise_warnings(engine: Engine, settings: HubSettings, as_of: date) -> int:
+    """Raise what the repayments show; returns how many warnings are new."""
+    found: list[EarlyWarning] = []
+    for loan in loan_states(engine, as_of, settings.risk_classes):
+        for threshold in settings.dpd_thresholds:
+            if loan.dpd >= threshold:
+                severity = WarningSeverity.HIGH if threshold >= 60 else WarningSeverity.WATCH
+                found.append(
+                    warning(
+                        f"dpd_{threshold}:{loan.loan_account}:{loan.episode()}",
+                        loan,
+                        f"dpd_crossed_{threshold}",
+                        severity,
+                        f"{loan.loan_account} is {loan.dpd} days past due (>= {threshold}), "
+                        f"class hint {loan.risk_class}",
+                    )
+                )
+        if loan.missed:
+            found.append(
+                warning(
+                    f"missed:{loan.loan_account}:{loan.episode(loan.last_missed)}",
+                    loan,
+                    "missed_installment",
+                    WarningSeverity.HIGH,
+                    f"{loan.loan_account} missed {loan.missed} installment(s)",
+                )
+            )
+        if loan.partial:
+            found.append(
+                warning(
+                    f"partial:{loan.loan_account}:{loan.episode(loan.last_partial)}",
+                    loan,
+                    "partial_payment",
+                    WarningSeverity.WATCH,
+                    f"{loan.loan_account} paid {loan.partial} installment(s) in part",
+                )
+            )
+    return store_warnings(engine, found)
+
+
+def store_warnings(engine: Engine, warnings: list[EarlyWarning]) -> int:
+    new = 0
+    with engine.begin() as conn:
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        for warning in warnings:
+            statement = (
+                dialect.insert(early_warning)
+                .values(fact_row(warning))
+                .on_conflict_do_nothing()
+                .returning(early_warning.c.id)
+            )
+            new += conn.execute(statement).scalar_one_or_none() is not None
+    return new
+
+
+def notify(
+    engine: Engine, notifier: Notifier, settings: HubSettings, now: datetime, guard: OnceGuard
+) -> dict:
+    """Mail every warning not mailed yet (one mail each, masked by the notifier), then
+    escalate the ones nobody acknowledged within ``escalate_after_hours``. Each mail is a work
+    item: a retry after a send that was not recorded does not send it again."""
+    counts = {"notified": 0, "escalated": 0}
+    with engine.connect() as conn:
+        fresh = (
+            conn.execute(select(early_warning).where(early_warning.c.notified_at.is_(None)))
+            .mappings()
+            .all()
+        )
+        stale = (
+            conn.execute(
+                select(early_warning).where(
+                    early_warning.c.notified_at.is_not(None),
+                    early_warning.c.acknowledged_at.is_(None),
+                    early_warning.c.escalated_at.is_(None),
+                    early_warning.c.notified_at
+                    < now - timedelta(hours=settings.escalate_after_hours),
+                )
+            )
+            .mappings()
+            .all()
+        )
+
+    def mail_once(kind: str, row: Any, to: list[str], subject: str, body: str) -> None:
+        guard.once(
+            kind,
+            row["warning_key"],
+            {"to": to},
+            lambda: {"id": notifier.send(to, subject, body)},
+        )
+
+    for row in fresh:
+        mail_once(
+            "warning_mail",
+            row,
+            settings.warning_recipients,
+            f"[loanhub {row['severity']}] {row['rule']} {row['loan_account']}",
+            f"{row['message']}\nclass hint: {row['risk_class']}\nkey: {row['warning_key']}",
+        )
+        _mark(engine, row["id"], notified_at=utcnow())
+        counts["notified"] += 1
+    for row in stale:
+        mail_once(
+            "warning_escalation",
+            row,
+            settings.escalation_recipients,
+            f"[loanhub ESCALATION] {row['rule']} {row['loan_account']} unanswered",
+            f"Not acknowledged within {settings.escalate_after_hours} h:\n{row['message']}",
+        )
+        _mark(engine, row["id"], escalated_at=utcnow())
+        counts["escalated"] += 1
+    return counts
+
+
+def acknowledge(engine: Engine, warning_key: str) -> bool:
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(early_warning)
+            .where(
+                early_warning.c.warning_key == warning_key,
+                early_warning.c.acknowledged_at.is_(None),
+            )
+            .values(acknowledged_at=utcnow())
+        )
+    return done.rowcount == 1
+
+
+def _mark(engine: Engine, warning_id: int, **values: Any) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(early_warning).where(early_warning.c.id == warning_id).values(**values))

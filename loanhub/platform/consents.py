@@ -1,0 +1,51 @@
+"""The consent book: no query about a person leaves the hub without their recorded consent."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, select
+
+from connectors.bureau import ConsentMissing
+from loanhub.platform import audit
+from schemas.tables import consent
+from schemas.types import utcnow
+
+
+class ConsentBook:
+    """Looks consents up in the canonical store; a refusal is written to the audit chain."""
+
+    def __init__(self, engine: Engine, actor: str = "loanhub") -> None:
+        self.engine = engine
+        self.actor = actor
+
+    def require(self, subject: str, scope: str, reason: str) -> str:
+        now = utcnow()
+        with self.engine.connect() as conn:
+            ref = conn.execute(
+                select(consent.c.consent_ref)
+                .where(
+                    consent.c.party_id_number == subject,
+                    consent.c.scope == scope,
+                    consent.c.reason == reason,
+                    consent.c.granted_at <= now,
+                    consent.c.expires_at > now,
+                )
+                .order_by(consent.c.expires_at.desc())
+                .limit(1)
+            ).scalar()
+        if ref is not None:
+            return ref
+        with self.engine.begin() as conn:
+            audit.append(
+                conn,
+                actor=self.actor,
+                action="consent.refused",
+                subject=subject,
+                after={
+                    "scope": scope,
+                    "reason": reason,
+                    "why": "no valid consent recorded; nothing was sent",
+                },
+            )
+        raise ConsentMissing(
+            f"no valid {scope} consent for reason {reason}: query not sent", system=scope.lower()
+        )

@@ -1,0 +1,384 @@
+"""The work-item ledger: what makes an effect in a legacy system happen once.
+
+Airflow runs a task at least once; a bureau query, an LOS approval or a payment must happen
+exactly once. Every such call is claimed here under a business key before it is made and
+closed after, in the database, so a retry, a second worker or a re-run finds the item and
+does not act blindly (architecture.md, "Work items").
+
+State machine::
+
+    NEW -> IN_PROGRESS -> DONE | FAILED(transient | business | contract) | NEEDS_HUMAN | IN_DOUBT
+
+- a DONE item is handed back with its result and is not run again;
+- an item IN_PROGRESS under another owner is refused (``WorkItemBusy``) until its lease runs
+  out; then nobody knows whether the effect happened, so it turns IN_DOUBT, never NEW;
+- IN_DOUBT is resolved by reading the legacy system's state (``resolve_in_doubt``);
+- FAILED(transient) may be claimed again; business and contract failures may not.
+
+Every transition writes an audit event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Row, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from kernel.failures import FailureKind
+from loanhub.platform import audit
+from loanhub.platform.canonical import jsonable, sha256_hex
+from loanhub.platform.masking import mask_text
+from loanhub.runtime.settings import HubSettings
+from schemas.hub import WorkItem, WorkItemState
+from schemas.tables import work_item
+from schemas.types import utcnow
+
+__all__ = [
+    "ConflictingWorkItem",
+    "IllegalTransition",
+    "WorkItemBusy",
+    "WorkItemError",
+    "WorkItemLedger",
+    "default_owner",
+]
+
+
+class WorkItemError(Exception):
+    """Base of the ledger's refusals."""
+
+
+class ConflictingWorkItem(WorkItemError):
+    """The business key exists with a different payload: two different effects share one key."""
+
+
+class WorkItemBusy(WorkItemError):
+    """Another owner is working on the item now; try again after its lease or leave it."""
+
+
+class IllegalTransition(WorkItemError):
+    """The requested state change is not allowed from the item's state or by this owner."""
+
+
+def default_owner() -> str:
+    """Host, process and a per-ledger token: two ledgers never share ownership, even as
+    threads of one process."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+_TERMINAL_FOR_CLAIM = {WorkItemState.DONE, WorkItemState.NEEDS_HUMAN, WorkItemState.IN_DOUBT}
+
+
+class WorkItemLedger:
+    """Claims and closes work items in the hub's store."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        owner: str | None = None,
+        lease: timedelta = timedelta(minutes=15),
+        actor: str = "loanhub",
+    ) -> None:
+        self.engine = engine
+        self.owner = owner or default_owner()
+        self.lease = lease
+        self.actor = actor
+
+    @classmethod
+    def from_settings(
+        cls, engine: Engine, settings: HubSettings, owner: str | None = None
+    ) -> WorkItemLedger:
+        """The ledger as configured (``LOANHUB_WORK_ITEM_LEASE_SECONDS``, ``LOANHUB_ACTOR``)."""
+        return cls(
+            engine,
+            owner=owner,
+            lease=timedelta(seconds=settings.work_item_lease_seconds),
+            actor=settings.actor,
+        )
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get(self, kind: str, business_key: str) -> WorkItem | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(work_item).where(
+                    work_item.c.kind == kind, work_item.c.business_key == business_key
+                )
+            ).first()
+        return _item(row) if row else None
+
+    def items(self, state: WorkItemState | None = None, kind: str | None = None) -> list[WorkItem]:
+        query = select(work_item).order_by(work_item.c.id)
+        if state is not None:
+            query = query.where(work_item.c.state == state.value)
+        if kind is not None:
+            query = query.where(work_item.c.kind == kind)
+        with self.engine.connect() as conn:
+            return [_item(r) for r in conn.execute(query)]
+
+    # -- claiming ----------------------------------------------------------------------------
+
+    def claim(self, kind: str, business_key: str, payload: Mapping[str, Any]) -> WorkItem:
+        """Take the item for ``(kind, business_key)``, creating it on first sight.
+
+        Returns the item: IN_PROGRESS and owned by this ledger's owner when the caller must
+        now do the work; DONE (with ``result``), NEEDS_HUMAN, IN_DOUBT or a non-transient
+        FAILED when it must not. Raises ``ConflictingWorkItem`` when the key was first claimed
+        with another payload, ``WorkItemBusy`` when another owner holds a live lease.
+        """
+        body = jsonable(dict(payload))
+        digest = sha256_hex(body)
+        now = utcnow()
+        with self.engine.begin() as conn:
+            created = conn.execute(
+                _insert(conn)
+                .values(
+                    kind=kind,
+                    business_key=business_key,
+                    payload=body,
+                    payload_hash=digest,
+                    state=WorkItemState.IN_PROGRESS.value,
+                    owner=self.owner,
+                    attempts=1,
+                    lease_expires_at=now + self.lease,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["kind", "business_key"])
+                .returning(*work_item.c)
+            ).first()
+            if created is not None:
+                item = _item(created)
+                self._audit(conn, "work_item.claimed", item, None, item)
+                return item
+
+            row = conn.execute(
+                select(work_item)
+                .where(work_item.c.kind == kind, work_item.c.business_key == business_key)
+                .with_for_update()
+            ).one()
+            item = _item(row)
+            if item.payload_hash != digest:
+                raise ConflictingWorkItem(
+                    f"{kind} {business_key!r} was claimed with payload {item.payload_hash[:12]}, "
+                    f"now asked with {digest[:12]}: one business key, two different effects"
+                )
+            if item.state in _TERMINAL_FOR_CLAIM:
+                return item
+            if item.state is WorkItemState.FAILED:
+                if item.failure_kind is not FailureKind.TRANSIENT:
+                    return item
+                return self._transition(
+                    conn,
+                    item,
+                    "work_item.reclaimed",
+                    state=WorkItemState.IN_PROGRESS,
+                    owner=self.owner,
+                    attempts=item.attempts + 1,
+                    failure_kind=None,
+                    error=None,
+                    lease_expires_at=now + self.lease,
+                )
+            # IN_PROGRESS (or NEW, which only a crashed writer could leave behind). Refused even
+            # to its own owner: a second call of the same worker (another thread) must not run
+            # the effect a second time; the caller that claimed it closes it.
+            if item.lease_expires_at is not None and item.lease_expires_at > now:
+                raise WorkItemBusy(
+                    f"{kind} {business_key!r} is in progress under {item.owner} until "
+                    f"{item.lease_expires_at.isoformat()}"
+                )
+            return self._transition(
+                conn,
+                item,
+                "work_item.in_doubt",
+                state=WorkItemState.IN_DOUBT,
+                error=f"lease of {item.owner} expired with the outcome unknown",
+            )
+
+    # -- closing -----------------------------------------------------------------------------
+
+    def complete(self, item: WorkItem, result: Mapping[str, Any] | None = None) -> WorkItem:
+        """The effect happened: record its result (ids, references; never a whole payload)."""
+        return self._close(
+            item, "work_item.done", state=WorkItemState.DONE, result=jsonable(dict(result or {}))
+        )
+
+    def fail(self, item: WorkItem, kind: FailureKind, error: str) -> WorkItem:
+        """The effect did not happen; ``kind`` says whether a later claim may try again."""
+        return self._close(
+            item,
+            "work_item.failed",
+            state=WorkItemState.FAILED,
+            failure_kind=kind,
+            error=_text(error),
+        )
+
+    def needs_human(
+        self, item: WorkItem, reason: str, result: Mapping[str, Any] | None = None
+    ) -> WorkItem:
+        """A person must look (a rule referred it, a screen changed): no automatic retry.
+        ``result`` keeps what the system did answer (a reference waiting for a checker)."""
+        changes: dict[str, Any] = {"state": WorkItemState.NEEDS_HUMAN, "error": _text(reason)}
+        if result is not None:
+            changes["result"] = dict(result)
+        return self._close(item, "work_item.needs_human", **changes)
+
+    def mark_in_doubt(self, item: WorkItem, reason: str) -> WorkItem:
+        """The request may have reached the legacy system (timeout after send)."""
+        return self._close(
+            item, "work_item.in_doubt", state=WorkItemState.IN_DOUBT, error=_text(reason)
+        )
+
+    def retry_failed(self, item: WorkItem, reason: str) -> WorkItem:
+        """An operator's decision: a business or contract failure (a wrong password, say) was
+        fixed, so the item may be claimed again. Audited; only from FAILED."""
+        with self.engine.begin() as conn:
+            current = self._locked(conn, item)
+            if current.state is not WorkItemState.FAILED:
+                raise IllegalTransition(f"{_ref(current)} is {current.state}, not FAILED")
+            return self._transition(
+                conn,
+                current,
+                "work_item.released_for_retry",
+                failure_kind=FailureKind.TRANSIENT,
+                error=_text(f"released by {self.actor}: {reason}"),
+            )
+
+    def resolve_in_doubt(
+        self,
+        item: WorkItem,
+        *,
+        happened: bool,
+        result: Mapping[str, Any] | None = None,
+        evidence: str,
+    ) -> WorkItem:
+        """Settle an IN_DOUBT item from what the legacy system says it has.
+
+        ``happened`` -> DONE with the result read back; otherwise FAILED(transient), so the
+        next claim sends it once more. ``evidence`` says what was read, for the audit chain.
+        """
+        with self.engine.begin() as conn:
+            current = self._locked(conn, item)
+            if current.state is not WorkItemState.IN_DOUBT:
+                raise IllegalTransition(f"{_ref(current)} is {current.state}, not IN_DOUBT")
+            if happened:
+                return self._transition(
+                    conn,
+                    current,
+                    "work_item.resolved_done",
+                    state=WorkItemState.DONE,
+                    error=_text(evidence),
+                    result=jsonable(dict(result or {})),
+                )
+            return self._transition(
+                conn,
+                current,
+                "work_item.resolved_not_done",
+                state=WorkItemState.FAILED,
+                failure_kind=FailureKind.TRANSIENT,
+                error=_text(evidence),
+            )
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _close(self, item: WorkItem, action: str, **changes: Any) -> WorkItem:
+        """Move an item this owner holds out of IN_PROGRESS, in one compare-and-set UPDATE."""
+        with self.engine.begin() as conn:
+            row = conn.execute(
+                update(work_item)
+                .where(
+                    work_item.c.id == item.id,
+                    work_item.c.state == WorkItemState.IN_PROGRESS.value,
+                    work_item.c.owner == self.owner,
+                )
+                .values(**_values(changes, lease_expires_at=None))
+                .returning(*work_item.c)
+            ).first()
+            if row is None:
+                current = self._locked(conn, item)
+                raise IllegalTransition(
+                    f"{_ref(current)} is {current.state} under {current.owner}; "
+                    f"{self.owner} cannot close it"
+                )
+            new = _item(row)
+            self._audit(conn, action, new, item, new)
+            return new
+
+    def _locked(self, conn: Connection, item: WorkItem) -> WorkItem:
+        row = conn.execute(
+            select(work_item).where(work_item.c.id == item.id).with_for_update()
+        ).one()
+        return _item(row)
+
+    def _transition(
+        self, conn: Connection, item: WorkItem, action: str, **changes: Any
+    ) -> WorkItem:
+        row = conn.execute(
+            update(work_item)
+            .where(work_item.c.id == item.id)
+            .values(**_values(changes))
+            .returning(*work_item.c)
+        ).one()
+        new = _item(row)
+        self._audit(conn, action, new, item, new)
+        return new
+
+    def _audit(
+        self,
+        conn: Connection,
+        action: str,
+        subject: WorkItem,
+        before: WorkItem | None,
+        after: WorkItem,
+    ) -> None:
+        def image(i: WorkItem | None) -> dict[str, Any] | None:
+            return (
+                None
+                if i is None
+                else {
+                    "state": i.state,
+                    "failure_kind": i.failure_kind,
+                    "owner": i.owner,
+                    "attempts": i.attempts,
+                    "error": i.error,
+                }
+            )
+
+        audit.append(
+            conn,
+            actor=self.actor,
+            action=action,
+            subject=_ref(subject),
+            before=image(before),
+            after=image(after),
+        )
+
+
+def _text(message: str) -> str:
+    """Error texts are read by people on dashboards: masked, and bounded."""
+    return mask_text(message)[:2000]
+
+
+def _values(changes: dict[str, Any], **more: Any) -> dict[str, Any]:
+    values = {k: (v.value if hasattr(v, "value") else v) for k, v in {**changes, **more}.items()}
+    values["updated_at"] = utcnow()
+    return values
+
+
+def _insert(conn: Connection) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(work_item)
+
+
+def _item(row: Row[Any]) -> WorkItem:
+    return WorkItem.model_validate(dict(row._mapping))
+
+
+def _ref(item: WorkItem) -> str:
+    return f"{item.kind}:{item.business_key}"

@@ -1,0 +1,331 @@
+"""What the DAG tasks call: one function per step, taking and returning ids and counts only
+(XCom carries no payloads), building the hub's services from settings at run time.
+
+A worker process builds its engine, connectors and browser once and reuses them across the
+tasks it runs (``Hub.here``): a fresh zeep client or Chromium per task would cost more than
+the work itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from functools import cached_property
+from typing import Any, ClassVar
+
+from sqlalchemy import Engine
+
+from bots.browser import Chromium
+from loanhub.flows import decide, harvest
+from loanhub.flows.rules import RuleSet
+from loanhub.platform.consents import ConsentBook
+from loanhub.platform.db import open_store
+from loanhub.platform.masking import install_log_masking
+from loanhub.runtime.settings import HubSettings
+from loanhub.runtime.wiring import HubBots, HubConnectors
+from schemas.types import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Hub:
+    settings: HubSettings
+
+    _current: ClassVar[Hub | None] = None
+
+    @classmethod
+    def here(cls) -> Hub:
+        """This process's hub, built on first use from the environment's settings."""
+        if cls._current is None:
+            install_log_masking()
+            cls._current = cls(HubSettings())
+        return cls._current
+
+    @cached_property
+    def engine(self) -> Engine:
+        return open_store(self.settings.store_url)
+
+    @cached_property
+    def connectors(self) -> HubConnectors:
+        return HubConnectors.build(self.settings, self.engine)
+
+    @cached_property
+    def chromium(self) -> Chromium:
+        return Chromium()
+
+    @cached_property
+    def bots(self) -> HubBots:
+        return HubBots.build(self.settings, self.engine, self.chromium)
+
+
+# -- credit_harvest ---------------------------------------------------------------------------
+
+
+def harvest_batches(application_nos: list[str], batch_size: int) -> list[list[str]]:
+    """The applications to harvest (the named ones, or every one received), in batches."""
+    found = [a.application_no for a in harvest.applicants(Hub.here().engine, application_nos)]
+    return [found[i : i + batch_size] for i in range(0, len(found), batch_size)]
+
+
+def harvest_source(source: str, application_nos: list[str]) -> dict[str, int]:
+    """One source for one batch; a failing applicant does not stop the others, but fails the
+    task at the end so Airflow retries it (what succeeded is not repeated: work items and
+    business keys)."""
+    hub = Hub.here()
+    steps: dict[str, Callable[[], harvest.SourceStep]] = {
+        "bureau": lambda: harvest.BureauStep(hub.engine, hub.connectors.bureau),
+        "core": lambda: harvest.CoreStep(hub.engine, hub.connectors.core, utcnow().date()),
+        "social_security": lambda: harvest.SocialSecurityStep(hub.engine, hub.bots.social_security),
+    }
+    if source not in steps:
+        raise ValueError(f"unknown source {source!r}")
+    batch = harvest.applicants(hub.engine, application_nos)
+    outcome = harvest.run_batch(steps[source](), batch)
+    if outcome.errors:
+        raise RuntimeError(
+            f"{source}: {len(outcome.errors)} of {len(batch)} failed: {outcome.errors[:3]}"
+        )
+    return outcome.counts()
+
+
+def submit_tax(application_nos: list[str], purpose: str = "harvest") -> dict[str, Any]:
+    """Upload the batch's tax request under its own sequence number for the day; returns what
+    the wait for its answer needs. A post-loan re-pull suffixes its request ids with the day,
+    so its answers are stored beside the ones from origination."""
+    from connectors.tax import RequestNameTaken
+    from loanhub.platform.ledger import WorkItemLedger
+
+    hub = Hub.here()
+    day = utcnow().date()
+    suffix = "" if purpose == "harvest" else f"-R{day:%y%m%d}"
+    ledger = WorkItemLedger.from_settings(hub.engine, hub.settings)
+    batch = harvest.applicants(hub.engine, application_nos)
+    queries = harvest.tax_queries(ConsentBook(hub.engine), batch, suffix)
+    seq = 0
+    while True:  # past any number the authority holds for another request
+        seq = harvest.tax_request_seq(ledger, day, application_nos, purpose, start=seq + 1)
+        try:
+            name = hub.connectors.tax.submit(queries, day, seq)
+        except RequestNameTaken as exc:
+            log.warning("tax request number %d not ours: %s", seq, exc)
+            continue
+        return {"request": name, "batch": application_nos, "suffix": suffix}
+
+
+def tax_answered(request: str, seen: str = "") -> str | None:
+    """What the deferred wait asks, from the triggerer: which answer is there, once one is."""
+    return Hub.here().connectors.tax.answered(request, seen)
+
+
+def tax_wait_seconds() -> int:
+    return Hub.here().settings.tax_wait_seconds
+
+
+def collect_tax(request: str, application_nos: list[str], suffix: str = "") -> bool:
+    """Take and store the answer; False while it has not arrived."""
+    hub = Hub.here()
+    batch = harvest.applicants(hub.engine, application_nos)
+    return harvest.collect_tax(hub.engine, hub.connectors.tax, request, batch, suffix)
+
+
+def build_profiles(application_nos: list[str]) -> int:
+    hub = Hub.here()
+    batch = harvest.applicants(hub.engine, application_nos)
+    for a in batch:
+        harvest.build_profile(hub.engine, a)
+    return len(batch)
+
+
+# -- credit_decision --------------------------------------------------------------------------
+
+
+def evaluate(application_nos: list[str], rule_set: str, maker: str) -> list[dict[str, Any]]:
+    """Rule decisions stored; each referral as its review request: the masked summary, and
+    the approvers of its tier who are not the maker."""
+    engine = Hub.here().engine
+    rules = RuleSet.load(rule_set)
+    chosen = application_nos or decide.undecided(engine)
+    requests = []
+    for r in decide.evaluate(engine, rules, chosen):
+        try:
+            approvers = rules.approvers(r.tier, maker)
+        except ValueError as exc:  # nobody but the maker may answer: not asked at all
+            log.warning("%s not referred: %s", r.application_no, exc)
+            continue
+        requests.append(
+            {
+                "application_no": r.application_no,
+                "subject": r.subject,
+                "body": r.body,
+                "assigned_users": [{"id": u, "name": u} for u in approvers],
+                "score": r.score,
+                "rate": r.rate,
+                "tier": r.tier,
+            }
+        )
+    return requests
+
+
+def record_review(
+    referral: dict[str, Any], answer: dict[str, Any], maker: str, rule_set: str
+) -> str:
+    """A person's answer, recorded if the four-eyes rules allow it; ``refused`` if not (the
+    application stays undecided and is referred again by the next run)."""
+    item = decide.Referral(
+        referral["application_no"],
+        referral["subject"],
+        referral["body"],
+        referral["score"],
+        referral["rate"],
+        referral["tier"],
+    )
+    responder = (answer.get("responded_by_user") or {}).get("id", "")
+    try:
+        made = decide.record_review(
+            Hub.here().engine,
+            RuleSet.load(rule_set),
+            item,
+            chosen=answer["chosen_options"][0],
+            responder=responder,
+            maker=maker,
+            comment=(answer.get("params_input") or {}).get("comment"),
+        )
+    except decide.ReviewRefused as exc:
+        log.warning("%s: answer refused: %s", item.application_no, exc)
+        return "refused"
+    return made.outcome.value
+
+
+def decided_applications(application_nos: list[str]) -> list[str]:
+    """The named applications that have a decision to post, or every unposted one."""
+    engine = Hub.here().engine
+    if not application_nos:
+        return decide.unposted(engine)
+    return [n for n in application_nos if decide.decided(engine, n) is not None]
+
+
+def post_decisions(application_nos: list[str]) -> dict[str, str]:
+    hub = Hub.here()
+    return {n: decide.post_to_los(hub.engine, hub.bots.los, n) for n in application_nos}
+
+
+# -- loan_disbursement ------------------------------------------------------------------------
+
+
+def book_loans() -> list[str]:
+    from loanhub.flows import disburse
+
+    return disburse.book_loans(Hub.here().engine)
+
+
+def send_payments() -> list[str]:
+    from loanhub.flows import disburse
+    from loanhub.platform.guards import LedgerGuard
+    from loanhub.platform.ledger import WorkItemLedger
+
+    hub = Hub.here()
+    guard = LedgerGuard(WorkItemLedger.from_settings(hub.engine, hub.settings))
+    return disburse.send_payments(hub.engine, hub.connectors.payments, guard)
+
+
+def settle_doubts() -> dict[str, int]:
+    from loanhub.flows import disburse
+    from loanhub.platform.ledger import WorkItemLedger
+
+    hub = Hub.here()
+    ledger = WorkItemLedger.from_settings(hub.engine, hub.settings)
+    return disburse.resolve_in_doubt(hub.engine, hub.connectors.payments, ledger)
+
+
+def refresh_pending_reviews() -> int:
+    hub = Hub.here()
+    return decide.refresh_pending(hub.engine, hub.bots.los)
+
+
+def settle_payments() -> dict[str, Any]:
+    """Apply the gateway's reports and settle in-doubt items; done when nothing is in flight."""
+    from loanhub.flows import disburse
+
+    hub = Hub.here()
+    doubt = settle_doubts()  # an upload that went into doubt during this run
+    settlement = disburse.collect_reports(hub.engine, hub.connectors.payments)
+    return {
+        "settled": settlement.settled,
+        "rejected": settlement.rejected,
+        "waiting": settlement.waiting,
+        "in_doubt": doubt,
+    }
+
+
+def reconcile_payments() -> dict[str, Any]:
+    """Fails the run when the gateway accepted a tranche twice, or disagrees with the hub."""
+    from loanhub.flows import disburse
+    from loanhub.platform.ledger import WorkItemLedger
+
+    hub = Hub.here()
+    ledger = WorkItemLedger.from_settings(hub.engine, hub.settings)
+    report = disburse.reconcile(hub.engine, hub.connectors.payments, ledger)
+    if report["paid_twice"] or report["mismatches"]:
+        raise RuntimeError(f"payments disagree with the gateway: {report}")
+    return report
+
+
+# -- repayment_sync, post_loan_monitoring, warning_notify ------------------------------------
+
+
+def fetch_and_ingest_extract(business_date: date) -> dict[str, Any] | None:
+    """None while the night's extract is not there (what the sensor pokes)."""
+    from loanhub.flows import warnings
+
+    hub = Hub.here()
+    files = hub.settings.data_dir / "files" / "core"
+    path = warnings.fetch_extract(hub.connectors.extracts, business_date, files / "incoming")
+    if path is None:
+        return None
+    report = warnings.ingest(hub.engine, path, hub.connectors.receipts, files, hub.settings.actor)
+    if report.state == "REJECTED":
+        raise RuntimeError(f"{path.name} rejected: {report.check.get('rejected')}")
+    return {"file": report.file, "inserted": report.inserted, "updated": report.updated}
+
+
+def raise_warnings(as_of: date) -> int:
+    from loanhub.flows import warnings
+
+    hub = Hub.here()
+    return warnings.raise_warnings(hub.engine, hub.settings, as_of)
+
+
+def notify_warnings() -> dict[str, int]:
+    from loanhub.flows import warnings
+    from loanhub.platform.guards import LedgerGuard
+    from loanhub.platform.ledger import WorkItemLedger
+
+    hub = Hub.here()
+    guard = LedgerGuard(WorkItemLedger.from_settings(hub.engine, hub.settings))
+    return warnings.notify(hub.engine, hub.connectors.notifier, hub.settings, utcnow(), guard)
+
+
+def active_loan_applications() -> list[str]:
+    from loanhub.flows import postloan
+
+    return postloan.active_applications(Hub.here().engine)
+
+
+def repull(source: str, application_nos: list[str]) -> int:
+    """Bureau (reason 02) or social security again for active loans."""
+    from loanhub.flows import postloan
+
+    hub = Hub.here()
+    if source == "bureau":
+        return postloan.repull_bureau(hub.engine, hub.connectors.bureau, application_nos)
+    return postloan.repull_social_security(hub.engine, hub.bots.social_security, application_nos)
+
+
+def post_loan_warnings(application_nos: list[str]) -> int:
+    from loanhub.flows import postloan
+    from loanhub.runtime.wiring import DEBTOR
+
+    return postloan.warn(Hub.here().engine, application_nos, DEBTOR.name)

@@ -1,0 +1,112 @@
+"""Builds the connectors and bots as the hub runs them: from settings, with the hub's services
+injected.
+
+A DAG task calls ``HubConnectors.build`` at run time (never at parse time): connectors get
+their typed configuration from the endpoints file, and the hub's masking, evidence store,
+consent book, once-only guard and file receipts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from bots.browser import Chromium
+from bots.evidence import ScreenEvidence
+from bots.los.bot import LosBot
+from bots.ss.bot import SocialSecurityBot
+from connectors.bureau import BureauConnector
+from connectors.core import CoreConnector
+from connectors.evidence import EvidenceStore
+from connectors.payments import Debtor, PaymentGatewayConnector
+from connectors.sftp import SftpConnector
+from connectors.smtp import Notifier
+from connectors.tax import TaxExchange
+from loanhub.platform.calls import CallJournal
+from loanhub.platform.consents import ConsentBook
+from loanhub.platform.guards import LedgerGuard
+from loanhub.platform.ledger import WorkItemLedger
+from loanhub.platform.masking import mask_text
+from loanhub.platform.receipts import FileReceiptBook
+from loanhub.runtime.settings import HubSettings
+
+BANK_CODE = "LHB001"
+DEBTOR = Debtor("领航银行", "LHB0010000000001", BANK_CODE)
+
+
+@dataclass(frozen=True)
+class HubConnectors:
+    bureau: BureauConnector
+    core: CoreConnector
+    tax: TaxExchange
+    payments: PaymentGatewayConnector
+    extracts: SftpConnector
+    notifier: Notifier
+    receipts: FileReceiptBook
+
+    @classmethod
+    def build(cls, settings: HubSettings, engine: Engine) -> HubConnectors:
+        endpoints = settings.legacy_endpoints()
+        evidence = EvidenceStore(settings.data_dir / "evidence", mask_text)
+        receipts = FileReceiptBook(engine)
+        guard = LedgerGuard(WorkItemLedger.from_settings(engine, settings))
+        calls = CallJournal(engine)
+        files = settings.data_dir / "files"
+        return cls(
+            bureau=BureauConnector(
+                endpoints.bureau,
+                mask_text,
+                evidence,
+                ConsentBook(engine, settings.actor),
+                guard,
+                observer=calls,
+            ),
+            core=CoreConnector(endpoints.core, mask_text, evidence, observer=calls),
+            tax=TaxExchange(
+                SftpConnector(endpoints.sftp, receipts, system="tax", observer=calls),
+                receipts,
+                files / "tax",
+                BANK_CODE,
+            ),
+            payments=PaymentGatewayConnector(
+                SftpConnector(endpoints.sftp, receipts, system="gateway", observer=calls),
+                DEBTOR,
+                files / "payments",
+            ),
+            extracts=SftpConnector(endpoints.sftp, receipts, system="core", observer=calls),
+            notifier=Notifier(endpoints.smtp, mask_text, observer=calls),
+            receipts=receipts,
+        )
+
+
+@dataclass(frozen=True)
+class HubBots:
+    """The screen bots of one worker process: they share its one Chromium."""
+
+    social_security: SocialSecurityBot
+    los: LosBot
+    evidence: ScreenEvidence
+
+    @classmethod
+    def build(
+        cls,
+        settings: HubSettings,
+        engine: Engine,
+        chromium: Chromium,
+        *,
+        los_user: str | None = None,
+    ) -> HubBots:
+        endpoints = settings.legacy_endpoints()
+        evidence = ScreenEvidence(settings.screen_evidence_dir, mask_text)
+        guard = LedgerGuard(WorkItemLedger.from_settings(engine, settings))
+        calls = CallJournal(engine)
+        return cls(
+            social_security=SocialSecurityBot(
+                endpoints.ss_portal, chromium, evidence, mask_text, observer=calls
+            ),
+            los=LosBot(
+                endpoints.los.login(los_user), chromium, evidence, mask_text, guard, observer=calls
+            ),
+            evidence=evidence,
+        )
