@@ -31,11 +31,11 @@ import psycopg
 import requests
 
 from bench.common import PG_ADMIN_URL, Result, free_port, scratch_database, simulators_running
+from connectors.airflow_api import AirflowApi
+from connectors.config import AirflowApiConfig
 from devtools.cluster import LocalCluster
 from devtools.demo import DEMO_CONTROLS
 from devtools.scratch import take_applications
-from loanhub.cli.airflow_api import AirflowApi
-from loanhub.runtime.settings import HubSettings
 
 # the systems whose calls bound a harvest, and which journal entries are one latency each
 BOUND_CALLS = {"bureau": ("bureau", ("query",)), "core": ("core", ("query",))}
@@ -70,7 +70,7 @@ def harvest(
         "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(max(16, parallelism)),
     }
     if pools:
-        hub["LOANHUB_POOLS"] = json.dumps(pools)
+        hub["LOANHUB_ORCHESTRATION__POOLS"] = json.dumps(pools)
     database = f"loanhub_bench_af_{uuid.uuid4().hex[:8]}"
     try:
         with LocalCluster(
@@ -80,10 +80,7 @@ def harvest(
             parallelism=parallelism,
             extra_env=hub,
         ) as cluster:
-            settings = HubSettings(
-                airflow_api_url=cluster.url, airflow_user="admin", airflow_password="admin"
-            )
-            api = AirflowApi(settings)
+            api = AirflowApi(AirflowApiConfig(url=cluster.url, user="admin", password="admin"))
             run_id = api.trigger(
                 "credit_harvest",
                 {"application_nos": numbers, "batch_size": batch},

@@ -51,3 +51,12 @@ class SmtpConfig(BaseModel):
     port: int
     sender: str = "loanhub@bank.local"
     timeout: float = 10.0
+
+
+class AirflowApiConfig(BaseModel):
+    """Airflow's REST API, as ``loanhub harvest`` and ``loanhub reviews`` reach it
+    (``LOANHUB_AIRFLOW_API__URL``, ``__USER``, ``__PASSWORD``)."""
+
+    url: str = Field(default="http://127.0.0.1:8080", description="Airflow's API server")
+    user: str = "credit_ops"
+    password: SecretStr = SecretStr("")

@@ -1,6 +1,6 @@
 """# credit_decision
 
-Decides every profiled application with the versioned rule set (`loanhub/rules/*.yaml`):
+Decides every profiled application with the versioned rule set (`loanhub/flows/rule_sets/*.yaml`):
 hard rejects, then a score; strong applications within the first amount tier are approved by
 rule, weak ones rejected by rule, and the referral band goes to credit operations through
 Airflow's human-in-the-loop review (**Required actions**), with a masked summary of the
@@ -19,9 +19,9 @@ from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.sdk import Param, dag, get_current_context, task
 
 from dags.support.defaults import DECISIONS, START, default_args
+from dags.support.review import OPTIONS, answer_of, review_request
 
 DEFAULT_ARGS = default_args(2, timedelta(seconds=20))
-OPTIONS = ["Approve", "Reject", "Return"]
 
 
 def _maker() -> str:
@@ -69,8 +69,7 @@ def credit_decision() -> None:
 
     @task
     def review_requests(referrals: list[dict[str, object]]) -> list[dict[str, object]]:
-        keys = ("subject", "body", "assigned_users")
-        return [{k: r[k] for k in keys} for r in referrals]
+        return [review_request(r) for r in referrals]
 
     review = HITLOperator.partial(
         task_id="credit_ops_review",
@@ -86,7 +85,9 @@ def credit_decision() -> None:
         params = get_current_context()["params"]
         outcomes: dict[str, int] = {}
         for referral, answer in zip(referrals, answers or [], strict=True):
-            outcome = tasks.record_review(referral, answer, _maker(), params["rule_set"])
+            outcome = tasks.record_review(
+                referral, **answer_of(answer), maker=_maker(), rule_set=params["rule_set"]
+            )
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
         return outcomes
 

@@ -91,8 +91,8 @@ def run(
     timeout: float = 1200,
 ) -> DistributedRun:
     """One harvest of ``applications`` on ``workers`` Celery workers; see the module doc."""
-    from loanhub.cli.airflow_api import AirflowApi
-    from loanhub.runtime.settings import HubSettings
+    from connectors.airflow_api import AirflowApi
+    from connectors.config import AirflowApiConfig
 
     result = DistributedRun(applications, workers)
     persons = max(200, applications * 3)
@@ -109,7 +109,7 @@ def run(
             "LOANHUB_DATABASE_URL": hub_url,
             "LOANHUB_SIM_DIR": str(tmp / "sim"),
             "LOANHUB_DATA_DIR": str(tmp / "var"),
-            "LOANHUB_POOLS": json.dumps(POOLS),
+            "LOANHUB_ORCHESTRATION__POOLS": json.dumps(POOLS),
             "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "32",
             # a lost worker's tasks are noticed after this (300 s by default)
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
@@ -127,13 +127,8 @@ def run(
         try:
             cluster.start()
             seen.update(_tree(cluster))
-            api = AirflowApi(
-                HubSettings(
-                    airflow_api_url=cluster.url,
-                    airflow_user="admin",
-                    airflow_password="admin",  # noqa: S106 (a local cluster's admin)
-                )
-            )
+            admin = AirflowApiConfig(url=cluster.url, user="admin", password="admin")  # noqa: S106
+            api = AirflowApi(admin)
             began = time.monotonic()
             psutil.cpu_percent(None)  # starts the measurement
             run_id = api.trigger(

@@ -105,14 +105,18 @@ def test_the_hubs_variables_are_settings_it_has():
                 system = key.removeprefix("LOANHUB_ENDPOINT_").lower()
                 assert system in LegacyEndpoints.SYSTEMS, (name, key)
             elif key.startswith("LOANHUB_") and not key.endswith("_PASSWORD"):
-                field = key.removeprefix("LOANHUB_").lower()
-                assert field in HubSettings.model_fields, (name, key)
+                model: type = HubSettings
+                *components, field = key.removeprefix("LOANHUB_").lower().split("__")
+                for component in components:  # a component's spec: LOANHUB_<COMPONENT>__<FIELD>
+                    assert component in model.model_fields, (name, key)
+                    model = model.model_fields[component].annotation
+                assert field in model.model_fields, (name, key)
 
 
 def test_pools_are_the_hubs_and_the_init_imports_them():
     env = SERVICES["airflow-init"]["environment"]
-    pools = json.loads(env["LOANHUB_POOLS"])
-    assert set(pools) == set(HubSettings().pools)  # every pool a DAG task names
+    pools = json.loads(env["LOANHUB_ORCHESTRATION__POOLS"])
+    assert set(pools) == set(HubSettings().orchestration.pools)  # every pool a DAG task names
     assert all(n >= 1 for n in pools.values())
     script = SERVICES["airflow-init"]["command"][1]
     assert "loanhub airflow-pools > /tmp/loanhub-pools.json" in script

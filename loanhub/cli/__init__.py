@@ -339,7 +339,7 @@ def evidence_purge(
     from bots.evidence import ScreenEvidence  # Playwright loads only for the commands that use it
 
     settings = HubSettings()
-    keep = days if days is not None else settings.evidence_retention_days
+    keep = days if days is not None else settings.retention.evidence_days
     gone = ScreenEvidence(settings.screen_evidence_dir, mask_text).purge(timedelta(days=keep))
     console.print(f"purged {gone} capture(s) older than {keep} days")
 
@@ -384,9 +384,9 @@ def harvest_command(
     trigger form would, and follow it to the end."""
     from rich.progress import BarColumn, Progress, TextColumn
 
-    from loanhub.cli.airflow_api import AirflowApi
+    from connectors.airflow_api import AirflowApi
 
-    api = AirflowApi(HubSettings())
+    api = AirflowApi(HubSettings().airflow_api)
     conf = {"application_nos": application_nos or [], "batch_size": batch_size}
     run_id = api.trigger("credit_harvest", conf)
     console.print(f"credit_harvest run [bold]{run_id}[/] triggered")
@@ -423,20 +423,19 @@ def reviews_command(
     option: Annotated[str, typer.Option(help="Approve, Reject or Return")] = "Approve",
     comment: Annotated[str, typer.Option(help="kept with the decision")] = "",
 ) -> None:
-    """The credit referrals waiting for you (LOANHUB_AIRFLOW_USER) in Airflow's Required
+    """The credit referrals waiting for you (LOANHUB_AIRFLOW_API__USER) in Airflow's Required
     actions, or the answer to one of them: the same answer as in the UI, through the API, so
     Airflow checks that you are an assigned approver and that nobody answered first."""
-    from loanhub.cli.airflow_api import AirflowApi, AirflowApiError
+    from connectors.airflow_api import AirflowApi, AirflowApiError
 
-    api = AirflowApi(HubSettings())
+    api = AirflowApi(HubSettings().airflow_api)
     waiting = api.pending_reviews("credit_decision")
     if answer is None:
         for review in waiting:
-            ti = review["task_instance"]
-            console.print(f"{review['subject']}  (run {ti['dag_run_id']}, #{ti['map_index']})")
+            console.print(f"{review.subject}  (run {review.run_id}, #{review.map_index})")
         console.print(f"{len(waiting)} referral(s) waiting for {api.user}")
         return
-    chosen = [r for r in waiting if r["subject"].split(":")[0].endswith(f" {answer}")]
+    chosen = [r for r in waiting if r.subject.split(":")[0].endswith(f" {answer}")]
     if not chosen:
         console.print(f"no referral of {answer} waits for {api.user}")
         raise typer.Exit(1)
@@ -450,8 +449,8 @@ def reviews_command(
 
 @app.command("airflow-pools")
 def airflow_pools() -> None:
-    """The Airflow pools, one per legacy system, sized from settings (``LOANHUB_POOLS``), in
-    the format ``airflow pools import`` reads."""
+    """The Airflow pools, one per legacy system, sized from settings
+    (``LOANHUB_ORCHESTRATION__POOLS``), in the format ``airflow pools import`` reads."""
     import json
 
     pools = {
@@ -460,7 +459,7 @@ def airflow_pools() -> None:
             "description": f"calls to {name} at once (loanhub settings)",
             "include_deferred": False,
         }
-        for name, slots in HubSettings().pools.items()
+        for name, slots in HubSettings().orchestration.pools.items()
     }
     typer.echo(json.dumps(pools, indent=2))
 
@@ -624,6 +623,6 @@ def calls_purge(
     /metrics read the rest)."""
     from loanhub.platform.calls import CallJournal
 
-    keep = days if days is not None else HubSettings().call_retention_days
+    keep = days if days is not None else HubSettings().retention.call_days
     gone = CallJournal(_engine(url)).purge(timedelta(days=keep))
     console.print(f"purged {gone} call(s) older than {keep} days")

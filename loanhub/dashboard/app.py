@@ -359,7 +359,7 @@ def create_app(
     def warnings_page(request: Request, user: Viewer) -> HTMLResponse:
         found = figures.warnings(board.engine)
         by = {a: found.count_by(a) for a in ("rule", "severity", "risk_class")}
-        classes = [c for c in board.settings.risk_classes if by["risk_class"][c]]
+        classes = [c for c in board.settings.warnings.risk_classes if by["risk_class"][c]]
         return page(
             "warnings.html",
             user,
@@ -439,7 +439,7 @@ def create_app(
     @app.get("/metrics")
     def metrics(request: Request) -> Response:
         """Prometheus scrapes with the bearer token; a logged-in person may look too."""
-        token = board.settings.metrics_token
+        token = board.settings.dashboard.metrics_token
         sent = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         allowed = token is None or (sent and secrets.compare_digest(sent, token.get_secret_value()))
         if not allowed and board.user(request) is None:

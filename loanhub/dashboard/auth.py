@@ -99,8 +99,8 @@ class UserBook:
 def session_secret(settings: HubSettings) -> str:
     """The configured secret, or one made once and kept owner-only under ``data_dir`` (every
     process on the machine then signs and checks cookies with the same one)."""
-    if settings.dashboard_secret is not None:
-        return settings.dashboard_secret.get_secret_value()
+    if settings.dashboard.secret is not None:
+        return settings.dashboard.secret.get_secret_value()
     path = settings.data_dir / ".dashboard-secret"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

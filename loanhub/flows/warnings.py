@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -24,13 +25,27 @@ from connectors.smtp import Notifier
 from kernel.failures import OnceGuard
 from loanhub.flows.repayments import LoadReport, load_extract
 from loanhub.platform.receipts import FileReceiptBook
-from loanhub.runtime.settings import HubSettings
 from schemas.base import Lineage
 from schemas.lending import EarlyWarning, WarningSeverity
 from schemas.tables import early_warning, fact_row, repayment_installment
 from schemas.types import utcnow
 
 RULES_VERSION = "warnings-v1"
+
+
+class WarningPolicy(BaseModel):
+    """What raises a warning and who hears of it (``LOANHUB_WARNINGS__*``)."""
+
+    risk_classes: dict[str, int] = Field(
+        default={"正常": 0, "关注": 1, "次级": 91, "可疑": 181, "损失": 361},
+        description="five-tier class hint: the days past due from which each class starts",
+    )
+    dpd_thresholds: list[int] = Field(
+        default=[1, 30, 60, 90], description="a warning when a loan's DPD crosses each"
+    )
+    recipients: list[str] = ["risk-monitoring@bank.local"]
+    escalation_recipients: list[str] = ["credit-risk-head@bank.local"]
+    escalate_after_hours: int = Field(default=48, ge=1)
 
 
 def extract_name(business_date: date) -> str:
@@ -137,11 +152,11 @@ def warning(
     )
 
 
-def raise_warnings(engine: Engine, settings: HubSettings, as_of: date) -> int:
+def raise_warnings(engine: Engine, policy: WarningPolicy, as_of: date) -> int:
     """Raise what the repayments show; returns how many warnings are new."""
     found: list[EarlyWarning] = []
-    for loan in loan_states(engine, as_of, settings.risk_classes):
-        for threshold in settings.dpd_thresholds:
+    for loan in loan_states(engine, as_of, policy.risk_classes):
+        for threshold in policy.dpd_thresholds:
             if loan.dpd >= threshold:
                 severity = WarningSeverity.HIGH if threshold >= 60 else WarningSeverity.WATCH
                 found.append(
@@ -193,7 +208,7 @@ def store_warnings(engine: Engine, warnings: list[EarlyWarning]) -> int:
 
 
 def notify(
-    engine: Engine, notifier: Notifier, settings: HubSettings, now: datetime, guard: OnceGuard
+    engine: Engine, notifier: Notifier, policy: WarningPolicy, now: datetime, guard: OnceGuard
 ) -> dict:
     """Mail every warning not mailed yet (one mail each, masked by the notifier), then
     escalate the ones nobody acknowledged within ``escalate_after_hours``. Each mail is a work
@@ -212,7 +227,7 @@ def notify(
                     early_warning.c.acknowledged_at.is_(None),
                     early_warning.c.escalated_at.is_(None),
                     early_warning.c.notified_at
-                    < now - timedelta(hours=settings.escalate_after_hours),
+                    < now - timedelta(hours=policy.escalate_after_hours),
                 )
             )
             .mappings()
@@ -231,7 +246,7 @@ def notify(
         mail_once(
             "warning_mail",
             row,
-            settings.warning_recipients,
+            policy.recipients,
             f"[loanhub {row['severity']}] {row['rule']} {row['loan_account']}",
             f"{row['message']}\nclass hint: {row['risk_class']}\nkey: {row['warning_key']}",
         )
@@ -241,9 +256,9 @@ def notify(
         mail_once(
             "warning_escalation",
             row,
-            settings.escalation_recipients,
+            policy.escalation_recipients,
             f"[loanhub ESCALATION] {row['rule']} {row['loan_account']} unanswered",
-            f"Not acknowledged within {settings.escalate_after_hours} h:\n{row['message']}",
+            f"Not acknowledged within {policy.escalate_after_hours} h:\n{row['message']}",
         )
         _mark(engine, row["id"], escalated_at=utcnow())
         counts["escalated"] += 1

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
+from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Engine, Row, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -34,7 +35,6 @@ from kernel.failures import FailureKind
 from loanhub.platform import audit
 from loanhub.platform.canonical import jsonable, sha256_hex
 from loanhub.platform.masking import mask_text
-from loanhub.runtime.settings import HubSettings
 from schemas.hub import WorkItem, WorkItemState
 from schemas.tables import work_item
 from schemas.types import utcnow
@@ -74,6 +74,16 @@ def default_owner() -> str:
 _TERMINAL_FOR_CLAIM = {WorkItemState.DONE, WorkItemState.NEEDS_HUMAN, WorkItemState.IN_DOUBT}
 
 
+class LedgerSettings(BaseModel):
+    """How long a claim holds (``LOANHUB_LEDGER__LEASE_SECONDS``)."""
+
+    lease_seconds: int = Field(
+        default=900,
+        ge=1,
+        description="an IN_PROGRESS item older than this is presumed abandoned and put IN_DOUBT",
+    )
+
+
 class WorkItemLedger:
     """Claims and closes work items in the hub's store."""
 
@@ -89,18 +99,6 @@ class WorkItemLedger:
         self.owner = owner or default_owner()
         self.lease = lease
         self.actor = actor
-
-    @classmethod
-    def from_settings(
-        cls, engine: Engine, settings: HubSettings, owner: str | None = None
-    ) -> WorkItemLedger:
-        """The ledger as configured (``LOANHUB_WORK_ITEM_LEASE_SECONDS``, ``LOANHUB_ACTOR``)."""
-        return cls(
-            engine,
-            owner=owner,
-            lease=timedelta(seconds=settings.work_item_lease_seconds),
-            actor=settings.actor,
-        )
 
     # -- reading -----------------------------------------------------------------------------
 

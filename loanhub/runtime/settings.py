@@ -15,7 +15,9 @@ from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bots.config import LosLogin, PortalLogin
-from connectors.config import SftpConfig, SmtpConfig, SoapConfig
+from connectors.config import AirflowApiConfig, SftpConfig, SmtpConfig, SoapConfig
+from loanhub.flows.warnings import WarningPolicy
+from loanhub.platform.ledger import LedgerSettings
 
 
 class LosUser(BaseModel):
@@ -70,31 +72,8 @@ class LegacyEndpoints(BaseModel):
         return cls.model_validate_json(path.read_text(encoding="utf-8"))
 
 
-class HubSettings(BaseSettings):
-    """Where the hub keeps its store and how its ledger behaves."""
-
-    model_config = SettingsConfigDict(env_prefix="LOANHUB_", extra="ignore", populate_by_name=True)
-
-    data_dir: Path = Field(
-        default=Path("var"), description="embedded store, kept files and evidence live here"
-    )
-    database_url: str | None = Field(
-        default=None,
-        description="SQLAlchemy URL of the store; unset means the embedded SQLite file",
-    )
-    work_item_lease_seconds: int = Field(
-        default=900,
-        ge=1,
-        description="an IN_PROGRESS item older than this is presumed abandoned and put IN_DOUBT",
-    )
-    actor: str = Field(default="loanhub", description="who the audit chain names by default")
-    sim_dir: Path | None = Field(
-        default=None, description="the simulators' data directory; unset means data_dir/sim"
-    )
-    endpoints_file: Path | None = Field(
-        default=None,
-        description="where the legacy systems answer (JSON); unset: the simulators' file",
-    )
+class OrchestrationSettings(BaseModel):
+    """How the DAGs spread work over the legacy systems (``LOANHUB_ORCHESTRATION__*``)."""
 
     pools: dict[str, int] = Field(
         default={"bureau": 4, "core": 4, "tax": 1, "social_security": 1, "los": 1, "gateway": 1},
@@ -104,23 +83,63 @@ class HubSettings(BaseSettings):
     tax_wait_seconds: int = Field(
         default=3600, ge=1, description="how long the tax answer may take before the run fails"
     )
-    risk_classes: dict[str, int] = Field(
-        default={"正常": 0, "关注": 1, "次级": 91, "可疑": 181, "损失": 361},
-        description="five-tier class hint: the days past due from which each class starts",
+
+
+class DashboardSettings(BaseModel):
+    """The monitoring dashboard's login and metrics (``LOANHUB_DASHBOARD__*``)."""
+
+    secret: SecretStr | None = Field(
+        default=None,
+        description="signs the dashboard's session cookies; unset: one kept under data_dir",
     )
-    dpd_thresholds: list[int] = Field(
-        default=[1, 30, 60, 90], description="a warning when a loan's DPD crosses each"
+    users_file: Path | None = Field(
+        default=None, description="the dashboard's users (scrypt hashes); unset: under data_dir"
     )
-    warning_recipients: list[str] = ["risk-monitoring@bank.local"]
-    escalation_recipients: list[str] = ["credit-risk-head@bank.local"]
-    escalate_after_hours: int = Field(default=48, ge=1)
-    airflow_api_url: str = Field(
-        default="http://127.0.0.1:8080", description="Airflow's API server, for `loanhub harvest`"
+    metrics_token: SecretStr | None = Field(
+        default=None, description="bearer token Prometheus sends to /metrics; unset: open"
     )
-    airflow_user: str = "credit_ops"
-    airflow_password: SecretStr = SecretStr("")
-    evidence_retention_days: int = Field(
+
+
+class RetentionSettings(BaseModel):
+    """How long the hub keeps what it only needs for a while (``LOANHUB_RETENTION__*``)."""
+
+    evidence_days: int = Field(
         default=30, ge=1, description="screen evidence older than this is purged"
+    )
+    call_days: int = Field(
+        default=90, ge=1, description="calls to legacy systems older than this are purged"
+    )
+
+
+class HubSettings(BaseSettings):
+    """Where the hub keeps its store, and one small typed spec per component.
+
+    A component's spec is a field of its own, set in the environment as
+    ``LOANHUB_<COMPONENT>__<FIELD>`` (``LOANHUB_LEDGER__LEASE_SECONDS=600``); the specs that a
+    flow or a platform service reads are defined beside it, so that it needs no settings object.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="LOANHUB_", env_nested_delimiter="__", extra="ignore", populate_by_name=True
+    )
+
+    data_dir: Path = Field(
+        default=Path("var"), description="embedded store, kept files and evidence live here"
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the store; unset means the embedded SQLite file",
+    )
+    actor: str = Field(default="loanhub", description="who the audit chain names by default")
+    timezone: str = Field(
+        default="Asia/Shanghai", description="the bank's time zone: 'today' and times shown"
+    )
+    sim_dir: Path | None = Field(
+        default=None, description="the simulators' data directory; unset means data_dir/sim"
+    )
+    endpoints_file: Path | None = Field(
+        default=None,
+        description="where the legacy systems answer (JSON); unset: the simulators' file",
     )
     airflow_db_url: str | None = Field(
         default=None,
@@ -129,22 +148,13 @@ class HubSettings(BaseSettings):
         ),
         description="Airflow's metadata DB, read (never written) for the dashboard's runs",
     )
-    dashboard_secret: SecretStr | None = Field(
-        default=None,
-        description="signs the dashboard's session cookies; unset: one kept under data_dir",
-    )
-    dashboard_users_file: Path | None = Field(
-        default=None, description="the dashboard's users (scrypt hashes); unset: under data_dir"
-    )
-    metrics_token: SecretStr | None = Field(
-        default=None, description="bearer token Prometheus sends to /metrics; unset: open"
-    )
-    timezone: str = Field(
-        default="Asia/Shanghai", description="the bank's time zone: 'today' and times shown"
-    )
-    call_retention_days: int = Field(
-        default=90, ge=1, description="calls to legacy systems older than this are purged"
-    )
+
+    ledger: LedgerSettings = LedgerSettings()
+    warnings: WarningPolicy = WarningPolicy()
+    orchestration: OrchestrationSettings = OrchestrationSettings()
+    airflow_api: AirflowApiConfig = AirflowApiConfig()
+    dashboard: DashboardSettings = DashboardSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @property
     def screen_evidence_dir(self) -> Path:
@@ -153,7 +163,7 @@ class HubSettings(BaseSettings):
 
     @property
     def dashboard_users_path(self) -> Path:
-        return self.dashboard_users_file or self.data_dir / "dashboard-users.json"
+        return self.dashboard.users_file or self.data_dir / "dashboard-users.json"
 
     @property
     def simulators_dir(self) -> Path:

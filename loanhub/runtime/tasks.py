@@ -22,9 +22,10 @@ from loanhub.flows import decide, harvest
 from loanhub.flows.rules import RuleSet
 from loanhub.platform.consents import ConsentBook
 from loanhub.platform.db import open_store
+from loanhub.platform.ledger import WorkItemLedger
 from loanhub.platform.masking import install_log_masking
 from loanhub.runtime.settings import HubSettings
-from loanhub.runtime.wiring import HubBots, HubConnectors
+from loanhub.runtime.wiring import HubBots, HubConnectors, build_ledger
 from schemas.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,10 @@ class Hub:
     @cached_property
     def engine(self) -> Engine:
         return open_store(self.settings.store_url)
+
+    @cached_property
+    def ledger(self) -> WorkItemLedger:
+        return build_ledger(self.settings, self.engine)
 
     @cached_property
     def connectors(self) -> HubConnectors:
@@ -96,12 +101,11 @@ def submit_tax(application_nos: list[str], purpose: str = "harvest") -> dict[str
     the wait for its answer needs. A post-loan re-pull suffixes its request ids with the day,
     so its answers are stored beside the ones from origination."""
     from connectors.tax import RequestNameTaken
-    from loanhub.platform.ledger import WorkItemLedger
 
     hub = Hub.here()
     day = utcnow().date()
     suffix = "" if purpose == "harvest" else f"-R{day:%y%m%d}"
-    ledger = WorkItemLedger.from_settings(hub.engine, hub.settings)
+    ledger = hub.ledger
     batch = harvest.applicants(hub.engine, application_nos)
     queries = harvest.tax_queries(ConsentBook(hub.engine), batch, suffix)
     seq = 0
@@ -121,7 +125,7 @@ def tax_answered(request: str, seen: str = "") -> str | None:
 
 
 def tax_wait_seconds() -> int:
-    return Hub.here().settings.tax_wait_seconds
+    return Hub.here().settings.orchestration.tax_wait_seconds
 
 
 def collect_tax(request: str, application_nos: list[str], suffix: str = "") -> bool:
@@ -160,7 +164,7 @@ def evaluate(application_nos: list[str], rule_set: str, maker: str) -> list[dict
                 "application_no": r.application_no,
                 "subject": r.subject,
                 "body": r.body,
-                "assigned_users": [{"id": u, "name": u} for u in approvers],
+                "approvers": approvers,
                 "score": r.score,
                 "rate": r.rate,
                 "tier": r.tier,
@@ -170,7 +174,13 @@ def evaluate(application_nos: list[str], rule_set: str, maker: str) -> list[dict
 
 
 def record_review(
-    referral: dict[str, Any], answer: dict[str, Any], maker: str, rule_set: str
+    referral: dict[str, Any],
+    *,
+    chosen: str,
+    responder: str,
+    comment: str | None,
+    maker: str,
+    rule_set: str,
 ) -> str:
     """A person's answer, recorded if the four-eyes rules allow it; ``refused`` if not (the
     application stays undecided and is referred again by the next run)."""
@@ -182,16 +192,15 @@ def record_review(
         referral["rate"],
         referral["tier"],
     )
-    responder = (answer.get("responded_by_user") or {}).get("id", "")
     try:
         made = decide.record_review(
             Hub.here().engine,
             RuleSet.load(rule_set),
             item,
-            chosen=answer["chosen_options"][0],
+            chosen=chosen,
             responder=responder,
             maker=maker,
-            comment=(answer.get("params_input") or {}).get("comment"),
+            comment=comment,
         )
     except decide.ReviewRefused as exc:
         log.warning("%s: answer refused: %s", item.application_no, exc)
@@ -224,19 +233,17 @@ def book_loans() -> list[str]:
 def send_payments() -> list[str]:
     from loanhub.flows import disburse
     from loanhub.platform.guards import LedgerGuard
-    from loanhub.platform.ledger import WorkItemLedger
 
     hub = Hub.here()
-    guard = LedgerGuard(WorkItemLedger.from_settings(hub.engine, hub.settings))
+    guard = LedgerGuard(hub.ledger)
     return disburse.send_payments(hub.engine, hub.connectors.payments, guard)
 
 
 def settle_doubts() -> dict[str, int]:
     from loanhub.flows import disburse
-    from loanhub.platform.ledger import WorkItemLedger
 
     hub = Hub.here()
-    ledger = WorkItemLedger.from_settings(hub.engine, hub.settings)
+    ledger = hub.ledger
     return disburse.resolve_in_doubt(hub.engine, hub.connectors.payments, ledger)
 
 
@@ -263,10 +270,9 @@ def settle_payments() -> dict[str, Any]:
 def reconcile_payments() -> dict[str, Any]:
     """Fails the run when the gateway accepted a tranche twice, or disagrees with the hub."""
     from loanhub.flows import disburse
-    from loanhub.platform.ledger import WorkItemLedger
 
     hub = Hub.here()
-    ledger = WorkItemLedger.from_settings(hub.engine, hub.settings)
+    ledger = hub.ledger
     report = disburse.reconcile(hub.engine, hub.connectors.payments, ledger)
     if report["paid_twice"] or report["mismatches"]:
         raise RuntimeError(f"payments disagree with the gateway: {report}")
@@ -295,17 +301,18 @@ def raise_warnings(as_of: date) -> int:
     from loanhub.flows import warnings
 
     hub = Hub.here()
-    return warnings.raise_warnings(hub.engine, hub.settings, as_of)
+    return warnings.raise_warnings(hub.engine, hub.settings.warnings, as_of)
 
 
 def notify_warnings() -> dict[str, int]:
     from loanhub.flows import warnings
     from loanhub.platform.guards import LedgerGuard
-    from loanhub.platform.ledger import WorkItemLedger
 
     hub = Hub.here()
-    guard = LedgerGuard(WorkItemLedger.from_settings(hub.engine, hub.settings))
-    return warnings.notify(hub.engine, hub.connectors.notifier, hub.settings, utcnow(), guard)
+    guard = LedgerGuard(hub.ledger)
+    return warnings.notify(
+        hub.engine, hub.connectors.notifier, hub.settings.warnings, utcnow(), guard
+    )
 
 
 def active_loan_applications() -> list[str]:

@@ -9,6 +9,7 @@ consent book, once-only guard and file receipts.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
@@ -35,6 +36,14 @@ BANK_CODE = "LHB001"
 DEBTOR = Debtor("领航银行", "LHB0010000000001", BANK_CODE)
 
 
+def build_ledger(settings: HubSettings, engine: Engine) -> WorkItemLedger:
+    """The work-item ledger as the deployment configured it: its lease, and the actor the
+    audit chain names for what the hub does by itself."""
+    return WorkItemLedger(
+        engine, lease=timedelta(seconds=settings.ledger.lease_seconds), actor=settings.actor
+    )
+
+
 @dataclass(frozen=True)
 class HubConnectors:
     bureau: BureauConnector
@@ -50,7 +59,7 @@ class HubConnectors:
         endpoints = settings.legacy_endpoints()
         evidence = EvidenceStore(settings.data_dir / "evidence", mask_text)
         receipts = FileReceiptBook(engine)
-        guard = LedgerGuard(WorkItemLedger.from_settings(engine, settings))
+        guard = LedgerGuard(build_ledger(settings, engine))
         calls = CallJournal(engine)
         files = settings.data_dir / "files"
         return cls(
@@ -99,7 +108,7 @@ class HubBots:
     ) -> HubBots:
         endpoints = settings.legacy_endpoints()
         evidence = ScreenEvidence(settings.screen_evidence_dir, mask_text)
-        guard = LedgerGuard(WorkItemLedger.from_settings(engine, settings))
+        guard = LedgerGuard(build_ledger(settings, engine))
         calls = CallJournal(engine)
         return cls(
             social_security=SocialSecurityBot(

@@ -23,10 +23,11 @@ import pytest
 import requests
 from sqlalchemy import select, text
 
+from connectors.airflow_api import AirflowApi, AirflowApiError
+from connectors.config import AirflowApiConfig
 from devtools.cluster import LocalCluster
 from devtools.scratch import scratch_database
 from devtools.synthetic import los_intake
-from loanhub.cli.airflow_api import AirflowApi, AirflowApiError
 from loanhub.dashboard.auth import Role, UserBook
 from loanhub.flows.intake import load_applicants
 from loanhub.runtime.settings import HubSettings
@@ -40,9 +41,9 @@ def as_user(air: LocalCluster, user: str) -> dict[str, str]:
     password is the user's name, except admin's)."""
     return {
         **air.env,
-        "LOANHUB_AIRFLOW_API_URL": air.url,
-        "LOANHUB_AIRFLOW_USER": user,
-        "LOANHUB_AIRFLOW_PASSWORD": user,
+        "LOANHUB_AIRFLOW_API__URL": air.url,
+        "LOANHUB_AIRFLOW_API__USER": user,
+        "LOANHUB_AIRFLOW_API__PASSWORD": user,
     }
 
 
@@ -51,9 +52,7 @@ def loanhub(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 
 
 def api(air: LocalCluster, user: str) -> AirflowApi:
-    return AirflowApi(
-        HubSettings(airflow_api_url=air.url, airflow_user=user, airflow_password=user)
-    )
+    return AirflowApi(AirflowApiConfig(url=air.url, user=user, password=user))
 
 
 def wait_for_reviews(air: LocalCluster, run_id: str, approvers: list[str]) -> dict[str, list]:
@@ -146,7 +145,7 @@ def test_credit_ops_harvest_and_review_through_the_api(
         approvers = ["credit_officer", "senior_officer", "credit_manager", "risk_committee"]
         waiting = wait_for_reviews(air, run_id, approvers)
         assigned = {
-            r["subject"].split(":")[0].split()[-1]: user
+            r.subject.split(":")[0].split()[-1]: user
             for user, reviews in waiting.items()
             for r in reviews
         }
@@ -173,7 +172,7 @@ def test_credit_ops_harvest_and_review_through_the_api(
             assert done.returncode == 0, done.stdout + done.stderr
             answered[application_no] = user
         with pytest.raises(AirflowApiError) as twice:
-            api(air, answered[any_review["subject"].split(":")[0].split()[-1]]).answer_review(
+            api(air, answered[any_review.subject.split(":")[0].split()[-1]]).answer_review(
                 any_review, "Reject"
             )
         assert twice.value.status == 409

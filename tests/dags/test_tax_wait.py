@@ -24,7 +24,10 @@ SLOW_THEN_TRUNCATED = {
 @pytest.fixture
 def hub(monkeypatch, sim, sim_dir, pg_url, tmp_path) -> Hub:
     settings = HubSettings(
-        database_url=pg_url, sim_dir=sim_dir, data_dir=tmp_path, tax_wait_seconds=600
+        database_url=pg_url,
+        sim_dir=sim_dir,
+        data_dir=tmp_path,
+        orchestration={"tax_wait_seconds": 600},
     )
     monkeypatch.setattr(Hub, "_current", Hub(settings))
     return Hub.here()

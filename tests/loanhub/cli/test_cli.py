@@ -45,9 +45,7 @@ def test_demo_builds_the_embedded_store_and_reruns_cleanly(
     second = runner.invoke(app, ["demo", "--seed", "7", "--applicants", "40"])
     assert second.exit_code == 0
     assert "audit chain: intact, 2 events" in second.output
-    current = runner.invoke(
-        app, ["db", "current", "--url", f"sqlite:///{tmp_path}/loanhub.db"]
-    )
+    current = runner.invoke(app, ["db", "current", "--url", f"sqlite:///{tmp_path}/loanhub.db"])
     head = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
     assert current.output.strip() == head
 

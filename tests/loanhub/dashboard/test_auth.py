@@ -37,4 +37,4 @@ def test_the_session_secret_is_made_once_and_kept_private(tmp_path: Path):
     assert session_secret(settings) == first
     assert len(first) >= 32
     assert stat.S_IMODE((tmp_path / ".dashboard-secret").stat().st_mode) == 0o600
-    assert session_secret(HubSettings(data_dir=tmp_path, dashboard_secret="given")) == "given"
+    assert session_secret(HubSettings(data_dir=tmp_path, dashboard={"secret": "given"})) == "given"

@@ -109,7 +109,7 @@ def test_the_metrics_are_the_stores_numbers(pg_engine, tmp_path: Path):
 
 def test_a_scraper_needs_the_token(pg_url, tmp_path: Path):
     settings = HubSettings(
-        data_dir=tmp_path, database_url=pg_url, metrics_token=SecretStr("scrape-me")
+        data_dir=tmp_path, database_url=pg_url, dashboard={"metrics_token": SecretStr("scrape-me")}
     )
     client = TestClient(create_app(settings))
     assert client.get("/metrics").status_code == 401

@@ -21,7 +21,7 @@ from schemas.types import utcnow
 
 
 def test_risk_class_hint():
-    classes = HubSettings().risk_classes
+    classes = HubSettings().warnings.risk_classes
     assert [warnings.risk_class(d, classes) for d in (0, 1, 90, 91, 181, 400)] == [
         "正常",
         "关注",
@@ -41,9 +41,9 @@ def test_nightly_sync_raises_warnings_once_and_mails_them_once(
     assert taken is not None
     report = warnings.ingest(pg_engine, taken, hub.receipts, tmp_path / "kept", "test")
     assert report.inserted > 0
-    first = warnings.raise_warnings(pg_engine, settings, sim_dataset.business_date)
+    first = warnings.raise_warnings(pg_engine, settings.warnings, sim_dataset.business_date)
     assert first > 0
-    assert warnings.raise_warnings(pg_engine, settings, sim_dataset.business_date) == 0
+    assert warnings.raise_warnings(pg_engine, settings.warnings, sim_dataset.business_date) == 0
     with pg_engine.connect() as conn:
         rules = dict(
             conn.execute(
@@ -54,25 +54,32 @@ def test_nightly_sync_raises_warnings_once_and_mails_them_once(
     assert "dpd_crossed_1" in rules
 
     guard = LedgerGuard(WorkItemLedger(pg_engine, owner="notify"))
-    sent = warnings.notify(pg_engine, hub.notifier, settings, utcnow(), guard)
+    sent = warnings.notify(pg_engine, hub.notifier, settings.warnings, utcnow(), guard)
     assert sent == {"notified": first, "escalated": 0}
-    assert warnings.notify(pg_engine, hub.notifier, settings, utcnow(), guard)["notified"] == 0
+    assert (
+        warnings.notify(pg_engine, hub.notifier, settings.warnings, utcnow(), guard)["notified"]
+        == 0
+    )
     mails = sim.journal("smtp", "mail")
     assert len(mails) == first
 
     with pg_engine.connect() as conn:
         keys = list(conn.execute(select(early_warning.c.warning_key)).scalars())
     assert warnings.acknowledge(pg_engine, keys[0])
-    later = utcnow() + timedelta(hours=settings.escalate_after_hours + 1)
-    escalated = warnings.notify(pg_engine, hub.notifier, settings, later, guard)["escalated"]
+    later = utcnow() + timedelta(hours=settings.warnings.escalate_after_hours + 1)
+    escalated = warnings.notify(pg_engine, hub.notifier, settings.warnings, later, guard)[
+        "escalated"
+    ]
     assert escalated == first - 1  # the acknowledged one is not escalated
-    assert warnings.notify(pg_engine, hub.notifier, settings, later, guard)["escalated"] == 0
+    assert (
+        warnings.notify(pg_engine, hub.notifier, settings.warnings, later, guard)["escalated"] == 0
+    )
 
     # a mail sent whose sending was not recorded (the worker died): the retry sends nothing
     with pg_engine.begin() as conn:
         conn.execute(early_warning.update().values(notified_at=None))
     before = len(sim.journal("smtp", "mail"))
-    warnings.notify(pg_engine, hub.notifier, settings, utcnow(), guard)
+    warnings.notify(pg_engine, hub.notifier, settings.warnings, utcnow(), guard)
     assert len(sim.journal("smtp", "mail")) == before
 
 
@@ -114,10 +121,10 @@ def test_a_loan_that_catches_up_and_falls_behind_again_is_warned_again(pg_engine
 
     with pg_engine.begin() as conn:
         conn.execute(repayment_installment.insert(), [installment(1, date(2026, 9, 20), False)])
-    assert warnings.raise_warnings(pg_engine, settings, date(2026, 10, 25)) == 3
+    assert warnings.raise_warnings(pg_engine, settings.warnings, date(2026, 10, 25)) == 3
     assert rules_raised() == ["dpd_crossed_1", "dpd_crossed_30", "missed_installment"]
     # the next nights, still behind: the same episode, nothing new
-    assert warnings.raise_warnings(pg_engine, settings, date(2026, 10, 26)) == 0
+    assert warnings.raise_warnings(pg_engine, settings.warnings, date(2026, 10, 26)) == 0
 
     # caught up: installment 1 paid late, installment 2 paid on time; no warning while current
     with pg_engine.begin() as conn:
@@ -126,12 +133,12 @@ def test_a_loan_that_catches_up_and_falls_behind_again_is_warned_again(pg_engine
             repayment_installment.insert(),
             [installment(1, date(2026, 9, 20), True), installment(2, date(2026, 10, 20), True)],
         )
-    assert warnings.raise_warnings(pg_engine, settings, date(2026, 11, 1)) == 0
+    assert warnings.raise_warnings(pg_engine, settings.warnings, date(2026, 11, 1)) == 0
 
     # behind again on installment 3: a new episode, warned about again (DPD 1 and the miss)
     with pg_engine.begin() as conn:
         conn.execute(repayment_installment.insert(), [installment(3, date(2026, 11, 20), False)])
-    assert warnings.raise_warnings(pg_engine, settings, date(2026, 11, 22)) == 2
+    assert warnings.raise_warnings(pg_engine, settings.warnings, date(2026, 11, 22)) == 2
     assert rules_raised().count("dpd_crossed_1") == 2
     assert rules_raised().count("missed_installment") == 2
     assert rules_raised().count("dpd_crossed_30") == 1

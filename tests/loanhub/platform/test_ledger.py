@@ -186,21 +186,6 @@ def test_two_processes_racing_for_the_same_keys_end_with_one_winner_each(pg_engi
     assert audit.verify(pg_engine).checked == 2 * len(keys)
 
 
-def test_settings_configure_the_lease_and_each_ledger_is_its_own_owner(
-    engine: Engine, monkeypatch
-) -> None:
-    from loanhub.runtime.settings import HubSettings
-
-    monkeypatch.setenv("LOANHUB_WORK_ITEM_LEASE_SECONDS", "42")
-    first = WorkItemLedger.from_settings(engine, HubSettings())
-    second = WorkItemLedger.from_settings(engine, HubSettings())
-    assert first.lease == timedelta(seconds=42)
-    assert first.owner != second.owner  # two threads of one process do not share a claim
-    first.claim(KIND, KEY, PAYLOAD)
-    with pytest.raises(WorkItemBusy):
-        second.claim(KIND, KEY, PAYLOAD)
-
-
 def test_errors_are_stored_masked_and_an_operator_can_release_a_failed_item(engine: Engine) -> None:
     w1 = ledger(engine, "w1")
     failed = w1.fail(

@@ -1,8 +1,13 @@
 import json
+from datetime import timedelta
 from pathlib import Path
 
+import pytest
+from sqlalchemy import Engine
+
+from loanhub.platform.ledger import WorkItemBusy
 from loanhub.runtime.settings import HubSettings
-from loanhub.runtime.wiring import HubConnectors
+from loanhub.runtime.wiring import HubConnectors, build_ledger
 
 
 def test_connectors_are_built_from_the_endpoints_file(
@@ -19,3 +24,18 @@ def test_connectors_are_built_from_the_endpoints_file(
     with hub.extracts.session() as session:
         assert "LNREPAY.D261120" in session.listdir("/extracts")
     assert (tmp_path / "evidence" / "raw").is_dir()
+
+
+def test_settings_configure_the_lease_and_each_ledger_is_its_own_owner(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOANHUB_LEDGER__LEASE_SECONDS", "42")
+    monkeypatch.setenv("LOANHUB_ACTOR", "night-batch")
+    first = build_ledger(HubSettings(), engine)
+    second = build_ledger(HubSettings(), engine)
+    assert first.lease == timedelta(seconds=42)
+    assert first.actor == "night-batch"
+    assert first.owner != second.owner  # two threads of one process do not share a claim
+    first.claim("bureau_query", "APP-1:subject:01", {"reason": "01"})
+    with pytest.raises(WorkItemBusy):
+        second.claim("bureau_query", "APP-1:subject:01", {"reason": "01"})

@@ -1,6 +1,7 @@
 """Airflow's REST API as credit ops uses it from the command line: trigger a DAG run with its
 form's values, follow it to the end, list the reviews waiting for the signed-in approver and
-answer them. Plain HTTP (the hub imports no Airflow below ``dags/``).
+answer them. Plain HTTP (the hub imports no Airflow below ``dags/``), and the one place that
+reads the API's JSON: the CLI gets ``PendingReview`` objects, not Airflow's shapes.
 """
 
 from __future__ import annotations
@@ -8,12 +9,13 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
 
-from loanhub.runtime.settings import HubSettings
+from connectors.config import AirflowApiConfig
 
 FINISHED = {"success", "failed"}
 SETTLE_SECONDS = 15.0
@@ -25,21 +27,45 @@ class AirflowApiError(RuntimeError):
         self.status = status
 
 
+@dataclass(frozen=True)
+class PendingReview:
+    """A human-review task parked in Airflow, waiting for an answer."""
+
+    subject: str
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    created_at: datetime
+
+    @classmethod
+    def from_api(cls, detail: dict[str, Any]) -> PendingReview:
+        ti = detail["task_instance"]
+        return cls(
+            subject=str(detail["subject"]),
+            dag_id=str(ti["dag_id"]),
+            run_id=str(ti["dag_run_id"]),
+            task_id=str(ti["task_id"]),
+            map_index=int(ti["map_index"]),
+            created_at=datetime.fromisoformat(str(detail["created_at"]).replace("Z", "+00:00")),
+        )
+
+
 class AirflowApi:
-    def __init__(self, settings: HubSettings, http: requests.Session | None = None) -> None:
-        self.url = settings.airflow_api_url.rstrip("/")
+    def __init__(self, config: AirflowApiConfig, http: requests.Session | None = None) -> None:
+        self.url = config.url.rstrip("/")
         self.http = http or requests.Session()
         answer = self.http.post(
             f"{self.url}/auth/token",
             json={
-                "username": settings.airflow_user,
-                "password": settings.airflow_password.get_secret_value(),
+                "username": config.user,
+                "password": config.password.get_secret_value(),
             },
             timeout=30,
         )
         answer.raise_for_status()
         self.http.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
-        self.user = settings.airflow_user
+        self.user = config.user
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         answer = self.http.request(method, f"{self.url}/api/v2{path}", timeout=30, **kwargs)
@@ -47,7 +73,7 @@ class AirflowApi:
             raise AirflowApiError(method, path, answer.status_code, answer.text[:500])
         return answer.json()
 
-    def pending_reviews(self, dag_id: str) -> list[dict[str, Any]]:
+    def pending_reviews(self, dag_id: str) -> list[PendingReview]:
         """The reviews of ``dag_id`` parked for an answer that the signed-in user may give
         (Airflow refuses an answer from anyone not assigned)."""
         found: list[dict[str, Any]] = []
@@ -66,9 +92,13 @@ class AirflowApi:
             found.extend(page)
             if len(page) < size:
                 break
-        return [d for d in found if any(u["id"] == self.user for u in d.get("assigned_users", []))]
+        return [
+            PendingReview.from_api(d)
+            for d in found
+            if any(u["id"] == self.user for u in d.get("assigned_users", []))
+        ]
 
-    def answer_review(self, review: dict[str, Any], option: str, comment: str = "") -> None:
+    def answer_review(self, review: PendingReview, option: str, comment: str = "") -> None:
         """Answer one review as the signed-in user. Airflow refuses an unknown option (400),
         a second answer (409) and a user the review is not assigned to (403).
 
@@ -77,15 +107,13 @@ class AirflowApi:
         parking process ended makes the scheduler fail the resumed task (measured here: the
         executor's report came 5 s after parking on a busy machine). People take longer; a
         script must wait."""
-        created = datetime.fromisoformat(str(review["created_at"]).replace("Z", "+00:00"))
-        age = (datetime.now(UTC) - created).total_seconds()
+        age = (datetime.now(UTC) - review.created_at).total_seconds()
         if age < SETTLE_SECONDS:
             time.sleep(SETTLE_SECONDS - age)
-        ti = review["task_instance"]
         self._call(
             "PATCH",
-            f"/dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/{ti['task_id']}"
-            f"/{ti['map_index']}/hitlDetails",
+            f"/dags/{review.dag_id}/dagRuns/{review.run_id}/taskInstances/{review.task_id}"
+            f"/{review.map_index}/hitlDetails",
             json={"chosen_options": [option], "params_input": {"comment": comment}},
         )
 
