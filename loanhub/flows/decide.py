@@ -13,12 +13,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bots.los.bot import LosBot
 from bots.los.pages import Decision as LosDecision
 from loanhub.flows.rules import RuleSet, Verdict
 from loanhub.platform import audit, blacklist
+from loanhub.platform.db import insert_or_ignore
 from loanhub.platform.masking import mask_text
 from schemas.base import Lineage
 from schemas.lending import Decision, DecisionOutcome
@@ -108,12 +108,8 @@ def record(
         ),
     )
     with engine.begin() as conn:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         inserted = conn.execute(
-            dialect.insert(decision)
-            .values(fact_row(made))
-            .on_conflict_do_nothing()
-            .returning(decision.c.id)
+            insert_or_ignore(conn, decision).values(fact_row(made)).returning(decision.c.id)
         ).scalar_one_or_none()
         if inserted is not None:
             conn.execute(

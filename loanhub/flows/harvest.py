@@ -21,7 +21,6 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from bots.ss.bot import SocialSecurityBot
 from connectors.bureau import BureauConnector
@@ -31,6 +30,7 @@ from kernel.failures import BusinessAnswer, ContractError, NeedsHuman
 from loanhub.platform import blacklist
 from loanhub.platform.canonical import sha256_hex
 from loanhub.platform.consents import ConsentBook
+from loanhub.platform.db import insert_or_ignore
 from loanhub.platform.facts import store_mapped
 from loanhub.platform.ledger import ConflictingWorkItem, WorkItemBusy, WorkItemLedger
 from loanhub.platform.masking import known_names
@@ -448,7 +448,5 @@ def build_profile(engine: Engine, a: Applicant) -> ApplicantProfile:
         }
     )
     with engine.begin() as conn:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        statement = dialect.insert(applicant_profile).values(fact_row(profile))
-        conn.execute(statement.on_conflict_do_nothing())
+        conn.execute(insert_or_ignore(conn, applicant_profile).values(fact_row(profile)))
     return profile

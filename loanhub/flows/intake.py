@@ -13,10 +13,10 @@ from typing import Any, Self
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from sqlalchemy import Connection, Engine, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from loanhub.platform import audit
 from loanhub.platform.canonical import sha256_hex
+from loanhub.platform.db import insert_or_ignore
 from loanhub.platform.masking import known_names
 from loanhub.platform.quarantine import quarantine, quarantine_validation_error
 from schemas.base import CanonicalModel
@@ -85,8 +85,7 @@ def _insert_new(conn: Connection, table: Table, key: str, rows: Sequence[dict[st
     existing = set(conn.execute(select(table.c[key]).where(table.c[key].in_(keys))).scalars())
     fresh = [r for r in rows if r[key] not in existing]
     if fresh:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        conn.execute(dialect.insert(table).on_conflict_do_nothing(), fresh)
+        conn.execute(insert_or_ignore(conn, table), fresh)
     return len(fresh)
 
 

@@ -18,12 +18,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from connectors.sftp import SftpConnector
 from connectors.smtp import Notifier
 from kernel.failures import OnceGuard
 from loanhub.flows.repayments import LoadReport, load_extract
+from loanhub.platform.db import insert_or_ignore
 from loanhub.platform.receipts import FileReceiptBook
 from schemas.base import Lineage
 from schemas.lending import EarlyWarning, WarningSeverity
@@ -195,12 +195,10 @@ def raise_warnings(engine: Engine, policy: WarningPolicy, as_of: date) -> int:
 def store_warnings(engine: Engine, warnings: list[EarlyWarning]) -> int:
     new = 0
     with engine.begin() as conn:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         for warning in warnings:
             statement = (
-                dialect.insert(early_warning)
+                insert_or_ignore(conn, early_warning)
                 .values(fact_row(warning))
-                .on_conflict_do_nothing()
                 .returning(early_warning.c.id)
             )
             new += conn.execute(statement).scalar_one_or_none() is not None

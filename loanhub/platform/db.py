@@ -7,7 +7,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "migrations"
@@ -84,3 +85,18 @@ def current_revision(engine: Engine) -> str | None:
 
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def dialect_insert(conn: Connection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT in the store's own dialect, so that it can say ``ON CONFLICT``: PostgreSQL
+    in production, SQLite embedded; both take the same clauses."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def insert_or_ignore(
+    conn: Connection, table: Table, index_elements: list[str] | None = None
+) -> postgresql.Insert | sqlite.Insert:
+    """``INSERT ... ON CONFLICT DO NOTHING``: a row whose unique key is stored already is left
+    as it is (add ``.returning(...)`` to learn which rows were new)."""
+    return dialect_insert(conn, table).on_conflict_do_nothing(index_elements=index_elements)

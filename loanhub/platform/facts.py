@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection, Table, UniqueConstraint
-from sqlalchemy.dialects import postgresql, sqlite
 
+from loanhub.platform.db import dialect_insert
 from mappings.engine import Mapping, MappingResult
 from schemas.tables import TABLE_OF, fact_row
 
@@ -37,8 +37,7 @@ def _insert_new(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> l
     """The new rows' ids; a row whose business key is stored already is left out. A table that
     holds a current state (a contribution month's status, an account's balance) takes the newer
     values instead, and counts no new rows: 欠缴 that became 补缴 must not stay 欠缴."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table)
+    statement = dialect_insert(conn, table)
     if table.name in CURRENT_STATE:
         keys = _business_key(table)
         changed = {c: statement.excluded[c] for c in rows[0] if c not in (*keys, "id")}

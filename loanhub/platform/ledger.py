@@ -29,11 +29,11 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Engine, Row, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from kernel.failures import FailureKind
 from loanhub.platform import audit
 from loanhub.platform.canonical import jsonable, sha256_hex
+from loanhub.platform.db import insert_or_ignore
 from loanhub.platform.masking import mask_text
 from schemas.hub import WorkItem, WorkItemState
 from schemas.tables import work_item
@@ -135,7 +135,7 @@ class WorkItemLedger:
         now = utcnow()
         with self.engine.begin() as conn:
             created = conn.execute(
-                _insert(conn)
+                insert_or_ignore(conn, work_item, ["kind", "business_key"])
                 .values(
                     kind=kind,
                     business_key=business_key,
@@ -148,7 +148,6 @@ class WorkItemLedger:
                     created_at=now,
                     updated_at=now,
                 )
-                .on_conflict_do_nothing(index_elements=["kind", "business_key"])
                 .returning(*work_item.c)
             ).first()
             if created is not None:
@@ -367,11 +366,6 @@ def _values(changes: dict[str, Any], **more: Any) -> dict[str, Any]:
     values = {k: (v.value if hasattr(v, "value") else v) for k, v in {**changes, **more}.items()}
     values["updated_at"] = utcnow()
     return values
-
-
-def _insert(conn: Connection) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(work_item)
 
 
 def _item(row: Row[Any]) -> WorkItem:

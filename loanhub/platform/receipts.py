@@ -8,8 +8,8 @@ became of the file: RECEIVED, then LOADED, PARTIAL or REJECTED (kept, reported).
 from __future__ import annotations
 
 from sqlalchemy import Engine, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
+from loanhub.platform.db import insert_or_ignore
 from schemas.hub import FileState
 from schemas.tables import file_receipt
 from schemas.types import utcnow
@@ -24,9 +24,8 @@ class FileReceiptBook:
     def record(self, system: str, name: str, sha256: str, size: int) -> str:
         now = utcnow()
         with self.engine.begin() as conn:
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
             inserted = conn.execute(
-                dialect.insert(file_receipt)
+                insert_or_ignore(conn, file_receipt)
                 .values(
                     source_system=system,
                     name=name,
@@ -36,7 +35,6 @@ class FileReceiptBook:
                     received_at=now,
                     updated_at=now,
                 )
-                .on_conflict_do_nothing()
                 .returning(file_receipt.c.id)
             ).first()
             if inserted is None:
