@@ -1,14 +1,15 @@
 """The lifecycle summary: what a run of the credit DAGs produced, read from the store, as a
-table for the terminal and an HTML page with charts (SVG drawn here, no front-end build).
+table for the terminal and an HTML page with charts (inline SVG, no front-end build).
 
 Everything shown is counted from the canonical store, never from the run's own bookkeeping, so
-the report is also a check of what was stored. Nothing personal appears in it.
+the report is also a check of what was stored. Nothing personal appears in it. The charts are
+the dashboard's (``loanhub.dashboard.charts``), so both draw bars one way.
 """
 
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
+from loanhub.dashboard import charts
 from schemas.tables import (
     application,
     decision,
@@ -24,6 +26,12 @@ from schemas.tables import (
     quarantined_record,
     work_item,
 )
+
+CHART_STYLE = (
+    ".chart text{font-size:12px;fill:#1c2b33}"
+    ".chart text.value,.chart text.empty{fill:#5f6f78}.chart text.empty{font-style:italic}"
+)
+"""What the dashboard's stylesheet gives its charts' text (``templates/base.html``)."""
 
 
 @dataclass
@@ -82,31 +90,11 @@ def summarise(engine: Engine, steps: dict[str, float] | None = None) -> Summary:
     )
 
 
-def bar_chart(title: str, data: dict[str, float], unit: str = "") -> str:
-    """A horizontal bar chart as inline SVG."""
-    items = sorted(data.items(), key=lambda kv: -kv[1]) or [("none", 0.0)]
-    top = max(v for _, v in items) or 1
-    row, label_w, bar_w = 26, 190, 420
-    bars = []
-    for n, (label, value) in enumerate(items):
-        y = 30 + n * row
-        width = max(1.0, bar_w * value / top)
-        shown = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
-        bars.append(
-            f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end">{html.escape(label)}</text>'
-            f'<rect x="{label_w}" y="{y}" width="{width:.1f}" height="{row - 8}" fill="#36c" '
-            f'rx="3"/><text x="{label_w + width + 6:.1f}" y="{y + 15}">{shown}{unit}</text>'
-        )
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{label_w + bar_w + 120}" '
-        f'height="{34 + row * len(items)}" font-family="sans-serif" font-size="13" role="img" '
-        f'aria-label="{html.escape(title)}"><text x="4" y="18" font-weight="bold">'
-        f"{html.escape(title)}</text>{''.join(bars)}</svg>"
-    )
-
-
-def _counts(data: dict[str, int]) -> dict[str, float]:
-    return {k: float(v) for k, v in data.items()}
+def _bars(title: str, data: Mapping[str, float], unit: str = "") -> str:
+    """One of the dashboard's bar charts (the same drawing, escaping and accessible titles),
+    largest first, under a heading of its own."""
+    rows = sorted(data.items(), key=lambda kv: -kv[1])
+    return f"<h2>{html.escape(title)}</h2>{charts.hbar(title, rows, unit=unit)}"
 
 
 def _table(rows: Iterable[tuple[str, object]]) -> str:
@@ -117,14 +105,12 @@ def _table(rows: Iterable[tuple[str, object]]) -> str:
 
 
 def render_html(summary: Summary, title: str = "loanhub lifecycle run") -> str:
-    charts = [
-        bar_chart(
-            "Applications by outcome", {k: float(v) for k, v in summary.applications.items()}
-        ),
-        bar_chart("Decided by", {k: float(v) for k, v in summary.decided_by.items()}),
-        bar_chart("Warnings by rule", {k: float(v) for k, v in summary.warnings.items()}),
-        bar_chart("Time per step", summary.steps, " s"),
-        bar_chart("Work items by state", {k: float(v) for k, v in summary.work_items.items()}),
+    drawn = [
+        _bars("Applications by outcome", summary.applications),
+        _bars("Decided by", summary.decided_by),
+        _bars("Warnings by rule", summary.warnings),
+        _bars("Time per step", summary.steps, " s"),
+        _bars("Work items by state", summary.work_items),
     ]
     facts = _table(
         [
@@ -139,8 +125,8 @@ def render_html(summary: Summary, title: str = "loanhub lifecycle run") -> str:
         "<!doctype html><html lang=en><head><meta charset=utf-8>"
         f"<title>{html.escape(title)}</title><style>body{{font-family:sans-serif;margin:24px;"
         "max-width:1100px}th{text-align:left;padding:4px 12px 4px 0}td{padding:4px 0}"
-        "svg{display:block;margin:18px 0}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1>{facts}{''.join(charts)}</body></html>"
+        f"h2{{font-size:15px;margin:24px 0 4px}}svg{{display:block}}{CHART_STYLE}</style>"
+        f"</head><body><h1>{html.escape(title)}</h1>{facts}{''.join(drawn)}</body></html>"
     )
 
 

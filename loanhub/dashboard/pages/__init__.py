@@ -1,0 +1,30 @@
+"""The dashboard's routes, one ``APIRouter`` per page (and one for logging in, one for the
+machines: health and metrics); ``loanhub.dashboard.app`` includes them all."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from loanhub.dashboard.pages import (
+    approvals,
+    evidence,
+    files,
+    login,
+    metrics,
+    overview,
+    queues,
+    sources,
+    warnings,
+)
+
+ROUTERS: tuple[APIRouter, ...] = (
+    login.router,
+    metrics.router,
+    overview.router,
+    sources.router,
+    queues.router,
+    approvals.router,
+    warnings.router,
+    files.router,
+    evidence.router,
+)

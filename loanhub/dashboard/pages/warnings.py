@@ -1,0 +1,60 @@
+"""``/warnings``: the open early warnings by rule, severity and five-tier class; an operator
+acknowledges one here (and the audit trail says who)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from loanhub.dashboard import charts, figures
+from loanhub.dashboard.deps import CheckedForm, Operator, Render, Settings, Store
+from loanhub.dashboard.state import base_path
+from loanhub.flows import warnings
+from loanhub.platform import audit
+
+router = APIRouter()
+
+
+@router.get("/warnings", response_class=HTMLResponse)
+def warnings_page(render: Render, store: Store, settings: Settings) -> HTMLResponse:
+    found = figures.warnings(store)
+    by = {a: found.count_by(a) for a in ("rule", "severity", "risk_class")}
+    classes = [c for c in settings.warnings.risk_classes if by["risk_class"][c]]
+    return render(
+        "warnings.html",
+        active="warnings",
+        found=found,
+        by=by,
+        rule_chart=charts.hbar("Open warnings by rule", by["rule"].most_common()),
+        severity_chart=charts.hbar(
+            "Open warnings by severity",
+            [(s, by["severity"][s]) for s in ("HIGH", "WATCH", "INFO") if by["severity"][s]],
+        ),
+        class_chart=charts.hbar(
+            "Open warnings by five-tier class",
+            [(c, by["risk_class"][c]) for c in classes]
+            + [(c, n) for c, n in by["risk_class"].items() if c not in classes],
+        ),
+    )
+
+
+@router.post("/warnings/acknowledge")
+def acknowledge(
+    request: Request,
+    user: Operator,
+    csrf: CheckedForm,
+    store: Store,
+    warning_key: Annotated[str, Form()],
+) -> Response:
+    """Acknowledge once: a second click (or a stale page) changes and audits nothing."""
+    if warnings.acknowledge(store, warning_key):
+        with store.begin() as conn:
+            audit.append(
+                conn,
+                actor=f"dashboard:{user.name}",
+                action="warning.acknowledged",
+                subject=warning_key,
+            )
+    return RedirectResponse(f"{base_path(request)}/warnings", 303)

@@ -1,0 +1,79 @@
+"""What every route shares, kept on ``app.state``: the settings, the engines (made on first use,
+not at import, so building the app opens nothing), the users file and the signed session."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+from fastapi import Request, Response
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import Engine
+
+from loanhub.dashboard import figures
+from loanhub.dashboard.auth import User, UserBook, session_secret
+from loanhub.platform.db import open_store
+from loanhub.runtime.settings import HubSettings
+
+COOKIE = "loanhub_session"
+SESSION_SECONDS = 8 * 3600
+
+
+def base_path(request: Request) -> str:
+    """Where the dashboard is mounted ("" on its own, "/loanhub" inside Airflow): every link
+    and the cookie's path are built from it."""
+    return request.scope.get("root_path", "").rstrip("/")
+
+
+class Dashboard:
+    """The app's state: one per app, shared by every request."""
+
+    def __init__(self, settings: HubSettings, airflow_db_url: str | None) -> None:
+        self.settings = settings
+        self.airflow_db_url = airflow_db_url
+        self.users = UserBook(settings.dashboard_users_path)
+        self.zone = ZoneInfo(settings.timezone)
+
+    @cached_property
+    def engine(self) -> Engine:
+        return open_store(self.settings.store_url)
+
+    @cached_property
+    def airflow(self) -> Engine | None:
+        return figures.airflow_engine(self.airflow_db_url) if self.airflow_db_url else None
+
+    @cached_property
+    def signer(self) -> URLSafeTimedSerializer:
+        return URLSafeTimedSerializer(session_secret(self.settings), salt="loanhub-dashboard")
+
+    def session(self, request: Request) -> dict[str, str]:
+        """The signed cookie's content; empty when absent, forged or older than a workday."""
+        raw = request.cookies.get(COOKIE)
+        if not raw:
+            return {}
+        try:
+            return self.signer.loads(raw, max_age=SESSION_SECONDS)
+        except BadSignature:
+            return {}
+
+    def user(self, request: Request) -> User | None:
+        """The session's user, as the users file has them now (a removed user is logged out,
+        a changed role applies at once)."""
+        name = self.session(request).get("user")
+        role = self.users.names().get(name) if name else None
+        return User(name, role) if name and role else None
+
+    def set_session(self, response: Response, request: Request, data: dict[str, str]) -> None:
+        """Sign ``data`` into the cookie: script-proof, same-site only, scoped to the mount."""
+        response.set_cookie(
+            COOKIE,
+            self.signer.dumps(data),
+            max_age=SESSION_SECONDS,
+            path=base_path(request) or "/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+
+    def end_session(self, response: Response, request: Request) -> None:
+        response.delete_cookie(COOKIE, path=base_path(request) or "/")
