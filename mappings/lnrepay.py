@@ -1,5 +1,10 @@
 """The core's nightly repayment extract (``LNREPAY.D<YYMMDD>``): decode, check, and map.
 
+Decoding follows the copybook under ``contracts/`` (its layout read by ``contracts.copybook``,
+its bytes by ``mappings.copybook``); mapping turns the valid detail records into the canonical
+repayment installment's columns (``installment_table``), which the load in
+``loanhub.flows.repayments`` merges as they are.
+
 The file's trailer is checked exactly as the catalogue (legacy-systems.md, section 4) says:
 its record count must equal the number of detail records, quarantined ones included; its hash
 total (principal paid + interest paid over every detail, as written) must match exactly when
@@ -18,15 +23,19 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from contracts import LNREPAY_COPYBOOK
-from mappings.copybook import Columns, Layout, decode_records, read_copybook
+from contracts.copybook import Layout, read_copybook
+from mappings.copybook import Columns, decode_records
 
 COPYBOOK = LNREPAY_COPYBOOK
 RECORD_TYPES = {"H": 0xC8, "D": 0xC4, "T": 0xE3}  # EBCDIC
@@ -117,7 +126,7 @@ def _contract(details: Columns, raw: np.ndarray, layout: Layout) -> None:
     v = details.values
     text_fields = [f for f in layout.fields if f.kind == "X" and f.name != "FILLER"]
     # EBCDIC below 0x40 is control characters: NUL (low-values) cannot be stored as text
-    text_bytes = np.hstack([raw[:, f.offset : f.offset + f.length] for f in text_fields])
+    text_bytes = np.hstack([raw[:, f.span] for f in text_fields])
     control = (text_bytes < 0x40).any(axis=1)
     rules = [
         (raw[:, 0] != RECORD_TYPES["D"], "DTL-REC-TYPE: not a detail record (damaged)"),
@@ -136,14 +145,7 @@ def _contract(details: Columns, raw: np.ndarray, layout: Layout) -> None:
     ):
         rules.append((np.abs(v[name]) >= MAX_CENTS, f"{name}: beyond NUMERIC(18,2)"))
     account, number = layout["DTL-LOAN-ACCOUNT"], layout["DTL-INSTALLMENT-NO"]
-    first = _first_occurrences(
-        np.hstack(
-            [
-                raw[:, account.offset : account.offset + account.length],
-                raw[:, number.offset : number.offset + number.length],
-            ]
-        )
-    )
+    first = _first_occurrences(np.hstack([raw[:, account.span], raw[:, number.span]]))
     rules.append((~first, "DTL-INSTALLMENT-NO: the same installment appears twice in the file"))
     for problem, reason in rules:
         for i in np.flatnonzero(problem & ~details.bad):
@@ -212,3 +214,80 @@ def check_extract(data: bytes, name: str = "") -> ExtractResult:
             f"the details' {Decimal(actual).scaleb(-2)}"
         )
     return result
+
+
+# --- mapping: valid detail records -> canonical repayment installment columns ---------------
+
+
+def _dates(yyyymmdd: np.ndarray) -> np.ndarray:
+    """``PIC 9(8)`` YYYYMMDD numbers -> ``datetime64[D]``, by calendar arithmetic on whole
+    columns (no string parsing); zero (unpaid) becomes 1970-01-01, for the caller to mask."""
+    y, m, d = yyyymmdd // 10000, (yyyymmdd // 100) % 100, yyyymmdd % 100
+    safe = yyyymmdd != 0
+    y, m, d = np.where(safe, y, 1970), np.where(safe, m, 1), np.where(safe, d, 1)
+    days = ((y - 1970).astype("datetime64[Y]") + (m - 1).astype("timedelta64[M]")).astype(
+        "datetime64[D]"
+    ) + (d - 1).astype("timedelta64[D]")
+    return days
+
+
+def _money(cents: np.ndarray) -> pa.Array:
+    """int64 minor units -> decimal128(18, 2) without a per-value Python step: the same
+    integer, read with scale 2."""
+    wide = np.empty((len(cents), 2), dtype=np.int64)
+    wide[:, 0], wide[:, 1] = cents, np.where(cents < 0, -1, 0)
+    return pa.Array.from_buffers(
+        pa.decimal128(18, 2), len(cents), [None, pa.py_buffer(wide.tobytes())]
+    )
+
+
+def _text(values: np.ndarray) -> pa.Array:
+    return pa.array(values.astype(object), pa.string())
+
+
+def _integer(values: np.ndarray) -> pa.Array:
+    return pa.array(values)
+
+
+def _customer_no(values: np.ndarray) -> pa.Array:
+    """The customer number as the canonical model keeps it: text, zero-padded to its
+    ``PIC 9(12)`` (the core's own rendering), in Arrow."""
+    width = layouts()["LNREPAY-DETAIL"]["DTL-CUSTOMER-NO"].digits
+    return pc.utf8_lpad(pa.array(values).cast(pa.string()), width, "0")
+
+
+def _date(values: np.ndarray) -> pa.Array:
+    return pa.array(_dates(values), pa.date32())
+
+
+def _date_or_none(values: np.ndarray) -> pa.Array:
+    """Zeros (``PIC 9(8)`` of an unpaid installment) are no date: NULL."""
+    return pa.array(_dates(values), pa.date32(), mask=values == 0)
+
+
+# canonical column <- LNREPAY-DETAIL field, converted; in the order the load writes them
+INSTALLMENT_COLUMNS: tuple[tuple[str, str, Callable[[np.ndarray], pa.Array]], ...] = (
+    ("loan_account", "DTL-LOAN-ACCOUNT", _text),
+    ("installment_no", "DTL-INSTALLMENT-NO", _integer),
+    ("customer_no", "DTL-CUSTOMER-NO", _customer_no),
+    ("due_date", "DTL-DUE-DATE", _date),
+    ("principal_due", "DTL-PRINCIPAL-DUE", _money),
+    ("interest_due", "DTL-INTEREST-DUE", _money),
+    ("principal_paid", "DTL-PRINCIPAL-PAID", _money),
+    ("interest_paid", "DTL-INTEREST-PAID", _money),
+    ("paid_date", "DTL-PAID-DATE", _date_or_none),
+    ("days_past_due", "DTL-DAYS-PAST-DUE", _integer),
+    ("status", "DTL-STATUS", _text),
+)
+COLUMNS = tuple(column for column, _, _ in INSTALLMENT_COLUMNS)
+VALUES = COLUMNS[2:]  # all but the key (loan account, installment number): what may be corrected
+
+
+def installment_table(result: ExtractResult) -> pa.Table:
+    """The valid detail records as an Arrow table of the canonical repayment installment's
+    columns, in the order of ``COLUMNS`` (lineage is the loader's to add)."""
+    assert result.details is not None
+    v, good = result.details.values, result.details.good
+    return pa.table(
+        {column: convert(v[source][good]) for column, source, convert in INSTALLMENT_COLUMNS}
+    )

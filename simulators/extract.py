@@ -1,64 +1,35 @@
 """The core's nightly ``LNREPAY.D<YYMMDD>`` extract: EBCDIC (cp037) fixed-length records laid
 out by the copybook kept under version control (``contracts/copybooks/LNREPAY.cpy``).
 
-This is the simulator's own encoder: it reads the copybook's PIC clauses and writes what a
-mainframe would, quirks included: packed-decimal signs C, D and F all occur (zero is written
-as -0 now and then); on request a record is corrupted in transfer (a bad nibble) or the
-trailer disagrees with the details; a corrected file can be re-delivered under the same name.
+This is the simulator's own encoder, built from the copybook's layout as ``contracts.copybook``
+reads it (the hub's decoder is built from the same layout, and nothing else of the hub): it
+writes what a mainframe would, quirks included: packed-decimal signs C, D and F all occur
+(zero is written as -0 now and then); on request a record is corrupted in transfer (a bad
+nibble) or the trailer disagrees with the details; a corrected file can be re-delivered under
+the same name.
 """
 
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 
 from contracts import LNREPAY_COPYBOOK
+from contracts.copybook import CopybookError, Field, Layout, read_copybook
 from simulators.dataset import BANK_CODE, Dataset, Installment, Loan
 
-COPYBOOK = LNREPAY_COPYBOOK
 CODEPAGE = "cp037"
-_FIELD = re.compile(
-    r"^\s+05\s+(?P<name>[A-Z0-9-]+)\s+PIC\s+(?P<sign>S?)(?P<kind>[X9])\((?P<digits>\d+)\)"
-    r"(?:V9\((?P<scale1>\d+)\)|V(?P<scale2>9+))?\s*(?P<usage>COMP-3|COMP)?\s*\.",
-)
 
 
-@dataclass(frozen=True)
-class Field:
-    name: str
-    kind: str  # X, 9, COMP-3, COMP
-    digits: int
-    scale: int
-    signed: bool
-
-    @property
-    def length(self) -> int:
-        if self.kind == "COMP-3":
-            return (self.digits + self.scale) // 2 + 1
-        if self.kind == "COMP":
-            return 2 if self.digits <= 4 else 4 if self.digits <= 9 else 8
-        return self.digits
-
-
-def read_copybook(path: Path = COPYBOOK) -> dict[str, list[Field]]:
-    """The copybook's 01 records, each as its ordered list of 05 fields."""
-    records: dict[str, list[Field]] = {}
-    current: list[Field] | None = None
-    for line in path.read_text(encoding="ascii").splitlines():
-        if line[6:7] == "*" or not line.strip():
-            continue
-        if m := re.match(r"^\s+01\s+([A-Z0-9-]+)\s*\.", line):
-            current = records.setdefault(m.group(1), [])
-        elif (m := _FIELD.match(line)) and current is not None:
-            scale = int(m["scale1"] or len(m["scale2"] or ""))
-            kind = m["usage"] or m["kind"]
-            current.append(Field(m["name"], kind, int(m["digits"]), scale, bool(m["sign"])))
-    return records
+@cache
+def layouts() -> dict[str, Layout]:
+    """The LNREPAY records as the contract lays them out (the hub's decoder reads the same)."""
+    return read_copybook(LNREPAY_COPYBOOK)
 
 
 def packed(value: Decimal, digits: int, scale: int, sign_nibble: int | None = None) -> bytes:
@@ -75,14 +46,23 @@ def packed(value: Decimal, digits: int, scale: int, sign_nibble: int | None = No
 
 
 def encode(field: Field, value: object, sign_nibble: int | None = None) -> bytes:
+    """One field's bytes, as the core's COBOL program writes them: exactly ``field.length``
+    of them, or an error (a value that does not fit would shift every field after it)."""
     if field.kind == "X":
         text = "" if value is None else str(value)
-        return text.ljust(field.length)[: field.length].encode(CODEPAGE)
-    if field.kind == "9":
-        return f"{int(value or 0):0{field.digits}d}".encode(CODEPAGE)  # type: ignore[call-overload]
-    if field.kind == "COMP-3":
-        return packed(Decimal(str(value)), field.digits, field.scale, sign_nibble)
-    return int(value).to_bytes(field.length, "big", signed=field.signed)  # type: ignore[call-overload]
+        raw = text.ljust(field.length)[: field.length].encode(CODEPAGE)
+    elif field.kind == "9":  # zoned: one EBCDIC digit a byte, the implied decimals included
+        if field.signed:
+            raise CopybookError(f"{field.name}: signed zoned decimal is not written here")
+        units = int((Decimal(str(value or 0)) * 10**field.scale).to_integral_value())
+        raw = f"{units:0{field.length}d}".encode(CODEPAGE)
+    elif field.kind == "COMP-3":
+        raw = packed(Decimal(str(value)), field.digits, field.scale, sign_nibble)
+    else:
+        raw = int(value).to_bytes(field.length, "big", signed=field.signed)  # type: ignore[call-overload]
+    if len(raw) != field.length:
+        raise ValueError(f"{field.name}: {value!r} does not fit PIC {field.pic}")
+    return raw
 
 
 @dataclass
@@ -135,13 +115,13 @@ def records(
     ``corrupt``: how many detail records get a bad nibble in a packed field;
     ``trailer``: ``count`` or ``hash`` to make the trailer disagree with the details.
     """
-    layout = read_copybook()
+    layout = layouts()
     header, detail, trailer_fields = (
         layout["LNREPAY-HEADER"],
         layout["LNREPAY-DETAIL"],
         layout["LNREPAY-TRAILER"],
     )
-    lrecl = sum(f.length for f in detail)
+    lrecl = detail.length  # RECFM=FB: every record has the detail record's length
     rng = random.Random(seed)  # noqa: S311 - reproducible quirks
     items = list(items)
     bad = set(rng.sample(range(len(items)), min(corrupt, len(items))))
@@ -166,9 +146,7 @@ def records(
                 sign = rng.choice((0xC, 0xF, 0xD) if values[f.name] == 0 else (0xC, 0xF))
             raw += encode(f, values[f.name], sign)
         if n in bad:
-            offset = sum(
-                x.length for x in detail[: [x.name for x in detail].index("DTL-PRINCIPAL-PAID")]
-            )
+            offset = detail["DTL-PRINCIPAL-PAID"].offset
             raw[offset + 2] = (raw[offset + 2] & 0x0F) | 0xB0  # a nibble that is no digit
         yield bytes(raw)
     count = len(items) + (1 if trailer == "count" else 0)

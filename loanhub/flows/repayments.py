@@ -1,24 +1,29 @@
 """Ingest the core's nightly repayment extract into the canonical repayment installments.
 
+One file goes through four steps, each a function below: **check** (``check_extract``: decode
+and the LNREPAY checks, nothing stored), **keep** (its receipt, and the file itself; a file
+already taken stops here), then either **reject** (a file refused as a whole is kept and
+reported, and nothing of it is loaded) or **merge** (the refused records quarantined, the valid
+ones merged, one transaction). What a record means in canonical columns is the mapping's
+(``mappings.lnrepay``); what is loaded once, kept, refused or replaced is decided here.
+
 On PostgreSQL the valid records go in with COPY (psycopg 3, CSV written by Arrow) into a
 staging table, then one merge upserts them on (loan, installment) in the same transaction,
 changing only rows whose values differ: loading a file twice changes nothing, and a corrected
-re-delivery under the same name changes exactly the records that were wrong. A rejected file
-is kept and reported, and nothing of it is loaded. The embedded SQLite store takes the same
-merge through executemany (it only ever holds the demo's few thousand rows).
+re-delivery under the same name changes exactly the records that were wrong. The embedded
+SQLite store takes the same merge through executemany (it only ever holds the demo's few
+thousand rows).
 """
 
 from __future__ import annotations
 
 import io
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.dialects import sqlite
@@ -26,30 +31,28 @@ from sqlalchemy.dialects import sqlite
 from loanhub.platform import audit
 from loanhub.platform.quarantine import quarantine, stored_reason
 from loanhub.platform.receipts import FileReceiptBook
-from mappings.lnrepay import ExtractResult, check_extract, mapping_version
+from mappings.lnrepay import (
+    COLUMNS,
+    VALUES,
+    ExtractResult,
+    check_extract,
+    installment_table,
+    mapping_version,
+)
 from schemas.hub import FileState
 from schemas.tables import quarantined_record, repayment_installment
 from schemas.types import utcnow
 
 SOURCE = "core"
 log = logging.getLogger(__name__)
-COLUMNS = (
-    "loan_account",
-    "installment_no",
-    "customer_no",
-    "due_date",
-    "principal_due",
-    "interest_due",
-    "principal_paid",
-    "interest_paid",
-    "paid_date",
-    "days_past_due",
-    "status",
-)
+TAKEN = (FileState.LOADED, FileState.PARTIAL, FileState.REJECTED)  # a file in these is done
 
 
 @dataclass
 class LoadReport:
+    """What one call did with one file: the receipt, the file's state and the counts, small
+    enough for an XCom; ``check`` is the check's summary (quarantined records named)."""
+
     file: str
     sha256: str
     receipt: str  # new | duplicate | redelivery
@@ -60,51 +63,163 @@ class LoadReport:
     check: dict[str, Any] = field(default_factory=dict)
 
 
-def _dates(yyyymmdd: np.ndarray) -> np.ndarray:
-    y, m, d = yyyymmdd // 10000, (yyyymmdd // 100) % 100, yyyymmdd % 100
-    safe = yyyymmdd != 0
-    y, m, d = np.where(safe, y, 1970), np.where(safe, m, 1), np.where(safe, d, 1)
-    days = ((y - 1970).astype("datetime64[Y]") + (m - 1).astype("timedelta64[M]")).astype(
-        "datetime64[D]"
-    ) + (d - 1).astype("timedelta64[D]")
-    return days
+@dataclass(frozen=True)
+class Kept:
+    """A file's receipt and where the file itself is kept (``None``: taken before, not kept
+    again, nothing more to do)."""
+
+    receipt: str  # new | duplicate | redelivery
+    path: Path | None
 
 
-def _money(cents: np.ndarray) -> pa.Array:
-    """int64 minor units -> decimal128(18, 2) without a per-value Python step: the same
-    integer, read with scale 2."""
-    wide = np.empty((len(cents), 2), dtype=np.int64)
-    wide[:, 0], wide[:, 1] = cents, np.where(cents < 0, -1, 0)
-    return pa.Array.from_buffers(
-        pa.decimal128(18, 2), len(cents), [None, pa.py_buffer(wide.tobytes())]
+@dataclass(frozen=True)
+class Merged:
+    """What the merge did: the file's final state and the valid records' fate."""
+
+    state: FileState  # LOADED, or PARTIAL when records were quarantined
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+def load_extract(
+    engine: Engine,
+    data: bytes,
+    name: str,
+    receipts: FileReceiptBook,
+    kept_dir: Path,
+    actor: str = "loanhub",
+) -> LoadReport:
+    """Check, keep, then reject or merge one extract, once; every refused record quarantined."""
+    result = check_extract(data, name)
+    kept = keep(data, result, receipts, kept_dir)
+    report = LoadReport(name, result.sha256, kept.receipt, "SKIPPED", check=result.summary())
+    if kept.path is None:
+        return report  # this very file was taken before
+    if result.rejected:
+        reject(engine, result, kept.path, receipts, actor)
+        return replace(report, state=FileState.REJECTED.value)
+    merged = merge(engine, result, kept, receipts, actor)
+    return replace(
+        report,
+        state=merged.state.value,
+        inserted=merged.inserted,
+        updated=merged.updated,
+        unchanged=merged.unchanged,
     )
 
 
-def valid_table(result: ExtractResult) -> pa.Table:
-    """The valid records as an Arrow table in the order of ``COLUMNS``."""
-    assert result.details is not None
-    v, good = result.details.values, result.details.good
-    paid = v["DTL-PAID-DATE"][good]
-    return pa.table(
-        {
-            "loan_account": pa.array(v["DTL-LOAN-ACCOUNT"][good].astype(object), pa.string()),
-            "installment_no": pa.array(v["DTL-INSTALLMENT-NO"][good]),
-            "customer_no": pc.utf8_lpad(  # zero-padded to PIC 9(12), in Arrow
-                pa.array(v["DTL-CUSTOMER-NO"][good]).cast(pa.string()), 12, "0"
-            ),
-            "due_date": pa.array(_dates(v["DTL-DUE-DATE"][good]), pa.date32()),
-            "principal_due": _money(v["DTL-PRINCIPAL-DUE"][good]),
-            "interest_due": _money(v["DTL-INTEREST-DUE"][good]),
-            "principal_paid": _money(v["DTL-PRINCIPAL-PAID"][good]),
-            "interest_paid": _money(v["DTL-INTEREST-PAID"][good]),
-            "paid_date": pa.array(_dates(paid), pa.date32(), mask=paid == 0),
-            "days_past_due": pa.array(v["DTL-DAYS-PAST-DUE"][good]),
-            "status": pa.array(v["DTL-STATUS"][good].astype(object), pa.string()),
-        }
+def keep(data: bytes, result: ExtractResult, receipts: FileReceiptBook, kept_dir: Path) -> Kept:
+    """Record the file's receipt and keep its bytes, named by their hash, before anything is
+    decided: a rejected file is evidence, a loaded one the lineage's raw payload. A file whose
+    receipt says it was taken before (same name and hash, loaded or rejected) is not kept
+    again; a duplicate still RECEIVED is a load that failed half-way, and goes on."""
+    receipt = receipts.record(SOURCE, result.name, result.sha256, len(data))
+    if receipt == "duplicate" and receipts.state(SOURCE, result.name, result.sha256) in TAKEN:
+        return Kept(receipt, None)
+    kept_dir.mkdir(parents=True, exist_ok=True)
+    path = kept_dir / f"{result.sha256[:12]}-{result.name}"
+    path.write_bytes(data)
+    return Kept(receipt, path)
+
+
+def reject(
+    engine: Engine, result: ExtractResult, kept: Path, receipts: FileReceiptBook, actor: str
+) -> None:
+    """A file refused as a whole (trailer count, hash, framing): nothing of it is loaded; an
+    alert is raised, the receipt says REJECTED with the reason, and the audit chain records it."""
+    name = result.name
+    log.error(
+        "ALERT extract %s rejected, nothing loaded, kept at %s: %s", name, kept, result.rejected
     )
+    receipts.mark(
+        SOURCE, name, result.sha256, FileState.REJECTED, result.rejected, str(kept), records=(0, 0)
+    )
+    with engine.begin() as conn:
+        audit.append(
+            conn,
+            actor=actor,
+            action="extract.rejected",
+            subject=name,
+            after={"reason": result.rejected, "kept": str(kept)},
+        )
+
+
+def merge(
+    engine: Engine, result: ExtractResult, kept: Kept, receipts: FileReceiptBook, actor: str
+) -> Merged:
+    """Quarantine the refused records and merge the valid ones, with their lineage and the
+    audit event, in one transaction; then mark the receipt LOADED or PARTIAL. Nothing is
+    marked if the transaction fails: the receipt stays RECEIVED and the next try loads it."""
+    lineage = {
+        "source_system": SOURCE,
+        "fetched_at": utcnow(),
+        "mapping_version": mapping_version(),
+        "raw_payload_hash": result.sha256,
+    }
+    table = installment_table(result)
+    state = FileState.PARTIAL if result.quarantined_records else FileState.LOADED
+    with engine.begin() as conn:
+        _quarantine_refused(conn, result, lineage["mapping_version"])
+        rows = _merge_postgres if conn.dialect.name == "postgresql" else _merge_sqlite
+        inserted, updated = rows(conn, table, lineage)
+        audit.append(
+            conn,
+            actor=actor,
+            action="extract.loaded",
+            subject=result.name,
+            after={
+                "receipt": kept.receipt,
+                "valid": result.valid,
+                "quarantined": len(result.quarantined_records),
+                "inserted": inserted,
+                "updated": updated,
+                "hash_verified": result.hash_verified,
+            },
+        )
+    receipts.mark(
+        SOURCE,
+        result.name,
+        result.sha256,
+        state,
+        None,
+        str(kept.path),
+        records=(result.valid, len(result.quarantined_records)),
+    )
+    return Merged(state, inserted, updated, table.num_rows - inserted - updated)
+
+
+def _quarantine_refused(conn: Connection, result: ExtractResult, version: str) -> None:
+    """Every refused record into quarantine, once: a re-delivery still carrying the same bad
+    record (same position, same reason) does not quarantine it again."""
+    known = {
+        (r.record_ref, r.reason)
+        for r in conn.execute(
+            select(quarantined_record.c.record_ref, quarantined_record.c.reason).where(
+                quarantined_record.c.source_system == SOURCE,
+                quarantined_record.c.source_ref == result.name,
+            )
+        )
+    }
+    for bad in result.quarantined_records:
+        if (str(bad["record"]), stored_reason(bad["reason"])) in known:
+            continue
+        quarantine(
+            conn,
+            source_system=SOURCE,
+            source_ref=result.name,
+            record_ref=str(bad["record"]),
+            reason=bad["reason"],
+            field_path=bad["reason"].split(":", 1)[0],
+            value=f"{bad['loan_account']}#{bad['installment_no']}",
+            mapping_version=version,
+        )
 
 
 def _merge_postgres(conn: Connection, table: pa.Table, lineage: dict[str, Any]) -> tuple[int, int]:
+    """COPY into a staging table, then UPDATE what differs and INSERT what is new (an
+    anti-join): set-based, at COPY speed, and a re-delivery touches only corrected rows.
+    Returns (inserted, updated)."""
     conn.execute(
         text(
             "CREATE TEMP TABLE stage_repayment (loan_account varchar(20), installment_no int, "
@@ -128,16 +243,16 @@ def _merge_postgres(conn: Connection, table: pa.Table, lineage: dict[str, Any]) 
     conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('repayment_installment merge'))"))
     conn.execute(text("ANALYZE stage_repayment"))  # a temp table has no statistics otherwise
     conn.execute(text("SET LOCAL work_mem = '256MB'"))  # the anti-join's hash stays in memory
-    values = ", ".join(COLUMNS[2:])
+    values = ", ".join(VALUES)
     # column names are this module's constants; values travel as bind parameters
     updated = conn.execute(
         text(
             f"UPDATE repayment_installment t SET ({values}, {', '.join(lineage)}) = "  # noqa: S608
-            f"({', '.join(f's.{c}' for c in COLUMNS[2:])}, {', '.join(f':{k}' for k in lineage)}) "
+            f"({', '.join(f's.{c}' for c in VALUES)}, {', '.join(f':{k}' for k in lineage)}) "
             "FROM stage_repayment s WHERE t.loan_account = s.loan_account "
             "AND t.installment_no = s.installment_no "
-            f"AND ({', '.join(f't.{c}' for c in COLUMNS[2:])}) IS DISTINCT FROM "
-            f"({', '.join(f's.{c}' for c in COLUMNS[2:])})"
+            f"AND ({', '.join(f't.{c}' for c in VALUES)}) IS DISTINCT FROM "
+            f"({', '.join(f's.{c}' for c in VALUES)})"
         ),
         lineage,
     ).rowcount
@@ -155,6 +270,8 @@ def _merge_postgres(conn: Connection, table: pa.Table, lineage: dict[str, Any]) 
 
 
 def _merge_sqlite(conn: Connection, table: pa.Table, lineage: dict[str, Any]) -> tuple[int, int]:
+    """The same merge for the embedded store: compare in Python, upsert the changed rows with
+    executemany (a demo's few thousand rows). Returns (inserted, updated)."""
     rows = [{**lineage, **r} for r in table.to_pylist()]
     before = {
         (r.loan_account, r.installment_no): r for r in conn.execute(repayment_installment.select())
@@ -163,118 +280,16 @@ def _merge_sqlite(conn: Connection, table: pa.Table, lineage: dict[str, Any]) ->
         r
         for r in rows
         if (key := (r["loan_account"], r["installment_no"])) not in before
-        or any(getattr(before[key], c) != r[c] for c in COLUMNS[2:])
+        or any(getattr(before[key], c) != r[c] for c in VALUES)
     ]
     if changed:
         stmt = sqlite.insert(repayment_installment)
         conn.execute(
             stmt.on_conflict_do_update(
                 index_elements=["loan_account", "installment_no"],
-                set_={c: stmt.excluded[c] for c in (*COLUMNS[2:], *lineage)},
+                set_={c: stmt.excluded[c] for c in (*VALUES, *lineage)},
             ),
             changed,
         )
     inserted = sum((r["loan_account"], r["installment_no"]) not in before for r in changed)
     return inserted, len(changed) - inserted
-
-
-def load_extract(
-    engine: Engine,
-    data: bytes,
-    name: str,
-    receipts: FileReceiptBook,
-    kept_dir: Path,
-    actor: str = "loanhub",
-) -> LoadReport:
-    """Check, keep, and load one extract once; every refused record quarantined."""
-    result = check_extract(data, name)
-    receipt = receipts.record(SOURCE, name, result.sha256, len(data))
-    report = LoadReport(name, result.sha256, receipt, "SKIPPED", check=result.summary())
-    done = (FileState.LOADED, FileState.PARTIAL, FileState.REJECTED)
-    if receipt == "duplicate" and receipts.state(SOURCE, name, result.sha256) in done:
-        return report  # this very file was taken before
-    # (a duplicate still RECEIVED is a load that failed half-way: it is loaded now)
-    kept_dir.mkdir(parents=True, exist_ok=True)
-    kept = kept_dir / f"{result.sha256[:12]}-{name}"
-    kept.write_bytes(data)
-    if result.rejected:
-        log.error(
-            "ALERT extract %s rejected, nothing loaded, kept at %s: %s", name, kept, result.rejected
-        )
-        receipts.mark(
-            SOURCE,
-            name,
-            result.sha256,
-            FileState.REJECTED,
-            result.rejected,
-            str(kept),
-            records=(0, 0),
-        )
-        with engine.begin() as conn:
-            audit.append(
-                conn,
-                actor=actor,
-                action="extract.rejected",
-                subject=name,
-                after={"reason": result.rejected, "kept": str(kept)},
-            )
-        report.state = FileState.REJECTED.value
-        return report
-    lineage = {
-        "source_system": SOURCE,
-        "fetched_at": utcnow(),
-        "mapping_version": mapping_version(),
-        "raw_payload_hash": result.sha256,
-    }
-    table = valid_table(result)
-    with engine.begin() as conn:
-        known = {
-            (r.record_ref, r.reason)
-            for r in conn.execute(
-                select(quarantined_record.c.record_ref, quarantined_record.c.reason).where(
-                    quarantined_record.c.source_system == SOURCE,
-                    quarantined_record.c.source_ref == name,
-                )
-            )
-        }
-        for bad in result.quarantined_records:
-            if (str(bad["record"]), stored_reason(bad["reason"])) in known:
-                continue  # a re-delivery still carrying the same bad record: quarantined once
-            quarantine(
-                conn,
-                source_system=SOURCE,
-                source_ref=name,
-                record_ref=str(bad["record"]),
-                reason=bad["reason"],
-                field_path=bad["reason"].split(":", 1)[0],
-                value=f"{bad['loan_account']}#{bad['installment_no']}",
-                mapping_version=lineage["mapping_version"],
-            )
-        merge = _merge_postgres if conn.dialect.name == "postgresql" else _merge_sqlite
-        report.inserted, report.updated = merge(conn, table, lineage)
-        report.unchanged = table.num_rows - report.inserted - report.updated
-        report.state = (FileState.PARTIAL if result.quarantined_records else FileState.LOADED).value
-        audit.append(
-            conn,
-            actor=actor,
-            action="extract.loaded",
-            subject=name,
-            after={
-                "receipt": receipt,
-                "valid": result.valid,
-                "quarantined": len(result.quarantined_records),
-                "inserted": report.inserted,
-                "updated": report.updated,
-                "hash_verified": result.hash_verified,
-            },
-        )
-    receipts.mark(
-        SOURCE,
-        name,
-        result.sha256,
-        FileState(report.state),
-        None,
-        str(kept),
-        records=(result.valid, len(result.quarantined_records)),
-    )
-    return report

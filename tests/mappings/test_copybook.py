@@ -2,31 +2,40 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from mappings.copybook import CopybookError, decode_packed, parse_copybook
+from contracts import LNREPAY_COPYBOOK
+from contracts.copybook import CopybookError, parse_copybook, read_copybook
+from mappings.copybook import decode_packed, decode_records
 from mappings.lnrepay import COPYBOOK, layouts
 from tests.mappings.ebcdic import packed
 
-
-def test_the_committed_copybook_gives_fixed_length_records_as_the_catalogue_says():
-    lay = layouts()
-    assert {n: layout.length for n, layout in lay.items()} == {
-        "LNREPAY-HEADER": 87,
-        "LNREPAY-DETAIL": 87,
-        "LNREPAY-TRAILER": 87,
-    }
-    detail = lay["LNREPAY-DETAIL"]
-    assert (detail["DTL-PRINCIPAL-DUE"].offset, detail["DTL-PRINCIPAL-DUE"].length) == (44, 8)
-    assert (detail["DTL-DAYS-PAST-DUE"].offset, detail["DTL-DAYS-PAST-DUE"].length) == (84, 2)
-    assert lay["LNREPAY-TRAILER"]["TRL-HASH-TOTAL"].length == 9
-    assert COPYBOOK.name == "LNREPAY.cpy"
+# every character of code page 037 that is not a control character (bytes 0x40..0xFF)
+_PRINTABLE = [bytes([b]).decode("cp037") for b in range(0x40, 0x100)]
 
 
-def test_an_unknown_clause_is_refused_not_guessed():
-    with pytest.raises(CopybookError, match="not supported"):
-        parse_copybook("       01  R.\n           05  F  PIC S9(4) COMP-1.\n")
+def test_the_decoder_reads_the_contracts_layout():
+    """One reading of the copybook: the hub decodes with exactly the contract's layout (its
+    sizes and offsets are tested in tests/contracts)."""
+    assert layouts() == read_copybook(LNREPAY_COPYBOOK)
+    assert COPYBOOK == LNREPAY_COPYBOOK
+
+
+def test_a_field_the_decoder_cannot_read_is_refused_not_misread():
+    layout = parse_copybook("       01  R.\n           05  N  PIC S9(3).\n")["R"]
+    with pytest.raises(CopybookError, match="signed zoned"):
+        decode_records(np.full((1, 3), 0xF1, dtype=np.uint8), layout)
+
+
+@given(st.text(alphabet=st.sampled_from(_PRINTABLE), max_size=20), st.integers(0, 10))
+@example("LN\xa0", 2)  # X'41', a no-break space: text, not padding
+def test_ebcdic_text_decodes_to_what_was_written_right_spaces_stripped(text, pad):
+    width = len(text) + pad
+    layout = parse_copybook(f"       01  R.\n           05  T  PIC X({max(width, 1)}).\n")["R"]
+    raw = text.ljust(layout.length).encode("cp037")
+    decoded = decode_records(np.frombuffer(raw, dtype=np.uint8).reshape(1, -1), layout)
+    assert decoded.values["T"][0] == text.rstrip(" ")
 
 
 def _decode_one(raw: bytes, scale: int = 2):

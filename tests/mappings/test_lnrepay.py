@@ -1,6 +1,9 @@
+from datetime import date
 from decimal import Decimal
 
-from mappings.lnrepay import check_extract
+import pyarrow as pa
+
+from mappings.lnrepay import COLUMNS, check_extract, installment_table
 from tests.mappings.ebcdic import detail, header, trailer
 
 ROWS = [
@@ -125,3 +128,44 @@ def test_low_values_in_a_text_field_and_a_damaged_record_type_are_quarantined():
         "text field holds control characters (low-values?)",
         "DTL-REC-TYPE: not a detail record (damaged)",
     }
+
+
+def test_valid_records_map_to_the_canonical_installment_columns():
+    rows = [
+        ROWS[0],
+        ("LN000000000000000003", 42, 12, 20240229, -1, 0, 0, 0, 0, 0, "M"),
+        ROWS[2],
+    ]
+    result = check_extract(build(rows=rows, corrupt=2), "LNREPAY.D261120")
+    table = installment_table(result)
+    assert table.column_names == list(COLUMNS)
+    assert table.schema.field("principal_due").type == pa.decimal128(18, 2)
+    assert table.schema.field("due_date").type == pa.date32()
+    assert table.to_pylist() == [  # the corrupt third record is not there
+        {
+            "loan_account": "LN000000000000000001",
+            "installment_no": 1,
+            "customer_no": "100000000001",
+            "due_date": date(2026, 10, 20),
+            "principal_due": Decimal("1500.00"),
+            "interest_due": Decimal("25.00"),
+            "principal_paid": Decimal("1500.00"),
+            "interest_paid": Decimal("25.00"),
+            "paid_date": date(2026, 10, 19),
+            "days_past_due": 0,
+            "status": "P",
+        },
+        {
+            "loan_account": "LN000000000000000003",
+            "installment_no": 12,
+            "customer_no": "000000000042",  # zero-padded to its PIC 9(12)
+            "due_date": date(2024, 2, 29),
+            "principal_due": Decimal("-0.01"),
+            "interest_due": Decimal("0.00"),
+            "principal_paid": Decimal("0.00"),
+            "interest_paid": Decimal("0.00"),
+            "paid_date": None,  # zeros: not paid
+            "days_past_due": 0,
+            "status": "M",
+        },
+    ]
