@@ -1,0 +1,96 @@
+"""What every command group shares: one console, the ``--url`` option, and the two things
+nearly every command opens first (the settings and the store).
+
+Both openers answer bad input the way a person at a terminal needs it: one line saying what
+is wrong and a non-zero exit, not a traceback (an unknown store URL, a store that does not
+answer, a setting that does not parse). A traceback is left for what is a bug.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markup import escape
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
+from loanhub.platform.db import current_revision, make_engine
+from loanhub.runtime.settings import HubSettings
+
+console = Console()
+
+UrlOption = Annotated[
+    str | None, typer.Option("--url", help="store URL (default: LOANHUB_DATABASE_URL or embedded)")
+]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print ``message`` as one red line and leave with ``code``.
+
+    The message is escaped: it often quotes what the user typed or what a file holds, which
+    is not rich markup.
+    """
+    console.print(f"[red]{escape(message)}[/]")
+    raise typer.Exit(code)
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message: drivers and parsers append hints and
+    background links that bury the reason."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def settings() -> HubSettings:
+    """The hub's settings, or one line naming the setting that does not parse."""
+    try:
+        return HubSettings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        fail(f"settings refused: {problems}")
+    except ValueError as exc:  # pydantic-settings' SettingsError: a value that is not JSON
+        cause = f" ({first_line(exc.__cause__)})" if exc.__cause__ else ""
+        fail(f"settings refused: {first_line(exc)}{cause}")
+
+
+def _shown(url: str) -> str:
+    """``url`` fit to print: the password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparseable URL)"
+
+
+def engine(url: str | None, *, migrated: bool = False) -> Engine:
+    """An engine on the store at ``url`` (default: the settings' store), checked to answer.
+
+    ``migrated``: also require a schema, for commands that read tables without migrating
+    first; an empty store then says "run: loanhub db upgrade" rather than "no such table".
+    """
+    target = url or settings().store_url
+    try:
+        store = make_engine(target)
+    except NoSuchModuleError:
+        fail(
+            f"unknown kind of store {make_url(target).drivername!r}: "
+            "expected postgresql://... or sqlite:///..."
+        )
+    except ArgumentError:  # not echoed: a mistyped URL may hold a password
+        fail("not a store URL: expected postgresql://user@host/database or sqlite:///path")
+    except ImportError as exc:
+        fail(f"no driver for the store at {_shown(target)}: {first_line(exc)}")
+    except OSError as exc:  # SQLite: the file's folder cannot be made
+        fail(f"cannot open the store at {_shown(target)}: {exc.strerror or first_line(exc)}")
+    try:
+        revision = current_revision(store)
+    except DBAPIError as exc:
+        fail(f"cannot open the store at {_shown(target)}: {first_line(exc.orig or exc)}")
+    if migrated and revision is None:
+        fail(f"the store at {_shown(target)} has no schema yet (run: loanhub db upgrade)")
+    return store

@@ -1,0 +1,76 @@
+"""``loanhub dashboard`` and ``loanhub dashboard-user``: serve the monitoring dashboard on
+its own, and keep the book of who may log in to it (a file of password hashes)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from loanhub.cli.common import console, fail, settings
+
+app = typer.Typer()  # the top-level ``dashboard`` command, merged into the root
+users_app = typer.Typer(help="Who may log in to the dashboard.", no_args_is_help=True)
+
+
+@app.command("dashboard")
+def dashboard_command(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8790,
+) -> None:
+    """Serve the monitoring dashboard on its own (it also runs inside Airflow's API server,
+    under /loanhub, as a plugin). Users come from ``loanhub dashboard-user add``."""
+    import uvicorn
+
+    from loanhub.dashboard.app import create_app
+
+    hub = settings()
+    if not hub.dashboard_users_path.exists():
+        console.print(
+            f"[yellow]no users yet ({hub.dashboard_users_path}): "
+            "add one with `loanhub dashboard-user add NAME --role viewer`[/]"
+        )
+    uvicorn.run(create_app(hub), host=host, port=port, log_level="info")
+
+
+@users_app.command("add")
+def dashboard_user_add(
+    name: str,
+    role: Annotated[str, typer.Option(help="viewer or operator")] = "viewer",
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
+    ] = "",
+) -> None:
+    """Add a user (or change one's role and password); the password is kept as a hash."""
+    from loanhub.dashboard.auth import Role, UserBook
+
+    try:
+        chosen = Role(role)
+    except ValueError as exc:
+        roles = " or ".join(r.value for r in Role)
+        raise typer.BadParameter(f"{role!r} is not a role: {roles}", param_hint="--role") from exc
+    try:
+        UserBook(settings().dashboard_users_path).put(name, chosen, password)
+    except ValueError as exc:  # an empty name or password
+        fail(str(exc))
+    console.print(f"{name}: {role}")
+
+
+@users_app.command("remove")
+def dashboard_user_remove(name: str) -> None:
+    """Remove a user; their open sessions end with their next request."""
+    from loanhub.dashboard.auth import UserBook
+
+    if not UserBook(settings().dashboard_users_path).remove(name):
+        console.print(f"[red]no user {name}[/]")
+        raise typer.Exit(1)
+    console.print(f"removed {name}")
+
+
+@users_app.command("list")
+def dashboard_user_list() -> None:
+    """Who may log in, and with which role."""
+    from loanhub.dashboard.auth import UserBook
+
+    for name, role in UserBook(settings().dashboard_users_path).names().items():
+        console.print(f"{name}  {role.value}")

@@ -1,0 +1,43 @@
+"""``loanhub evidence``: the screenshots and traces the screen bots keep when they stop, and
+their retention (they may show personal data, so they do not stay forever)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+
+from loanhub.cli.common import console, settings
+from loanhub.platform.masking import mask_text
+
+app = typer.Typer(help="What the bots filed when they stopped.", no_args_is_help=True)
+
+
+@app.command("list")
+def evidence_list() -> None:
+    """Every capture the bots kept: when, for which work-item kind, and why it stopped."""
+    root = settings().screen_evidence_dir
+    captures = sorted(root.glob("*/*/*/reason.txt")) if root.exists() else []
+    for reason in captures:
+        lines = dict(
+            line.split(": ", 1) for line in reason.read_text().splitlines() if ": " in line
+        )
+        console.print(f"{reason.parent}  {lines.get('key', '?')}  {lines.get('reason', '')}")
+    console.print(f"{len(captures)} capture(s) under {root}")
+
+
+@app.command("purge")
+def evidence_purge(
+    days: Annotated[
+        int | None,
+        typer.Option(min=0, help="keep this many days (default: the retention setting)"),
+    ] = None,
+) -> None:
+    """Drop screen evidence older than the retention period (screenshots and traces)."""
+    from bots.evidence import ScreenEvidence  # Playwright loads only for the commands that use it
+
+    hub = settings()
+    keep = days if days is not None else hub.retention.evidence_days
+    gone = ScreenEvidence(hub.screen_evidence_dir, mask_text).purge(timedelta(days=keep))
+    console.print(f"purged {gone} capture(s) older than {keep} days")

@@ -1,0 +1,65 @@
+"""The ``loanhub`` command: every command group, registered in this one place.
+
+Each group lives in its own module with its own ``typer.Typer``; this module only puts them
+together, so the CLI is the same however it is started (``loanhub``, ``python -m loanhub``,
+``python -m loanhub.cli``): all three import this ``app``. It is not named ``app.py`` because
+``loanhub.cli.app`` is the Typer object (the ``pyproject.toml`` entry point), and a module of
+that name would be shadowed by it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import typer
+
+from loanhub.cli import (
+    airflow_runs,
+    audit,
+    blacklist,
+    bot,
+    calls,
+    dashboard,
+    db,
+    endpoints,
+    evidence,
+    extract,
+    identifiers,
+    mapping,
+    pools,
+    sim,
+)
+from loanhub.platform.masking import install_log_masking
+
+app = typer.Typer(help="loanhub: the credit integration hub.", no_args_is_help=True)
+
+# Groups: ``loanhub <group> <command>``.
+GROUPS: dict[str, typer.Typer] = {
+    "db": db.app,
+    "sim": sim.app,
+    "extract": extract.app,
+    "mapping": mapping.app,
+    "audit": audit.app,
+    "id": identifiers.app,
+    "evidence": evidence.app,
+    "bot": bot.app,
+    "blacklist": blacklist.app,
+    "dashboard-user": dashboard.users_app,
+    "endpoints": endpoints.app,
+    "calls": calls.app,
+}
+# Top-level commands (``harvest``, ``reviews``, ``airflow-pools``, ``dashboard``): merged in.
+COMMANDS: tuple[typer.Typer, ...] = (airflow_runs.app, pools.app, dashboard.app)
+
+for commands in COMMANDS:
+    app.add_typer(commands)
+for name, group in GROUPS.items():
+    app.add_typer(group, name=name)
+
+
+@app.callback()
+def _main() -> None:
+    """Before any command: identifiers masked in every log line, and the hub's log format."""
+    install_log_masking()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
