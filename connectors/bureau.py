@@ -1,37 +1,47 @@
-"""The credit bureau: personal and enterprise reports, each queried at most once.
+"""The credit bureau's SOAP service: personal and enterprise reports.
 
-Every query is a hard inquiry on the subject's report, so the connector never sends one
-without a recorded consent for that reason, and never twice for the same application, subject
-and reason: an answer younger than 30 days is reused, and a work item guards the call so that
-concurrent runs query once. An unknown subject is a thin file (an answer), not an error.
+A plain protocol client, as Airflow's hooks are: it sends the one query it is asked for,
+with the consent reference it is given, and hands back the report (kept raw, by hash, in the
+evidence store) or a thin file. It decides nothing about *whether* to query: consent, "once
+per application and reason" and "reuse a report younger than 30 days" are the flows' policy
+(``loanhub.flows.harvest.BureauInquiries``).
+
+It still refuses what the bureau's contract forbids before anything is sent (a bad identifier
+checksum, a query reason other than 01/02/03), because a query is a hard inquiry on the
+subject's file and a malformed one would cost it for nothing. An unknown subject is a thin file
+(an answer), not an error.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from datetime import datetime
+from typing import Any, Literal
 
 from connectors.config import Masker, SoapConfig
 from connectors.evidence import EvidenceStore
 from connectors.soap import SoapClient
 from kernel.calls import CallObserver, ignore_call
-from kernel.failures import BusinessAnswer, ContractError, OnceGuard
+from kernel.failures import BusinessAnswer, ContractError
 from schemas.identifiers import InvalidIdentifier, validate_resident_id, validate_uscc
 from schemas.types import utcnow
 
-REPORT_VALIDITY = timedelta(days=30)
 REASONS = {"01", "02", "03"}
+SubjectKind = Literal["personal", "enterprise"]
 
 
-class ConsentMissing(BusinessAnswer):
-    """No recorded consent of the subject for this reason: nothing was sent."""
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    subject_param: str
+    rule: Callable[[str], str]
 
 
-class ConsentBook(Protocol):
-    def require(self, subject: str, scope: str, reason: str) -> str:
-        """The consent reference to send, or ``ConsentMissing`` once the refusal is recorded."""
+OPERATIONS: dict[SubjectKind, Operation] = {
+    "personal": Operation("QueryPersonalReport", "idNumber", validate_resident_id),
+    "enterprise": Operation("QueryEnterpriseReport", "uscc", validate_uscc),
+}
 
 
 @dataclass(frozen=True)
@@ -46,6 +56,15 @@ class BureauReport:
     fetched_at: datetime
     raw: bytes | None
 
+    def summary(self) -> dict[str, Any]:
+        """What a work item keeps of the report (the raw bytes stay in the evidence store)."""
+        return {
+            "thin_file": self.thin_file,
+            "report_no": self.report_no,
+            "raw_sha256": self.raw_sha256,
+            "fetched_at": self.fetched_at.isoformat(),
+        }
+
 
 class BureauConnector(SoapClient):
     system = "bureau"
@@ -55,99 +74,64 @@ class BureauConnector(SoapClient):
         config: SoapConfig,
         mask: Masker,
         evidence: EvidenceStore,
-        consents: ConsentBook,
-        guard: OnceGuard,
         operator_id: str = "loanhub",
         *,
         observer: CallObserver = ignore_call,
     ) -> None:
         super().__init__(config, mask, evidence, observer=observer)
         self.store = evidence  # reports are kept raw: the evidence store is required here
-        self.consents = consents
-        self.guard = guard
         self.operator_id = operator_id
 
-    def personal_report(
-        self, application_no: str, id_number: str, name: str, reason: str = "01"
-    ) -> BureauReport:
-        subject = self._valid(validate_resident_id, id_number)
-        return self._report(
-            "QueryPersonalReport", "idNumber", application_no, subject, name, reason
-        )
-
-    def enterprise_report(
-        self, application_no: str, uscc: str, name: str, reason: str = "01"
-    ) -> BureauReport:
-        subject = self._valid(validate_uscc, uscc)
-        return self._report("QueryEnterpriseReport", "uscc", application_no, subject, name, reason)
-
-    def _valid(self, rule: Callable[[str], str], value: str) -> str:
-        """A bad checksum is bad input: refused here, before it costs an inquiry."""
+    def checked(self, kind: SubjectKind, subject: str, reason: str) -> str:
+        """The subject in its canonical form, or ``ContractError`` for what the bureau would
+        refuse (a bad checksum, an unknown reason): checked before anything costs an inquiry."""
+        if reason not in REASONS:
+            raise ContractError(f"query reason {reason!r} is not 01, 02 or 03", system=self.system)
         try:
-            return rule(value)
+            return OPERATIONS[kind].rule(subject)
         except InvalidIdentifier as exc:
             raise ContractError(str(exc), system=self.system) from exc
 
-    def _report(
-        self,
-        operation: str,
-        subject_param: str,
-        application_no: str,
-        subject: str,
-        name: str,
-        reason: str,
+    def query(
+        self, kind: SubjectKind, subject: str, name: str, reason: str, consent_ref: str
     ) -> BureauReport:
-        if reason not in REASONS:
-            raise ContractError(f"query reason {reason!r} is not 01, 02 or 03", system=self.system)
-        consent_ref = self.consents.require(subject, "BUREAU", reason)
-
-        def query() -> dict[str, Any]:
-            try:
-                answer = self.call(
-                    operation,
-                    idempotent=False,
-                    name=name,
-                    queryReason=reason,
-                    consentRef=consent_ref,
-                    operatorId=self.operator_id,
-                    **{subject_param: subject},
-                )
-            except BusinessAnswer as exc:
-                if exc.code and exc.code.startswith("Client.SubjectNotFound"):
-                    return {
-                        "thin_file": True,
-                        "report_no": None,
-                        "raw_sha256": None,
-                        "fetched_at": utcnow().isoformat(),
-                    }
-                raise
-            report_no = answer.body.findtext(".//{*}reportNo")
-            return {
-                "thin_file": False,
-                "report_no": report_no,
-                "raw_sha256": answer.sha256,
-                "fetched_at": answer.fetched_at.isoformat(),
-            }
-
-        result = self.guard.once(
-            "bureau_query",
-            f"{application_no}:{subject}:{reason}",
-            {
-                "application_no": application_no,
-                "subject": subject,
-                "reason": reason,
-                "operation": operation,
-            },
-            query,
-            max_age=REPORT_VALIDITY,
-        )
-        digest = result.get("raw_sha256")
+        """One inquiry, sent now: the report, or a thin file when the bureau knows nobody by
+        that identifier. Never retried once sent (a hard inquiry is not idempotent)."""
+        subject = self.checked(kind, subject, reason)
+        operation = OPERATIONS[kind]
+        try:
+            answer = self.call(
+                operation.name,
+                idempotent=False,
+                name=name,
+                queryReason=reason,
+                consentRef=consent_ref,
+                operatorId=self.operator_id,
+                **{operation.subject_param: subject},
+            )
+        except BusinessAnswer as exc:
+            if exc.code and exc.code.startswith("Client.SubjectNotFound"):
+                return BureauReport(subject, reason, True, None, None, utcnow(), None)
+            raise
         return BureauReport(
             subject,
             reason,
-            bool(result["thin_file"]),
-            result.get("report_no"),
+            False,
+            answer.body.findtext(".//{*}reportNo"),
+            answer.sha256,
+            answer.fetched_at,
+            answer.raw,
+        )
+
+    def kept(self, subject: str, reason: str, summary: dict[str, Any]) -> BureauReport:
+        """A report fetched earlier, rebuilt from its summary and the evidence store's raw copy."""
+        digest = summary.get("raw_sha256")
+        return BureauReport(
+            subject,
+            reason,
+            bool(summary["thin_file"]),
+            summary.get("report_no"),
             digest,
-            datetime.fromisoformat(result["fetched_at"]),
+            datetime.fromisoformat(summary["fetched_at"]),
             self.store.get_raw(digest) if digest else None,
         )

@@ -20,7 +20,7 @@ from pathlib import Path
 from lxml import etree
 from lxml.builder import ElementMaker
 
-from connectors.sftp import SftpConnector
+from connectors.sftp import SftpConnector, TakenFile
 from kernel.failures import ContractError
 from schemas.lending import Disbursement
 from schemas.types import utcnow
@@ -151,6 +151,7 @@ def parse_pain002(data: bytes) -> StatusReport:
 
 class PaymentGatewayConnector:
     def __init__(self, sftp: SftpConnector, debtor: Debtor, local_dir: Path) -> None:
+        self.system = sftp.system
         self.sftp = sftp
         self.debtor = debtor
         self.local_dir = local_dir
@@ -175,16 +176,20 @@ class PaymentGatewayConnector:
             taken = session.listdir("/payments/in/.processed")
         return any(name.endswith(f"-{msg_id}.xml") for name in taken)
 
-    def reports(self, msg_id: str) -> list[StatusReport]:
-        """Every status report the gateway has written for ``msg_id`` so far, in order."""
+    def report_files(self, msg_id: str) -> list[TakenFile]:
+        """Every status report file the gateway has written for ``msg_id`` so far, in order,
+        downloaded (the flows receipt them; ``parse_pain002`` reads them)."""
         out = []
         with self.sftp.session("take reports") as session:
             names = session.listdir("/payments/out")
             report_name = re.compile(rf"^{re.escape(msg_id)}\.(\d+)\.pain002\.xml$")
             numbered = [(int(m[1]), n) for n in names if (m := report_name.match(n))]
-            mine = [n for _, n in sorted(numbered)]
-            for name in mine:
+            for _, name in sorted(numbered):
                 taken = self.sftp.take(session, "/payments/out", name, self.local_dir)
                 if taken is not None:
-                    out.append(parse_pain002(taken.path.read_bytes()))
+                    out.append(taken)
         return out
+
+    def reports(self, msg_id: str) -> list[StatusReport]:
+        """Every status report the gateway has written for ``msg_id`` so far, in order."""
+        return [parse_pain002(f.path.read_bytes()) for f in self.report_files(msg_id)]

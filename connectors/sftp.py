@@ -8,8 +8,9 @@
   limit of 64 or less collapses to ~5 MB/s. Uploads are pipelined, written under a temporary
   name, renamed into place, then triggered with ``.ok``.
 - Listings drop names that could escape a folder (separators, ``..``, control characters).
-- A file is taken only once its ``.ok`` exists; receipts (name + SHA-256) tell a re-delivery
-  from a duplicate. Nothing in a counterpart's folder is deleted or renamed.
+- A file is taken only once its ``.ok`` exists, with its SHA-256, so that the flows' receipt
+  book can tell a re-delivery from a duplicate. Nothing in a counterpart's folder is deleted
+  or renamed.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
 import paramiko
 
@@ -45,19 +46,12 @@ _UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f\x7f]|^\.\.?$")
 log = logging.getLogger(__name__)
 
 
-class ReceiptBook(Protocol):
-    def record(self, system: str, name: str, sha256: str, size: int) -> str:
-        """``new``, ``duplicate`` (same name and content, taken before) or ``redelivery``
-        (a name taken before, now with other content)."""
-
-
 @dataclass(frozen=True)
 class TakenFile:
     name: str
     path: Path
     sha256: str
     size: int
-    receipt: str  # new | duplicate | redelivery
 
 
 def pinned_key(config: SftpConfig) -> paramiko.PKey:
@@ -138,13 +132,11 @@ class SftpConnector:
     def __init__(
         self,
         config: SftpConfig,
-        receipts: ReceiptBook | None = None,
         system: str | None = None,
         *,
         observer: CallObserver = ignore_call,
     ) -> None:
         self.config = config
-        self.receipts = receipts
         self.system = system or self.system
         self.observer = observer
         self._pinned = pinned_key(config)
@@ -225,5 +217,4 @@ class SftpConnector:
             digest, size = session.download(f"{folder}/{name}", out)
         path = local_dir / f"{digest[:12]}-{name}"
         temp.replace(path)
-        receipt = self.receipts.record(self.system, name, digest, size) if self.receipts else "new"
-        return TakenFile(name, path, digest, size, receipt)
+        return TakenFile(name, path, digest, size)

@@ -1,9 +1,10 @@
 """The tax authority's batch exchange over SFTP.
 
 A request file (GB18030, CRLF, header, ``TRL|<rows>`` trailer) goes to ``/inbox`` with its
-``.ok``; the answer appears later in ``/outbox``. ``poll`` checks once (an Airflow deferrable
-sensor or a retrying task calls it) and verifies the answer's trailer: a truncated answer is
-rejected (kept locally, its receipt REJECTED, reported) and taken when re-delivered whole.
+``.ok``; the answer appears later in ``/outbox``. ``answered`` asks cheaply whether it is
+there (the deferred wait's trigger), ``take_answer`` downloads it, and ``parse_answer``
+verifies its trailer: a truncated answer is a ``ContractError``. Receipts, loading once and
+waiting past a refused delivery are the flows' (``loanhub.flows.harvest.collect_tax``).
 """
 
 from __future__ import annotations
@@ -13,11 +14,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Protocol
 
 from connectors.sftp import SftpConnector, TakenFile
 from kernel.failures import ContractError
-from schemas.hub import FileState
 from schemas.identifiers import InvalidIdentifier, validate_resident_id, validate_uscc
 
 ENCODING = "gb18030"
@@ -38,21 +37,6 @@ ANSWER_HEADER = (
 )
 
 
-class ReceiptMarks(Protocol):
-    def mark(
-        self,
-        system: str,
-        name: str,
-        sha256: str,
-        state: FileState,
-        detail: str | None = None,
-        kept_at: str | None = None,
-        records: tuple[int, int] | None = None,
-    ) -> None: ...
-
-    def state(self, system: str, name: str, sha256: str) -> FileState | None: ...
-
-
 @dataclass(frozen=True)
 class TaxQuery:
     request_id: str
@@ -60,12 +44,6 @@ class TaxQuery:
     id_or_uscc: str
     name: str
     consent_ref: str
-
-
-@dataclass(frozen=True)
-class TaxAnswer:
-    file: TakenFile
-    rows: list[dict[str, str]]
 
 
 def request_name(bank_code: str, day: date, seq: int) -> str:
@@ -147,14 +125,13 @@ class RequestNameTaken(ContractError):
 
 
 class TaxExchange:
-    """Submits requests and takes answers. ``poll`` returns an answer with its receipt:
-    ``duplicate`` means it was taken before and must not be loaded twice."""
+    """Submits requests and takes answers; what is done with an answer (its receipt, loading
+    it once, waiting past a refused delivery) is the flows' business."""
 
-    def __init__(
-        self, sftp: SftpConnector, receipts: ReceiptMarks, local_dir: Path, bank_code: str
-    ) -> None:
+    system = "tax"
+
+    def __init__(self, sftp: SftpConnector, local_dir: Path, bank_code: str) -> None:
         self.sftp = sftp
-        self.receipts = receipts
         self.local_dir = local_dir
         self.bank_code = bank_code
 
@@ -187,36 +164,8 @@ class TaxExchange:
             version = session.version(path)
         return version if version is not None and version != seen else None
 
-    def loaded(self, answer: TaxAnswer, quarantined: int) -> None:
-        """Mark the answer's receipt once its rows are stored (some may have been refused)."""
-        taken = answer.file
-        self.receipts.mark(
-            self.sftp.system,
-            taken.name,
-            taken.sha256,
-            FileState.PARTIAL if quarantined else FileState.LOADED,
-            kept_at=str(taken.path),
-            records=(max(len(answer.rows) - quarantined, 0), quarantined),
-        )
-
-    def poll(self, request: str) -> TaxAnswer | None:
-        """One look for the answer: None while it is not there (or has no ``.ok`` yet)."""
+    def take_answer(self, request: str) -> TakenFile | None:
+        """Download the answer once it has its ``.ok``; None before. The caller checks it with
+        ``parse_answer`` (a truncated answer is a ``ContractError``)."""
         with self.sftp.session("take answer") as session:
-            taken = self.sftp.take(session, "/outbox", answer_name(request), self.local_dir)
-        if taken is None:
-            return None
-        if self.receipts.state(self.sftp.system, taken.name, taken.sha256) is FileState.REJECTED:
-            return None  # this very file was refused before: wait for its re-delivery
-        try:
-            rows = parse_answer(taken.path.read_bytes())
-        except ContractError as exc:
-            self.receipts.mark(
-                self.sftp.system,
-                taken.name,
-                taken.sha256,
-                FileState.REJECTED,
-                detail=str(exc),
-                kept_at=str(taken.path),
-            )
-            raise
-        return TaxAnswer(taken, rows)
+            return self.sftp.take(session, "/outbox", answer_name(request), self.local_dir)

@@ -21,10 +21,9 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -96,22 +95,6 @@ class NeedsHuman(LegacyError):
     ) -> None:
         super().__init__(message, system=system, code=code, evidence=evidence)
         self.result = result
-
-
-class OnceGuard(Protocol):
-    """What makes an effect happen once (``loanhub.platform.guards.LedgerGuard``)."""
-
-    def once(
-        self,
-        kind: str,
-        key: str,
-        payload: dict[str, Any],
-        action: Callable[[], dict[str, Any]],
-        *,
-        max_age: timedelta | None = None,
-    ) -> dict[str, Any]:
-        """Run ``action`` at most once for ``(kind, key)`` (again only when the earlier result is
-        older than ``max_age``) and return its result, or the earlier one."""
 
 
 class RetryPolicy(BaseModel):

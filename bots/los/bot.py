@@ -1,10 +1,11 @@
-"""LosBot: posts a credit decision into the LOS by screen, exactly once.
+"""LosBot: posts a credit decision into the LOS by screen, never twice by itself.
 
-Once, because the LOS does not refuse a second decision and its gateway answers 504 after it
-has recorded one: the bot reads the application's status before it submits, every time, and
-after a 504 it reads the status instead of submitting again; a work item around the whole
-submission makes two bots on one application submit once. A decision above the user's limit
-waits for a second approver: the work item goes NEEDS_HUMAN, and the reference is kept.
+The LOS does not refuse a second decision and its gateway answers 504 after it has recorded
+one, so the bot reads the application's status before it submits, every time, and after a 504
+it reads the status instead of submitting again. That is screen protocol, and it lives here.
+Whether to post at all, and that two workers on one application post once, is the flows'
+policy (``loanhub.flows.decide.post_to_los`` wraps the submission in a work item). A decision
+above the user's limit comes back with ``waiting_for`` set: the LOS holds it for a checker.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from kernel.failures import (
     ContractError,
     Masker,
     NeedsHuman,
-    OnceGuard,
     OutcomeUnknown,
     TransientError,
 )
@@ -61,6 +61,9 @@ class DecisionReceipt:
     def from_result(cls, result: dict[str, Any]) -> DecisionReceipt:
         return cls(**{k: result[k] for k in cls.__dataclass_fields__ if k in result})
 
+    def as_result(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 class LosBot(ScreenSession):
     system = "los"
@@ -71,7 +74,6 @@ class LosBot(ScreenSession):
         chromium: Chromium,
         evidence: ScreenEvidence,
         mask: Masker,
-        guard: OnceGuard,
         policy: ScreenPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         *,
@@ -79,44 +81,18 @@ class LosBot(ScreenSession):
     ) -> None:
         super().__init__(chromium, evidence, mask, policy, sleep, observer=observer)
         self.login = login
-        self.guard = guard
         self._relogins_left = 0
 
     # -- the task -------------------------------------------------------------------------
 
     def submit_decision(self, application_no: str, decision: Decision) -> DecisionReceipt:
-        """Post ``decision`` on the application once, under the work item
-        ``("los_decision", application_no)``; returns the approval reference.
-
-        A decision waiting for a checker comes back with ``waiting_for`` set (its work item is
-        NEEDS_HUMAN); anything the bot cannot settle raises with evidence.
-        """
-        self._check(decision)
-        payload = {
-            "application_no": application_no,
-            **_plain(decision),
-            "user": self.login.username,
-        }
-
-        def post() -> dict[str, Any]:
-            result = self.task(
-                "los_decision", application_no, lambda: self._decide(application_no, decision)
-            )
-            if result.get("waiting_for"):  # recorded, and now a person's turn: not a failure
-                raise NeedsHuman(
-                    f"los: decision {result['reference']} on {application_no} waits for "
-                    f"{result['waiting_for']}",
-                    system=self.system,
-                    result=result,
-                )
-            return result
-
-        try:
-            result = self.guard.once("los_decision", application_no, payload, post)
-        except NeedsHuman as exc:
-            if exc.result and exc.result.get("waiting_for"):
-                return DecisionReceipt.from_result(exc.result)
-            raise
+        """Post ``decision`` on the application unless the LOS already holds it; returns the
+        approval reference. A decision waiting for a checker comes back with ``waiting_for``
+        set; anything the bot cannot settle raises with evidence."""
+        self.check(decision)
+        result = self.task(
+            "los_decision", application_no, lambda: self._decide(application_no, decision)
+        )
         return DecisionReceipt.from_result(result)
 
     def application_status(self, application_no: str) -> str:
@@ -130,7 +106,8 @@ class LosBot(ScreenSession):
 
         return self.task("los_status", application_no, read)
 
-    def _check(self, decision: Decision) -> None:
+    def check(self, decision: Decision) -> None:
+        """Refuse what the LOS form cannot take, before anything is opened or claimed."""
         if decision.decision not in ("APPROVE", "REJECT", "RETURN"):
             raise ContractError(f"los: unknown decision {decision.decision!r}", system=self.system)
         if decision.decision == "APPROVE" and not (
@@ -315,5 +292,6 @@ def _same(recorded: Recorded, decision: Decision) -> bool:
     return decision.decision != "APPROVE" or recorded.amount == decision.amount
 
 
-def _plain(decision: Decision) -> dict[str, Any]:
+def decision_fields(decision: Decision) -> dict[str, Any]:
+    """The decision as plain JSON values (amounts as strings): what a work item records."""
     return {k: str(v) if isinstance(v, Decimal) else v for k, v in asdict(decision).items()}

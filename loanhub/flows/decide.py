@@ -14,11 +14,13 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from bots.los.bot import LosBot
+from bots.los.bot import DecisionReceipt, LosBot, decision_fields
 from bots.los.pages import Decision as LosDecision
+from kernel.failures import NeedsHuman
 from loanhub.flows.rules import RuleSet, Verdict
 from loanhub.platform import audit, blacklist
 from loanhub.platform.db import insert_or_ignore
+from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.masking import mask_text
 from schemas.base import Lineage
 from schemas.lending import Decision, DecisionOutcome
@@ -272,14 +274,20 @@ def refresh_pending(engine: Engine, bot: LosBot) -> int:
     return changed
 
 
-def post_to_los(engine: Engine, bot: LosBot, application_no: str) -> str:
-    """Post the hub's decision into the LOS once; returns the approval reference."""
+def post_to_los(engine: Engine, bot: LosBot, guard: LedgerGuard, application_no: str) -> str:
+    """Post the hub's decision into the LOS once; returns the approval reference.
+
+    Once across workers and retries: the submission is the work item
+    ``("los_decision", application_no)``. A decision the LOS now holds for a second approver
+    is recorded (its reference kept) and the item waits NEEDS_HUMAN for the checker."""
     made = decided(engine, application_no)
     if made is None:
         raise LookupError(f"{application_no} has no decision to post")
     if made["los_reference"]:
         return str(made["los_reference"])
-    receipt = bot.submit_decision(
+    receipt = submit_once(
+        bot,
+        guard,
         application_no,
         LosDecision(
             made["outcome"],
@@ -297,3 +305,38 @@ def post_to_los(engine: Engine, bot: LosBot, application_no: str) -> str:
             .values(los_reference=receipt.reference, los_status=receipt.status)
         )
     return receipt.reference
+
+
+def submit_once(
+    bot: LosBot, guard: LedgerGuard, application_no: str, made: LosDecision
+) -> DecisionReceipt:
+    """The bot's submission as the work item ``("los_decision", application_no)``: two
+    workers on one application submit once (the second waits for the first's outcome), a
+    retry after a recorded outcome sends nothing, and a decision the LOS holds for a checker
+    is NEEDS_HUMAN with its reference kept."""
+    bot.check(made)  # a form the LOS cannot take is refused before any work item exists
+    payload = {
+        "application_no": application_no,
+        **decision_fields(made),
+        "user": bot.login.username,
+    }
+
+    def post() -> dict[str, Any]:
+        receipt = bot.submit_decision(application_no, made)
+        if receipt.waiting_for:  # recorded, and now a person's turn: not a failure
+            raise NeedsHuman(
+                f"los: decision {receipt.reference} on {application_no} waits for "
+                f"{receipt.waiting_for}",
+                system="los",
+                result=receipt.as_result(),
+            )
+        return receipt.as_result()
+
+    try:
+        return DecisionReceipt.from_result(
+            guard.once("los_decision", application_no, payload, post)
+        )
+    except NeedsHuman as exc:
+        if exc.result and exc.result.get("waiting_for"):
+            return DecisionReceipt.from_result(exc.result)
+        raise

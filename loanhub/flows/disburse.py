@@ -18,11 +18,18 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from connectors.payments import PaymentGatewayConnector, end_to_end_id, new_msg_id
+from connectors.payments import (
+    PaymentGatewayConnector,
+    StatusReport,
+    end_to_end_id,
+    new_msg_id,
+    parse_pain002,
+)
 from kernel.failures import LegacyError, NeedsHuman, TransientError
 from loanhub.platform import audit
 from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.ledger import WorkItemLedger
+from loanhub.platform.receipts import FileReceiptBook
 from schemas.base import Lineage
 from schemas.hub import WorkItemState
 from schemas.lending import Disbursement, Loan, PaymentStatus
@@ -200,7 +207,20 @@ class Settlement:
     waiting: int = 0
 
 
-def collect_reports(engine: Engine, gateway: PaymentGatewayConnector) -> Settlement:
+def gateway_reports(
+    gateway: PaymentGatewayConnector, receipts: FileReceiptBook, msg_id: str
+) -> list[StatusReport]:
+    """The gateway's status reports for one file so far, each receipted as it is taken."""
+    out = []
+    for taken in gateway.report_files(msg_id):
+        receipts.record(gateway.system, taken.name, taken.sha256, taken.size)
+        out.append(parse_pain002(taken.path.read_bytes()))
+    return out
+
+
+def collect_reports(
+    engine: Engine, gateway: PaymentGatewayConnector, receipts: FileReceiptBook
+) -> Settlement:
     """Apply every status report the gateway wrote for the files in flight."""
     out = Settlement()
     with engine.connect() as conn:
@@ -212,7 +232,7 @@ def collect_reports(engine: Engine, gateway: PaymentGatewayConnector) -> Settlem
     for e2e, msg_id, loan_account in in_flight:
         statuses = [
             p
-            for report in gateway.reports(msg_id)
+            for report in gateway_reports(gateway, receipts, msg_id)
             for p in report.payments
             if p.end_to_end_id == e2e
         ]
@@ -252,6 +272,7 @@ def collect_reports(engine: Engine, gateway: PaymentGatewayConnector) -> Settlem
 def resolve_in_doubt(
     engine: Engine,
     gateway: PaymentGatewayConnector,
+    receipts: FileReceiptBook,
     ledger: WorkItemLedger,
     *,
     quiet_for: timedelta = timedelta(minutes=10),
@@ -268,7 +289,7 @@ def resolve_in_doubt(
                     disbursement.c.end_to_end_id == item.business_key
                 )
             ).scalar()
-        reports = gateway.reports(msg_id) if msg_id else []
+        reports = gateway_reports(gateway, receipts, msg_id) if msg_id else []
         if reports or (msg_id and gateway.received(msg_id)):
             what = f"reported {reports[-1].group_status}" if reports else "has the file"
             ledger.resolve_in_doubt(
@@ -290,7 +311,10 @@ def resolve_in_doubt(
 
 
 def reconcile(
-    engine: Engine, gateway: PaymentGatewayConnector, ledger: WorkItemLedger
+    engine: Engine,
+    gateway: PaymentGatewayConnector,
+    receipts: FileReceiptBook,
+    ledger: WorkItemLedger,
 ) -> dict[str, Any]:
     """The hub's payments against the gateway's own status reports, for every file the hub
     knows it sent (the one on the disbursement and the one its work item recorded): tranches
@@ -309,7 +333,7 @@ def reconcile(
         files = {m for m in (msg_id, (item.result or {}).get("msg_id") if item else None) if m}
         accepted, latest = set(), None
         for sent in sorted(files):
-            for report in gateway.reports(sent):
+            for report in gateway_reports(gateway, receipts, sent):
                 for p in report.payments:
                     if p.end_to_end_id == e2e:
                         latest = p.status if sent == msg_id else latest

@@ -23,21 +23,23 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from bots.ss.bot import SocialSecurityBot
-from connectors.bureau import BureauConnector
+from connectors.bureau import OPERATIONS, BureauConnector, BureauReport, SubjectKind
 from connectors.core import CoreConnector
-from connectors.tax import TaxExchange, TaxQuery
+from connectors.tax import TaxExchange, TaxQuery, parse_answer
 from kernel.failures import BusinessAnswer, ContractError, NeedsHuman
 from loanhub.platform import blacklist
 from loanhub.platform.canonical import sha256_hex
 from loanhub.platform.consents import ConsentBook
 from loanhub.platform.db import insert_or_ignore
 from loanhub.platform.facts import store_mapped
+from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.ledger import ConflictingWorkItem, WorkItemBusy, WorkItemLedger
 from loanhub.platform.masking import known_names
 from loanhub.platform.quarantine import quarantine_refused
+from loanhub.platform.receipts import FileReceiptBook
 from mappings.engine import Mapping, MappingResult
 from schemas.base import Lineage
-from schemas.hub import WorkItemState
+from schemas.hub import FileState, WorkItemState
 from schemas.profile import ApplicantProfile
 from schemas.tables import (
     applicant_profile,
@@ -58,6 +60,7 @@ from schemas.types import utcnow
 
 log = logging.getLogger(__name__)
 PROFILE_VERSION = "profile-v1"
+REPORT_VALIDITY = timedelta(days=30)
 SOURCES = ("bureau", "core", "tax", "social_security")
 
 
@@ -136,11 +139,53 @@ class SourceStep:
 
 
 @dataclass(frozen=True)
+class BureauInquiries:
+    """The bureau as the hub may query it. Every query is a hard inquiry on the subject's
+    report, so none is sent without the subject's recorded consent for that reason, and none
+    twice for the same application, subject and reason: a report younger than 30 days is
+    reused, and a work item guards the call so that concurrent runs query once (the others
+    wait for the first one's answer)."""
+
+    bureau: BureauConnector
+    consents: ConsentBook
+    guard: LedgerGuard
+
+    def personal_report(
+        self, application_no: str, id_number: str, name: str, reason: str = "01"
+    ) -> BureauReport:
+        return self.report("personal", application_no, id_number, name, reason)
+
+    def enterprise_report(
+        self, application_no: str, uscc: str, name: str, reason: str = "01"
+    ) -> BureauReport:
+        return self.report("enterprise", application_no, uscc, name, reason)
+
+    def report(
+        self, kind: SubjectKind, application_no: str, subject: str, name: str, reason: str
+    ) -> BureauReport:
+        subject = self.bureau.checked(kind, subject, reason)  # a bad one costs no inquiry
+        consent_ref = self.consents.require(subject, "BUREAU", reason)
+        summary = self.guard.once(
+            "bureau_query",
+            f"{application_no}:{subject}:{reason}",
+            {
+                "application_no": application_no,
+                "subject": subject,
+                "reason": reason,
+                "operation": OPERATIONS[kind].name,
+            },
+            lambda: self.bureau.query(kind, subject, name, reason, consent_ref).summary(),
+            max_age=REPORT_VALIDITY,
+        )
+        return self.bureau.kept(subject, reason, summary)
+
+
+@dataclass(frozen=True)
 class BureauStep(SourceStep):
     """The personal report for loan approval (reason 01), once per application."""
 
     engine: Engine
-    bureau: BureauConnector
+    bureau: BureauInquiries
     source = "bureau"
 
     def fetch(self, a: Applicant) -> Any:
@@ -322,22 +367,54 @@ def tax_queries(consents: ConsentBook, batch: list[Applicant], suffix: str = "")
 
 
 def collect_tax(
-    engine: Engine, tax: TaxExchange, request: str, batch: list[Applicant], suffix: str = ""
+    engine: Engine,
+    tax: TaxExchange,
+    receipts: FileReceiptBook,
+    request: str,
+    batch: list[Applicant],
+    suffix: str = "",
 ) -> bool:
-    """One look for the authority's answer; True once it is stored."""
-    answer = tax.poll(request)
-    if answer is None:
+    """One look for the authority's answer; True once it is stored.
+
+    Every delivery taken is receipted (name and SHA-256). A truncated answer is refused: kept
+    locally, its receipt REJECTED with the reason, and the error raised; that very delivery is
+    then waited past until the authority delivers it again, whole."""
+    taken = tax.take_answer(request)
+    if taken is None:
         return False
+    receipts.record(tax.system, taken.name, taken.sha256, taken.size)
+    if receipts.state(tax.system, taken.name, taken.sha256) is FileState.REJECTED:
+        return False  # this very file was refused before: wait for its re-delivery
+    try:
+        rows = parse_answer(taken.path.read_bytes())
+    except ContractError as exc:
+        receipts.mark(
+            tax.system,
+            taken.name,
+            taken.sha256,
+            FileState.REJECTED,
+            detail=str(exc),
+            kept_at=str(taken.path),
+        )
+        raise
     stored = store_source(
         engine,
         "tax_answer",
-        answer.rows,
+        rows,
         fetched_at=utcnow(),
-        raw_hash=answer.file.sha256,
-        source_ref=f"tax:{answer.file.name}",
+        raw_hash=taken.sha256,
+        source_ref=f"tax:{taken.name}",
         subjects={a.application_no + suffix: a.id_number for a in batch},
     )
-    tax.loaded(answer, stored.get("quarantined", 0))
+    quarantined = stored.get("quarantined", 0)
+    receipts.mark(
+        tax.system,
+        taken.name,
+        taken.sha256,
+        FileState.PARTIAL if quarantined else FileState.LOADED,
+        kept_at=str(taken.path),
+        records=(max(len(rows) - quarantined, 0), quarantined),
+    )
     return True
 
 

@@ -13,7 +13,6 @@ from datetime import timedelta
 from sqlalchemy import Engine, select
 
 from bots.ss.bot import SocialSecurityBot
-from connectors.bureau import BureauConnector
 from loanhub.flows import harvest, warnings
 from loanhub.flows.warnings import LoanState
 from schemas.lending import WarningSeverity
@@ -38,7 +37,9 @@ def active_applications(engine: Engine) -> list[str]:
         )
 
 
-def repull_bureau(engine: Engine, bureau: BureauConnector, application_nos: list[str]) -> int:
+def repull_bureau(
+    engine: Engine, bureau: harvest.BureauInquiries, application_nos: list[str]
+) -> int:
     """The bureau with reason 02 (post-loan) for each active loan; returns reports stored."""
     stored = 0
     for a in harvest.applicants(engine, application_nos):
@@ -82,7 +83,7 @@ def warn(engine: Engine, application_nos: list[str], own_institution: str) -> in
 
 def repull(
     engine: Engine,
-    bureau: BureauConnector,
+    bureau: harvest.BureauInquiries,
     ss: SocialSecurityBot,
     application_nos: list[str],
     own_institution: str,

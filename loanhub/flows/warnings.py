@@ -19,11 +19,11 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, select, update
 
-from connectors.sftp import SftpConnector
+from connectors.extracts import CoreExtracts
 from connectors.smtp import Notifier
-from kernel.failures import OnceGuard
 from loanhub.flows.repayments import LoadReport, load_extract
 from loanhub.platform.db import insert_or_ignore
+from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.receipts import FileReceiptBook
 from schemas.base import Lineage
 from schemas.lending import EarlyWarning, WarningSeverity
@@ -48,32 +48,20 @@ class WarningPolicy(BaseModel):
     escalate_after_hours: int = Field(default=48, ge=1)
 
 
-def extract_name(business_date: date) -> str:
-    return f"LNREPAY.D{business_date:%y%m%d}"
-
-
-def fetch_extract(extracts: SftpConnector, business_date: date, local_dir: Path) -> Path | None:
-    """The night's extract once it is there; None until then. The core's job writes it under a
-    temporary name and renames it, so a present file is whole; the trailer (count and hash)
-    is the completeness check that ``ingest`` applies before loading anything."""
-    name = extract_name(business_date)
-    with extracts.session("take extracts") as session:
-        if not session.exists(f"/extracts/{name}"):
-            return None
-        local_dir.mkdir(parents=True, exist_ok=True)
-        temp = local_dir / f".{name}.part"
-        with temp.open("wb") as out:
-            session.download(f"/extracts/{name}", out)
-        path = local_dir / name
-        temp.replace(path)
-    return path
-
-
-def ingest(
-    engine: Engine, path: Path, receipts: FileReceiptBook, keep: Path, actor: str
-) -> LoadReport:
-    """Check and load the extract once (the receipt book knows a file it has loaded)."""
-    return load_extract(engine, path.read_bytes(), path.name, receipts, keep, actor)
+def ingest_extract(
+    engine: Engine,
+    extracts: CoreExtracts,
+    receipts: FileReceiptBook,
+    business_date: date,
+    keep: Path,
+    actor: str,
+) -> LoadReport | None:
+    """Take the night's extract and load it once (the receipt book knows a file it has
+    loaded); None while the core has not delivered it."""
+    taken = extracts.take(business_date)
+    if taken is None:
+        return None
+    return load_extract(engine, taken.path.read_bytes(), taken.name, receipts, keep, actor)
 
 
 def risk_class(dpd: int, classes: dict[str, int]) -> str:
@@ -206,7 +194,7 @@ def store_warnings(engine: Engine, warnings: list[EarlyWarning]) -> int:
 
 
 def notify(
-    engine: Engine, notifier: Notifier, policy: WarningPolicy, now: datetime, guard: OnceGuard
+    engine: Engine, notifier: Notifier, policy: WarningPolicy, now: datetime, guard: LedgerGuard
 ) -> dict:
     """Mail every warning not mailed yet (one mail each, masked by the notifier), then
     escalate the ones nobody acknowledged within ``escalate_after_hours``. Each mail is a work

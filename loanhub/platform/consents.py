@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, select
 
-from connectors.bureau import ConsentMissing
+from kernel.failures import BusinessAnswer
 from loanhub.platform import audit
 from schemas.tables import consent
 from schemas.types import utcnow
+
+
+class ConsentMissing(BusinessAnswer):
+    """No recorded, unexpired consent of the subject for this scope and reason: nothing may be
+    sent about them (the refusal itself is audited)."""
 
 
 class ConsentBook:

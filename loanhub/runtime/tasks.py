@@ -22,8 +22,10 @@ from loanhub.flows import decide, harvest
 from loanhub.flows.rules import RuleSet
 from loanhub.platform.consents import ConsentBook
 from loanhub.platform.db import open_store
+from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.ledger import WorkItemLedger
 from loanhub.platform.masking import install_log_masking
+from loanhub.platform.receipts import FileReceiptBook
 from loanhub.runtime.settings import HubSettings
 from loanhub.runtime.wiring import HubBots, HubConnectors, build_ledger
 from schemas.types import utcnow
@@ -54,6 +56,23 @@ class Hub:
         return build_ledger(self.settings, self.engine)
 
     @cached_property
+    def guard(self) -> LedgerGuard:
+        return LedgerGuard(self.ledger)
+
+    @cached_property
+    def receipts(self) -> FileReceiptBook:
+        return FileReceiptBook(self.engine)
+
+    @cached_property
+    def consents(self) -> ConsentBook:
+        return ConsentBook(self.engine, self.settings.actor)
+
+    @cached_property
+    def bureau(self) -> harvest.BureauInquiries:
+        """The bureau as the flows may query it: with consent, once, reused for 30 days."""
+        return harvest.BureauInquiries(self.connectors.bureau, self.consents, self.guard)
+
+    @cached_property
     def connectors(self) -> HubConnectors:
         return HubConnectors.build(self.settings, self.engine)
 
@@ -81,7 +100,7 @@ def harvest_source(source: str, application_nos: list[str]) -> dict[str, int]:
     business keys)."""
     hub = Hub.here()
     steps: dict[str, Callable[[], harvest.SourceStep]] = {
-        "bureau": lambda: harvest.BureauStep(hub.engine, hub.connectors.bureau),
+        "bureau": lambda: harvest.BureauStep(hub.engine, hub.bureau),
         "core": lambda: harvest.CoreStep(hub.engine, hub.connectors.core, utcnow().date()),
         "social_security": lambda: harvest.SocialSecurityStep(hub.engine, hub.bots.social_security),
     }
@@ -107,7 +126,7 @@ def submit_tax(application_nos: list[str], purpose: str = "harvest") -> dict[str
     suffix = "" if purpose == "harvest" else f"-R{day:%y%m%d}"
     ledger = hub.ledger
     batch = harvest.applicants(hub.engine, application_nos)
-    queries = harvest.tax_queries(ConsentBook(hub.engine), batch, suffix)
+    queries = harvest.tax_queries(hub.consents, batch, suffix)
     seq = 0
     while True:  # past any number the authority holds for another request
         seq = harvest.tax_request_seq(ledger, day, application_nos, purpose, start=seq + 1)
@@ -132,7 +151,7 @@ def collect_tax(request: str, application_nos: list[str], suffix: str = "") -> b
     """Take and store the answer; False while it has not arrived."""
     hub = Hub.here()
     batch = harvest.applicants(hub.engine, application_nos)
-    return harvest.collect_tax(hub.engine, hub.connectors.tax, request, batch, suffix)
+    return harvest.collect_tax(hub.engine, hub.connectors.tax, hub.receipts, request, batch, suffix)
 
 
 def build_profiles(application_nos: list[str]) -> int:
@@ -218,7 +237,7 @@ def decided_applications(application_nos: list[str]) -> list[str]:
 
 def post_decisions(application_nos: list[str]) -> dict[str, str]:
     hub = Hub.here()
-    return {n: decide.post_to_los(hub.engine, hub.bots.los, n) for n in application_nos}
+    return {n: decide.post_to_los(hub.engine, hub.bots.los, hub.guard, n) for n in application_nos}
 
 
 # -- loan_disbursement ------------------------------------------------------------------------
@@ -232,19 +251,16 @@ def book_loans() -> list[str]:
 
 def send_payments() -> list[str]:
     from loanhub.flows import disburse
-    from loanhub.platform.guards import LedgerGuard
 
     hub = Hub.here()
-    guard = LedgerGuard(hub.ledger)
-    return disburse.send_payments(hub.engine, hub.connectors.payments, guard)
+    return disburse.send_payments(hub.engine, hub.connectors.payments, hub.guard)
 
 
 def settle_doubts() -> dict[str, int]:
     from loanhub.flows import disburse
 
     hub = Hub.here()
-    ledger = hub.ledger
-    return disburse.resolve_in_doubt(hub.engine, hub.connectors.payments, ledger)
+    return disburse.resolve_in_doubt(hub.engine, hub.connectors.payments, hub.receipts, hub.ledger)
 
 
 def refresh_pending_reviews() -> int:
@@ -258,7 +274,7 @@ def settle_payments() -> dict[str, Any]:
 
     hub = Hub.here()
     doubt = settle_doubts()  # an upload that went into doubt during this run
-    settlement = disburse.collect_reports(hub.engine, hub.connectors.payments)
+    settlement = disburse.collect_reports(hub.engine, hub.connectors.payments, hub.receipts)
     return {
         "settled": settlement.settled,
         "rejected": settlement.rejected,
@@ -272,8 +288,7 @@ def reconcile_payments() -> dict[str, Any]:
     from loanhub.flows import disburse
 
     hub = Hub.here()
-    ledger = hub.ledger
-    report = disburse.reconcile(hub.engine, hub.connectors.payments, ledger)
+    report = disburse.reconcile(hub.engine, hub.connectors.payments, hub.receipts, hub.ledger)
     if report["paid_twice"] or report["mismatches"]:
         raise RuntimeError(f"payments disagree with the gateway: {report}")
     return report
@@ -287,13 +302,18 @@ def fetch_and_ingest_extract(business_date: date) -> dict[str, Any] | None:
     from loanhub.flows import warnings
 
     hub = Hub.here()
-    files = hub.settings.data_dir / "files" / "core"
-    path = warnings.fetch_extract(hub.connectors.extracts, business_date, files / "incoming")
-    if path is None:
+    report = warnings.ingest_extract(
+        hub.engine,
+        hub.connectors.extracts,
+        hub.receipts,
+        business_date,
+        hub.settings.data_dir / "files" / "core",
+        hub.settings.actor,
+    )
+    if report is None:
         return None
-    report = warnings.ingest(hub.engine, path, hub.connectors.receipts, files, hub.settings.actor)
     if report.state == "REJECTED":
-        raise RuntimeError(f"{path.name} rejected: {report.check.get('rejected')}")
+        raise RuntimeError(f"{report.file} rejected: {report.check.get('rejected')}")
     return {"file": report.file, "inserted": report.inserted, "updated": report.updated}
 
 
@@ -306,12 +326,10 @@ def raise_warnings(as_of: date) -> int:
 
 def notify_warnings() -> dict[str, int]:
     from loanhub.flows import warnings
-    from loanhub.platform.guards import LedgerGuard
 
     hub = Hub.here()
-    guard = LedgerGuard(hub.ledger)
     return warnings.notify(
-        hub.engine, hub.connectors.notifier, hub.settings.warnings, utcnow(), guard
+        hub.engine, hub.connectors.notifier, hub.settings.warnings, utcnow(), hub.guard
     )
 
 
@@ -327,7 +345,7 @@ def repull(source: str, application_nos: list[str]) -> int:
 
     hub = Hub.here()
     if source == "bureau":
-        return postloan.repull_bureau(hub.engine, hub.connectors.bureau, application_nos)
+        return postloan.repull_bureau(hub.engine, hub.bureau, application_nos)
     return postloan.repull_social_security(hub.engine, hub.bots.social_security, application_nos)
 
 

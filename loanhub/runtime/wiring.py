@@ -2,8 +2,9 @@
 injected.
 
 A DAG task calls ``HubConnectors.build`` at run time (never at parse time): connectors get
-their typed configuration from the endpoints file, and the hub's masking, evidence store,
-consent book, once-only guard and file receipts.
+their typed configuration from the endpoints file, and the hub's masking, evidence store and
+call journal. The ledger, consent book and receipts are built beside them (``build_ledger``,
+``loanhub.runtime.tasks.Hub``) and handed to the flows, never to a connector.
 """
 
 from __future__ import annotations
@@ -20,16 +21,14 @@ from bots.ss.bot import SocialSecurityBot
 from connectors.bureau import BureauConnector
 from connectors.core import CoreConnector
 from connectors.evidence import EvidenceStore
+from connectors.extracts import CoreExtracts
 from connectors.payments import Debtor, PaymentGatewayConnector
 from connectors.sftp import SftpConnector
 from connectors.smtp import Notifier
 from connectors.tax import TaxExchange
 from loanhub.platform.calls import CallJournal
-from loanhub.platform.consents import ConsentBook
-from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.ledger import WorkItemLedger
 from loanhub.platform.masking import mask_text
-from loanhub.platform.receipts import FileReceiptBook
 from loanhub.runtime.settings import HubSettings
 
 BANK_CODE = "LHB001"
@@ -46,46 +45,34 @@ def build_ledger(settings: HubSettings, engine: Engine) -> WorkItemLedger:
 
 @dataclass(frozen=True)
 class HubConnectors:
+    """The protocol clients of one worker process, one per legacy system and exchange: each
+    with its typed endpoint, the hub's masking, the raw evidence store and the call journal
+    injected. They hold no ledger, consent book or receipts: that is the flows' policy."""
+
     bureau: BureauConnector
     core: CoreConnector
     tax: TaxExchange
     payments: PaymentGatewayConnector
-    extracts: SftpConnector
+    extracts: CoreExtracts
     notifier: Notifier
-    receipts: FileReceiptBook
 
     @classmethod
     def build(cls, settings: HubSettings, engine: Engine) -> HubConnectors:
         endpoints = settings.legacy_endpoints()
         evidence = EvidenceStore(settings.data_dir / "evidence", mask_text)
-        receipts = FileReceiptBook(engine)
-        guard = LedgerGuard(build_ledger(settings, engine))
         calls = CallJournal(engine)
         files = settings.data_dir / "files"
+
+        def sftp(system: str) -> SftpConnector:
+            return SftpConnector(endpoints.sftp, system=system, observer=calls)
+
         return cls(
-            bureau=BureauConnector(
-                endpoints.bureau,
-                mask_text,
-                evidence,
-                ConsentBook(engine, settings.actor),
-                guard,
-                observer=calls,
-            ),
+            bureau=BureauConnector(endpoints.bureau, mask_text, evidence, observer=calls),
             core=CoreConnector(endpoints.core, mask_text, evidence, observer=calls),
-            tax=TaxExchange(
-                SftpConnector(endpoints.sftp, receipts, system="tax", observer=calls),
-                receipts,
-                files / "tax",
-                BANK_CODE,
-            ),
-            payments=PaymentGatewayConnector(
-                SftpConnector(endpoints.sftp, receipts, system="gateway", observer=calls),
-                DEBTOR,
-                files / "payments",
-            ),
-            extracts=SftpConnector(endpoints.sftp, receipts, system="core", observer=calls),
+            tax=TaxExchange(sftp("tax"), files / "tax", BANK_CODE),
+            payments=PaymentGatewayConnector(sftp("gateway"), DEBTOR, files / "payments"),
+            extracts=CoreExtracts(sftp("core"), files / "core" / "incoming"),
             notifier=Notifier(endpoints.smtp, mask_text, observer=calls),
-            receipts=receipts,
         )
 
 
@@ -108,14 +95,13 @@ class HubBots:
     ) -> HubBots:
         endpoints = settings.legacy_endpoints()
         evidence = ScreenEvidence(settings.screen_evidence_dir, mask_text)
-        guard = LedgerGuard(build_ledger(settings, engine))
         calls = CallJournal(engine)
         return cls(
             social_security=SocialSecurityBot(
                 endpoints.ss_portal, chromium, evidence, mask_text, observer=calls
             ),
             los=LosBot(
-                endpoints.los.login(los_user), chromium, evidence, mask_text, guard, observer=calls
+                endpoints.los.login(los_user), chromium, evidence, mask_text, observer=calls
             ),
             evidence=evidence,
         )

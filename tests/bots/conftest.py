@@ -1,5 +1,5 @@
-"""Bots against the running portal simulators, in Debian's Chromium, with the hub's ledger on
-PostgreSQL. One browser for the module's tests, as a worker process has one."""
+"""Bots against the running portal simulators, in Debian's Chromium, with no store: a bot is
+screen protocol only. One browser for the module's tests, as a worker process has one."""
 
 from __future__ import annotations
 
@@ -7,15 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 
 from bots.config import LosLogin, PortalLogin, ScreenPolicy
 from bots.evidence import ScreenEvidence
 from bots.los.bot import LosBot
 from bots.ss.bot import SocialSecurityBot
 from kernel.failures import RetryPolicy
-from loanhub.platform.guards import LedgerGuard
-from loanhub.platform.ledger import WorkItemLedger
 from loanhub.platform.masking import mask_text
 
 FAST_POLICY = ScreenPolicy(busy=RetryPolicy(attempts=4, base_seconds=0.05, cap_seconds=0.2))
@@ -35,24 +32,13 @@ def ss_bot(sim, sim_endpoints, chromium, evidence) -> Iterator[SocialSecurityBot
     bot.close()
 
 
-def ledger_guard(engine: Engine, owner: str = "bot-test") -> LedgerGuard:
-    return LedgerGuard(WorkItemLedger(engine, owner=owner), wait_seconds=60, poll_seconds=0.1)
-
-
 def los_login(endpoints: dict, index: int = 0) -> LosLogin:
     user = endpoints["los"]["users"][index]
     return LosLogin(url=endpoints["los"]["url"], **user)
 
 
 @pytest.fixture
-def los_bot(sim, sim_endpoints, chromium, evidence, pg_engine) -> Iterator[LosBot]:
-    bot = LosBot(
-        los_login(sim_endpoints),
-        chromium,
-        evidence,
-        mask_text,
-        ledger_guard(pg_engine),
-        FAST_POLICY,
-    )
+def los_bot(sim, sim_endpoints, chromium, evidence) -> Iterator[LosBot]:
+    bot = LosBot(los_login(sim_endpoints), chromium, evidence, mask_text, FAST_POLICY)
     yield bot
     bot.close()

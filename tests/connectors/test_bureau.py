@@ -1,24 +1,20 @@
+"""The bureau connector as a plain SOAP client: real simulator, no store, no ledger, no consent
+book. It sends the one query it is asked for; consent and "once" are the flows' tests
+(tests/loanhub/flows/test_bureau_inquiries.py)."""
+
 import logging
-import threading
 
 import pytest
-from sqlalchemy import select
 
-from connectors.bureau import BureauConnector, ConsentMissing
+from connectors.bureau import BureauConnector
 from kernel.failures import ContractError, TransientError
-from loanhub.platform.consents import ConsentBook
-from loanhub.platform.guards import LedgerGuard
-from loanhub.platform.ledger import WorkItemLedger
 from loanhub.platform.masking import mask_text
-from schemas.tables import audit_event, work_item
-from tests.connectors.conftest import record_consent, soap_config
+from tests.connectors.conftest import soap_config
 
 
 @pytest.fixture
-def bureau(sim_endpoints, evidence, consents, guard) -> BureauConnector:
-    return BureauConnector(
-        soap_config(sim_endpoints, "bureau"), mask_text, evidence, consents, guard
-    )
+def bureau(sim_endpoints, evidence) -> BureauConnector:
+    return BureauConnector(soap_config(sim_endpoints, "bureau"), mask_text, evidence)
 
 
 def known(sim_dataset, n: int = 0):
@@ -29,121 +25,77 @@ def queries(sim) -> list[dict]:
     return sim.journal("bureau", "query")
 
 
-def test_a_report_is_fetched_once_and_reused(sim, bureau, sim_dataset, pg_engine):
+def test_a_report_comes_back_raw_and_kept_in_the_evidence_store(sim, bureau, sim_dataset):
     person = known(sim_dataset, 10)
-    record_consent(pg_engine, person.id_number)
-    first = bureau.personal_report("APP1", person.id_number, person.name)
-    again = bureau.personal_report("APP1", person.id_number, person.name)
-    assert not first.thin_file
-    assert first.report_no.startswith("R")
-    assert person.id_number.encode() in first.raw
-    assert again.raw_sha256 == first.raw_sha256
-    assert len(queries(sim)) == 1
-    other_reason = record_consent(pg_engine, person.id_number, reason="02")
-    assert other_reason
-    bureau.personal_report("APP1", person.id_number, person.name, reason="02")
-    assert len(queries(sim)) == 2  # another reason is another query
+    report = bureau.query("personal", person.id_number, person.name, "01", "CNS-1")
+    assert not report.thin_file
+    assert report.report_no.startswith("R")
+    assert person.id_number.encode() in report.raw
+    assert bureau.store.get_raw(report.raw_sha256) == report.raw
+    kept = bureau.kept(person.id_number, "01", report.summary())
+    assert kept == report  # rebuilt from the work item's summary and the evidence store
+    (sent,) = queries(sim)
+    assert (sent["consent_ref"], sent["reason"], sent["operator"]) == ("CNS-1", "01", "loanhub")
 
 
-def test_without_consent_nothing_is_sent_and_the_refusal_is_audited(
-    sim, bureau, sim_dataset, pg_engine
-):
+def test_each_call_is_one_inquiry_the_connector_reuses_nothing(sim, bureau, sim_dataset):
     person = known(sim_dataset, 11)
-    with pytest.raises(ConsentMissing):
-        bureau.personal_report("APP2", person.id_number, person.name)
-    assert queries(sim) == []
-    with pg_engine.connect() as conn:
-        actions = conn.execute(select(audit_event.c.action, audit_event.c.subject)).all()
-    assert actions == [("consent.refused", mask_text(person.id_number))]
+    bureau.query("personal", person.id_number, person.name, "01", "CNS-1")
+    bureau.query("personal", person.id_number, person.name, "01", "CNS-1")
+    assert len(queries(sim)) == 2  # "once" is the flows' policy, not the protocol client's
 
 
-def test_busy_then_success_is_retried(sim, bureau, sim_dataset, pg_engine):
+def test_busy_then_success_is_retried(sim, bureau, sim_dataset):
     person = known(sim_dataset, 12)
-    record_consent(pg_engine, person.id_number)
     sim.controls({"bureau": {"QueryPersonalReport": {"fault": "busy", "times": 2}}})
-    report = bureau.personal_report("APP3", person.id_number, person.name)
+    report = bureau.query("personal", person.id_number, person.name, "01", "CNS-1")
     assert report.report_no
     assert len(sim.journal("bureau", "busy")) == 2
     assert len(queries(sim)) == 1
 
 
-def test_busy_beyond_the_retry_budget_fails_transient_and_can_be_claimed_again(
-    sim, bureau, sim_dataset, pg_engine
-):
+def test_busy_beyond_the_retry_budget_is_transient(sim, bureau, sim_dataset):
     person = known(sim_dataset, 13)
-    record_consent(pg_engine, person.id_number)
     sim.controls({"bureau": {"QueryPersonalReport": {"fault": "busy", "times": 3}}})
     with pytest.raises(TransientError):
-        bureau.personal_report("APP4", person.id_number, person.name)
-    with pg_engine.connect() as conn:
-        state, kind = conn.execute(select(work_item.c.state, work_item.c.failure_kind)).one()
-    assert (state, kind) == ("FAILED", "transient")
-    assert bureau.personal_report("APP4", person.id_number, person.name).report_no
+        bureau.query("personal", person.id_number, person.name, "01", "CNS-1")
+    assert queries(sim) == []
 
 
-def test_an_unknown_subject_is_a_thin_file_not_retried(sim, bureau, sim_dataset, pg_engine):
+def test_an_unknown_subject_is_a_thin_file(sim, bureau, sim_dataset):
     stranger = next(p for p in sim_dataset.persons if not p.known_to_bureau)
-    record_consent(pg_engine, stranger.id_number)
-    report = bureau.personal_report("APP5", stranger.id_number, stranger.name)
+    report = bureau.query("personal", stranger.id_number, stranger.name, "01", "CNS-1")
     assert report.thin_file
     assert report.raw is None
-    bureau.personal_report("APP5", stranger.id_number, stranger.name)
-    assert len(queries(sim)) == 1
+    assert bureau.kept(stranger.id_number, "01", report.summary()).thin_file
 
 
-def test_a_wrong_password_fails_at_once(
-    sim, sim_endpoints, evidence, consents, guard, sim_dataset, pg_engine
-):
+def test_a_wrong_password_fails_at_once(sim, sim_endpoints, evidence, sim_dataset):
     person = known(sim_dataset, 14)
-    record_consent(pg_engine, person.id_number)
     wrong = soap_config(sim_endpoints, "bureau", password="wrong")
-    bureau = BureauConnector(wrong, mask_text, evidence, consents, guard)
+    bureau = BureauConnector(wrong, mask_text, evidence)
     with pytest.raises(ContractError, match=r"Client\.Authentication"):
-        bureau.personal_report("APP6", person.id_number, person.name)
+        bureau.query("personal", person.id_number, person.name, "01", "CNS-1")
     assert len(sim.journal("bureau", "auth_failed")) == 1  # not retried
 
 
-def test_a_bad_checksum_is_refused_before_anything_is_sent(sim, bureau):
+def test_a_bad_checksum_or_reason_is_refused_before_anything_is_sent(sim, bureau, sim_dataset):
     with pytest.raises(ContractError, match="check character"):
-        bureau.personal_report("APP7", "110105194912310021", "张三")
+        bureau.query("personal", "110105194912310021", "张三", "01", "CNS-1")
+    person = known(sim_dataset, 15)
+    with pytest.raises(ContractError, match="query reason"):
+        bureau.query("personal", person.id_number, person.name, "09", "CNS-1")
+    with pytest.raises(ContractError):
+        bureau.query("enterprise", person.id_number, person.name, "01", "CNS-1")
     assert sim.journal("bureau") == []
 
 
-def test_two_concurrent_harvests_of_one_application_query_once(
-    sim, sim_endpoints, evidence, sim_dataset, pg_engine
-):
-    person = known(sim_dataset, 15)
-    record_consent(pg_engine, person.id_number)
-    sim.controls({"bureau": {"QueryPersonalReport": {"latency": 0.5}}})
-    results, errors = [], []
-
-    def harvest(owner: str) -> None:
-        guard = LedgerGuard(WorkItemLedger(pg_engine, owner=owner), wait_seconds=20)
-        connector = BureauConnector(
-            soap_config(sim_endpoints, "bureau"), mask_text, evidence, ConsentBook(pg_engine), guard
-        )
-        try:
-            results.append(connector.personal_report("APP8", person.id_number, person.name))
-        except Exception as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=harvest, args=(f"worker-{i}",)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
-    assert len(queries(sim)) == 1
-    assert results[0].raw_sha256 == results[1].raw_sha256
-
-
 def test_zeep_debug_logging_shows_no_password_and_no_clear_id(
-    sim, bureau, sim_endpoints, sim_dataset, pg_engine, caplog
+    sim, bureau, sim_endpoints, sim_dataset, caplog
 ):
     person = known(sim_dataset, 16)
-    record_consent(pg_engine, person.id_number)
     with caplog.at_level(logging.DEBUG, logger="zeep"):
-        bureau.personal_report("APP9", person.id_number, person.name)
+        bureau.query("personal", person.id_number, person.name, "01", "CNS-1")
     text = caplog.text
     assert "QueryPersonalReport" in text  # zeep did log the envelopes
     assert person.id_number not in text
@@ -152,32 +104,8 @@ def test_zeep_debug_logging_shows_no_password_and_no_clear_id(
     assert 'PasswordDigest">***<' in text
 
 
-def test_two_threads_sharing_one_connector_query_once(sim, bureau, sim_dataset, pg_engine):
-    person = known(sim_dataset, 17)
-    record_consent(pg_engine, person.id_number)
-    sim.controls({"bureau": {"QueryPersonalReport": {"latency": 0.5}}})
-    results = []
-    threads = [
-        threading.Thread(
-            target=lambda: results.append(
-                bureau.personal_report("APP10", person.id_number, person.name)
-            )
-        )
-        for _ in range(2)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(results) == 2
-    assert len(queries(sim)) == 1
-
-
-def test_an_enterprise_report_is_fetched_once(sim, bureau, sim_dataset, pg_engine):
+def test_an_enterprise_report(sim, bureau, sim_dataset):
     firm = next(e for e in sim_dataset.enterprises if e.known_to_bureau)
-    record_consent(pg_engine, firm.uscc)
-    first = bureau.enterprise_report("APP11", firm.uscc, firm.name)
-    again = bureau.enterprise_report("APP11", firm.uscc, firm.name)
-    assert firm.uscc.encode() in first.raw
-    assert again.raw_sha256 == first.raw_sha256
+    report = bureau.query("enterprise", firm.uscc, firm.name, "01", "CNS-2")
+    assert firm.uscc.encode() in report.raw
     assert len(queries(sim)) == 1

@@ -7,13 +7,12 @@ import pytest
 
 from connectors.sftp import SftpConnector, safe_name
 from kernel.failures import ContractError, TransientError
-from loanhub.platform.receipts import FileReceiptBook
 from tests.connectors.conftest import sftp_config
 
 
 @pytest.fixture
-def sftp(sim_endpoints, pg_engine) -> SftpConnector:
-    return SftpConnector(sftp_config(sim_endpoints), FileReceiptBook(pg_engine), system="core")
+def sftp(sim_endpoints) -> SftpConnector:
+    return SftpConnector(sftp_config(sim_endpoints), system="core")
 
 
 def test_upload_is_atomic_and_triggered_and_download_round_trips(
@@ -30,10 +29,11 @@ def test_upload_is_atomic_and_triggered_and_download_round_trips(
     with sftp.session() as s:
         taken = sftp.take(s, "/inbox", "BIG.bin", tmp_path)
     assert taken.path.read_bytes() == data
-    assert taken.receipt == "new"
+    assert taken.sha256 == __import__("hashlib").sha256(data).hexdigest()
+    assert taken.size == len(data)
 
 
-def test_a_file_is_taken_only_with_its_trigger_and_receipts_tell_redeliveries(
+def test_a_file_is_taken_only_with_its_trigger_and_each_delivery_kept_apart(
     sim, sftp, sim_endpoints, tmp_path
 ):
     extracts = Path(sim_endpoints["sftp"]["root"]) / "extracts"
@@ -42,11 +42,15 @@ def test_a_file_is_taken_only_with_its_trigger_and_receipts_tell_redeliveries(
         assert sftp.take(s, "/extracts", "R.dat", tmp_path) is None  # no .ok yet
     (extracts / "R.dat.ok").write_bytes(b"")
     with sftp.session() as s:
-        assert sftp.take(s, "/extracts", "R.dat", tmp_path).receipt == "new"
-        assert sftp.take(s, "/extracts", "R.dat", tmp_path).receipt == "duplicate"
+        first = sftp.take(s, "/extracts", "R.dat", tmp_path)
+        again = sftp.take(s, "/extracts", "R.dat", tmp_path)
+    assert again == first  # the same delivery, by name and SHA-256 (the receipt book's key)
     (extracts / "R.dat").write_bytes(b"corrected")
     with sftp.session() as s:
-        assert sftp.take(s, "/extracts", "R.dat", tmp_path).receipt == "redelivery"
+        redelivered = sftp.take(s, "/extracts", "R.dat", tmp_path)
+    assert redelivered.sha256 != first.sha256
+    assert first.path.read_bytes() == b"first"  # the earlier delivery is kept beside it
+    assert redelivered.path.read_bytes() == b"corrected"
     assert (extracts / "R.dat").exists()  # nothing in the counterpart's folder is touched
 
 

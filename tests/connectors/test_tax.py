@@ -13,20 +13,13 @@ from connectors.tax import (
     request_bytes,
 )
 from kernel.failures import ContractError
-from loanhub.platform.receipts import FileReceiptBook
-from schemas.hub import FileState
 from tests.connectors.conftest import sftp_config
 
 
 @pytest.fixture
-def receipts(pg_engine) -> FileReceiptBook:
-    return FileReceiptBook(pg_engine)
-
-
-@pytest.fixture
-def tax(sim_endpoints, receipts, tmp_path) -> TaxExchange:
-    sftp = SftpConnector(sftp_config(sim_endpoints), receipts, system="tax")
-    return TaxExchange(sftp, receipts, tmp_path / "tax", "LHB001")
+def tax(sim_endpoints, tmp_path) -> TaxExchange:
+    """The exchange as a plain protocol client: an SFTP endpoint and a local folder, no store."""
+    return TaxExchange(SftpConnector(sftp_config(sim_endpoints), system="tax"), tmp_path, "LHB001")
 
 
 def queries(sim_dataset) -> list[TaxQuery]:
@@ -39,11 +32,12 @@ def queries(sim_dataset) -> list[TaxQuery]:
 
 
 def wait_for(tax: TaxExchange, name: str, seconds: float = 10):
+    """The answer's file, downloaded once the authority has delivered it."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        answer = tax.poll(name)
-        if answer is not None:
-            return answer
+        taken = tax.take_answer(name)
+        if taken is not None:
+            return taken
         time.sleep(0.1)
     raise AssertionError("no answer")
 
@@ -59,40 +53,33 @@ def test_request_file_format_and_refusals(sim_dataset):
         request_bytes([TaxQuery("Q", "P", "11010519491231002X", "x", "")])
 
 
-def test_submit_poll_and_verified_answer(sim, tax, sim_dataset):
+def test_submit_take_and_verified_answer(sim, tax, sim_dataset):
     name = tax.submit(queries(sim_dataset), date(2026, 11, 20), 11)
-    answer = wait_for(tax, name)
-    assert [r["status"] for r in answer.rows] == ["FOUND", "FOUND"]
-    assert answer.file.receipt == "new"
+    taken = wait_for(tax, name)
+    rows = parse_answer(taken.path.read_bytes())
+    assert [r["status"] for r in rows] == ["FOUND", "FOUND"]
+    assert taken.name == "TAXR_LHB001_20261120_011.csv"
+    assert taken.path.parent == tax.local_dir
     request = sim.journal("tax", "request")[0]
     assert request["file"] == name
     assert request["problem"] is None
 
 
-def test_a_truncated_answer_is_rejected_then_taken_when_redelivered(
-    sim, tax, receipts, sim_dataset
-):
+def test_a_truncated_answer_fails_its_check_and_the_redelivery_passes(sim, tax, sim_dataset):
     sim.controls({"tax": {"answer": {"fault": "truncated", "times": 1}}})
     name = tax.submit(queries(sim_dataset), date(2026, 11, 20), 12)
+    first = wait_for(tax, name)
     with pytest.raises(ContractError, match="truncated answer"):
-        wait_for(tax, name)
-    assert tax.poll(name) is None  # the refused file is not raised again: wait for a new one
+        parse_answer(first.path.read_bytes())
+    assert first.path.exists()  # the refused delivery stays on disk, as evidence
     sim.post("/tax/redeliver", {"request": name})
-    answer = wait_for(tax, name)
-    assert len(answer.rows) == 2
-    assert answer.file.receipt == "redelivery"
-    first_sha = next(
-        p
-        for p in (tax.local_dir).iterdir()
-        if p.name.endswith(".csv") and not p.name.startswith(answer.file.sha256[:12])
-    )
-    assert receipts.state("tax", answer.file.name, _sha_of(first_sha)) is FileState.REJECTED
-
-
-def _sha_of(path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    deadline = time.monotonic() + 10
+    while (second := tax.take_answer(name)).sha256 == first.sha256:
+        assert time.monotonic() < deadline, "not redelivered"
+        time.sleep(0.1)
+    assert len(parse_answer(second.path.read_bytes())) == 2
+    assert first.path.exists()
+    assert second.path != first.path
 
 
 def test_answer_trailer_sum_is_checked():
@@ -107,12 +94,6 @@ def test_answer_trailer_sum_is_checked():
     with pytest.raises(ContractError, match="arrears sum"):
         parse_answer(bad)
     assert Decimal(parse_answer(good)[0]["revenue_y1"]) == Decimal("1.00")
-
-
-def test_an_answer_taken_twice_says_so(sim, tax, sim_dataset):
-    name = tax.submit(queries(sim_dataset), date(2026, 11, 20), 13)
-    assert wait_for(tax, name).file.receipt == "new"
-    assert tax.poll(name).file.receipt == "duplicate"
 
 
 def test_an_unreadable_trailer_is_a_contract_failure():

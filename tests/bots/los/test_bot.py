@@ -1,20 +1,17 @@
-"""LosBot against the LOS simulator: status first, once per application, evidence on failure."""
+"""LosBot against the LOS simulator: status first, never a second decision by itself, evidence
+on failure. Its work item (once across workers) is tested with the flow that owns it
+(tests/loanhub/flows/test_los_submission.py)."""
 
 from __future__ import annotations
 
-import threading
 import zipfile
 from decimal import Decimal
 
 import pytest
 
-from bots.los.bot import LosBot
 from bots.los.pages import Decision
 from kernel.failures import NeedsHuman, TransientError
-from loanhub.platform.ledger import WorkItemLedger
-from loanhub.platform.masking import mask_text
-from schemas.hub import WorkItemState
-from tests.bots.conftest import FAST_POLICY, ledger_guard, los_login
+from tests.bots.conftest import los_login
 from tests.simulators.portal_pages import los_decide, los_http_login
 
 
@@ -42,10 +39,16 @@ def test_approves_through_the_confirm_and_returns_the_reference(sim, los_bot, si
     # the status page was read before the form was opened
     kinds = [e["kind"] for e in sim.journal("los") if e.get("application_no") == number]
     assert kinds.index("status") < kinds.index("view") < kinds.index("decision")
-    assert los_bot.submit_decision(number, approve()) == receipt  # the work item answers
+    again = los_bot.submit_decision(number, approve())  # the status page answers
+    assert (again.reference, again.status, again.submitted) == (
+        receipt.reference,
+        "APPROVED",
+        False,
+    )
+    assert len(decisions(sim, number)) == 1
 
 
-def test_504_after_commit_gives_exactly_one_decision(sim, los_bot, sim_dataset, pg_engine):
+def test_504_after_commit_gives_exactly_one_decision(sim, los_bot, sim_dataset):
     number = application(sim_dataset, 1)
     sim.controls({"los": {"/decide": {"gateway_504_rate": 1.0}}})
     receipt = los_bot.submit_decision(number, approve())
@@ -54,9 +57,6 @@ def test_504_after_commit_gives_exactly_one_decision(sim, los_bot, sim_dataset, 
     assert receipt.status == "APPROVED"
     [recorded] = decisions(sim, number)
     assert recorded["reference"] == receipt.reference
-    item = WorkItemLedger(pg_engine).get("los_decision", number)
-    assert item is not None
-    assert item.state is WorkItemState.DONE
 
 
 def test_a_decision_already_in_the_los_is_returned_not_resubmitted(
@@ -84,25 +84,18 @@ def test_someone_elses_different_decision_goes_to_a_person(
     assert len(decisions(sim, number)) == 1
 
 
-def test_above_the_limit_waits_for_a_checker_as_a_needs_human_item(
-    sim, los_bot, sim_dataset, pg_engine
-):
+def test_above_the_limit_waits_for_a_checker(sim, los_bot, sim_dataset):
     number = application(sim_dataset, 4)
     receipt = los_bot.submit_decision(number, approve("900000.00"))  # limit 500,000
     assert receipt.status == "PENDING_REVIEW"
     assert receipt.waiting_for
-    item = WorkItemLedger(pg_engine).get("los_decision", number)
-    assert item is not None
-    assert item.state is WorkItemState.NEEDS_HUMAN
-    assert "second approver" in (item.error or "")
-    assert item.result is not None
-    assert item.result["reference"] == receipt.reference
-    assert los_bot.submit_decision(number, approve("900000.00")) == receipt  # nothing resent
+    again = los_bot.submit_decision(number, approve("900000.00"))
+    assert (again.reference, again.submitted) == (receipt.reference, False)  # nothing resent
     assert len(decisions(sim, number)) == 1
 
 
 def test_the_layout_variant_fails_fast_with_evidence_and_submits_nothing(
-    sim, sim_endpoints, los_bot, sim_dataset, pg_engine
+    sim, sim_endpoints, los_bot, sim_dataset
 ):
     number = application(sim_dataset, 5)
     sim.controls({"los": {"*": {"variant": True}}})
@@ -112,70 +105,20 @@ def test_the_layout_variant_fails_fast_with_evidence_and_submits_nothing(
     assert stopped.value.evidence is not None
     assert (stopped.value.evidence / "screen.png").stat().st_size > 0
     assert "批准金额（元）" in (stopped.value.evidence / "reason.txt").read_text()
-    item = WorkItemLedger(pg_engine).get("los_decision", number)
-    assert item is not None
-    assert item.state is WorkItemState.NEEDS_HUMAN
-    assert str(stopped.value.evidence) in (item.error or "")  # a person finds the evidence
     with zipfile.ZipFile(stopped.value.evidence / "trace.zip") as kept:
         everything = b"".join(kept.read(n) for n in kept.namelist())
     password = los_login(sim_endpoints).password.get_secret_value().encode()
     assert password not in everything
 
 
-def test_two_bots_racing_on_one_application_submit_once(
-    sim, sim_endpoints, sim_dataset, pg_engine, evidence
-):
-    """Two workers, each with its own browser and ledger owner, on the same application."""
-    from bots.browser import Chromium
-    from bots.config import BrowserConfig
-
-    number = application(sim_dataset, 6)
-    sim.controls({"los": {"*": {"latency": 0.3}}})  # a window wide enough to collide in
-    receipts: dict[str, object] = {}
-    barrier = threading.Barrier(2)
-
-    def worker(owner: str) -> None:
-        with Chromium(BrowserConfig(action_timeout=10, navigation_timeout=20)) as browser:
-            bot = LosBot(
-                los_login(sim_endpoints),
-                browser,
-                evidence,
-                mask_text,
-                ledger_guard(pg_engine, owner),
-                FAST_POLICY,
-            )
-            bot.page  # browser and page up before the race starts  # noqa: B018
-            barrier.wait()
-            try:
-                receipts[owner] = bot.submit_decision(number, approve())
-            except Exception as exc:  # reported below
-                receipts[owner] = exc
-
-    threads = [threading.Thread(target=worker, args=(f"worker-{i}",)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert len(decisions(sim, number)) == 1
-    first, second = receipts["worker-0"], receipts["worker-1"]
-    assert first == second, receipts  # the loser waited for the winner's outcome
-    opened = [e for e in sim.journal("los", "view") if e["application_no"] == number]
-    assert len(opened) == 1  # and never even opened the form
-
-
-def test_a_submit_turned_away_by_the_busy_page_is_retried_safely(
-    sim, los_bot, sim_dataset, pg_engine
-):
-    """The busy page instead of a confirmation: the status shows nothing recorded, so the item
-    fails as transient and the next attempt (status first, again) submits once."""
+def test_a_submit_turned_away_by_the_busy_page_is_retried_safely(sim, los_bot, sim_dataset):
+    """The busy page instead of a confirmation: the status shows nothing recorded, so the
+    attempt fails as transient and the next one (status first, again) submits once."""
     number = application(sim_dataset, 7)
     sim.controls({"los": {"/decide": {"fault": "busy", "times": 1}}})
     with pytest.raises(TransientError, match="recorded nothing"):
         los_bot.submit_decision(number, approve())
     assert decisions(sim, number) == []
-    item = WorkItemLedger(pg_engine).get("los_decision", number)
-    assert item is not None
-    assert item.state is WorkItemState.FAILED
     receipt = los_bot.submit_decision(number, approve())
     assert receipt.submitted
     assert len(decisions(sim, number)) == 1

@@ -10,6 +10,8 @@ from sqlalchemy import select
 
 from loanhub.flows import decide
 from loanhub.flows.rules import RuleSet
+from loanhub.platform.guards import LedgerGuard
+from loanhub.platform.ledger import WorkItemLedger
 from loanhub.runtime.settings import HubSettings
 from loanhub.runtime.wiring import HubBots
 from schemas.tables import applicant_profile, audit_event, fact_row
@@ -73,8 +75,9 @@ def test_posting_into_the_los_happens_once(
     decide.evaluate(pg_engine, RULES, [number])
     settings = HubSettings(data_dir=tmp_path, sim_dir=sim_dir, database_url=pg_url)
     bots = HubBots.build(settings, pg_engine, chromium)
-    reference = decide.post_to_los(pg_engine, bots.los, number)
-    assert decide.post_to_los(pg_engine, bots.los, number) == reference
+    guard = LedgerGuard(WorkItemLedger(pg_engine, owner="test"))
+    reference = decide.post_to_los(pg_engine, bots.los, guard, number)
+    assert decide.post_to_los(pg_engine, bots.los, guard, number) == reference
     recorded = [e for e in sim.journal("los", "decision") if e["application_no"] == number]
     assert [e["reference"] for e in recorded] == [reference]
     assert decide.decided(pg_engine, number)["los_reference"] == reference

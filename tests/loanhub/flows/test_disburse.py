@@ -13,6 +13,7 @@ from sqlalchemy import select
 from loanhub.flows import disburse
 from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.ledger import WorkItemLedger
+from loanhub.platform.receipts import FileReceiptBook
 from loanhub.runtime.settings import HubSettings
 from loanhub.runtime.wiring import HubConnectors
 from schemas.hub import WorkItemState
@@ -69,7 +70,7 @@ def approved(pg_engine, sim_dataset, n: int) -> str:
 def settle(pg_engine, gateway, want: int, timeout: float = 20) -> disburse.Settlement:
     deadline = time.monotonic() + timeout
     while True:
-        result = disburse.collect_reports(pg_engine, gateway)
+        result = disburse.collect_reports(pg_engine, gateway, FileReceiptBook(pg_engine))
         if result.settled + len(result.rejected) >= want or time.monotonic() > deadline:
             return result
         time.sleep(0.2)
@@ -88,13 +89,13 @@ def test_each_tranche_is_paid_once_and_settles(
     assert disburse.send_payments(pg_engine, gateway, guard) == []  # nothing pending any more
     assert settle(pg_engine, gateway, 2).settled == 2
     ledger = WorkItemLedger(pg_engine, owner="w1")
-    report = disburse.reconcile(pg_engine, gateway, ledger)
+    report = disburse.reconcile(pg_engine, gateway, FileReceiptBook(pg_engine), ledger)
     assert report["by_status"] == {"ACSC": 2}
     assert (report["mismatches"], report["paid_twice"]) == ({}, [])
     # the hub's record goes wrong (a lost update, say): the gateway's reports show it
     with pg_engine.begin() as conn:
         conn.execute(disbursement.update().values(status="SENT"))
-    wrong = disburse.reconcile(pg_engine, gateway, ledger)
+    wrong = disburse.reconcile(pg_engine, gateway, FileReceiptBook(pg_engine), ledger)
     assert {status for status, _ in wrong["mismatches"].values()} == {"SENT"}
     assert len(wrong["mismatches"]) == 2
     payments = sim.journal("gateway", "payment")
@@ -123,7 +124,11 @@ def test_a_worker_that_died_after_sending_is_settled_by_reading_the_gateway(
     # the next run: the item is in doubt, so nothing is sent; reading the gateway settles it
     survivor = WorkItemLedger(pg_engine, owner="w2")
     deadline = time.monotonic() + 20
-    while (counts := disburse.resolve_in_doubt(pg_engine, gateway, survivor))["arrived"] == 0:
+    while (
+        counts := disburse.resolve_in_doubt(
+            pg_engine, gateway, FileReceiptBook(pg_engine), survivor
+        )
+    )["arrived"] == 0:
         assert time.monotonic() < deadline
         time.sleep(0.2)
     assert survivor.get(disburse.KIND, e2e).state is WorkItemState.DONE

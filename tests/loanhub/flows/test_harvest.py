@@ -18,7 +18,8 @@ from loanhub.flows import harvest
 from loanhub.flows.intake import load_applicants
 from loanhub.platform.consents import ConsentBook
 from loanhub.runtime.settings import HubSettings
-from loanhub.runtime.wiring import HubBots, HubConnectors
+from loanhub.runtime.tasks import Hub
+from loanhub.runtime.wiring import HubBots
 from schemas.tables import credit_report, social_security_month
 
 
@@ -42,14 +43,15 @@ def test_harvest_fills_the_store_and_the_profile_agrees_with_the_sources(
     records = los_intake([dataclasses.asdict(a) for a in apps], datetime.now(UTC))
     assert load_applicants(pg_engine, records, source_ref="los-list").loaded == len(apps)
     settings = HubSettings(data_dir=tmp_path, sim_dir=sim_dir, database_url=pg_url)
-    connectors = HubConnectors.build(settings, pg_engine)
+    hub = Hub(settings)
+    connectors = hub.connectors
     bots = HubBots.build(settings, pg_engine, chromium)
     batch = harvest.applicants(pg_engine, [a.application_no for a in apps])
     assert sorted(b.application_no for b in batch) == sorted(a.application_no for a in apps)
 
     def run_all() -> None:
         steps = [
-            harvest.BureauStep(pg_engine, connectors.bureau),
+            harvest.BureauStep(pg_engine, hub.bureau),
             harvest.CoreStep(pg_engine, connectors.core, sim_dataset.business_date),
             harvest.SocialSecurityStep(pg_engine, bots.social_security),
         ]
@@ -62,7 +64,7 @@ def test_harvest_fills_the_store_and_the_profile_agrees_with_the_sources(
         queries = harvest.tax_queries(ConsentBook(pg_engine), batch)
         request = connectors.tax.submit(queries, sim_dataset.business_date, int(time.time()) % 997)
         deadline = time.monotonic() + 30
-        while not harvest.collect_tax(pg_engine, connectors.tax, request, batch):
+        while not harvest.collect_tax(pg_engine, connectors.tax, hub.receipts, request, batch):
             assert time.monotonic() < deadline, "no tax answer"
             time.sleep(0.2)
 

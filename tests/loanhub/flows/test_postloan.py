@@ -17,7 +17,8 @@ from loanhub.flows.intake import load_applicants
 from loanhub.platform.consents import ConsentBook
 from loanhub.platform.ledger import WorkItemLedger
 from loanhub.runtime.settings import HubSettings
-from loanhub.runtime.wiring import HubBots, HubConnectors
+from loanhub.runtime.tasks import Hub
+from loanhub.runtime.wiring import HubBots
 from schemas.lending import Loan
 from schemas.tables import early_warning, fact_row, loan, tax_profile
 from tests.loanhub.flows.test_rules import profile
@@ -61,11 +62,11 @@ def test_repull_asks_the_bureau_for_post_loan_and_warns_once(
     )
     active_loan(pg_engine, app, "LNPOST0001")
     settings = HubSettings(data_dir=tmp_path, sim_dir=sim_dir, database_url=pg_url)
-    connectors = HubConnectors.build(settings, pg_engine)
+    hub = Hub(settings)
     bots = HubBots.build(settings, pg_engine, chromium)
     assert postloan.active_applications(pg_engine) == [app.application_no]
     first = postloan.repull(
-        pg_engine, connectors.bureau, bots.social_security, [app.application_no], "领航银行"
+        pg_engine, hub.bureau, bots.social_security, [app.application_no], "领航银行"
     )
     assert first >= 1
     with pg_engine.connect() as conn:
@@ -74,7 +75,7 @@ def test_repull_asks_the_bureau_for_post_loan_and_warns_once(
     reasons = [q.get("reason") or q.get("queryReason") for q in sim.journal("bureau", "query")]
     assert "02" in reasons
     again = postloan.repull(
-        pg_engine, connectors.bureau, bots.social_security, [app.application_no], "领航银行"
+        pg_engine, hub.bureau, bots.social_security, [app.application_no], "领航银行"
     )
     assert again == 0  # the same state raises nothing new
 
@@ -90,7 +91,8 @@ def test_a_tax_re_pull_is_kept_beside_origination_and_a_downgrade_warns_once(
     )
     active_loan(pg_engine, app, "LNPOST0002")
     settings = HubSettings(data_dir=tmp_path, sim_dir=sim_dir, database_url=pg_url)
-    tax = HubConnectors.build(settings, pg_engine).tax
+    hub = Hub(settings)
+    tax = hub.connectors.tax
     batch = harvest.applicants(pg_engine, [app.application_no])
     ledger = WorkItemLedger(pg_engine, owner="test")
 
@@ -99,7 +101,7 @@ def test_a_tax_re_pull_is_kept_beside_origination_and_a_downgrade_warns_once(
         seq = harvest.tax_request_seq(ledger, day, [app.application_no], purpose)
         request = tax.submit(harvest.tax_queries(ConsentBook(pg_engine), batch, suffix), day, seq)
         deadline = time.monotonic() + 30
-        while not harvest.collect_tax(pg_engine, tax, request, batch, suffix):
+        while not harvest.collect_tax(pg_engine, tax, hub.receipts, request, batch, suffix):
             assert time.monotonic() < deadline, "no tax answer"
             time.sleep(0.1)
         return request

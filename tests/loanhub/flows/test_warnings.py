@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from loanhub.flows import warnings
 from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.ledger import WorkItemLedger
+from loanhub.platform.receipts import FileReceiptBook
 from loanhub.runtime.settings import HubSettings
 from loanhub.runtime.wiring import HubConnectors
 from schemas.base import Lineage
@@ -37,9 +38,15 @@ def test_nightly_sync_raises_warnings_once_and_mails_them_once(
 ):
     settings = HubSettings(data_dir=tmp_path, sim_dir=sim_dir, database_url=pg_url)
     hub = HubConnectors.build(settings, pg_engine)
-    taken = warnings.fetch_extract(hub.extracts, sim_dataset.business_date, tmp_path / "in")
-    assert taken is not None
-    report = warnings.ingest(pg_engine, taken, hub.receipts, tmp_path / "kept", "test")
+    report = warnings.ingest_extract(
+        pg_engine,
+        hub.extracts,
+        FileReceiptBook(pg_engine),
+        sim_dataset.business_date,
+        tmp_path / "kept",
+        "test",
+    )
+    assert report is not None
     assert report.inserted > 0
     first = warnings.raise_warnings(pg_engine, settings.warnings, sim_dataset.business_date)
     assert first > 0

@@ -21,7 +21,7 @@ def test_connectors_are_built_from_the_endpoints_file(
     customer = sim_dataset.customers[1]
     answer = hub.core.customer(customer.id_number)
     assert answer.body.findtext(".//{*}customerNo") == customer.customer_no
-    with hub.extracts.session() as session:
+    with hub.extracts.sftp.session() as session:
         assert "LNREPAY.D261120" in session.listdir("/extracts")
     assert (tmp_path / "evidence" / "raw").is_dir()
 
