@@ -1,10 +1,14 @@
 """The dashboard in the real Chromium at 1366x768, over seeded data: every page renders, the
 numbers it shows are the database's answer (computed here with SQL of our own, percentiles by
 PostgreSQL), no resident ID, card or mobile appears unmasked in any HTML, anonymous requests
-go to the login page, and each page leaves a screenshot under ``var/screenshots``."""
+go to the login page, and each page leaves a screenshot under ``var/screenshots``.
+
+``LOANHUB_README_SHOTS=docs/images`` also writes the README's pictures there: each page as the
+1366x768 screen shows it (the login page too), over the same seeded data."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -19,7 +23,18 @@ from sqlalchemy import text
 from tests.loanhub.dashboard.conftest import PASSWORDS, Served
 
 PAGES = ["/", "/sources", "/queues", "/approvals", "/warnings", "/files"]
-SHOTS = Path(__file__).resolve().parents[3] / "var" / "screenshots"
+ROOT = Path(__file__).resolve().parents[3]
+SHOTS = ROOT / "var" / "screenshots"
+README_PAGES = {"overview", "sources", "queues", "approvals", "warnings", "files", "login"}
+
+
+def readme_shot(page: Page, name: str) -> None:
+    """The README's picture of a page, when asked for (``LOANHUB_README_SHOTS``)."""
+    wanted = os.environ.get("LOANHUB_README_SHOTS")
+    if wanted and name in README_PAGES:
+        folder = ROOT / wanted
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(folder / f"dashboard-{name}.png"))
 
 
 @pytest.fixture
@@ -69,6 +84,7 @@ def test_anonymous_requests_are_sent_to_the_login_page(served: Served, desk: Pag
         desk.goto(served.url + path)
         assert desk.url.startswith(f"{served.url}/login?next=")
         expect(desk.get_by_role("button", name="Log in")).to_be_visible()
+    readme_shot(desk, "login")
     plain = requests.get(served.url + "/queues", allow_redirects=False, timeout=10)
     assert plain.status_code == 303
     assert plain.headers["location"] == "/login?next=/queues"
@@ -101,6 +117,7 @@ def test_every_page_renders_masked_and_fits_the_screen(served: Served, desk: Pag
         assert width <= 1366, f"{path} scrolls sideways at 1366 px ({width} px)"
         name = path.strip("/").split("/")[0] or "overview"
         desk.screenshot(path=str(SHOTS / f"dashboard-{name}.png"), full_page=True)
+        readme_shot(desk, name)
 
 
 def test_overview_shows_todays_runs_from_airflow(served: Served, desk: Page):
