@@ -12,7 +12,6 @@ business key.
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -20,17 +19,15 @@ from datetime import date, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from bots.ss.bot import SocialSecurityBot
 from connectors.bureau import OPERATIONS, BureauConnector, BureauReport, SubjectKind
 from connectors.core import CoreConnector
 from connectors.tax import TaxExchange, TaxQuery, parse_answer
 from kernel.failures import BusinessAnswer, ContractError, NeedsHuman
-from loanhub.platform import blacklist
 from loanhub.platform.canonical import sha256_hex
 from loanhub.platform.consents import ConsentBook
-from loanhub.platform.db import insert_or_ignore
 from loanhub.platform.facts import store_mapped
 from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.ledger import ConflictingWorkItem, WorkItemBusy, WorkItemLedger
@@ -38,28 +35,14 @@ from loanhub.platform.masking import known_names
 from loanhub.platform.quarantine import quarantine_refused
 from loanhub.platform.receipts import FileReceiptBook
 from mappings.engine import Mapping, MappingResult
-from schemas.base import Lineage
 from schemas.hub import FileState, WorkItemState
-from schemas.profile import ApplicantProfile
 from schemas.tables import (
-    applicant_profile,
     application,
-    core_account,
-    core_customer,
-    core_monthly_summary,
-    credit_account,
-    credit_account_month,
-    credit_public_record,
-    credit_report,
-    fact_row,
     party,
-    social_security_month,
-    tax_profile,
 )
 from schemas.types import utcnow
 
 log = logging.getLogger(__name__)
-PROFILE_VERSION = "profile-v1"
 REPORT_VALIDITY = timedelta(days=30)
 SOURCES = ("bureau", "core", "tax", "social_security")
 
@@ -416,114 +399,3 @@ def collect_tax(
         records=(max(len(rows) - quarantined, 0), quarantined),
     )
     return True
-
-
-def build_profile(engine: Engine, a: Applicant) -> ApplicantProfile:
-    """Condense the stored facts into what the rules read; stored once per distinct input."""
-    with engine.connect() as conn:
-        report = conn.execute(
-            select(credit_report)
-            .where(credit_report.c.application_no == a.application_no)
-            .order_by(credit_report.c.report_date.desc())
-        ).first()
-        latest_overdue, overdue_amount, public_records = 0, 0, 0
-        if report is not None:
-            accounts = select(credit_account.c.id).where(credit_account.c.report_id == report.id)
-            latest = conn.execute(
-                select(func.max(credit_account_month.c.month)).where(
-                    credit_account_month.c.account_id.in_(accounts)
-                )
-            ).scalar()
-            latest_overdue = conn.execute(
-                select(func.coalesce(func.max(credit_account_month.c.months_overdue), 0)).where(
-                    credit_account_month.c.account_id.in_(accounts),
-                    credit_account_month.c.month == latest,
-                )
-            ).scalar_one()
-            overdue_amount = conn.execute(
-                select(func.coalesce(func.sum(credit_account.c.overdue_amount), 0)).where(
-                    credit_account.c.report_id == report.id
-                )
-            ).scalar_one()
-            public_records = conn.execute(
-                select(func.count()).where(credit_public_record.c.report_id == report.id)
-            ).scalar_one()
-        tax = conn.execute(
-            select(tax_profile)
-            .where(tax_profile.c.id_or_uscc == a.id_number, tax_profile.c.status == "FOUND")
-            .order_by(tax_profile.c.fetched_at.desc())
-        ).first()
-        months = conn.execute(
-            select(social_security_month.c.month, social_security_month.c.status).where(
-                social_security_month.c.id_number == a.id_number
-            )
-        ).all()
-        customer = conn.execute(
-            select(core_customer.c.customer_no).where(core_customer.c.id_number == a.id_number)
-        ).scalar()
-        blacklisted = blacklist.is_listed(conn, a.id_number)
-        balance = None
-        if customer is not None:
-            balance = conn.execute(
-                select(func.avg(core_monthly_summary.c.average_balance)).where(
-                    core_monthly_summary.c.account_no.in_(
-                        select(core_account.c.account_no).where(
-                            core_account.c.customer_no == customer
-                        )
-                    )
-                )
-            ).scalar()
-    statuses = Counter(status for _, status in months)
-    latest_month = max((m for m, _ in months), default=None)
-    recent_owed = sum(
-        1
-        for m, status in months
-        if status == "OWED" and latest_month is not None and (latest_month - m).days < 365
-    )
-    missing = [
-        name
-        for name, present in (
-            ("bureau", report is not None),
-            ("tax", tax is not None),
-            ("social_security", bool(months)),
-            ("core", customer is not None),
-        )
-        if not present
-    ]
-    values = {
-        "application_no": a.application_no,
-        "party_id_number": a.id_number,
-        "requested_amount": a.requested_amount,
-        "term_months": a.term_months,
-        "bureau_report_no": report.report_no if report is not None else None,
-        "bureau_score": report.score if report is not None else None,
-        "bureau_thin_file": report is None or bool(report.thin_file),
-        "current_overdue_months": latest_overdue,
-        "overdue_amount": overdue_amount,
-        "public_records": public_records,
-        "blacklisted": blacklisted,
-        "tax_rating": tax.tax_credit_rating if tax is not None else None,
-        "tax_arrears": tax.arrears_amount if tax is not None else None,
-        "ss_months_paid": statuses["PAID"] + statuses["PAID_LATE"],  # over the whole history
-        "ss_months_owed": recent_owed,
-        "ss_latest_month": latest_month,
-        "core_customer_no": customer,
-        "core_average_balance": round(balance, 2) if balance is not None else None,
-        "missing_sources": ",".join(missing),
-    }
-    digest = sha256_hex(values)
-    profile = ApplicantProfile.model_validate(
-        {
-            **values,
-            "inputs_hash": digest,
-            "lineage": Lineage(
-                source_system="hub",
-                fetched_at=utcnow(),
-                mapping_version=PROFILE_VERSION,
-                raw_payload_hash=digest,
-            ),
-        }
-    )
-    with engine.begin() as conn:
-        conn.execute(insert_or_ignore(conn, applicant_profile).values(fact_row(profile)))
-    return profile

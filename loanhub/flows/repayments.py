@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.dialects import sqlite
 
+from connectors.extracts import CoreExtracts
 from loanhub.platform import audit
 from loanhub.platform.quarantine import quarantine, stored_reason
 from loanhub.platform.receipts import FileReceiptBook
@@ -293,3 +295,19 @@ def _merge_sqlite(conn: Connection, table: pa.Table, lineage: dict[str, Any]) ->
         )
     inserted = sum((r["loan_account"], r["installment_no"]) not in before for r in changed)
     return inserted, len(changed) - inserted
+
+
+def ingest_extract(
+    engine: Engine,
+    extracts: CoreExtracts,
+    receipts: FileReceiptBook,
+    business_date: date,
+    keep: Path,
+    actor: str,
+) -> LoadReport | None:
+    """Take the night's extract and load it once (the receipt book knows a file it has
+    loaded); None while the core has not delivered it."""
+    taken = extracts.take(business_date)
+    if taken is None:
+        return None
+    return load_extract(engine, taken.path.read_bytes(), taken.name, receipts, keep, actor)

@@ -13,21 +13,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, select, update
 
-from connectors.extracts import CoreExtracts
 from connectors.smtp import Notifier
-from loanhub.flows.repayments import LoadReport, load_extract
+from loanhub.flows.harvest import Applicant, applicants
 from loanhub.platform.db import insert_or_ignore
 from loanhub.platform.guards import LedgerGuard
-from loanhub.platform.receipts import FileReceiptBook
 from schemas.base import Lineage
 from schemas.lending import EarlyWarning, WarningSeverity
-from schemas.tables import early_warning, fact_row, repayment_installment
+from schemas.tables import (
+    credit_account,
+    credit_account_month,
+    credit_report,
+    early_warning,
+    fact_row,
+    loan,
+    repayment_installment,
+    social_security_month,
+    tax_profile,
+)
 from schemas.types import utcnow
 
 RULES_VERSION = "warnings-v1"
@@ -46,22 +53,6 @@ class WarningPolicy(BaseModel):
     recipients: list[str] = ["risk-monitoring@bank.local"]
     escalation_recipients: list[str] = ["credit-risk-head@bank.local"]
     escalate_after_hours: int = Field(default=48, ge=1)
-
-
-def ingest_extract(
-    engine: Engine,
-    extracts: CoreExtracts,
-    receipts: FileReceiptBook,
-    business_date: date,
-    keep: Path,
-    actor: str,
-) -> LoadReport | None:
-    """Take the night's extract and load it once (the receipt book knows a file it has
-    loaded); None while the core has not delivered it."""
-    taken = extracts.take(business_date)
-    if taken is None:
-        return None
-    return load_extract(engine, taken.path.read_bytes(), taken.name, receipts, keep, actor)
 
 
 def risk_class(dpd: int, classes: dict[str, int]) -> str:
@@ -143,38 +134,38 @@ def warning(
 def raise_warnings(engine: Engine, policy: WarningPolicy, as_of: date) -> int:
     """Raise what the repayments show; returns how many warnings are new."""
     found: list[EarlyWarning] = []
-    for loan in loan_states(engine, as_of, policy.risk_classes):
+    for state in loan_states(engine, as_of, policy.risk_classes):
         for threshold in policy.dpd_thresholds:
-            if loan.dpd >= threshold:
+            if state.dpd >= threshold:
                 severity = WarningSeverity.HIGH if threshold >= 60 else WarningSeverity.WATCH
                 found.append(
                     warning(
-                        f"dpd_{threshold}:{loan.loan_account}:{loan.episode()}",
-                        loan,
+                        f"dpd_{threshold}:{state.loan_account}:{state.episode()}",
+                        state,
                         f"dpd_crossed_{threshold}",
                         severity,
-                        f"{loan.loan_account} is {loan.dpd} days past due (>= {threshold}), "
-                        f"class hint {loan.risk_class}",
+                        f"{state.loan_account} is {state.dpd} days past due (>= {threshold}), "
+                        f"class hint {state.risk_class}",
                     )
                 )
-        if loan.missed:
+        if state.missed:
             found.append(
                 warning(
-                    f"missed:{loan.loan_account}:{loan.episode(loan.last_missed)}",
-                    loan,
+                    f"missed:{state.loan_account}:{state.episode(state.last_missed)}",
+                    state,
                     "missed_installment",
                     WarningSeverity.HIGH,
-                    f"{loan.loan_account} missed {loan.missed} installment(s)",
+                    f"{state.loan_account} missed {state.missed} installment(s)",
                 )
             )
-        if loan.partial:
+        if state.partial:
             found.append(
                 warning(
-                    f"partial:{loan.loan_account}:{loan.episode(loan.last_partial)}",
-                    loan,
+                    f"partial:{state.loan_account}:{state.episode(state.last_partial)}",
+                    state,
                     "partial_payment",
                     WarningSeverity.WATCH,
-                    f"{loan.loan_account} paid {loan.partial} installment(s) in part",
+                    f"{state.loan_account} paid {state.partial} installment(s) in part",
                 )
             )
     return store_warnings(engine, found)
@@ -267,3 +258,105 @@ def acknowledge(engine: Engine, warning_key: str) -> bool:
 def _mark(engine: Engine, warning_id: int, **values: Any) -> None:
     with engine.begin() as conn:
         conn.execute(update(early_warning).where(early_warning.c.id == warning_id).values(**values))
+
+
+# -- after the loan: what the re-pulled sources say ------------------------------------------
+
+RATING_ORDER = "ABMCD"  # best to worst
+
+
+def post_loan_warnings(engine: Engine, application_nos: list[str], own_institution: str) -> int:
+    """Warnings from what the re-pulled sources now say about active loans: overdue at other
+    lenders, contributions owed or stopped, a tax rating downgrade; returns how many are new."""
+    found = []
+    for a in applicants(engine, application_nos):
+        found.extend(_source_changes(engine, a, own_institution))
+    return store_warnings(engine, found)
+
+
+def _source_changes(engine: Engine, a: Applicant, own_institution: str) -> list[EarlyWarning]:
+    with engine.connect() as conn:
+        account = conn.execute(
+            select(loan.c.loan_account).where(loan.c.application_no == a.application_no)
+        ).scalar_one()
+        state = LoanState(account, 0, 0, 0, "")
+        found = []
+        reports = conn.execute(
+            select(credit_report.c.id, credit_report.c.report_no)
+            .where(credit_report.c.subject_id_number == a.id_number)
+            .order_by(credit_report.c.report_date.desc(), credit_report.c.id.desc())
+        ).all()
+        if reports:
+            worst = conn.execute(
+                select(credit_account_month.c.months_overdue)
+                .join(credit_account, credit_account.c.id == credit_account_month.c.account_id)
+                .where(
+                    credit_account.c.report_id == reports[0].id,
+                    credit_account.c.institution != own_institution,  # our loan is ours to see
+                )
+                .order_by(
+                    credit_account_month.c.month.desc(),
+                    credit_account_month.c.months_overdue.desc(),
+                )
+            ).scalar()
+            if worst:
+                found.append(
+                    warning(
+                        f"bureau_overdue:{account}:{reports[0].report_no}",
+                        state,
+                        "overdue_other_lender",
+                        WarningSeverity.HIGH,
+                        f"{account}: the bureau shows overdue level M{worst} (report "
+                        f"{reports[0].report_no})",
+                    )
+                )
+        months = conn.execute(
+            select(social_security_month.c.month, social_security_month.c.status)
+            .where(social_security_month.c.id_number == a.id_number)
+            .order_by(social_security_month.c.month.desc())
+        ).all()
+        if months:
+            latest, status = months[0]
+            if status == "OWED":
+                found.append(
+                    warning(
+                        f"ss_owed:{account}:{latest:%Y%m}",
+                        state,
+                        "contributions_owed",
+                        WarningSeverity.WATCH,
+                        f"{account}: social security owed for {latest:%Y-%m}",
+                    )
+                )
+            if latest < (utcnow().date().replace(day=1) - timedelta(days=62)):
+                found.append(
+                    warning(
+                        f"ss_stopped:{account}:{latest:%Y%m}",
+                        state,
+                        "contributions_stopped",
+                        WarningSeverity.HIGH,
+                        f"{account}: no contributions since {latest:%Y-%m} (employment ended?)",
+                    )
+                )
+        ratings = (
+            conn.execute(
+                select(tax_profile.c.tax_credit_rating)
+                .where(tax_profile.c.id_or_uscc == a.id_number, tax_profile.c.status == "FOUND")
+                .order_by(tax_profile.c.fetched_at.desc())
+                .limit(2)
+            )
+            .scalars()
+            .all()
+        )
+        if len(ratings) == 2 and all(ratings):
+            now, before = ratings
+            if RATING_ORDER.index(str(now)) > RATING_ORDER.index(str(before)):
+                found.append(
+                    warning(
+                        f"tax_downgrade:{account}:{before}{now}",
+                        state,
+                        "tax_rating_downgrade",
+                        WarningSeverity.WATCH,
+                        f"{account}: tax rating {before} -> {now}",
+                    )
+                )
+    return found

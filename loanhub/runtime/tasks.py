@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Engine
 
 from bots.browser import Chromium
-from loanhub.flows import decide, harvest
+from loanhub.flows import decide, harvest, profile
 from loanhub.flows.rules import RuleSet
 from loanhub.platform.consents import ConsentBook
 from loanhub.platform.db import open_store
@@ -158,7 +158,7 @@ def build_profiles(application_nos: list[str]) -> int:
     hub = Hub.here()
     batch = harvest.applicants(hub.engine, application_nos)
     for a in batch:
-        harvest.build_profile(hub.engine, a)
+        profile.build_profile(hub.engine, a)
     return len(batch)
 
 
@@ -299,10 +299,10 @@ def reconcile_payments() -> dict[str, Any]:
 
 def fetch_and_ingest_extract(business_date: date) -> dict[str, Any] | None:
     """None while the night's extract is not there (what the sensor pokes)."""
-    from loanhub.flows import warnings
+    from loanhub.flows import repayments
 
     hub = Hub.here()
-    report = warnings.ingest_extract(
+    report = repayments.ingest_extract(
         hub.engine,
         hub.connectors.extracts,
         hub.receipts,
@@ -350,7 +350,7 @@ def repull(source: str, application_nos: list[str]) -> int:
 
 
 def post_loan_warnings(application_nos: list[str]) -> int:
-    from loanhub.flows import postloan
+    from loanhub.flows import warnings
     from loanhub.runtime.wiring import DEBTOR
 
-    return postloan.warn(Hub.here().engine, application_nos, DEBTOR.name)
+    return warnings.post_loan_warnings(Hub.here().engine, application_nos, DEBTOR.name)

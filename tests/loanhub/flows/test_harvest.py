@@ -16,6 +16,7 @@ from devtools.synthetic import los_intake
 from kernel.failures import BusinessAnswer
 from loanhub.flows import harvest
 from loanhub.flows.intake import load_applicants
+from loanhub.flows.profile import build_profile
 from loanhub.platform.consents import ConsentBook
 from loanhub.runtime.settings import HubSettings
 from loanhub.runtime.tasks import Hub
@@ -71,7 +72,7 @@ def test_harvest_fills_the_store_and_the_profile_agrees_with_the_sources(
     run_all()
     for a in batch:
         person = people[a.id_number]
-        profile = harvest.build_profile(pg_engine, a)
+        profile = build_profile(pg_engine, a)
         assert profile.bureau_score == person.score
         assert profile.public_records == len(person.public_records)
         history = {c.month: c.status for c in person.contributions}

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from devtools.synthetic import los_intake
-from loanhub.flows import harvest, postloan
+from loanhub.flows import harvest, postloan, warnings
 from loanhub.flows.intake import load_applicants
 from loanhub.platform.consents import ConsentBook
 from loanhub.platform.ledger import WorkItemLedger
@@ -121,7 +121,7 @@ def test_a_tax_re_pull_is_kept_beside_origination_and_a_downgrade_warns_once(
         (app.application_no, people[app.id_number].tax.rating),
         (f"{app.application_no}-R261124", "D"),
     ]
-    assert postloan.warn(pg_engine, [app.application_no], "领航银行") >= 1
+    assert warnings.post_loan_warnings(pg_engine, [app.application_no], "领航银行") >= 1
     with pg_engine.connect() as conn:
         downgrades = (
             conn.execute(
@@ -133,4 +133,4 @@ def test_a_tax_re_pull_is_kept_beside_origination_and_a_downgrade_warns_once(
             .all()
         )
     assert downgrades == [f"LNPOST0002: tax rating {people[app.id_number].tax.rating} -> D"]
-    assert postloan.warn(pg_engine, [app.application_no], "领航银行") == 0
+    assert warnings.post_loan_warnings(pg_engine, [app.application_no], "领航银行") == 0

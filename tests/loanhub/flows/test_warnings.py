@@ -9,7 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from loanhub.flows import warnings
+from loanhub.flows import repayments, warnings
 from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.ledger import WorkItemLedger
 from loanhub.platform.receipts import FileReceiptBook
@@ -38,7 +38,7 @@ def test_nightly_sync_raises_warnings_once_and_mails_them_once(
 ):
     settings = HubSettings(data_dir=tmp_path, sim_dir=sim_dir, database_url=pg_url)
     hub = HubConnectors.build(settings, pg_engine)
-    report = warnings.ingest_extract(
+    report = repayments.ingest_extract(
         pg_engine,
         hub.extracts,
         FileReceiptBook(pg_engine),

@@ -1,0 +1,203 @@
+"""The applicant profile: what the rules read, condensed from the facts the harvest stored.
+
+Two steps, so that the condensing can be read and tested on its own: ``stored_facts`` asks
+the store what it knows about one applicant (the latest bureau report, the latest tax answer
+found, the contribution months, the bank's own relationship, the blacklist), and ``condense``
+turns those facts into the profile's values with no I/O at all. A profile is stored once per
+distinct input (``inputs_hash``): building it again from the same facts adds nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, select
+
+from loanhub.flows.harvest import Applicant
+from loanhub.platform import blacklist
+from loanhub.platform.canonical import sha256_hex
+from loanhub.platform.db import insert_or_ignore
+from schemas.base import Lineage
+from schemas.profile import ApplicantProfile
+from schemas.tables import (
+    applicant_profile,
+    core_account,
+    core_customer,
+    core_monthly_summary,
+    credit_account,
+    credit_account_month,
+    credit_public_record,
+    credit_report,
+    fact_row,
+    social_security_month,
+    tax_profile,
+)
+from schemas.types import utcnow
+
+PROFILE_VERSION = "profile-v1"
+
+
+@dataclass(frozen=True)
+class BureauFacts:
+    report_no: str | None
+    score: int | None
+    thin_file: bool
+    latest_overdue_months: int
+    overdue_amount: Decimal
+    public_records: int
+
+
+@dataclass(frozen=True)
+class StoredFacts:
+    """What the store holds about one applicant, as the profile needs it."""
+
+    bureau: BureauFacts | None  # None: no report stored (the bureau was not reached)
+    tax_rating: str | None
+    tax_arrears: Decimal | None
+    tax_found: bool
+    contribution_months: list[tuple[date, str]]
+    core_customer_no: str | None
+    core_average_balance: Decimal | None
+    blacklisted: bool
+
+
+def stored_facts(engine: Engine, a: Applicant) -> StoredFacts:
+    """The query step: one read of everything the profile is condensed from."""
+    with engine.connect() as conn:
+        tax = conn.execute(
+            select(tax_profile)
+            .where(tax_profile.c.id_or_uscc == a.id_number, tax_profile.c.status == "FOUND")
+            .order_by(tax_profile.c.fetched_at.desc())
+        ).first()
+        months = conn.execute(
+            select(social_security_month.c.month, social_security_month.c.status).where(
+                social_security_month.c.id_number == a.id_number
+            )
+        ).all()
+        customer = conn.execute(
+            select(core_customer.c.customer_no).where(core_customer.c.id_number == a.id_number)
+        ).scalar()
+        return StoredFacts(
+            bureau=_bureau_facts(conn, a),
+            tax_rating=tax.tax_credit_rating if tax is not None else None,
+            tax_arrears=tax.arrears_amount if tax is not None else None,
+            tax_found=tax is not None,
+            contribution_months=[(m, status) for m, status in months],
+            core_customer_no=customer,
+            core_average_balance=_average_balance(conn, customer),
+            blacklisted=blacklist.is_listed(conn, a.id_number),
+        )
+
+
+def _bureau_facts(conn: Connection, a: Applicant) -> BureauFacts | None:
+    report = conn.execute(
+        select(credit_report)
+        .where(credit_report.c.application_no == a.application_no)
+        .order_by(credit_report.c.report_date.desc())
+    ).first()
+    if report is None:
+        return None
+    accounts = select(credit_account.c.id).where(credit_account.c.report_id == report.id)
+    latest = conn.execute(
+        select(func.max(credit_account_month.c.month)).where(
+            credit_account_month.c.account_id.in_(accounts)
+        )
+    ).scalar()
+    return BureauFacts(
+        report_no=report.report_no,
+        score=report.score,
+        thin_file=bool(report.thin_file),
+        latest_overdue_months=conn.execute(
+            select(func.coalesce(func.max(credit_account_month.c.months_overdue), 0)).where(
+                credit_account_month.c.account_id.in_(accounts),
+                credit_account_month.c.month == latest,
+            )
+        ).scalar_one(),
+        overdue_amount=conn.execute(
+            select(func.coalesce(func.sum(credit_account.c.overdue_amount), 0)).where(
+                credit_account.c.report_id == report.id
+            )
+        ).scalar_one(),
+        public_records=conn.execute(
+            select(func.count()).where(credit_public_record.c.report_id == report.id)
+        ).scalar_one(),
+    )
+
+
+def _average_balance(conn: Connection, customer_no: str | None) -> Decimal | None:
+    if customer_no is None:
+        return None
+    return conn.execute(
+        select(func.avg(core_monthly_summary.c.average_balance)).where(
+            core_monthly_summary.c.account_no.in_(
+                select(core_account.c.account_no).where(core_account.c.customer_no == customer_no)
+            )
+        )
+    ).scalar()
+
+
+def condense(a: Applicant, facts: StoredFacts) -> dict[str, Any]:
+    """The pure step: the profile's values from the facts. Contributions paid count over the
+    whole history; months owed only within the year before the latest month; a source with
+    nothing stored is named in ``missing_sources`` so that the rules refer it to a person."""
+    statuses = Counter(status for _, status in facts.contribution_months)
+    latest_month = max((m for m, _ in facts.contribution_months), default=None)
+    recent_owed = sum(
+        1
+        for m, status in facts.contribution_months
+        if status == "OWED" and latest_month is not None and (latest_month - m).days < 365
+    )
+    present = {
+        "bureau": facts.bureau is not None,
+        "tax": facts.tax_found,
+        "social_security": bool(facts.contribution_months),
+        "core": facts.core_customer_no is not None,
+    }
+    bureau = facts.bureau
+    balance = facts.core_average_balance
+    return {
+        "application_no": a.application_no,
+        "party_id_number": a.id_number,
+        "requested_amount": a.requested_amount,
+        "term_months": a.term_months,
+        "bureau_report_no": bureau.report_no if bureau else None,
+        "bureau_score": bureau.score if bureau else None,
+        "bureau_thin_file": bureau is None or bureau.thin_file,
+        "current_overdue_months": bureau.latest_overdue_months if bureau else 0,
+        "overdue_amount": bureau.overdue_amount if bureau else 0,
+        "public_records": bureau.public_records if bureau else 0,
+        "blacklisted": facts.blacklisted,
+        "tax_rating": facts.tax_rating,
+        "tax_arrears": facts.tax_arrears,
+        "ss_months_paid": statuses["PAID"] + statuses["PAID_LATE"],
+        "ss_months_owed": recent_owed,
+        "ss_latest_month": latest_month,
+        "core_customer_no": facts.core_customer_no,
+        "core_average_balance": round(balance, 2) if balance is not None else None,
+        "missing_sources": ",".join(name for name, there in present.items() if not there),
+    }
+
+
+def build_profile(engine: Engine, a: Applicant) -> ApplicantProfile:
+    """Query, condense, and store the profile once per distinct input."""
+    values = condense(a, stored_facts(engine, a))
+    digest = sha256_hex(values)
+    profile = ApplicantProfile.model_validate(
+        {
+            **values,
+            "inputs_hash": digest,
+            "lineage": Lineage(
+                source_system="hub",
+                fetched_at=utcnow(),
+                mapping_version=PROFILE_VERSION,
+                raw_payload_hash=digest,
+            ),
+        }
+    )
+    with engine.begin() as conn:
+        conn.execute(insert_or_ignore(conn, applicant_profile).values(fact_row(profile)))
+    return profile
