@@ -18,6 +18,8 @@ RUN pip install --no-cache-dir uv \
  && uv export --frozen --no-dev --no-emit-project --no-hashes -o /tmp/requirements.txt \
  && pip install --no-cache-dir -r /tmp/requirements.txt
 COPY --chown=airflow:0 loanhub ./loanhub
+COPY --chown=airflow:0 kernel ./kernel
+COPY --chown=airflow:0 contracts ./contracts
 COPY --chown=airflow:0 schemas ./schemas
 COPY --chown=airflow:0 connectors ./connectors
 COPY --chown=airflow:0 bots ./bots

@@ -39,6 +39,12 @@ class User:
     role: Role
 
 
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time comparison of two secrets that also takes text a client typed or sent in
+    any script (``secrets.compare_digest`` raises on non-ASCII ``str``: a 500, not a 403)."""
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
 def hash_password(password: str, salt: bytes | None = None) -> str:
     salt = salt or secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **SCRYPT)

@@ -9,7 +9,6 @@ before it does anything.
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -19,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment
 from sqlalchemy import Engine
 
-from loanhub.dashboard.auth import Role, User
+from loanhub.dashboard.auth import Role, User, same_secret
 from loanhub.dashboard.rendering import PAGES
 from loanhub.dashboard.state import Dashboard, base_path
 from loanhub.runtime.settings import HubSettings
@@ -88,7 +87,7 @@ def checked_form(request: Request, board: Board, csrf: Annotated[str, Form()] = 
     """The form's CSRF token, if it is the one in this session's cookie (the forms carry it
     as a hidden field; another site can post a form but cannot read the cookie)."""
     expected = board.session(request).get("csrf", "")
-    if not expected or not secrets.compare_digest(expected, csrf):
+    if not expected or not same_secret(csrf, expected):
         raise HTTPException(403, "the form is stale: reload the page")
     return csrf
 

@@ -3,11 +3,10 @@ Prometheus (``loanhub.dashboard.metrics`` computes the numbers)."""
 
 from __future__ import annotations
 
-import secrets
-
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 
+from loanhub.dashboard.auth import same_secret
 from loanhub.dashboard.deps import Board, Store
 from loanhub.dashboard.metrics import exposition
 
@@ -19,7 +18,7 @@ def scraper_or_person(request: Request, board: Board) -> None:
     configured token anyone may scrape (the compose network is the fence then)."""
     token = board.settings.dashboard.metrics_token
     sent = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-    allowed = token is None or (sent and secrets.compare_digest(sent, token.get_secret_value()))
+    allowed = token is None or (sent and same_secret(sent, token.get_secret_value()))
     if not allowed and board.user(request) is None:
         raise HTTPException(401, "bearer token required", {"WWW-Authenticate": "Bearer"})
 

@@ -40,6 +40,7 @@ def test_a_login_without_the_forms_token_is_refused(client: TestClient):
     assert client.post("/login", data=data).status_code == 403  # no session, no token
     form_csrf(client)
     assert client.post("/login", data={**data, "csrf": "forged"}).status_code == 403
+    assert client.post("/login", data={**data, "csrf": "伪造的令牌"}).status_code == 403  # not 500
     assert client.get("/").status_code == 303  # still nobody
     wrong = client.post("/login", data={**data, "password": "no", "csrf": form_csrf(client)})
     assert wrong.status_code == 401

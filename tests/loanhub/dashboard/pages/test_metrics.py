@@ -37,3 +37,17 @@ def test_a_signed_in_person_may_read_the_metrics_without_the_token(client_for, h
 
 def test_without_a_token_configured_anyone_may_scrape(client):
     assert client.get("/metrics").status_code == 200
+
+
+def test_a_token_in_another_script_is_refused_not_a_server_error(client_for, hub: Hub):
+    guarded = hub.settings.model_copy(
+        update={
+            "dashboard": hub.settings.dashboard.model_copy(
+                update={"metrics_token": SecretStr("scrape-me")}
+            )
+        }
+    )
+    client = client_for(guarded)
+    odd = client.get("/metrics", headers={"authorization": "Bearer scrap\xe9".encode("latin-1")})
+    assert odd.status_code == 401
+    assert client.get("/metrics", headers={"authorization": "Bearer scrape-me"}).status_code == 200
