@@ -154,9 +154,6 @@ class ResultsPage:
         table = self.frame.locator("table", has=self.frame.get_by_text("序号", exact=True)).last
         return table_cells(table)
 
-    def has_next(self) -> bool:
-        return self.frame.get_by_role("link", name="下一页").count() == 1
-
     def next_page(self) -> None:
         with self.frame.expect_navigation():
             self.frame.get_by_role("link", name="下一页").click()

@@ -138,11 +138,6 @@ class BureauInquiries:
     ) -> BureauReport:
         return self.report("personal", application_no, id_number, name, reason)
 
-    def enterprise_report(
-        self, application_no: str, uscc: str, name: str, reason: str = "01"
-    ) -> BureauReport:
-        return self.report("enterprise", application_no, uscc, name, reason)
-
     def report(
         self, kind: SubjectKind, application_no: str, subject: str, name: str, reason: str
     ) -> BureauReport:

@@ -166,8 +166,8 @@ def test_two_threads_sharing_one_inquiry_book_query_once(sim, bureau, sim_datase
 def test_an_enterprise_report_is_fetched_once(sim, bureau, sim_dataset, pg_engine):
     firm = next(e for e in sim_dataset.enterprises if e.known_to_bureau)
     record_consent(pg_engine, firm.uscc)
-    first = bureau.enterprise_report("APP11", firm.uscc, firm.name)
-    again = bureau.enterprise_report("APP11", firm.uscc, firm.name)
+    first = bureau.report("enterprise", "APP11", firm.uscc, firm.name, "01")
+    again = bureau.report("enterprise", "APP11", firm.uscc, firm.name, "01")
     assert firm.uscc.encode() in first.raw
     assert again.raw_sha256 == first.raw_sha256
     assert len(queries(sim)) == 1
