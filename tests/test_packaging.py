@@ -99,5 +99,5 @@ def test_the_dockerfile_copies_every_shipped_package() -> None:
         for line in (ROOT / "Dockerfile").read_text().splitlines()
         if line.startswith("COPY ") and line.split()[-1].startswith("./")
     }
-    assert SHIPPED <= copied
+    assert copied >= SHIPPED
     assert not copied & NEVER
