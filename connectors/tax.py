@@ -16,25 +16,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from connectors.sftp import SftpConnector, TakenFile
+from contracts.tax_files import ANSWER_HEADER, ENCODING, REQUEST_HEADER, answer_name
 from kernel.failures import ContractError
 from schemas.identifiers import InvalidIdentifier, validate_resident_id, validate_uscc
-
-ENCODING = "gb18030"
-REQUEST_HEADER = ("request_id", "subject_type", "id_or_uscc", "name", "consent_ref")
-ANSWER_HEADER = (
-    "request_id",
-    "status",
-    "tax_credit_rating",
-    "revenue_y1",
-    "revenue_y2",
-    "revenue_y3",
-    "tax_paid_y1",
-    "tax_paid_y2",
-    "tax_paid_y3",
-    "arrears_amount",
-    "arrears_since",
-    "penalty_count",
-)
 
 
 @dataclass(frozen=True)
@@ -48,10 +32,6 @@ class TaxQuery:
 
 def request_name(bank_code: str, day: date, seq: int) -> str:
     return f"TAXQ_{bank_code}_{day:%Y%m%d}_{seq:03d}.csv"
-
-
-def answer_name(request: str) -> str:
-    return "TAXR_" + request.removeprefix("TAXQ_")
 
 
 def request_bytes(queries: list[TaxQuery]) -> bytes:

@@ -14,33 +14,16 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import re
 import time
 from decimal import Decimal
 from pathlib import Path
 
+from contracts.tax_files import ANSWER_HEADER, ENCODING, REQUEST_HEADER, REQUEST_NAME, answer_name
 from simulators import ids
 from simulators.controls import Controls
 from simulators.dataset import Dataset, TaxRecord
 from simulators.journal import Journal
 
-REQUEST_NAME = re.compile(r"^TAXQ_(?P<bank>[A-Z0-9]{6})_(?P<date>\d{8})_(?P<seq>\d{3,6})\.csv$")
-REQUEST_HEADER = ["request_id", "subject_type", "id_or_uscc", "name", "consent_ref"]
-ANSWER_HEADER = [
-    "request_id",
-    "status",
-    "tax_credit_rating",
-    "revenue_y1",
-    "revenue_y2",
-    "revenue_y3",
-    "tax_paid_y1",
-    "tax_paid_y2",
-    "tax_paid_y3",
-    "arrears_amount",
-    "arrears_since",
-    "penalty_count",
-]
-ENCODING = "gb18030"
 log = logging.getLogger(__name__)
 
 
@@ -53,7 +36,7 @@ def parse_request(data: bytes) -> tuple[list[list[str]], str | None]:
     lines = text.split("\r\n")
     if lines and lines[-1] == "":
         lines.pop()
-    if not lines or lines[0].split(",") != REQUEST_HEADER:
+    if not lines or tuple(lines[0].split(",")) != REQUEST_HEADER:
         return [], "missing or wrong header row"
     rows = [line.split(",") for line in lines[1:]]
     if not rows or not rows[-1] or not rows[-1][0].startswith("TRL|"):
@@ -141,7 +124,7 @@ class TaxAuthority:
     def take_requests(self) -> None:
         for trigger in sorted(self.inbox.glob("TAXQ_*.csv.ok")):
             request = trigger.with_suffix("")
-            answered = self.outbox / f"TAXR_{request.name.removeprefix('TAXQ_')}.ok"
+            answered = self.outbox / f"{answer_name(request.name)}.ok"
             if request.name in self.answered or answered.exists():
                 continue
             self.answered.add(request.name)
@@ -182,7 +165,7 @@ class TaxAuthority:
         body = answer_bytes(answers)
         if fault == "truncated" and answers:
             body = answer_bytes(answers[: max(0, len(answers) - 1)], counted_rows=len(answers))
-        target = self.outbox / f"TAXR_{request.name.removeprefix('TAXQ_')}"
+        target = self.outbox / answer_name(request.name)
         if fault == "early_answer":
             half = len(body) // 2
             target.write_bytes(body[:half])
@@ -207,7 +190,7 @@ class TaxAuthority:
         request = self.inbox / request_name
         rows, problem = parse_request(request.read_bytes())
         answers = [_answer_row(r, self.data, problem, self._ratings()) for r in rows]
-        target = self.outbox / f"TAXR_{request_name.removeprefix('TAXQ_')}"
+        target = self.outbox / answer_name(request_name)
         target.write_bytes(answer_bytes(answers))
         target.with_name(target.name + ".ok").write_bytes(b"")
         self.journal.record(
