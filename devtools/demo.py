@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -117,16 +118,26 @@ def _run_dag(
     return time.perf_counter() - start
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--applications", type=int, default=30)
-    args = parser.parse_args()
-    settings = HubSettings()
-    env = _environment(settings)
-    steps: dict[str, float] = {}
-    began = time.perf_counter()
+@dataclass
+class Run:
+    """One demo run: the environment every DAG run gets, the store it fills, the progress bars
+    and the time each step took."""
 
-    console.rule("[bold]loanhub demo: the credit lifecycle end to end")
+    env: dict[str, str]
+    engine: Engine
+    progress: Progress
+    steps: dict[str, float] = field(default_factory=dict)
+    answered: list[str] = field(default_factory=list)  # what the scripted credit ops said
+
+    def dag(self, title: str, dag_id: str, conf: dict, total: int, done: Callable[[], int]) -> None:
+        self.steps[title] = _run_dag(self.env, dag_id, conf, self.progress, total, done)
+
+    def count(self, query) -> Callable[[], int]:
+        return lambda: _count(self.engine, query)
+
+
+def _start_simulators(settings: HubSettings, env: dict[str, str]) -> dict:
+    """The simulators (started unless they run), reset, with the demo's faults and latencies."""
     sim_dir = settings.simulators_dir
     status = subprocess.run([BIN / "loanhub", "sim", "status"], env=env, capture_output=True)
     if status.returncode != 0:
@@ -139,7 +150,11 @@ def main() -> int:
         f"simulators up ({sim_dir}): faults on (bureau busy 5%, portal notice 20%, LOS 504 "
         "after commit 10%), latencies shortened for the demo"
     )
+    return endpoints
 
+
+def _prepare_airflow(env: dict[str, str]) -> Path:
+    """Airflow's metadata database (first run only) and the hub's pools; returns its home."""
     home = Path(env["AIRFLOW_HOME"])
     if not (home / "airflow.db").exists():
         console.print("preparing Airflow's metadata database (first run only) ...")
@@ -147,10 +162,11 @@ def main() -> int:
     pools = home / "loanhub-pools.json"
     pools.write_text(_quiet([BIN / "loanhub", "airflow-pools"], env))
     _quiet([BIN / "airflow", "pools", "import", str(pools)], env)
+    return home
 
-    engine = make_engine(settings.store_url)
-    upgrade(engine)
-    numbers, intake = take_waiting(settings, engine, args.applications)
+
+def _intake(settings: HubSettings, engine: Engine, applications: int) -> list[str]:
+    numbers, intake = take_waiting(settings, engine, applications)
     console.print(
         f"store: {settings.store_url}\nintake: {len(numbers)} applications waiting in the LOS "
         f"({intake.loaded} new, {intake.already_present} already known)"
@@ -160,8 +176,87 @@ def main() -> int:
         "Airflow's Required actions as an approver of its tier (never the maker): Approve from "
         "a score of 55, Reject below."
     )
+    return numbers
 
-    n = len(numbers)
+
+def _decide(run: Run, numbers: list[str], los: dict) -> list[str]:
+    """credit_decision with the scripted credit-ops user answering the referrals, then the
+    scripted LOS checker confirming what the LOS held for a second approver; returns what
+    credit ops answered."""
+    ops = subprocess.Popen(
+        [sys.executable, "-m", "devtools.credit_ops", "--approve-from", "55"],
+        env=run.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        run.dag(
+            "decide + post to LOS",
+            "credit_decision",
+            {"application_nos": numbers, "requested_by": "ops_demo"},
+            len(numbers),
+            run.count(
+                select(func.count())
+                .select_from(decision)
+                .where(decision.c.los_reference.is_not(None))
+            ),
+        )
+    finally:
+        ops.terminate()
+        answered = ops.communicate(timeout=30)[0].splitlines()
+    with run.engine.connect() as conn:
+        held = [
+            tuple(r)
+            for r in conn.execute(
+                select(
+                    decision.c.application_no,
+                    decision.c.approved_amount,
+                    decision.c.term_months,
+                    decision.c.annual_rate,
+                ).where(decision.c.los_status == "PENDING_REVIEW")
+            )
+        ]
+    if held:
+        checker, confirmed = confirm_held(los, held)
+        run.progress.console.print(
+            f"[yellow]the LOS's checker is scripted for this demo[/]: {checker} confirms in "
+            f"the LOS the {len(confirmed)} approval(s) above the robot's limit that the LOS "
+            "held for a second approver (待复核)"
+        )
+    return answered
+
+
+def _after_the_loan(run: Run, admin: str) -> None:
+    """The new loans' first re-pull, two nights of repayments a month apart (the core books
+    the loans the gateway paid), and the warnings mailed."""
+    run.dag("post-loan re-pull", "post_loan_monitoring", {}, 1, lambda: 0)
+    paid_out = datetime.now(UTC).date()
+    for month, day in enumerate((_nights_after(paid_out, 1), _nights_after(paid_out, 2)), 1):
+        requests.post(
+            f"{admin}/extract", json={"business_date": day.isoformat()}, timeout=60
+        ).raise_for_status()
+        run.dag(
+            f"nightly sync, month {month}",
+            "repayment_sync",
+            {"business_date": day.isoformat()},
+            1,
+            lambda: 0,
+        )
+    run.dag(
+        "warnings by e-mail",
+        "warning_notify",
+        {},
+        _count(run.engine, select(func.count()).select_from(early_warning)),
+        run.count(
+            select(func.count())
+            .select_from(early_warning)
+            .where(early_warning.c.notified_at.is_not(None))
+        ),
+    )
+
+
+def _lifecycle(env: dict[str, str], engine: Engine, numbers: list[str], endpoints: dict) -> Run:
     columns = (
         TextColumn("{task.description:<22}"),
         BarColumn(),
@@ -169,111 +264,38 @@ def main() -> int:
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console) as progress:
-        steps["harvest"] = _run_dag(
-            env,
+        run = Run(env, engine, progress)
+        run.dag(
+            "harvest",
             "credit_harvest",
             {"application_nos": numbers, "batch_size": 10},
-            progress,
-            n,
-            lambda: _count(
-                engine, select(func.count(func.distinct(applicant_profile.c.application_no)))
-            ),
+            len(numbers),
+            run.count(select(func.count(func.distinct(applicant_profile.c.application_no)))),
         )
-        ops = subprocess.Popen(
-            [sys.executable, "-m", "devtools.credit_ops", "--approve-from", "55"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        try:
-            steps["decide + post to LOS"] = _run_dag(
-                env,
-                "credit_decision",
-                {"application_nos": numbers, "requested_by": "ops_demo"},
-                progress,
-                n,
-                lambda: _count(
-                    engine,
-                    select(func.count())
-                    .select_from(decision)
-                    .where(decision.c.los_reference.is_not(None)),
-                ),
-            )
-        finally:
-            ops.terminate()
-            answered = ops.communicate(timeout=30)[0].splitlines()
-        with engine.connect() as conn:
-            held = [
-                tuple(r)
-                for r in conn.execute(
-                    select(
-                        decision.c.application_no,
-                        decision.c.approved_amount,
-                        decision.c.term_months,
-                        decision.c.annual_rate,
-                    ).where(decision.c.los_status == "PENDING_REVIEW")
-                )
-            ]
-        if held:
-            checker, confirmed = confirm_held(endpoints["los"], held)
-            progress.console.print(
-                f"[yellow]the LOS's checker is scripted for this demo[/]: {checker} confirms in "
-                f"the LOS the {len(confirmed)} approval(s) above the robot's limit that the LOS "
-                "held for a second approver (待复核)"
-            )
-        approved = _count(
-            engine,
-            select(func.count()).select_from(decision).where(decision.c.outcome == "APPROVE"),
-        )
-        steps["disburse"] = _run_dag(
-            env,
+        run.answered = _decide(run, numbers, endpoints["los"])
+        run.dag(
+            "disburse",
             "loan_disbursement",
             {},
-            progress,
-            approved,
-            lambda: _count(
+            _count(
                 engine,
+                select(func.count()).select_from(decision).where(decision.c.outcome == "APPROVE"),
+            ),
+            run.count(
                 select(func.count())
                 .select_from(disbursement)
-                .where(disbursement.c.status == "ACSC"),
+                .where(disbursement.c.status == "ACSC")
             ),
         )
-        steps["post-loan re-pull"] = _run_dag(
-            env, "post_loan_monitoring", {}, progress, 1, lambda: 0
-        )
-        paid_out = datetime.now(UTC).date()
-        for month, day in enumerate((_nights_after(paid_out, 1), _nights_after(paid_out, 2)), 1):
-            requests.post(
-                f"{admin}/extract", json={"business_date": day.isoformat()}, timeout=60
-            ).raise_for_status()
-            steps[f"nightly sync, month {month}"] = _run_dag(
-                env,
-                "repayment_sync",
-                {"business_date": day.isoformat()},
-                progress,
-                1,
-                lambda: 0,
-            )
-        warnings = _count(engine, select(func.count()).select_from(early_warning))
-        steps["warnings by e-mail"] = _run_dag(
-            env,
-            "warning_notify",
-            {},
-            progress,
-            warnings,
-            lambda: _count(
-                engine,
-                select(func.count())
-                .select_from(early_warning)
-                .where(early_warning.c.notified_at.is_not(None)),
-            ),
-        )
+        _after_the_loan(run, endpoints["admin"]["url"])
+    return run
 
-    console.print(f"credit ops answered {len(answered)} referral(s):")
-    for line in answered:
+
+def _summary(settings: HubSettings, run: Run, admin: str, home: Path, began: float) -> None:
+    console.print(f"credit ops answered {len(run.answered)} referral(s):")
+    for line in run.answered:
         console.print(f"  {line}")
-    summary = summarise(engine, steps)
+    summary = summarise(run.engine, run.steps)
     table = Table(title="loanhub demo: summary")
     table.add_column("what")
     table.add_column("count", justify="right")
@@ -299,6 +321,23 @@ def main() -> int:
         f"viewer`, then `LOANHUB_AIRFLOW_DB_URL=sqlite:///{home / 'airflow.db'} "
         ".venv/bin/loanhub dashboard` and http://127.0.0.1:8790/"
     )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--applications", type=int, default=30)
+    args = parser.parse_args()
+    settings = HubSettings()
+    env = _environment(settings)
+    began = time.perf_counter()
+    console.rule("[bold]loanhub demo: the credit lifecycle end to end")
+    endpoints = _start_simulators(settings, env)
+    home = _prepare_airflow(env)
+    engine = make_engine(settings.store_url)
+    upgrade(engine)
+    numbers = _intake(settings, engine, args.applications)
+    run = _lifecycle(env, engine, numbers, endpoints)
+    _summary(settings, run, endpoints["admin"]["url"], home, began)
     return 0
 
 
