@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from loanhub.cli import dashboard_command
+from loanhub.cli.dashboard import dashboard_command
 from loanhub.flows.rules import RuleSet
 from loanhub.runtime.settings import HubSettings, LegacyEndpoints
 

@@ -7,7 +7,6 @@ and ``dashboard-user``, ``endpoints``, ``calls``), what they share in ``common``
 root ``app`` assembled in ``root``: ``loanhub.cli:app`` is the ``loanhub`` entry point.
 """
 
-from loanhub.cli.dashboard import dashboard_command  # tests/test_deployment.py reads its port
 from loanhub.cli.root import app
 
-__all__ = ["app", "dashboard_command"]
+__all__ = ["app"]
