@@ -6,9 +6,8 @@ layers (measured on the AST, the way ``tests/test_layers.py`` reads them). It wr
 importing layer marking every layer it imports) and the same facts as a table between the
 markers of ``docs/architecture.md``.
 
-The stack is written down here and in ``tests/test_layers.py`` (which enforces it); a test
-asserts the two lists are equal, because devtools may not be imported by the checks and the
-checks may not be imported by devtools.
+The stack is written once, in ``pyproject.toml`` (``[tool.loanhub] layers``): this module
+draws it and ``tests/test_layers.py`` enforces it.
 
 Run: ``python -m devtools.architecture`` regenerates both files; ``--check`` exits 1 with one
 line when the committed files differ from what the code gives (CI runs the same check as a test).
@@ -19,6 +18,7 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
+import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,20 +26,10 @@ from xml.sax.saxutils import escape
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: The stack, top to bottom: a layer may import any layer below it (tests/test_layers.py).
-LAYERS = [
-    "dags",
-    "loanhub.cli",
-    "loanhub.dashboard",
-    "loanhub.runtime",
-    "loanhub.flows",
-    "loanhub.platform",
-    "connectors",
-    "bots",
-    "mappings",
-    "schemas",
-    "kernel",
-    "contracts",
+#: The stack, top to bottom: a layer may import any layer below it. Written once, in
+#: pyproject.toml (``[tool.loanhub] layers``), which tests/test_layers.py enforces.
+LAYERS: list[str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["loanhub"][
+    "layers"
 ]
 #: Outside the stack: devtools above everything (imported by nothing), simulators beside it
 #: (they import only the contracts).

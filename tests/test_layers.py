@@ -18,25 +18,15 @@ from __future__ import annotations
 
 import ast
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = [
-    "dags",
-    "loanhub.cli",
-    "loanhub.dashboard",
-    "loanhub.runtime",
-    "loanhub.flows",
-    "loanhub.platform",
-    "connectors",
-    "bots",
-    "mappings",
-    "schemas",
-    "kernel",
-    "contracts",
-]
+LAYERS: list[str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["loanhub"][
+    "layers"
+]  # the stack, written once in pyproject.toml
 TOPS = {name.split(".")[0] for name in LAYERS} | {"simulators", "devtools"}
 NO_STORE = {"connectors", "bots"}  # plain protocol clients, as Airflow's hooks are
 AIRFLOW_SHAPES = re.compile(

@@ -14,7 +14,9 @@ from tests import test_layers
 
 
 def test_the_picture_draws_the_stack_the_layering_checks_enforce() -> None:
-    assert architecture.LAYERS == test_layers.LAYERS
+    assert architecture.LAYERS == test_layers.LAYERS  # both read pyproject.toml
+    for layer in architecture.LAYERS:  # and every layer of it is a package on disk
+        assert (architecture.ROOT.joinpath(*layer.split(".")) / "__init__.py").is_file(), layer
 
 
 def test_every_layer_has_its_role_written() -> None:
