@@ -67,7 +67,7 @@ def wait_for_reviews(air: LocalCluster, run_id: str, approvers: list[str]) -> di
                 user: [
                     r
                     for r in api(air, user).pending_reviews("credit_decision")
-                    if r["task_instance"]["dag_run_id"] == run_id
+                    if r.run_id == run_id
                 ]
                 for user in approvers
             }
