@@ -127,8 +127,8 @@ def run(
         try:
             cluster.start()
             seen.update(_tree(cluster))
-            admin = AirflowApiConfig(url=cluster.url, user="admin", password="admin")  # noqa: S106
-            api = AirflowApi(admin)
+            airflow_admin = AirflowApiConfig(url=cluster.url, user="admin", password="admin")  # noqa: S106
+            api = AirflowApi(airflow_admin)
             began = time.monotonic()
             psutil.cpu_percent(None)  # starts the measurement
             run_id = api.trigger(
