@@ -4,11 +4,18 @@ and the rule that a failure leaves evidence and a fresh session behind it.
 A Playwright error inside a task (an element that never came, a page that never loaded), or any
 other surprise, means the bot met a screen it was not built for: that is ``NeedsHuman`` with
 evidence, never a guess. A browser that died is transient: the next task launches another.
+
+A system the browser could not reach (connection refused, a name that does not resolve, any
+``net::ERR_*`` navigation error, Chromium's own error page) is no screen at all: nothing was sent,
+so it is a ``TransientError``, never a person's case; a LOS that was merely down must not leave
+its work items NEEDS_HUMAN forever. Once a bot has pressed a button that sends an effect
+(``sending``), a failure it did not sort itself may hide a recorded effect: ``OutcomeUnknown``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -21,9 +28,22 @@ from bots.browser import Chromium
 from bots.config import ScreenPolicy
 from bots.evidence import ScreenEvidence
 from kernel.calls import CallObserver, ignore_call, observed
-from kernel.failures import LegacyError, Masker, NeedsHuman, TransientError
+from kernel.failures import LegacyError, Masker, NeedsHuman, OutcomeUnknown, TransientError
 
 T = TypeVar("T")
+
+NET_ERROR = re.compile(r"net::(ERR_[A-Z0-9_]+)")
+ERROR_PAGE = "chrome-error://"
+
+
+def unreachable(exc: BaseException) -> str | None:
+    """The ``net::ERR_*`` code when ``exc`` is the browser failing to reach a server (refused,
+    reset, DNS, timed-out connect), else None. Such an error is about the network, never a
+    screen: it says nothing about what the legacy application would have shown."""
+    if not isinstance(exc, PlaywrightError):
+        return None
+    found = NET_ERROR.search(str(exc))
+    return found.group(1) if found else None
 
 
 class ScreenSession:
@@ -50,6 +70,7 @@ class ScreenSession:
         self.logged_in = False
         self.blocked = ""
         self._tracing = False
+        self._sending = ""  # what this task may have sent; empty until it presses "send"
         self.documents = 0  # pages and files fetched, for benchmarks and logs
 
     @property
@@ -74,9 +95,10 @@ class ScreenSession:
         """Run one task in its own trace chunk; on failure file masked evidence under the work
         item ``(kind, key)``, close the session (its page is masked now) and re-raise.
 
-        Every failure leaves as one of the hub's kinds: a browser that died is transient (the
-        next task starts a new one), anything else the bot did not foresee is a screen it does
-        not know, for a person.
+        Every failure leaves as one of the hub's kinds: a browser that died or a server it
+        could not reach is transient (nothing was sent), anything else the bot did not foresee
+        is a screen it does not know, for a person; but after ``sending`` any failure the bot
+        did not sort itself is an unknown outcome.
         """
         if self.blocked:
             raise NeedsHuman(
@@ -88,24 +110,85 @@ class ScreenSession:
 
     def _sorted(self, kind: str, key: str, run: Callable[[], T], sensitive: Iterable[str]) -> T:
         """``run`` with its failure sorted into one of the hub's kinds, evidence filed."""
+        self._sending = ""
         try:
             self._trace_start(kind, key)
             result = run()
         except LegacyError as exc:
+            code = None if self._sending else self._on_error_page()
+            if isinstance(exc, NeedsHuman) and code is not None:  # no screen: a server down
+                reason = f"{self.system}: could not reach the server ({code}): {exc}"
+                folder = self._file(kind, key, reason, sensitive)
+                raise TransientError(
+                    self.mask(reason), system=self.system, evidence=folder
+                ) from exc
             exc.evidence = self._file(kind, key, str(exc), sensitive)
             raise
         except Exception as exc:  # a screen, file or value this bot was not built for
+            sent = self._sending
             if not self._alive():
                 self.close()
+                if sent:
+                    raise OutcomeUnknown(
+                        f"{self.system}: the browser went away after sending {sent}: "
+                        f"{_first_line(exc)}",
+                        system=self.system,
+                    ) from exc
                 raise TransientError(
                     f"{self.system}: the browser went away: {_first_line(exc)}",
                     system=self.system,
+                ) from exc
+            if sent:
+                reason = (
+                    f"{self.system}: no answer after sending {sent}: {type(exc).__name__}: "
+                    f"{_first_line(exc)}; in doubt until its status is read"
+                )
+                folder = self._file(kind, key, reason, sensitive)
+                raise OutcomeUnknown(
+                    self.mask(reason), system=self.system, evidence=folder
+                ) from exc
+            if (code := unreachable(exc) or self._on_error_page()) is not None:
+                reason = f"{self.system}: could not reach the server ({code}); nothing was sent"
+                folder = self._file(kind, key, reason, sensitive)
+                raise TransientError(
+                    self.mask(reason), system=self.system, evidence=folder
                 ) from exc
             reason = f"{self.system}: unrecognised screen: {type(exc).__name__}: {_first_line(exc)}"
             folder = self._file(kind, key, reason, sensitive)
             raise NeedsHuman(self.mask(reason), system=self.system, evidence=folder) from exc
         self._trace_drop()  # success: nothing is kept
         return result
+
+    def sending(self, what: str) -> None:
+        """Say that the next step may send ``what`` to the legacy system (a submit button):
+        from here to the end of the task, an unforeseen failure is an unknown outcome."""
+        self._sending = what
+
+    def reach(self, go: Callable[[], object], what: str) -> None:
+        """Run a navigation; a server the browser could not reach is a ``TransientError``
+        (a bot's own retry loop may catch it), the rest goes on as it is."""
+        try:
+            go()
+        except PlaywrightError as exc:
+            if (code := unreachable(exc)) is None:
+                raise
+            raise TransientError(
+                f"{self.system}: could not reach {what} ({code})", system=self.system
+            ) from exc
+        if (code := self._on_error_page()) is not None:
+            raise TransientError(
+                f"{self.system}: could not reach {what} ({code})", system=self.system
+            )
+
+    def _on_error_page(self) -> str | None:
+        """Whether the page, or one of its frames, is Chromium's own error page (a frame whose
+        server went away does not raise: it shows ``chrome-error://chromewebdata/``)."""
+        if self._page is None or self._page.is_closed():
+            return None
+        with contextlib.suppress(PlaywrightError):
+            if any(f.url.startswith(ERROR_PAGE) for f in self._page.frames):
+                return "chrome-error page"
+        return None
 
     def _alive(self) -> bool:
         return self.chromium.connected and self._page is not None and not self._page.is_closed()

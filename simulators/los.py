@@ -6,6 +6,9 @@ JavaScript ``confirm()``; the confirmation page shows the approval reference (�
 status page. Maker-checker: an approval above the user's limit waits for a second user (待复核).
 Like the real one it does not refuse a second decision on the same application: it records it.
 The gateway in front sometimes answers 504 after the decision was recorded (controls ``los``).
+``hold_seconds`` on ``/decide`` keeps the answer back that long after the decision is recorded
+(journal ``decision_held``): the window in which a client killed after its submit never hears
+of a decision the LOS holds, and a client with a shorter timeout gives up on it.
 A layout variant (``variant``, the release after an upgrade) asks for the approved amount in
 万元 instead of 元: a client that fills yuan into it approves ten thousand times the amount.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -319,6 +323,16 @@ class LoanOrigination(LegacyWebApp):
             status=status,
             pending_review=over_limit,
         )
+        hold = float(self.controls.get("los", "/decide", "hold_seconds", 0) or 0)
+        if hold > 0:  # recorded; the answer is late (a slow backend, a stuck gateway)
+            self.journal.record(
+                "los",
+                "decision_held",
+                application_no=case.application.application_no,
+                reference=reference,
+                seconds=hold,
+            )
+            time.sleep(hold)
         if self.controls.chance("los", "/decide", "gateway_504_rate"):
             self.journal.record(
                 "los",

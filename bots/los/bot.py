@@ -10,11 +10,14 @@ above the user's limit comes back with ``waiting_for`` set: the LOS holds it for
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 from typing import Any
+
+from playwright.sync_api import Error as PlaywrightError
 
 from bots.browser import Chromium
 from bots.config import LosLogin, ScreenPolicy
@@ -42,6 +45,7 @@ from kernel.failures import (
 )
 
 LOCKED = "账户已锁定"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,15 @@ class DecisionReceipt:
 
     def as_result(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class StatusReading:
+    """What 审批状态 shows: the status now and every decision recorded, oldest first."""
+
+    application_no: str
+    status: str
+    decisions: list[Recorded]
 
 
 class LosBot(ScreenSession):
@@ -106,6 +119,17 @@ class LosBot(ScreenSession):
 
         return self.task("los_status", application_no, read)
 
+    def read_status(self, application_no: str) -> StatusReading:
+        """The status page as it is now: the application's status and every decision on it,
+        read-only. What settles a submission nobody heard the end of: the page, not a guess."""
+
+        def read() -> StatusReading:
+            self._relogins_left = self.policy.relogins
+            recorded = self._read_status(application_no)
+            return StatusReading(application_no, StatusPage(self.page).status(), recorded)
+
+        return self.task("los_status", application_no, read)
+
     def check(self, decision: Decision) -> None:
         """Refuse what the LOS form cannot take, before anything is opened or claimed."""
         if decision.decision not in ("APPROVE", "REJECT", "RETURN"):
@@ -131,7 +155,12 @@ class LosBot(ScreenSession):
                 system=self.system,
             )
         form.fill(decision)
-        status = form.submit()
+        self.sending(f"the decision on {application_no}")  # from here the LOS may record it
+        try:
+            status = form.submit()
+        except PlaywrightError as exc:  # no answer (dropped, timed out): read what it holds
+            log.warning("los: no answer to the submit on %s: %s", application_no, exc)
+            return self._read_back(application_no, decision, before, refused=False)
         confirmation = ConfirmationPage(self.page)
         if status == 200 and confirmation.is_showing():
             reference = confirmation.reference()
@@ -251,7 +280,7 @@ class LosBot(ScreenSession):
         attempt = 0
         while True:
             attempt += 1
-            go()
+            self.reach(go, what)
             if arrived():
                 return
             if LoginPage(self.page).is_showing():
@@ -270,7 +299,7 @@ class LosBot(ScreenSession):
     def _log_in(self) -> None:
         login = LoginPage(self.page)
         if not login.is_showing():
-            login.open(self.login.url)
+            self.reach(lambda: login.open(self.login.url), "the login page")
         self.untraced(
             lambda: login.log_in(self.login.username, self.login.password.get_secret_value())
         )

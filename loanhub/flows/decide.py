@@ -4,11 +4,18 @@ Every decision names who decided it (a user, or ``rule:<id>``) and the rule set 
 decided or referred it. A referral becomes a decision only through a person who is not its
 maker (maker != checker) and who is an approver of the amount's tier. Posting into the LOS is
 the bot's once-only submission; its reference is stored with the decision.
+
+A submission nobody heard the end of (a 504 read back in vain, a worker killed after its
+submit) is settled by the LOS's status page at the start of the next run
+(``settle_los_decisions``), never by submitting again; and one application that fails,
+conflicts, needs a person or is in doubt never stops the others (``post_decisions``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -16,19 +23,35 @@ from sqlalchemy import Engine, select, update
 
 from bots.los.bot import DecisionReceipt, LosBot, decision_fields
 from bots.los.pages import Decision as LosDecision
-from kernel.failures import NeedsHuman
+from bots.los.pages import Recorded
+from kernel.failures import (
+    BusinessAnswer,
+    ContractError,
+    LegacyError,
+    NeedsHuman,
+    OutcomeUnknown,
+    TransientError,
+)
 from loanhub.flows.rules import RuleSet, Verdict
 from loanhub.platform import audit, blacklist
 from loanhub.platform.db import insert_or_ignore
 from loanhub.platform.guards import LedgerGuard
+from loanhub.platform.ledger import ConflictingWorkItem, WorkItemError, WorkItemLedger
 from loanhub.platform.masking import mask_text
 from schemas.base import Lineage
+from schemas.hub import WorkItem, WorkItemState
 from schemas.lending import Decision, DecisionOutcome
 from schemas.profile import ApplicantProfile
 from schemas.tables import applicant_profile, application, decision, fact_row
 from schemas.types import utcnow
 
 STATUS_AFTER = {"APPROVE": "APPROVED", "REJECT": "REJECTED", "RETURN": "RETURNED"}
+KIND = "los_decision"
+QUIET = timedelta(seconds=120)
+"""How long after the last possible send a status page showing nothing is believed: a gateway
+may answer 504 while the LOS behind it is still committing."""
+
+log = logging.getLogger(__name__)
 
 
 class ReviewRefused(ValueError):
@@ -340,3 +363,242 @@ def submit_once(
         if exc.result and exc.result.get("waiting_for"):
             return DecisionReceipt.from_result(exc.result)
         raise
+
+
+# -- settling what nobody heard the end of ---------------------------------------------------
+
+
+def settle_los_decisions(
+    engine: Engine, ledger: WorkItemLedger, bot: LosBot, *, quiet: timedelta = QUIET
+) -> dict[str, int]:
+    """Settle every ``los_decision`` item whose outcome nobody knows, by the status page.
+
+    An item still IN_PROGRESS past its lease (its worker was killed) is first put IN_DOUBT by
+    the ledger. Then, for each IN_DOUBT item, the status page decides, and each outcome goes
+    through the ledger's own methods (audited):
+
+    - our decision is there -> DONE with its reference, stored with the decision (a decision
+      now waiting for a checker keeps ``los_status`` PENDING_REVIEW: ``refresh_pending``
+      follows it from there);
+    - nothing is there, ``quiet`` after the last moment anything could have been sent ->
+      FAILED(transient) with the evidence "nothing recorded": the next post submits once;
+      nothing there sooner than that stays IN_DOUBT (a late commit behind a 504 is possible);
+    - a different decision is there -> NEEDS_HUMAN with the reason, for a person.
+
+    NEEDS_HUMAN items that only wait for the LOS's checker are left to the checker; their
+    reference is copied to the decision if a killed worker never stored it. A LOS that cannot
+    be read leaves the item as it is, and the others are settled all the same. Returns counts.
+    """
+    counts = dict.fromkeys(
+        ("done", "not_recorded", "needs_human", "waiting", "unreadable", "waiting_for_checker"),
+        0,
+    )
+    _expire_abandoned(ledger)
+    for item in ledger.items(WorkItemState.IN_DOUBT, KIND):
+        counts[_settle(engine, ledger, bot, item, quiet)] += 1
+    for item in ledger.items(WorkItemState.NEEDS_HUMAN, KIND):
+        result = item.result or {}
+        if result.get("waiting_for") and result.get("reference"):
+            _store_reference(engine, item.business_key, result["reference"], result["status"])
+            counts["waiting_for_checker"] += 1
+    if any(counts[k] for k in ("done", "not_recorded", "needs_human")):
+        log.info("los decisions settled by the status page: %s", counts)
+    return counts
+
+
+def _expire_abandoned(ledger: WorkItemLedger) -> None:
+    """An item IN_PROGRESS past its lease: its worker died mid-call. The ledger's claim turns
+    it IN_DOUBT (never NEW: the decision may be in the LOS)."""
+    now = utcnow()
+    for item in ledger.items(WorkItemState.IN_PROGRESS, KIND):
+        if item.lease_expires_at is not None and item.lease_expires_at <= now:
+            try:
+                ledger.claim(KIND, item.business_key, item.payload)
+            except WorkItemError as exc:  # claimed again meanwhile: its new owner closes it
+                log.info("los_decision %s: %s", item.business_key, exc)
+
+
+def _settle(
+    engine: Engine, ledger: WorkItemLedger, bot: LosBot, item: WorkItem, quiet: timedelta
+) -> str:
+    number = item.business_key
+    try:
+        reading = bot.read_status(number)
+    except LegacyError as exc:  # the LOS is down or strange: the item waits for the next run
+        log.warning("los_decision %s: status page not read, stays in doubt: %s", number, exc)
+        return "unreadable"
+    ours = [r for r in reading.decisions if _is_ours(r, item.payload)]
+    try:
+        if ours:
+            if len(ours) > 1:
+                log.error("los: %s holds the hub's decision %d times", number, len(ours))
+            mine = ours[0]
+            receipt = DecisionReceipt(
+                number,
+                mine.reference,
+                reading.status,
+                True,
+                "a second approver (复核): above this user's limit"
+                if reading.status == "PENDING_REVIEW"
+                else "",
+            )
+            ledger.resolve_in_doubt(
+                item,
+                happened=True,
+                result=receipt.as_result(),
+                evidence=f"los status page of {number} shows {mine.reference} ({mine.decision} "
+                f"by {mine.user}, {mine.status_after})",
+            )
+            _store_reference(engine, number, mine.reference, reading.status)
+            return "done"
+        if reading.decisions:
+            return _refer(ledger, item, reading.decisions[-1], reading.status)
+        if utcnow() - _last_send(item) < quiet:
+            return "waiting"
+        ledger.resolve_in_doubt(
+            item,
+            happened=False,
+            evidence=f"los status page of {number}: nothing recorded, "
+            f"{int((utcnow() - _last_send(item)).total_seconds())} s after the last send; "
+            "the next run submits once",
+        )
+        return "not_recorded"
+    except WorkItemError as exc:  # another worker settled or claimed it meanwhile
+        log.info("los_decision %s: %s", number, exc)
+        return "waiting"
+
+
+def _refer(ledger: WorkItemLedger, item: WorkItem, last: Recorded, status: str) -> str:
+    """Someone else's decision, or another one, is in the LOS and ours is not: a person's
+    case. The ledger has no IN_DOUBT -> NEEDS_HUMAN step, so: not done (audited, with what the
+    page shows), claimed at once and handed to a person, nothing submitted in between."""
+    number = item.business_key
+    payload = item.payload
+    reason = (
+        f"los: {number} holds {last.reference} ({last.decision} by {last.user}, "
+        f"{last.status_after}), not the hub's {payload.get('decision')} by "
+        f"{payload.get('user')}: for a person, nothing was submitted"
+    )
+    ledger.resolve_in_doubt(item, happened=False, evidence=reason)
+    claimed = ledger.claim(KIND, number, payload)
+    if claimed.state is WorkItemState.IN_PROGRESS and claimed.owner == ledger.owner:
+        ledger.needs_human(
+            claimed,
+            reason,
+            result={
+                "application_no": number,
+                "reference": last.reference,
+                "status": status,
+                "submitted": False,
+            },
+        )
+    return "needs_human"
+
+
+def _is_ours(recorded: Recorded, payload: dict[str, Any]) -> bool:
+    """The row is the decision this work item sent: same user, outcome and (approved) amount."""
+    if recorded.user != payload.get("user") or recorded.decision != payload.get("decision"):
+        return False
+    if recorded.decision != "APPROVE":
+        return True
+    amount = payload.get("amount")
+    return amount is not None and recorded.amount == Decimal(str(amount))
+
+
+def _last_send(item: WorkItem) -> Any:
+    """The last moment the item's call could have reached the LOS: the end of an abandoned
+    claim's lease, or when its worker gave up on the answer."""
+    return item.lease_expires_at or item.updated_at
+
+
+def _store_reference(engine: Engine, application_no: str, reference: str, status: str) -> None:
+    """The LOS's reference and status with the decision, unless it already has them."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(decision)
+            .where(decision.c.application_no == application_no, decision.c.los_reference.is_(None))
+            .values(los_reference=reference, los_status=status)
+        )
+
+
+# -- posting a batch, one application never stopping the others ------------------------------
+
+
+@dataclass
+class PostOutcome:
+    """Where each application of one posting run went, with the reason when not posted.
+
+    ``failed_transient`` (the LOS busy or down, nothing recorded) is what a retry of the task
+    posts; ``in_doubt`` waits for ``settle_los_decisions`` at the next run; ``needs_human``
+    and ``refused`` wait for a person; ``errors`` are surprises (bugs), the item in doubt."""
+
+    posted: dict[str, str] = field(default_factory=dict)  # application -> reference
+    waiting_for_checker: dict[str, str] = field(default_factory=dict)  # -> reference
+    needs_human: dict[str, str] = field(default_factory=dict)  # application -> reason
+    in_doubt: dict[str, str] = field(default_factory=dict)
+    failed_transient: dict[str, str] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def worth_retrying(self) -> bool:
+        """True when a retry of the task could post more now: something failed transiently
+        (or unexpectedly). In-doubt, referred and refused items are not a retry's business."""
+        return bool(self.failed_transient or self.errors)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and the reasons, for the task's log and return value (no personal data: the
+        reasons are the ledger's masked texts and application numbers)."""
+        return {
+            name: dict(getattr(self, name))
+            for name in (
+                "posted",
+                "waiting_for_checker",
+                "needs_human",
+                "in_doubt",
+                "failed_transient",
+                "refused",
+                "errors",
+            )
+        }
+
+
+def post_decisions(
+    engine: Engine, bot: LosBot, guard: LedgerGuard, application_nos: list[str]
+) -> PostOutcome:
+    """Post each application's decision once (``post_to_los``); whatever one of them meets
+    goes to its queue with the reason and the loop goes on to the next."""
+    outcome = PostOutcome()
+    for number in application_nos:
+        try:
+            reference = post_to_los(engine, bot, guard, number)
+        except Exception as exc:  # sorted below: one item never stops the rest
+            _sort(outcome, guard.ledger, number, exc)
+            continue
+        made = decided(engine, number)
+        if made is not None and made["los_status"] == "PENDING_REVIEW":
+            outcome.waiting_for_checker[number] = reference
+        else:
+            outcome.posted[number] = reference
+    return outcome
+
+
+def _sort(outcome: PostOutcome, ledger: WorkItemLedger, number: str, exc: Exception) -> None:
+    reason = mask_text(f"{type(exc).__name__}: {exc}")[:500]
+    item = ledger.get(KIND, number)
+    state = item.state if item is not None else None
+    if isinstance(exc, OutcomeUnknown) or state is WorkItemState.IN_DOUBT:
+        outcome.in_doubt[number] = reason
+    elif isinstance(exc, ConflictingWorkItem):
+        outcome.needs_human[number] = f"the decision changed since it was first sent: {reason}"
+    elif isinstance(exc, NeedsHuman):
+        outcome.needs_human[number] = reason
+    elif isinstance(exc, TransientError):
+        outcome.failed_transient[number] = reason
+    elif isinstance(exc, BusinessAnswer | ContractError | LookupError):
+        outcome.refused[number] = reason
+    else:
+        log.exception("los: posting %s failed unexpectedly", number, exc_info=exc)
+        outcome.errors[number] = reason
+        return
+    log.warning("los: %s not posted: %s", number, reason)

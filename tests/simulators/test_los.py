@@ -163,3 +163,33 @@ def test_the_layout_variant_takes_the_amount_in_wan_yuan(sim, sim_endpoints, sim
     assert "批准金额（万元）" in page.content.decode("gbk")
     los_decide(http, sim_endpoints, number, amount="12.5")
     assert decisions(sim, number)[-1]["amount"] == "125000.0"
+
+
+def test_a_held_answer_comes_late_but_the_decision_is_on_the_status_page_at_once(
+    sim, sim_endpoints, sim_dataset
+):
+    """``hold_seconds``: the window in which a client killed after its submit never hears of a
+    decision the LOS has recorded (the LOS crash points are swept in devtools/crash_sweep_los)."""
+    import threading
+    import time
+
+    number = application(sim_dataset, 7).application_no
+    sim.controls({"los": {"/decide": {"hold_seconds": 1.5}}})
+    http, _ = los_http_login(sim_endpoints)
+    answers: list = []
+    started = time.monotonic()
+    poster = threading.Thread(
+        target=lambda: answers.append(los_decide(http, sim_endpoints, number))
+    )
+    poster.start()
+    while not sim.journal("los", "decision_held") and time.monotonic() - started < 5:
+        time.sleep(0.05)
+    (held,) = sim.journal("los", "decision_held")
+    reader, _ = los_http_login(sim_endpoints, 1)
+    status = reader.get(sim_endpoints["los"]["url"] + "status", params={"no": number}, timeout=10)
+    assert held["reference"] in status.content.decode("gbk")
+    assert not answers  # the poster has not heard yet
+    poster.join(10)
+    assert answers[0].status_code == 200
+    assert time.monotonic() - started >= 1.5
+    assert len(decisions(sim, number)) == 1
