@@ -1,15 +1,133 @@
-"""The hub's store: engines for PostgreSQL and the embedded SQLite, and migrations."""
+"""The hub's store: engines for PostgreSQL and the embedded SQLite, and migrations.
+
+A PostgreSQL server restarts, fails over, or has an administrator end idle sessions; the hub
+must not turn each of those into a failed task. Three defences, each for one moment:
+
+- at checkout, ``pool_pre_ping``: a pooled connection that died while idle is replaced before
+  it is used, so it costs no failed operation;
+- inside a transaction, ``retrying``: a transaction that lost its connection was rolled back
+  by the server, so one that is safe to run again is run again in a new connection (bounded);
+- when the store stays away, ``StoreUnavailable``: one line naming the store (password
+  hidden) and the cause, instead of SQLAlchemy's and the driver's chained tracebacks.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+RETRY_ATTEMPTS = 3
+"""Tries of a repeatable transaction whose connection dropped: a restart or a failover takes
+the first; two more cover a pool full of connections to the old server."""
+
+
+class StoreUnavailable(RuntimeError):
+    """The hub's store cannot be reached (or went away and stayed away).
+
+    Its text is the whole story in one line (which store, without its password, and the
+    driver's first line), and it is raised without its chain: the operator needs to know the
+    database is down, not the 132 lines of SQLAlchemy frames that say so.
+    """
+
+    def __init__(self, url: str | Any, cause: BaseException) -> None:
+        self.url = shown_url(url)
+        self.cause = first_line(getattr(cause, "orig", None) or cause)
+        super().__init__(f"the hub's store at {self.url} is unavailable: {self.cause}")
+
+
+def shown_url(url: str | Any) -> str:
+    """``url`` fit for a log line or an error: the password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparseable URL)"
+
+
+def first_line(exc: BaseException | str) -> str:
+    """The first non-empty line of an error's text (the driver's own words), bounded."""
+    text = str(exc).strip()
+    line = next((x.strip() for x in text.splitlines() if x.strip()), type(exc).__name__)
+    return line[:300]
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """The store went away under this operation (SQLAlchemy invalidated the connection):
+    the server rolled back whatever the transaction had done."""
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def retrying(
+    engine: Engine,
+    work: Callable[[Connection], T],
+    *,
+    attempts: int = RETRY_ATTEMPTS,
+    pause: float = 0.2,
+    what: str = "transaction",
+) -> T:
+    """Run ``work(conn)`` in one transaction; if the connection drops, run it again in a new
+    one, at most ``attempts`` times, then raise ``StoreUnavailable``.
+
+    Only for work that is safe to repeat: nothing in it may call a legacy system, and a run
+    whose COMMIT reached the server but whose reply was lost must be harmless to repeat (an
+    idempotent write, or one that recognises its own earlier commit, as the ledger's claim
+    and close do). A failure that is not a lost connection (a constraint, a lock timeout,
+    a bug) is raised at once: repeating it would not help.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except DBAPIError as exc:
+            connect_failed = exc.connection_invalidated or _is_connect_failure(exc)
+            if not connect_failed:
+                raise
+            if attempt == attempts:
+                raise StoreUnavailable(engine.url, exc) from None
+            log.warning(
+                "%s: the store connection dropped (%s); again, %d of %d",
+                what,
+                first_line(exc.orig or exc),
+                attempt + 1,
+                attempts,
+            )
+            time.sleep(pause * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _is_connect_failure(exc: DBAPIError) -> bool:
+    """A new connection could not be made (refused, reset, server starting): nothing of the
+    transaction ran, so it is as repeatable as a dropped one."""
+    orig = exc.orig
+    if orig is None:
+        return False
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - SQLite only
+        return False
+    return isinstance(orig, psycopg.OperationalError) and getattr(orig, "sqlstate", None) in (
+        None,
+        "57P01",  # admin_shutdown
+        "57P02",  # crash_shutdown
+        "57P03",  # cannot_connect_now (starting up)
+        "08000",
+        "08001",
+        "08003",
+        "08006",
+    )
+
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "migrations"
 
@@ -54,8 +172,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         engine = create_engine(url, **kwargs)
         _sqlite_serialisable(engine)
         return engine
-    # No pre-ping: it costs a round trip per transaction. A connection that died with a
-    # server restart fails its statement, which callers treat as transient and retry.
+    # Pre-ping: one round trip per checkout buys that a connection which died in the pool
+    # (a server restart, an idle-session kill) is replaced instead of failing an operation.
+    kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_recycle", 1800)
     return create_engine(url, **kwargs)
 
@@ -74,10 +193,25 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def open_store(url: str, **kwargs: Any) -> Engine:
     """An engine on the store at ``url``, migrated to the newest schema first: what every
-    long-lived process of the hub starts with."""
+    long-lived process of the hub starts with.
+
+    Raises ``StoreUnavailable`` (one line, no password) when the store cannot be reached.
+    """
     engine = make_engine(url, **kwargs)
+    check_store(engine)
     upgrade(engine)
     return engine
+
+
+def check_store(engine: Engine, attempts: int = RETRY_ATTEMPTS) -> None:
+    """Reach the store once (a ``SELECT 1``, retried like any repeatable transaction), or raise
+    ``StoreUnavailable``: what a process does before it starts work."""
+    from sqlalchemy import text
+
+    try:
+        retrying(engine, lambda conn: conn.execute(text("SELECT 1")), attempts=attempts)
+    except DBAPIError as exc:  # refused before any connection: no invalidation to see
+        raise StoreUnavailable(engine.url, exc) from None
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -24,7 +24,7 @@ import os
 import socket
 import uuid
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -33,7 +33,7 @@ from sqlalchemy import Connection, Engine, Row, select, update
 from kernel.failures import FailureKind
 from loanhub.platform import audit
 from loanhub.platform.canonical import jsonable, sha256_hex
-from loanhub.platform.db import insert_or_ignore
+from loanhub.platform.db import insert_or_ignore, retrying
 from loanhub.platform.masking import mask_text
 from schemas.hub import WorkItem, WorkItemState
 from schemas.tables import work_item
@@ -103,12 +103,15 @@ class WorkItemLedger:
     # -- reading -----------------------------------------------------------------------------
 
     def get(self, kind: str, business_key: str) -> WorkItem | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(
+        row = retrying(
+            self.engine,
+            lambda conn: conn.execute(
                 select(work_item).where(
                     work_item.c.kind == kind, work_item.c.business_key == business_key
                 )
-            ).first()
+            ).first(),
+            what=f"read {kind}:{business_key}",
+        )
         return _item(row) if row else None
 
     def items(self, state: WorkItemState | None = None, kind: str | None = None) -> list[WorkItem]:
@@ -132,71 +135,100 @@ class WorkItemLedger:
         """
         body = jsonable(dict(payload))
         digest = sha256_hex(body)
-        now = utcnow()
-        with self.engine.begin() as conn:
-            created = conn.execute(
-                insert_or_ignore(conn, work_item, ["kind", "business_key"])
-                .values(
-                    kind=kind,
-                    business_key=business_key,
-                    payload=body,
-                    payload_hash=digest,
-                    state=WorkItemState.IN_PROGRESS.value,
-                    owner=self.owner,
-                    attempts=1,
-                    lease_expires_at=now + self.lease,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(*work_item.c)
-            ).first()
-            if created is not None:
-                item = _item(created)
-                self._audit(conn, "work_item.claimed", item, None, item)
-                return item
+        now = utcnow()  # once per call: a repeat after a lost COMMIT reply knows its own lease
+        tries = 0
 
-            row = conn.execute(
-                select(work_item)
-                .where(work_item.c.kind == kind, work_item.c.business_key == business_key)
-                .with_for_update()
-            ).one()
-            item = _item(row)
-            if item.payload_hash != digest:
-                raise ConflictingWorkItem(
-                    f"{kind} {business_key!r} was claimed with payload {item.payload_hash[:12]}, "
-                    f"now asked with {digest[:12]}: one business key, two different effects"
-                )
-            if item.state in _TERMINAL_FOR_CLAIM:
+        def attempt(conn: Connection) -> WorkItem:
+            nonlocal tries
+            tries += 1
+            return self._claim(conn, kind, business_key, body, digest, now, repeat=tries > 1)
+
+        return retrying(self.engine, attempt, what=f"claim {kind}:{business_key}")
+
+    def _claim(
+        self,
+        conn: Connection,
+        kind: str,
+        business_key: str,
+        body: dict[str, Any],
+        digest: str,
+        now: datetime,
+        *,
+        repeat: bool,
+    ) -> WorkItem:
+        """One try of ``claim``'s transaction. ``repeat``: an earlier try of this same call lost
+        its connection, perhaps after its COMMIT went through; an item IN_PROGRESS under this
+        owner with exactly this call's lease is that claim, handed back rather than refused."""
+        created = conn.execute(
+            insert_or_ignore(conn, work_item, ["kind", "business_key"])
+            .values(
+                kind=kind,
+                business_key=business_key,
+                payload=body,
+                payload_hash=digest,
+                state=WorkItemState.IN_PROGRESS.value,
+                owner=self.owner,
+                attempts=1,
+                lease_expires_at=now + self.lease,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(*work_item.c)
+        ).first()
+        if created is not None:
+            item = _item(created)
+            self._audit(conn, "work_item.claimed", item, None, item)
+            return item
+
+        row = conn.execute(
+            select(work_item)
+            .where(work_item.c.kind == kind, work_item.c.business_key == business_key)
+            .with_for_update()
+        ).one()
+        item = _item(row)
+        if item.payload_hash != digest:
+            raise ConflictingWorkItem(
+                f"{kind} {business_key!r} was claimed with payload {item.payload_hash[:12]}, "
+                f"now asked with {digest[:12]}: one business key, two different effects"
+            )
+        if item.state in _TERMINAL_FOR_CLAIM:
+            return item
+        if item.state is WorkItemState.FAILED:
+            if item.failure_kind is not FailureKind.TRANSIENT:
                 return item
-            if item.state is WorkItemState.FAILED:
-                if item.failure_kind is not FailureKind.TRANSIENT:
-                    return item
-                return self._transition(
-                    conn,
-                    item,
-                    "work_item.reclaimed",
-                    state=WorkItemState.IN_PROGRESS,
-                    owner=self.owner,
-                    attempts=item.attempts + 1,
-                    failure_kind=None,
-                    error=None,
-                    lease_expires_at=now + self.lease,
-                )
-            # IN_PROGRESS (or NEW, which only a crashed writer could leave behind). Refused even
-            # to its own owner: a second call of the same worker (another thread) must not run
-            # the effect a second time; the caller that claimed it closes it.
-            if item.lease_expires_at is not None and item.lease_expires_at > now:
-                raise WorkItemBusy(
-                    f"{kind} {business_key!r} is in progress under {item.owner} until "
-                    f"{item.lease_expires_at.isoformat()}"
-                )
             return self._transition(
                 conn,
                 item,
-                "work_item.in_doubt",
-                state=WorkItemState.IN_DOUBT,
-                error=f"lease of {item.owner} expired with the outcome unknown",
+                "work_item.reclaimed",
+                state=WorkItemState.IN_PROGRESS,
+                owner=self.owner,
+                attempts=item.attempts + 1,
+                failure_kind=None,
+                error=None,
+                lease_expires_at=now + self.lease,
             )
+        if (
+            repeat
+            and item.state is WorkItemState.IN_PROGRESS
+            and item.owner == self.owner
+            and item.lease_expires_at == now + self.lease
+        ):
+            return item  # this call's own claim, committed before its connection dropped
+        # IN_PROGRESS (or NEW, which only a crashed writer could leave behind). Refused even
+        # to its own owner: a second call of the same worker (another thread) must not run
+        # the effect a second time; the caller that claimed it closes it.
+        if item.lease_expires_at is not None and item.lease_expires_at > now:
+            raise WorkItemBusy(
+                f"{kind} {business_key!r} is in progress under {item.owner} until "
+                f"{item.lease_expires_at.isoformat()}"
+            )
+        return self._transition(
+            conn,
+            item,
+            "work_item.in_doubt",
+            state=WorkItemState.IN_DOUBT,
+            error=f"lease of {item.owner} expired with the outcome unknown",
+        )
 
     # -- closing -----------------------------------------------------------------------------
 
@@ -285,8 +317,17 @@ class WorkItemLedger:
     # -- internals ---------------------------------------------------------------------------
 
     def _close(self, item: WorkItem, action: str, **changes: Any) -> WorkItem:
-        """Move an item this owner holds out of IN_PROGRESS, in one compare-and-set UPDATE."""
-        with self.engine.begin() as conn:
+        """Move an item this owner holds out of IN_PROGRESS, in one compare-and-set UPDATE.
+
+        Repeated when the connection drops (``retrying``): the values, their ``updated_at``
+        included, are fixed once per call, so a repeat that finds the item already closed by
+        this owner with exactly these values knows its first COMMIT went through."""
+        values = _values(changes, lease_expires_at=None)
+        tries = 0
+
+        def attempt(conn: Connection) -> WorkItem:
+            nonlocal tries
+            tries += 1
             row = conn.execute(
                 update(work_item)
                 .where(
@@ -294,11 +335,18 @@ class WorkItemLedger:
                     work_item.c.state == WorkItemState.IN_PROGRESS.value,
                     work_item.c.owner == self.owner,
                 )
-                .values(**_values(changes, lease_expires_at=None))
+                .values(**values)
                 .returning(*work_item.c)
             ).first()
             if row is None:
                 current = self._locked(conn, item)
+                if (
+                    tries > 1
+                    and current.owner == self.owner
+                    and current.state.value == values["state"]
+                    and current.updated_at == values["updated_at"]
+                ):
+                    return current  # closed by this call before the connection dropped
                 raise IllegalTransition(
                     f"{_ref(current)} is {current.state} under {current.owner}; "
                     f"{self.owner} cannot close it"
@@ -306,6 +354,8 @@ class WorkItemLedger:
             new = _item(row)
             self._audit(conn, action, new, item, new)
             return new
+
+        return retrying(self.engine, attempt, what=f"close {_ref(item)}")
 
     def _locked(self, conn: Connection, item: WorkItem) -> WorkItem:
         row = conn.execute(
