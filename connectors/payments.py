@@ -4,6 +4,11 @@ The ``EndToEndId`` is derived from the loan and the tranche, never generated: wh
 happen, the same payment carries the same id, and the gateway refuses a second one (DU05) for
 90 days. The ``MsgId`` is unique per file. Both messages are checked against the official XSDs
 shipped inside installed registry packages (``sepaxml``, ``sepa``), never a hand-written schema.
+
+Where one file stands at the gateway is read, not assumed (``locate``): only a file with its
+``.ok`` (or taken into ``.processed``) counts as received; a file renamed into place without
+its ``.ok`` is neither received nor lost: the flows complete it (``complete``) or, for a
+partial upload, withdraw it (``withdraw``), before anything new is sent.
 """
 
 from __future__ import annotations
@@ -14,13 +19,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
 
 from lxml import etree
 from lxml.builder import ElementMaker
 
-from connectors.sftp import SftpConnector, TakenFile
+from connectors.sftp import SftpConnector, TakenFile, part_name
 from kernel.failures import ContractError
 from schemas.lending import Disbursement
 from schemas.types import utcnow
@@ -149,6 +155,25 @@ def parse_pain002(data: bytes) -> StatusReport:
     )
 
 
+INBOX = "/payments/in"
+PROCESSED = "/payments/in/.processed"
+OUTBOX = "/payments/out"
+
+
+class FileAtGateway(StrEnum):
+    """Where one of our files stands at the gateway, read from its folders."""
+
+    ABSENT = "absent"  # nothing of it: never uploaded, or its upload never got past the open
+    PART = "part"  # only our ``.part``: an upload killed before its rename; never taken
+    UNTRIGGERED = "untriggered"  # renamed into place, whole, but no ``.ok``: never taken
+    TRIGGERED = "triggered"  # in place with its ``.ok``: the gateway takes it
+    PROCESSED = "processed"  # taken into ``.processed``: the gateway has read it
+
+    @property
+    def received(self) -> bool:
+        return self in (FileAtGateway.TRIGGERED, FileAtGateway.PROCESSED)
+
+
 class PaymentGatewayConnector:
     def __init__(self, sftp: SftpConnector, debtor: Debtor, local_dir: Path) -> None:
         self.system = sftp.system
@@ -161,31 +186,58 @@ class PaymentGatewayConnector:
         msg_id = msg_id or new_msg_id()
         self.sftp.put_bytes(
             build_pain001(msg_id, self.debtor, payments),
-            "/payments/in",
+            INBOX,
             f"{msg_id}.xml",
             trigger=True,
         )
         return msg_id
 
+    def locate(self, msg_id: str) -> FileAtGateway:
+        """Where the file ``msg_id`` stands. The gateway takes a file by moving it to
+        ``.processed`` and then removing its ``.ok``; looking at the ``.ok``, then the file,
+        then ``.processed``, in that order, never mistakes a file being taken for one that is
+        missing or untriggered."""
+        name = f"{msg_id}.xml"
+        with self.sftp.session("locate") as session:
+            triggered = session.exists(f"{INBOX}/{name}.ok")
+            in_place = session.exists(f"{INBOX}/{name}")
+            if triggered and in_place:
+                return FileAtGateway.TRIGGERED
+            if in_place:
+                return FileAtGateway.UNTRIGGERED
+            if any(n.endswith(f"-{name}") for n in session.listdir(PROCESSED)):
+                return FileAtGateway.PROCESSED
+            if session.exists(f"{INBOX}/{part_name(name)}"):
+                return FileAtGateway.PART
+        return FileAtGateway.ABSENT
+
     def received(self, msg_id: str) -> bool:
-        """Whether the gateway has the file: still in its inbox, or taken into ``.processed``
-        (what settles a payment whose upload outcome is unknown)."""
-        with self.sftp.session("received") as session:
-            if session.exists(f"/payments/in/{msg_id}.xml"):
-                return True
-            taken = session.listdir("/payments/in/.processed")
-        return any(name.endswith(f"-{msg_id}.xml") for name in taken)
+        """Whether the gateway has the file to process: in its inbox with its ``.ok``, or taken
+        into ``.processed``. A file without its ``.ok`` is not received: it is never taken."""
+        return self.locate(msg_id).received
+
+    def complete(self, msg_id: str) -> None:
+        """Write the ``.ok`` of a file renamed into place without one: the rename is the last
+        step of a whole upload, so the file is complete and only its trigger is missing."""
+        with self.sftp.session("complete upload") as session:
+            session.write_trigger(INBOX, f"{msg_id}.xml")
+
+    def withdraw(self, msg_id: str) -> bool:
+        """Remove what a killed upload of ``msg_id`` left before its rename (our ``.part``);
+        True if there was one. The gateway never reads a ``.part``: nothing was sent."""
+        with self.sftp.session("withdraw upload") as session:
+            return session.withdraw_part(INBOX, f"{msg_id}.xml")
 
     def report_files(self, msg_id: str) -> list[TakenFile]:
         """Every status report file the gateway has written for ``msg_id`` so far, in order,
         downloaded (the flows receipt them; ``parse_pain002`` reads them)."""
         out = []
         with self.sftp.session("take reports") as session:
-            names = session.listdir("/payments/out")
+            names = session.listdir(OUTBOX)
             report_name = re.compile(rf"^{re.escape(msg_id)}\.(\d+)\.pain002\.xml$")
             numbered = [(int(m[1]), n) for n in names if (m := report_name.match(n))]
             for _, name in sorted(numbered):
-                taken = self.sftp.take(session, "/payments/out", name, self.local_dir)
+                taken = self.sftp.take(session, OUTBOX, name, self.local_dir)
                 if taken is not None:
                     out.append(taken)
         return out

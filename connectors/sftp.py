@@ -7,6 +7,11 @@
 - Downloads stream through one prefetch with paramiko's default (unbounded) concurrency: a
   limit of 64 or less collapses to ~5 MB/s. Uploads are pipelined, written under a temporary
   name, renamed into place, then triggered with ``.ok``.
+- What an upload failure means depends on where it came (``SftpSession.upload``): before the
+  rename nothing was handed over (``TransientError``); from the rename on, the counterpart may
+  have the file (``OutcomeUnknown``: the flows settle it by reading the folder, never by
+  sending again). Our own ``.<name>.part`` is the only thing we ever remove
+  (``withdraw_part``): a partial upload is not the counterpart's file.
 - Listings drop names that could escape a folder (separators, ``..``, control characters).
 - A file is taken only once its ``.ok`` exists, with its SHA-256, so that the flows' receipt
   book can tell a re-delivery from a duplicate. Nothing in a counterpart's folder is deleted
@@ -32,7 +37,7 @@ import paramiko
 
 from connectors.config import SftpConfig
 from kernel.calls import CallObserver, ignore_call, observed
-from kernel.failures import ContractError, TransientError, with_retry
+from kernel.failures import ContractError, OutcomeUnknown, TransientError, with_retry
 
 CHUNK = 1 << 20
 # Measured here against OpenSSH sshd (200 MB, aes128-gcm): paramiko's defaults (2 MiB window,
@@ -42,6 +47,8 @@ CHUNK = 1 << 20
 WINDOW = 1 << 26
 MAX_PACKET = 1 << 18
 REQUEST = 255 * 1024
+# what a lost connection looks like in paramiko (a server's refusal is a plain OSError)
+LOST = (EOFError, paramiko.SSHException, paramiko.SFTPError, ConnectionError, TimeoutError)
 _UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f\x7f]|^\.\.?$")
 log = logging.getLogger(__name__)
 
@@ -61,6 +68,11 @@ def pinned_key(config: SftpConfig) -> paramiko.PKey:
 
 def safe_name(name: str) -> bool:
     return not _UNSAFE_NAME.search(name)
+
+
+def part_name(name: str) -> str:
+    """The temporary name an upload of ``name`` is written under before its rename."""
+    return f".{name}.part"
 
 
 class SftpSession:
@@ -103,19 +115,77 @@ class SftpSession:
         return digest.hexdigest(), size
 
     def upload(self, data: BinaryIO, folder: str, name: str, *, trigger: bool) -> None:
-        """Write under ``.<name>.part``, rename into place, then (optionally) ``<name>.ok``."""
+        """Write under ``.<name>.part``, rename into place, then (optionally) ``<name>.ok``.
+
+        The kinds say what the counterpart may have:
+        - a failure while writing the ``.part``, or the server refusing the rename, is a
+          ``TransientError``: nothing is in place (the ``.part`` is removed when the
+          connection still allows it; opening it again truncates it, and the flows withdraw
+          what a killed upload left);
+        - the rename's answer lost, or any failure after the rename (the ``.ok`` not written,
+          its answer lost) is ``OutcomeUnknown``: the file may be in place, triggered or not.
+        """
         if not safe_name(name):
             raise ContractError(f"refusing to upload under an unsafe name {name!r}")
-        temp, final = f"{folder}/.{name}.part", f"{folder}/{name}"
-        with self.client.open(temp, "wb") as f:
-            f.MAX_REQUEST_SIZE = REQUEST
-            f.set_pipelined(True)
-            while chunk := data.read(CHUNK):
-                f.write(chunk)
-        self.client.posix_rename(temp, final)
+        temp, final = f"{folder}/{part_name(name)}", f"{folder}/{name}"
+        try:
+            with self.client.open(temp, "wb") as f:
+                f.MAX_REQUEST_SIZE = REQUEST
+                f.set_pipelined(True)
+                while chunk := data.read(CHUNK):
+                    f.write(chunk)
+        except LOST as exc:
+            raise TransientError(
+                f"upload of {name} cut off before its rename: nothing sent ({exc})",
+                system=self.system,
+            ) from exc
+        except OSError as exc:
+            self._discard(temp)
+            raise TransientError(
+                f"upload of {name} refused: nothing sent ({exc})", system=self.system
+            ) from exc
+        try:
+            self.client.posix_rename(temp, final)
+        except LOST as exc:
+            raise OutcomeUnknown(
+                f"the answer to renaming {name} into place was lost: it may be there ({exc})",
+                system=self.system,
+            ) from exc
+        except OSError as exc:  # the server answered: not renamed, so nothing is in place
+            self._discard(temp)
+            raise TransientError(
+                f"rename of {name} refused: nothing sent ({exc})", system=self.system
+            ) from exc
         if trigger:
-            with self.client.open(f"{final}.ok", "wb"):
-                pass
+            try:
+                self.write_trigger(folder, name)
+            except (*LOST, OSError) as exc:
+                raise OutcomeUnknown(
+                    f"{name} is in place but its .ok may not be ({exc})", system=self.system
+                ) from exc
+
+    def write_trigger(self, folder: str, name: str) -> None:
+        """Write ``<name>.ok``: the counterpart takes ``name`` from then on."""
+        with self.client.open(f"{folder}/{name}.ok", "wb"):
+            pass
+
+    def withdraw_part(self, folder: str, name: str) -> bool:
+        """Remove our own unfinished ``.<name>.part`` (a killed upload's), if it is there;
+        True if one was removed. Never touches the counterpart's files."""
+        try:
+            self.client.remove(f"{folder}/{part_name(name)}")
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _discard(self, path: str) -> None:
+        """Best effort: a refused upload's ``.part`` goes, if the connection still allows."""
+        try:
+            self.client.remove(path)
+        except (*LOST, OSError):
+            log.info(
+                "%s: could not remove %s (the next upload or withdrawal will)", self.system, path
+            )
 
     def is_file(self, path: str) -> bool:
         try:

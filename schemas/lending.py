@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from schemas.base import Fact
+from schemas.base import CanonicalModel, Fact
 from schemas.types import Money, Rate, UtcDateTime
 
 
@@ -78,6 +78,32 @@ class Disbursement(Fact):
     status_reason: str | None = Field(default=None, max_length=8)
     requested_at: UtcDateTime
     settled_at: UtcDateTime | None = None
+
+
+class PaymentFileState(StrEnum):
+    """Where one pain.001 file of a tranche stands, as far as the hub knows."""
+
+    ASSIGNED = "ASSIGNED"  # its MsgId is stored, before any byte of it is uploaded
+    SENT = "SENT"  # the gateway has it (triggered, processed or reported)
+    WITHDRAWN = "WITHDRAWN"  # it never reached the gateway whole; its partial upload is gone
+
+
+class PaymentFile(CanonicalModel):
+    """One file a tranche was ever sent under. Kept for good: an IN_DOUBT tranche is settled,
+    and a later duplicate refusal (DU01/DU05) is read, against every MsgId it ever used; a
+    new MsgId is only chosen once every earlier one is known not to be live."""
+
+    id: int | None = None
+    end_to_end_id: str = Field(max_length=35)
+    msg_id: str = Field(max_length=35)
+    state: PaymentFileState = PaymentFileState.ASSIGNED
+    gateway_status: str | None = Field(
+        default=None, max_length=4, description="the gateway's latest status of the tranche in it"
+    )
+    gateway_reason: str | None = Field(default=None, max_length=8)
+    detail: str | None = Field(default=None, max_length=500, description="what settled its state")
+    assigned_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class RepaymentInstallment(Fact):

@@ -44,7 +44,14 @@ from schemas.bureau import (
     CreditReport,
 )
 from schemas.hub import AuditEvent, BlacklistEntry, FileReceipt, QuarantinedRecord, WorkItem
-from schemas.lending import Decision, Disbursement, EarlyWarning, Loan, RepaymentInstallment
+from schemas.lending import (
+    Decision,
+    Disbursement,
+    EarlyWarning,
+    Loan,
+    PaymentFile,
+    RepaymentInstallment,
+)
 from schemas.party import Application, Consent, Party
 from schemas.profile import ApplicantProfile
 from schemas.sources import (
@@ -232,6 +239,9 @@ applicant_profile = derived_table(
 loan = derived_table("loan", Loan, unique=(("loan_account",),), index=(("application_no",),))
 disbursement = derived_table(
     "disbursement", Disbursement, unique=(("end_to_end_id",), ("loan_account", "tranche"))
+)
+payment_file = derived_table(
+    "payment_file", PaymentFile, unique=(("msg_id",),), index=(("end_to_end_id",),)
 )
 repayment_installment = derived_table(
     "repayment_installment",

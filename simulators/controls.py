@@ -4,11 +4,20 @@ Shape: ``{system: {"*": {...}, operation: {...}}}``; an operation's keys overrid
 system's ``"*"`` keys. Common keys: ``latency`` (seconds, a number or ``[low, high]``),
 ``fault`` (a kind the operation knows) and ``rate`` (0..1, the share of calls that get it).
 Tests change them per test through the admin endpoint; the file keeps them across restarts.
+
+Crash points (``crash``, per system; the SFTP server reads ``sftp.crash``): one armed point,
+``{"at": "open"|"write"|"close"|"rename", "when": "before"|"after", "path": <glob of the
+server path, the new name for a rename>, "action": "drop"|"hold", "hold_seconds": s,
+"times": n}``. The first ``times`` (default 1) matching operations hit it: ``drop`` aborts the
+connection there (``before``: the operation is not done; ``after``: it is done and its answer
+never sent); ``hold`` first journals ``crash``, then waits ``hold_seconds`` with the client
+waiting for its answer (a test or the crash sweep SIGKILLs the client then), then drops.
 """
 
 from __future__ import annotations
 
 import copy
+import fnmatch
 import json
 import random
 import threading
@@ -69,7 +78,10 @@ def _merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 
 
 RATES = ("rate", "notice_rate", "gateway_504_rate", "insufficient_funds_rate")
-DURATIONS = ("latency", "answer_delay", "settle_delay")
+DURATIONS = ("latency", "answer_delay", "settle_delay", "hold_seconds")
+CRASH_AT = ("open", "write", "close", "rename")
+CRASH_WHEN = ("before", "after")
+CRASH_ACTIONS = ("drop", "hold")
 
 
 def _duration_ok(value: Any) -> bool:
@@ -109,6 +121,17 @@ def validate(patch: Any) -> None:
                     raise ValueError(f"{where}: {{subject: tax rating A|B|M|C|D}}, got {value!r}")
                 if key == "fault" and value is not None and not isinstance(value, str):
                     raise ValueError(f"{where}: a fault kind or null, got {value!r}")
+            if op == "crash":
+                _validate_crash(system, keys)
+
+
+def _validate_crash(system: str, keys: dict[str, Any]) -> None:
+    """A crash point names a known operation, moment and action; a typo must not arm nothing."""
+    for key, allowed in (("at", CRASH_AT), ("when", CRASH_WHEN), ("action", CRASH_ACTIONS)):
+        if key in keys and keys[key] not in allowed:
+            raise ValueError(f"{system}.crash.{key}: one of {allowed}, got {keys[key]!r}")
+    if "path" in keys and not isinstance(keys["path"], str):
+        raise ValueError(f"{system}.crash.path: a glob of server paths, got {keys['path']!r}")
 
 
 class Controls:
@@ -174,6 +197,23 @@ class Controls:
             return False
         with self._lock:
             return rate >= 1 or self._rng.random() < rate
+
+    def crash(self, system: str, at: str, when: str, path: str) -> dict[str, Any] | None:
+        """The armed crash point this operation hits (one of its ``times`` used), or None.
+
+        Deterministic, unlike ``rate``: a test says "drop the connection right after the
+        rename of ``/payments/in/*.xml``" and exactly that call gets it."""
+        with self._lock:
+            spec = self._data.get(system, {}).get("crash")
+            if not spec or spec.get("at") != at or spec.get("when", "before") != when:
+                return None
+            if not fnmatch.fnmatchcase(path, spec.get("path", "*")):
+                return None
+            times = spec.get("times", 1)
+            if not isinstance(times, int) or times <= 0:
+                return None
+            spec["times"] = times - 1
+            return dict(spec)
 
     def fault(self, system: str, op: str) -> str | None:
         """The fault kind to inject into this call, or None.

@@ -4,10 +4,26 @@ data directory, every session chrooted to one root holding the exchange folders.
 Reads can be cut off mid-transfer (fault ``drop``), uploads and downloads are journaled with
 their SHA-256, and the folders the other side owns (``/outbox``, ``/extracts``,
 ``/payments/out``) refuse removal and renaming, as the catalogue says the hub must not do it.
+
+Crash points (``sftp.crash`` in the controls, see ``simulators/controls.py``): the connection
+is dropped, or held and then dropped, right before or after one chosen operation on one chosen
+path: ``open``, ``write`` (each write request), ``close`` (``after`` only: the file is
+closed, its answer lost) and ``rename`` (the new name). An upload's crash points:
+
+- before the upload: ``{"at": "open", "when": "before", "path": "/payments/in/.*.part"}``;
+- after the ``.part`` (killed mid-write): ``{"at": "write", "when": "after", "path": ...part}``;
+- after the rename, before the ``.ok``: ``{"at": "rename", "when": "after", "path":
+  "/payments/in/*.xml"}``;
+- the ``.ok`` written and its answer lost: ``{"at": "close", "when": "after", "path":
+  "/payments/in/*.xml.ok"}``.
+
+Each one that fires is journaled as ``("sftp", "crash")`` with its point and path before the
+hold, so a test or the crash sweep knows when to SIGKILL the waiting client.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from pathlib import Path
@@ -55,24 +71,48 @@ class _ExchangeSFTP(asyncssh.SFTPServer):
         real = Path(self.map_path(path).decode())
         return "/" + str(real.relative_to(self.root)) if real != self.root else "/"
 
-    def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
+    async def _crash_point(self, at: str, when: str, path: str) -> None:
+        """Drop (or hold, then drop) the connection if the controls armed this point."""
+        spec = self.controls.crash("sftp", at, when, path)
+        if spec is None:
+            return
+        action = spec.get("action", "drop")
+        self.journal.record("sftp", "crash", at=at, when=when, path=path, action=action)
+        if action == "hold":
+            await asyncio.sleep(float(spec.get("hold_seconds", 30)))
+        self.channel.get_connection().abort()
+        raise asyncssh.SFTPConnectionLost(f"connection dropped {when} {at} of {path}")
+
+    async def open(self, path: bytes, pflags: int, attrs: asyncssh.SFTPAttrs) -> object:
         writing = bool(
             pflags
             & (asyncssh.FXF_WRITE | asyncssh.FXF_APPEND | asyncssh.FXF_CREAT | asyncssh.FXF_TRUNC)
         )
         if writing:
             self._refuse_in_read_only(path)
+        virtual = self._virtual(path)
+        await self._crash_point("open", "before", virtual)
         file_obj = super().open(path, pflags, attrs)
         drop = not writing and self.controls.fault("sftp", "read") == "drop"
         self._open[id(file_obj)] = {
-            "path": self._virtual(path),
+            "path": virtual,
             "writing": writing,
             "served": 0,
             "drop_after": int(self.controls.get("sftp", "read", "drop_after_bytes", 32768))
             if drop
             else None,
         }
+        await self._crash_point("open", "after", virtual)
         return file_obj
+
+    async def write(self, file_obj: object, offset: int, data: bytes) -> int:
+        path = self._open.get(id(file_obj), {}).get("path", "?")
+        await self._crash_point("write", "before", path)
+        written = super().write(file_obj, offset, data)
+        f = file_obj  # flushed, so that what a crash leaves on disk is what was written
+        f.flush()  # type: ignore[attr-defined]
+        await self._crash_point("write", "after", path)
+        return written
 
     def read(self, file_obj: object, offset: int, size: int) -> bytes:
         state = self._open[id(file_obj)]
@@ -87,7 +127,7 @@ class _ExchangeSFTP(asyncssh.SFTPServer):
         state["served"] += len(data)
         return data
 
-    def close(self, file_obj: object) -> None:
+    async def close(self, file_obj: object) -> None:
         super().close(file_obj)
         state = self._open.pop(id(file_obj), None)
         if not state:
@@ -107,6 +147,7 @@ class _ExchangeSFTP(asyncssh.SFTPServer):
             self.journal.record(
                 "sftp", "download", path=state["path"], bytes=state["served"], user=self.user
             )
+        await self._crash_point("close", "after", state["path"])
 
     def _refuse_in_read_only(self, *paths: bytes) -> None:
         for path in paths:
@@ -118,13 +159,17 @@ class _ExchangeSFTP(asyncssh.SFTPServer):
         self._refuse_in_read_only(path)
         super().remove(path)
 
-    def rename(self, oldpath: bytes, newpath: bytes) -> None:
+    async def rename(self, oldpath: bytes, newpath: bytes) -> None:
         self._refuse_in_read_only(oldpath, newpath)
+        await self._crash_point("rename", "before", self._virtual(newpath))
         super().rename(oldpath, newpath)
+        await self._crash_point("rename", "after", self._virtual(newpath))
 
-    def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
+    async def posix_rename(self, oldpath: bytes, newpath: bytes) -> None:
         self._refuse_in_read_only(oldpath, newpath)
+        await self._crash_point("rename", "before", self._virtual(newpath))
         super().posix_rename(oldpath, newpath)
+        await self._crash_point("rename", "after", self._virtual(newpath))
 
     def setstat(self, path: bytes, attrs: asyncssh.SFTPAttrs) -> None:
         self._refuse_in_read_only(path)

@@ -4,35 +4,55 @@ gateway's status reports (pain.002) settle them, and a reconciliation says what 
 Exactly one payment per loan tranche, across retries, clears and crashed workers:
 - the ``EndToEndId`` is derived from loan and tranche, so the gateway itself refuses a second
   one (DU05);
-- each tranche is a work item ``payment:<EndToEndId>``; the file's ``MsgId`` is stored on the
-  disbursement before the upload, so an item left IN_DOUBT (a crash or a timeout after sending)
-  is settled by reading the gateway's reports for that ``MsgId``, never by sending again.
+- each tranche is a work item ``payment:<EndToEndId>``; every file it is sent in is a
+  ``payment_file`` row whose ``MsgId`` is stored before the upload and kept for good, so an
+  item left IN_DOUBT (a crash, a drop after the rename, a lost answer) is settled by reading
+  the gateway for each of its MsgIds (its reports, its ``.processed`` files, its inbox), never
+  by sending again; a file found renamed without its ``.ok`` is completed, a partial upload is
+  withdrawn, and only then may a new MsgId go;
+- a later file refused as a repeat (DU01/DU05) never makes a tranche RJCT while a file of its
+  paid; ``reconcile`` reads every file of every tranche;
+- one tranche that fails, conflicts, needs a person or is in doubt never stops the others.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, select, update
 
 from connectors.payments import (
+    FileAtGateway,
     PaymentGatewayConnector,
     StatusReport,
     end_to_end_id,
     new_msg_id,
     parse_pain002,
 )
-from kernel.failures import LegacyError, NeedsHuman, TransientError
+from kernel.failures import (
+    BusinessAnswer,
+    ContractError,
+    LegacyError,
+    NeedsHuman,
+    OutcomeUnknown,
+    TransientError,
+)
 from loanhub.platform import audit
+from loanhub.platform.canonical import jsonable, sha256_hex
+from loanhub.platform.db import insert_or_ignore
 from loanhub.platform.guards import LedgerGuard
-from loanhub.platform.ledger import WorkItemLedger
+from loanhub.platform.ledger import (
+    ConflictingWorkItem,
+    IllegalTransition,
+    WorkItemError,
+    WorkItemLedger,
+)
 from loanhub.platform.receipts import FileReceiptBook
 from schemas.base import Lineage
 from schemas.hub import WorkItemState
-from schemas.lending import Disbursement, Loan, PaymentStatus
+from schemas.lending import Disbursement, Loan, PaymentFileState, PaymentStatus
 from schemas.tables import (
     applicant_profile,
     application,
@@ -41,11 +61,15 @@ from schemas.tables import (
     disbursement,
     fact_row,
     loan,
+    payment_file,
+    work_item,
 )
 from schemas.types import utcnow
 
 log = logging.getLogger(__name__)
 KIND = "payment"
+CONFLICT_KIND = "payment_conflict"  # a tranche changed after its claim: a person decides
+DUPLICATE_REASONS = frozenset({"DU01", "DU05"})  # "this file is a repeat": not the tranche's fate
 
 
 def loan_account_for(application_no: str) -> str:
@@ -144,6 +168,77 @@ def work_payload(tranche: Disbursement) -> dict[str, Any]:
     }
 
 
+# -- the files of a tranche ---------------------------------------------------------------------
+
+
+def tranche_files(engine: Engine, end_to_end_id: str) -> list[tuple[str, PaymentFileState]]:
+    """Every file the tranche was ever sent under, oldest first, with its state.
+
+    A MsgId found only on the disbursement or in the work item's result (stored before
+    revision 0005, or by a hand repair) is adopted as a file, never ignored: whatever the hub
+    once sent under must be read before anything new is sent."""
+    now = utcnow()
+    with engine.begin() as conn:
+        rows = conn.execute(
+            select(payment_file.c.msg_id, payment_file.c.state)
+            .where(payment_file.c.end_to_end_id == end_to_end_id)
+            .order_by(payment_file.c.id)
+        ).all()
+        known = {m for m, _ in rows}
+        on_row = conn.execute(
+            select(disbursement.c.msg_id).where(disbursement.c.end_to_end_id == end_to_end_id)
+        ).scalar()
+        done = conn.execute(
+            select(work_item.c.result).where(
+                work_item.c.kind == KIND, work_item.c.business_key == end_to_end_id
+            )
+        ).scalar()
+        recorded = (done or {}).get("msg_id") if isinstance(done, dict) else None
+        for msg_id in dict.fromkeys(m for m in (on_row, recorded) if m and m not in known):
+            conn.execute(
+                insert_or_ignore(conn, payment_file, ["msg_id"]).values(
+                    end_to_end_id=end_to_end_id,
+                    msg_id=msg_id,
+                    state=PaymentFileState.ASSIGNED.value,
+                    detail="adopted from the disbursement or its work item",
+                    assigned_at=now,
+                    updated_at=now,
+                )
+            )
+            rows.append((msg_id, PaymentFileState.ASSIGNED.value))
+    return [(m, PaymentFileState(s)) for m, s in rows]
+
+
+def _assign_file(engine: Engine, end_to_end_id: str, msg_id: str) -> None:
+    """The new file's MsgId is stored before any byte of it leaves: a crash from here on
+    leaves a file the next run reads, never one it forgets."""
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(
+            payment_file.insert().values(
+                end_to_end_id=end_to_end_id,
+                msg_id=msg_id,
+                state=PaymentFileState.ASSIGNED.value,
+                assigned_at=now,
+                updated_at=now,
+            )
+        )
+        conn.execute(
+            update(disbursement)
+            .where(disbursement.c.end_to_end_id == end_to_end_id)
+            .values(msg_id=msg_id)
+        )
+
+
+def _set_file(engine: Engine, msg_id: str, **values: Any) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            update(payment_file)
+            .where(payment_file.c.msg_id == msg_id)
+            .values(**values, updated_at=utcnow())
+        )
+
+
 def _mark_sent(engine: Engine, end_to_end_id: str, msg_id: str) -> None:
     """A tranche the gateway has: sent in the file ``msg_id`` (a report may have moved it on)."""
     with engine.begin() as conn:
@@ -155,56 +250,14 @@ def _mark_sent(engine: Engine, end_to_end_id: str, msg_id: str) -> None:
             )
             .values(status=PaymentStatus.SENT.value, msg_id=msg_id)
         )
-
-
-def send_payments(
-    engine: Engine, gateway: PaymentGatewayConnector, guard: LedgerGuard
-) -> list[str]:
-    """One pain.001 per pending tranche, each under its work item; returns the MsgIds sent."""
-    with engine.connect() as conn:
-        pending = [
-            disbursement_from_row(r)
-            for r in conn.execute(
-                select(disbursement).where(disbursement.c.status == PaymentStatus.PENDING.value)
+        conn.execute(
+            update(payment_file)
+            .where(
+                payment_file.c.msg_id == msg_id,
+                payment_file.c.state == PaymentFileState.ASSIGNED.value,
             )
-        ]
-    sent: list[str] = []
-    failures: list[str] = []
-    for tranche in pending:
-
-        def pay(tranche: Disbursement = tranche) -> dict[str, Any]:
-            msg_id = new_msg_id()
-            with engine.begin() as conn:  # before the upload: an IN_DOUBT item knows its file
-                conn.execute(
-                    update(disbursement)
-                    .where(disbursement.c.end_to_end_id == tranche.end_to_end_id)
-                    .values(msg_id=msg_id)
-                )
-            gateway.send([tranche], msg_id)
-            return {"msg_id": msg_id, "sent_at": utcnow().isoformat()}
-
-        try:
-            result = guard.once(KIND, tranche.end_to_end_id, work_payload(tranche), pay)
-        except NeedsHuman as exc:  # in doubt or waiting for a person: settled elsewhere
-            log.warning("%s not sent: %s", tranche.end_to_end_id, exc)
-            continue
-        except LegacyError as exc:  # the others still go; the task fails at the end
-            log.warning("%s failed: %s", tranche.end_to_end_id, exc)
-            failures.append(f"{tranche.end_to_end_id}: {exc}")
-            continue
-        _mark_sent(engine, tranche.end_to_end_id, result["msg_id"])
-        sent.append(result["msg_id"])
-    if failures:
-        raise TransientError(f"{len(failures)} payment(s) not sent: {failures[:3]}")
-    return sent
-
-
-@dataclass
-class Settlement:
-    settled: int = 0
-    accepted: int = 0
-    rejected: dict[str, str] = field(default_factory=dict)  # EndToEndId -> reason
-    waiting: int = 0
+            .values(state=PaymentFileState.SENT.value, updated_at=utcnow())
+        )
 
 
 def gateway_reports(
@@ -218,34 +271,291 @@ def gateway_reports(
     return out
 
 
+def tranche_status_in(
+    reports: list[StatusReport], msg_id: str, e2e: str
+) -> tuple[str, str | None] | None:
+    """The gateway's latest word on tranche ``e2e`` in the file ``msg_id``: its transaction
+    status, or the whole file's refusal (a file refused whole, DU01 or FF01, lists no
+    transactions); None while the file has no report. Reports about another MsgId (a stray
+    trigger's FF01 names none) say nothing about this file."""
+    latest = None
+    for report in reports:
+        if report.original_msg_id != msg_id:
+            continue
+        mine = [p for p in report.payments if p.end_to_end_id == e2e]
+        if mine:
+            latest = (mine[-1].status, mine[-1].reason)
+        elif report.group_status == "RJCT":
+            latest = ("RJCT", report.group_reason)
+    return latest
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the gateway says of one tranche over all its files."""
+
+    status: str | None  # ACSC, ACCP or RJCT; None while waiting, or when only refused as a repeat
+    reason: str | None = None
+    msg_id: str | None = None  # the file that paid it (or the one refused)
+    accepted: tuple[
+        str, ...
+    ] = ()  # every file the gateway accepted it in: more than one = paid twice
+    duplicate_only: bool = False  # only "a repeat" refusals (DU01/DU05) and no file that paid
+
+
+def verdict(readings: dict[str, tuple[str, str | None] | None]) -> Verdict:
+    """Combine the tranche's files: a file that paid wins over any later refusal; a refusal
+    as a repeat (DU01/DU05) says only that *this* file did not pay, so it never makes the
+    tranche RJCT; a real refusal (AC04, AM04, FF01...) does, once every file has answered."""
+    accepted = tuple(m for m, r in readings.items() if r and r[0] in ("ACCP", "ACSC"))
+    for status in ("ACSC", "ACCP"):
+        paid = [m for m, r in readings.items() if r and r[0] == status]
+        if paid:
+            return Verdict(status, None, paid[0], accepted)
+    if any(r is None for r in readings.values()):
+        return Verdict(None)  # a file has not answered yet: it may still pay
+    real = [(m, r) for m, r in readings.items() if r and r[1] not in DUPLICATE_REASONS]
+    if real:
+        msg_id, (_, reason) = real[-1]
+        return Verdict("RJCT", reason, msg_id)
+    if readings:
+        return Verdict(None, "DU05", next(iter(readings)), duplicate_only=True)
+    return Verdict(None)
+
+
+def settle_files(
+    engine: Engine, gateway: PaymentGatewayConnector, receipts: FileReceiptBook, e2e: str
+) -> tuple[str | None, str]:
+    """Read the gateway for every file of the tranche not yet withdrawn, deterministically:
+    a file reported on, processed or triggered is live; a file renamed into place without its
+    ``.ok`` is completed (the rename is the last step of a whole upload) and so live; a
+    partial upload is withdrawn (our ``.part`` removed) and a file with nothing at the gateway
+    is withdrawn, so neither can ever be taken. Returns the first live MsgId (None when no file
+    is live: nothing was sent, and a new file may go) and what was read, for the audit."""
+    live: str | None = None
+    seen: list[str] = []
+    for msg_id, state in tranche_files(engine, e2e):
+        if state is PaymentFileState.WITHDRAWN:
+            continue
+        if gateway_reports(gateway, receipts, msg_id):
+            where, detail = "reported", "the gateway reported on it"
+        else:
+            where = gateway.locate(msg_id).value
+            detail = f"the gateway's folders show it {where}"
+            if where == FileAtGateway.UNTRIGGERED:
+                gateway.complete(msg_id)
+                where, detail = "completed", "renamed into place without its .ok: .ok written"
+        if where in ("reported", "completed", FileAtGateway.TRIGGERED, FileAtGateway.PROCESSED):
+            _set_file(engine, msg_id, state=PaymentFileState.SENT.value, detail=detail)
+            live = live or msg_id
+        else:
+            removed = where == FileAtGateway.PART and gateway.withdraw(msg_id)
+            detail = "its partial upload removed" if removed else "nothing of it at the gateway"
+            _set_file(engine, msg_id, state=PaymentFileState.WITHDRAWN.value, detail=detail)
+        seen.append(f"{msg_id}: {detail}")
+    return live, "; ".join(seen) or "no file was ever assigned"
+
+
+# -- sending ------------------------------------------------------------------------------------
+
+
+@dataclass
+class PaymentRun:
+    """What one ``pay_tranches`` did, tranche by tranche (EndToEndId -> reason)."""
+
+    sent: list[str] = field(default_factory=list)  # MsgIds the tranches went (or had gone) in
+    failed: dict[str, str] = field(default_factory=dict)  # transient: worth retrying
+    in_doubt: dict[str, str] = field(default_factory=dict)  # settled by reading, next run
+    needs_human: dict[str, str] = field(default_factory=dict)  # waiting in a person's queue
+    conflicts: dict[str, str] = field(default_factory=dict)  # a tranche changed after its claim
+    refused: dict[str, str] = field(default_factory=dict)  # business or contract: not retried
+
+    def retry_error(self) -> TransientError | None:
+        """The error a task should end with: only transient failures are worth a retry (the
+        others are in their queues, and a retry would find them there again)."""
+        if not self.failed:
+            return None
+        return TransientError(
+            f"{len(self.failed)} payment(s) not sent: {list(self.failed.items())[:3]}"
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and keys only (XCom carries no payloads)."""
+        return {
+            "sent": len(self.sent),
+            **{
+                name: sorted(getattr(self, name))
+                for name in ("failed", "in_doubt", "needs_human", "conflicts", "refused")
+            },
+        }
+
+
+def _queue_conflict(ledger: WorkItemLedger, tranche: Disbursement, reason: str) -> None:
+    """A tranche whose payment changed after its work item was claimed (its amount, say) is
+    one business key with two effects: nothing is sent, and a person is asked, as a
+    NEEDS_HUMAN item of its own (once per changed payload), with the reason."""
+    payload = work_payload(tranche)
+    key = f"{tranche.end_to_end_id}@{sha256_hex(jsonable(payload))[:12]}"
+    item = ledger.claim(CONFLICT_KIND, key, payload)
+    if item.state is WorkItemState.IN_PROGRESS and item.owner == ledger.owner:
+        ledger.needs_human(item, reason)
+
+
+def pay_tranches(
+    engine: Engine, gateway: PaymentGatewayConnector, guard: LedgerGuard
+) -> PaymentRun:
+    """One pain.001 per pending tranche, each under its work item; one tranche that fails,
+    conflicts, needs a person or is in doubt is put in its queue and never stops the others.
+
+    Before a tranche gets a new file, every file it had is read at the gateway
+    (``settle_files``): one that may be live is settled, never sent again under a new MsgId."""
+    with engine.connect() as conn:
+        pending = [
+            disbursement_from_row(r)
+            for r in conn.execute(
+                select(disbursement).where(disbursement.c.status == PaymentStatus.PENDING.value)
+            )
+        ]
+    run = PaymentRun()
+    for tranche in pending:
+        e2e = tranche.end_to_end_id
+
+        def pay(tranche: Disbursement = tranche) -> dict[str, Any]:
+            live, evidence = settle_files(
+                engine, gateway, FileReceiptBook(engine), tranche.end_to_end_id
+            )
+            if live is not None:  # an earlier file is at the gateway: that one is the payment
+                return {"msg_id": live, "found": evidence}
+            msg_id = new_msg_id()
+            _assign_file(engine, tranche.end_to_end_id, msg_id)
+            gateway.send([tranche], msg_id)
+            return {"msg_id": msg_id, "sent_at": utcnow().isoformat()}
+
+        try:
+            result = guard.once(KIND, e2e, work_payload(tranche), pay)
+        except ConflictingWorkItem as exc:
+            log.warning("%s not sent, its payment changed: %s", e2e, exc)
+            run.conflicts[e2e] = str(exc)
+            _queue_conflict(guard.ledger, tranche, str(exc))
+            continue
+        except OutcomeUnknown as exc:
+            log.warning("%s in doubt: %s", e2e, exc)
+            run.in_doubt[e2e] = str(exc)
+            continue
+        except NeedsHuman as exc:  # in doubt or waiting for a person: settled elsewhere
+            item = guard.ledger.get(KIND, e2e)
+            queue = (
+                run.in_doubt if item and item.state is WorkItemState.IN_DOUBT else run.needs_human
+            )
+            log.warning("%s not sent: %s", e2e, exc)
+            queue[e2e] = str(exc)
+            continue
+        except (BusinessAnswer, ContractError) as exc:
+            log.warning("%s refused: %s", e2e, exc)
+            run.refused[e2e] = str(exc)
+            continue
+        except TransientError as exc:
+            log.warning("%s failed: %s", e2e, exc)
+            run.failed[e2e] = str(exc)
+            continue
+        except Exception as exc:  # a bug or a lost store: the others still go
+            log.exception("%s: unexpected failure", e2e)
+            item = guard.ledger.get(KIND, e2e)
+            queue = run.in_doubt if item and item.state is WorkItemState.IN_DOUBT else run.failed
+            queue[e2e] = f"{type(exc).__name__}: {exc}"
+            continue
+        _mark_sent(engine, e2e, result["msg_id"])
+        run.sent.append(result["msg_id"])
+    return run
+
+
+def send_payments(
+    engine: Engine, gateway: PaymentGatewayConnector, guard: LedgerGuard
+) -> list[str]:
+    """``pay_tranches``, then the MsgIds sent; raises ``TransientError`` at the end only when
+    a tranche failed in a way worth retrying (the others are already in their queues)."""
+    run = pay_tranches(engine, gateway, guard)
+    if (error := run.retry_error()) is not None:
+        raise error
+    return run.sent
+
+
+# -- reading the gateway back -------------------------------------------------------------------
+
+
+@dataclass
+class Settlement:
+    settled: int = 0
+    accepted: int = 0
+    rejected: dict[str, str] = field(default_factory=dict)  # EndToEndId -> reason
+    waiting: int = 0
+    # refused only as a repeat (DU01/DU05) with no file of the hub's that paid: a person looks
+    disputed: dict[str, str] = field(default_factory=dict)
+
+
+def _read_tranche(
+    engine: Engine,
+    gateway: PaymentGatewayConnector,
+    receipts: FileReceiptBook,
+    e2e: str,
+    extra: tuple[str, ...] = (),
+) -> Verdict:
+    """The gateway's reports for every file of the tranche, each file's latest status kept
+    on its row, combined into one verdict."""
+    files = [m for m, _ in tranche_files(engine, e2e)]
+    readings: dict[str, tuple[str, str | None] | None] = {}
+    for msg_id in dict.fromkeys([*files, *extra]):
+        reading = tranche_status_in(gateway_reports(gateway, receipts, msg_id), msg_id, e2e)
+        if reading is not None:
+            _set_file(engine, msg_id, gateway_status=reading[0], gateway_reason=reading[1])
+        readings[msg_id] = reading
+    with engine.connect() as conn:
+        withdrawn = set(
+            conn.execute(
+                select(payment_file.c.msg_id).where(
+                    payment_file.c.end_to_end_id == e2e,
+                    payment_file.c.state == PaymentFileState.WITHDRAWN.value,
+                )
+            ).scalars()
+        )
+    # a withdrawn file never reached the gateway: it is not waited for (it is still read,
+    # above, so that a late one would show)
+    return verdict({m: r for m, r in readings.items() if r is not None or m not in withdrawn})
+
+
 def collect_reports(
     engine: Engine, gateway: PaymentGatewayConnector, receipts: FileReceiptBook
 ) -> Settlement:
-    """Apply every status report the gateway wrote for the files in flight."""
+    """Apply every status report the gateway wrote for the tranches in flight, over all of
+    each tranche's files: a later file refused as a repeat never hides the one that paid."""
     out = Settlement()
     with engine.connect() as conn:
         in_flight = conn.execute(
-            select(
-                disbursement.c.end_to_end_id, disbursement.c.msg_id, disbursement.c.loan_account
-            ).where(disbursement.c.status.in_(["SENT", "ACCP"]))
+            select(disbursement.c.end_to_end_id, disbursement.c.loan_account).where(
+                disbursement.c.status.in_(["SENT", "ACCP"])
+            )
         ).all()
-    for e2e, msg_id, loan_account in in_flight:
-        statuses = [
-            p
-            for report in gateway_reports(gateway, receipts, msg_id)
-            for p in report.payments
-            if p.end_to_end_id == e2e
-        ]
-        if not statuses:
+    for e2e, loan_account in in_flight:
+        seen = _read_tranche(engine, gateway, receipts, e2e)
+        if seen.duplicate_only:
+            out.disputed[e2e] = (
+                f"{seen.msg_id} refused as a repeat ({seen.reason}) and no file of the hub's "
+                "paid it"
+            )
+            continue
+        if seen.status is None:
             out.waiting += 1
             continue
-        last = statuses[-1]
-        changes: dict[str, Any] = {"status": last.status, "status_reason": last.reason}
-        if last.status == "ACSC":
+        changes: dict[str, Any] = {
+            "status": seen.status,
+            "status_reason": seen.reason,
+            "msg_id": seen.msg_id,
+        }
+        if seen.status == "ACSC":
             changes["settled_at"] = utcnow()
             out.settled += 1
-        elif last.status == "RJCT":
-            out.rejected[e2e] = last.reason or "?"
+        elif seen.status == "RJCT":
+            out.rejected[e2e] = seen.reason or "?"
         else:
             out.accepted += 1
             out.waiting += 1
@@ -253,7 +563,7 @@ def collect_reports(
             conn.execute(
                 update(disbursement).where(disbursement.c.end_to_end_id == e2e).values(**changes)
             )
-            if last.status == "ACSC":
+            if seen.status == "ACSC":
                 conn.execute(
                     update(loan).where(loan.c.loan_account == loan_account).values(status="ACTIVE")
                 )
@@ -274,39 +584,45 @@ def resolve_in_doubt(
     gateway: PaymentGatewayConnector,
     receipts: FileReceiptBook,
     ledger: WorkItemLedger,
-    *,
-    quiet_for: timedelta = timedelta(minutes=10),
 ) -> dict[str, int]:
-    """Settle IN_DOUBT payments by reading the gateway, never by sending blindly: a report for
-    the stored MsgId, or the file in the gateway's inbox, means it arrived (DONE); neither,
-    after ``quiet_for``, means the upload never reached the gateway (FAILED, so the next run
-    sends it, once)."""
-    counts = {"arrived": 0, "never_arrived": 0, "still_unknown": 0}
+    """Settle payments whose upload outcome is unknown by reading the gateway, never by
+    sending: run at the start of every disbursement run and by hand.
+
+    First, a payment whose worker died mid-upload holds its item IN_PROGRESS until its lease
+    runs out; claiming it then turns it IN_DOUBT (the ledger's rule), so it is settled here
+    rather than left for ever. Then each IN_DOUBT item: a live file (``settle_files``) means
+    it arrived (DONE); no live file means nothing was sent (FAILED, transient: the next run
+    sends it once, under a new MsgId, every earlier one being withdrawn)."""
+    counts = {"arrived": 0, "never_arrived": 0, "still_unknown": 0, "lease_expired": 0}
+    now = utcnow()
+    for item in ledger.items(WorkItemState.IN_PROGRESS, kind=KIND):
+        if item.lease_expires_at is None or item.lease_expires_at > now:
+            continue
+        try:
+            ledger.claim(KIND, item.business_key, item.payload)
+        except WorkItemError as exc:  # taken by another worker meanwhile
+            log.info("%s: %s", item.business_key, exc)
+            continue
+        counts["lease_expired"] += 1
     for item in ledger.items(WorkItemState.IN_DOUBT, kind=KIND):
-        with engine.connect() as conn:
-            msg_id = conn.execute(
-                select(disbursement.c.msg_id).where(
-                    disbursement.c.end_to_end_id == item.business_key
-                )
-            ).scalar()
-        reports = gateway_reports(gateway, receipts, msg_id) if msg_id else []
-        if reports or (msg_id and gateway.received(msg_id)):
-            what = f"reported {reports[-1].group_status}" if reports else "has the file"
-            ledger.resolve_in_doubt(
-                item,
-                happened=True,
-                result={"msg_id": msg_id},
-                evidence=f"the gateway {what} for {msg_id}",
-            )
-            _mark_sent(engine, item.business_key, msg_id)
-            counts["arrived"] += 1
-        elif utcnow() - item.updated_at > quiet_for:
-            ledger.resolve_in_doubt(
-                item, happened=False, evidence=f"no report for {msg_id} after {quiet_for}"
-            )
-            counts["never_arrived"] += 1
-        else:
+        try:
+            live, evidence = settle_files(engine, gateway, receipts, item.business_key)
+        except LegacyError as exc:  # the gateway cannot be read now: the next run reads it
+            log.warning("%s: cannot read the gateway: %s", item.business_key, exc)
             counts["still_unknown"] += 1
+            continue
+        try:
+            if live is not None:
+                ledger.resolve_in_doubt(
+                    item, happened=True, result={"msg_id": live}, evidence=evidence
+                )
+                _mark_sent(engine, item.business_key, live)
+                counts["arrived"] += 1
+            else:
+                ledger.resolve_in_doubt(item, happened=False, evidence=evidence)
+                counts["never_arrived"] += 1
+        except IllegalTransition as exc:  # another settler was first
+            log.info("%s: %s", item.business_key, exc)
     return counts
 
 
@@ -316,10 +632,11 @@ def reconcile(
     receipts: FileReceiptBook,
     ledger: WorkItemLedger,
 ) -> dict[str, Any]:
-    """The hub's payments against the gateway's own status reports, for every file the hub
-    knows it sent (the one on the disbursement and the one its work item recorded): tranches
-    whose stored status disagrees with the gateway's latest, and tranches the gateway accepted
-    in more than one file (paid twice: must be 0)."""
+    """The hub's payments against the gateway's own status reports, over every file each
+    tranche was ever sent under (its files, the one on the disbursement, the one its work item
+    recorded): tranches whose stored status disagrees with the gateway's, tranches recorded
+    RJCT that a file of theirs paid, and tranches the gateway accepted in more than one file
+    (paid twice). All three must be empty."""
     with engine.connect() as conn:
         rows = conn.execute(
             select(disbursement.c.end_to_end_id, disbursement.c.status, disbursement.c.msg_id)
@@ -327,25 +644,25 @@ def reconcile(
     by_status: dict[str, int] = {}
     mismatches: dict[str, tuple[str, str]] = {}
     paid_twice: list[str] = []
+    paid_but_rejected: list[str] = []
     for e2e, status, msg_id in rows:
         by_status[status] = by_status.get(status, 0) + 1
         item = ledger.get(KIND, e2e)
-        files = {m for m in (msg_id, (item.result or {}).get("msg_id") if item else None) if m}
-        accepted, latest = set(), None
-        for sent in sorted(files):
-            for report in gateway_reports(gateway, receipts, sent):
-                for p in report.payments:
-                    if p.end_to_end_id == e2e:
-                        latest = p.status if sent == msg_id else latest
-                        if p.status in ("ACCP", "ACSC"):
-                            accepted.add(sent)
-        if len(accepted) > 1:
+        recorded = (item.result or {}).get("msg_id") if item else None
+        seen = _read_tranche(
+            engine, gateway, receipts, e2e, tuple(m for m in (msg_id, recorded) if m)
+        )
+        if len(seen.accepted) > 1:
             paid_twice.append(e2e)
-        if latest is not None and latest != status:
-            mismatches[e2e] = (status, latest)
+        if status == PaymentStatus.RJCT.value and seen.accepted:
+            paid_but_rejected.append(e2e)
+        gateway_says = "DUPLICATE" if seen.duplicate_only else seen.status
+        if gateway_says is not None and gateway_says != status:
+            mismatches[e2e] = (status, gateway_says)
     return {
         "by_status": by_status,
         "mismatches": mismatches,
         "paid_twice": paid_twice,
+        "paid_but_rejected": paid_but_rejected,
         "in_flight": by_status.get("SENT", 0) + by_status.get("ACCP", 0),
     }
