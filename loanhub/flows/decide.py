@@ -308,19 +308,7 @@ def post_to_los(engine: Engine, bot: LosBot, guard: LedgerGuard, application_no:
         raise LookupError(f"{application_no} has no decision to post")
     if made["los_reference"]:
         return str(made["los_reference"])
-    receipt = submit_once(
-        bot,
-        guard,
-        application_no,
-        LosDecision(
-            made["outcome"],
-            made["approved_amount"],
-            made["term_months"],
-            made["annual_rate"],
-            "",
-            f"{made['decided_by']} ({made['rule_set_version']})"[:500],
-        ),
-    )
+    receipt = submit_once(bot, guard, application_no, los_form(made))
     with engine.begin() as conn:
         conn.execute(
             update(decision)
@@ -328,6 +316,23 @@ def post_to_los(engine: Engine, bot: LosBot, guard: LedgerGuard, application_no:
             .values(los_reference=receipt.reference, los_status=receipt.status)
         )
     return receipt.reference
+
+
+def los_form(made: dict[str, Any]) -> LosDecision:
+    """The LOS approval form of a stored decision (a row of ``decision``)."""
+    return LosDecision(
+        made["outcome"],
+        made["approved_amount"],
+        made["term_months"],
+        made["annual_rate"],
+        "",
+        f"{made['decided_by']} ({made['rule_set_version']})"[:500],
+    )
+
+
+def submission(username: str, application_no: str, made: LosDecision) -> dict[str, Any]:
+    """The work item's payload: what was sent, and as whom (the status page names the user)."""
+    return {"application_no": application_no, **decision_fields(made), "user": username}
 
 
 def submit_once(
@@ -338,11 +343,7 @@ def submit_once(
     retry after a recorded outcome sends nothing, and a decision the LOS holds for a checker
     is NEEDS_HUMAN with its reference kept."""
     bot.check(made)  # a form the LOS cannot take is refused before any work item exists
-    payload = {
-        "application_no": application_no,
-        **decision_fields(made),
-        "user": bot.login.username,
-    }
+    payload = submission(bot.login.username, application_no, made)
 
     def post() -> dict[str, Any]:
         receipt = bot.submit_decision(application_no, made)

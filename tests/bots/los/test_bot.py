@@ -122,3 +122,63 @@ def test_a_submit_turned_away_by_the_busy_page_is_retried_safely(sim, los_bot, s
     receipt = los_bot.submit_decision(number, approve())
     assert receipt.submitted
     assert len(decisions(sim, number)) == 1
+
+
+def free_port() -> int:
+    """A loopback port with nothing listening on it: a LOS that is down."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_los_nobody_answers_is_transient_not_a_screen_for_a_person(
+    sim, sim_endpoints, chromium, evidence
+):
+    """Connection refused before anything was sent: retry later, never NEEDS_HUMAN (which
+    would leave the work item stuck for a person although the LOS was merely down)."""
+    from bots.los.bot import LosBot
+    from loanhub.platform.masking import mask_text
+    from tests.bots.conftest import FAST_POLICY
+
+    down = los_login(sim_endpoints).model_copy(
+        update={"url": f"http://127.0.0.1:{free_port()}/los/"}
+    )
+    bot = LosBot(down, chromium, evidence, mask_text, FAST_POLICY)
+    try:
+        with pytest.raises(TransientError, match="ERR_CONNECTION_REFUSED"):
+            bot.submit_decision("AP-NOBODY", approve())
+        with pytest.raises(TransientError, match="ERR_CONNECTION_REFUSED"):
+            bot.read_status("AP-NOBODY")
+        unresolvable = down.model_copy(update={"url": "http://los.invalid/los/"})
+        bot.login = unresolvable
+        with pytest.raises(TransientError, match="ERR_NAME_NOT_RESOLVED"):
+            bot.submit_decision("AP-NOBODY", approve())
+    finally:
+        bot.close()
+
+
+def test_no_answer_to_the_submit_is_read_back_from_the_status_page(
+    sim, sim_endpoints, sim_dataset, los_bot
+):
+    """The LOS records the decision and answers later than the bot waits (a navigation
+    timeout after the click): the bot reads the status instead of calling it a strange
+    screen, and finds its decision."""
+    number = application(sim_dataset, 8)
+    sim.controls({"los": {"/decide": {"hold_seconds": 4.0}}})
+    los_bot.context.set_default_navigation_timeout(1500)  # shorter than the LOS holds on
+    receipt = los_bot.submit_decision(number, approve())
+    [recorded] = decisions(sim, number)
+    assert (receipt.reference, receipt.submitted) == (recorded["reference"], True)
+
+
+def test_read_status_shows_every_decision_on_the_application(sim, los_bot, sim_dataset):
+    number = application(sim_dataset, 9)
+    assert los_bot.read_status(number).decisions == []
+    receipt = los_bot.submit_decision(number, approve())
+    reading = los_bot.read_status(number)
+    assert reading.status == "APPROVED"
+    assert [(r.reference, r.decision, r.amount) for r in reading.decisions] == [
+        (receipt.reference, "APPROVE", Decimal("120000.00"))
+    ]

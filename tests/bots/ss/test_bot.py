@@ -163,3 +163,22 @@ def test_a_browser_that_died_is_transient_and_the_next_task_recovers(
         ss_bot.fetch_history(p.id_number, p.name)
     assert ss_bot.fetch_history(p.id_number, p.name).found  # a new browser, a new login
     assert len(sim.journal("ss", "login")) == 2
+
+
+def test_a_portal_nobody_answers_is_transient_not_a_screen_for_a_person(
+    sim, sim_endpoints, chromium, evidence, sim_dataset
+):
+    """Connection refused: nothing was asked, so retry later; never NEEDS_HUMAN."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    login = PortalLogin(**{**sim_endpoints["ss_portal"], "url": f"http://127.0.0.1:{port}/ss/"})
+    bot = SocialSecurityBot(login, chromium, evidence, mask_text, FAST_POLICY)
+    p = person(sim_dataset, 0)
+    try:
+        with pytest.raises(TransientError, match="ERR_CONNECTION_REFUSED"):
+            bot.fetch_history(p.id_number, p.name)
+    finally:
+        bot.close()
