@@ -11,6 +11,7 @@ new one, and is warned about again.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -18,11 +19,20 @@ from typing import Any
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, select, update
 
-from connectors.smtp import Notifier
+from connectors.smtp import Notifier, message_id_for
+from kernel.failures import (
+    BusinessAnswer,
+    ContractError,
+    NeedsHuman,
+    OutcomeUnknown,
+    TransientError,
+)
 from loanhub.flows.harvest import Applicant, applicants
-from loanhub.platform.db import insert_or_ignore
+from loanhub.platform.db import insert_or_ignore, retrying
 from loanhub.platform.guards import LedgerGuard
+from loanhub.platform.ledger import ConflictingWorkItem, WorkItemLedger
 from schemas.base import Lineage
+from schemas.hub import WorkItemState
 from schemas.lending import EarlyWarning, WarningSeverity
 from schemas.tables import (
     credit_account,
@@ -38,6 +48,7 @@ from schemas.tables import (
 from schemas.types import utcnow
 
 RULES_VERSION = "warnings-v1"
+log = logging.getLogger(__name__)
 
 
 class WarningPolicy(BaseModel):
@@ -184,61 +195,236 @@ def store_warnings(engine: Engine, warnings: list[EarlyWarning]) -> int:
     return new
 
 
+MAIL = "warning_mail"
+ESCALATION = "warning_escalation"
+MAIL_KINDS = (MAIL, ESCALATION)
+_MARK = {MAIL: "notified_at", ESCALATION: "escalated_at"}
+
+
+def _letter(kind: str, row: Any, policy: WarningPolicy) -> tuple[str, str]:
+    """Subject and body of a warning's mail or escalation: built from the warning alone, so
+    that a resend (``settle_mails``) is the same letter as the first send."""
+    if kind == MAIL:
+        return (
+            f"[loanhub {row['severity']}] {row['rule']} {row['loan_account']}",
+            f"{row['message']}\nclass hint: {row['risk_class']}\nkey: {row['warning_key']}",
+        )
+    return (
+        f"[loanhub ESCALATION] {row['rule']} {row['loan_account']} unanswered",
+        f"Not acknowledged within {policy.escalate_after_hours} h:\n{row['message']}",
+    )
+
+
+def _mail_once(
+    guard: LedgerGuard,
+    notifier: Notifier,
+    kind: str,
+    row: Any,
+    to: list[str],
+    policy: WarningPolicy,
+) -> dict[str, Any]:
+    """One warning's mail as a work item, under the Message-ID derived from that item: a
+    retry after a send that was not recorded sends nothing, and a resend after an unknown
+    outcome is recognisably the same message."""
+    subject, body = _letter(kind, row, policy)
+    message_id = message_id_for(kind, row["warning_key"])
+    return guard.once(
+        kind,
+        row["warning_key"],
+        {"to": to},
+        lambda: {"id": notifier.send(to, subject, body, message_id=message_id)},
+    )
+
+
+def _outcome(send: Any, counts: dict[str, int], done: str, what: str) -> bool:
+    """Run one mail, sort what happened into ``counts``; never raises for one item's trouble
+    (a store outage, or a bug, does stop the loop: every item after would meet it too)."""
+    try:
+        send()
+    except OutcomeUnknown as exc:  # the server may have it: settle_mails resends it
+        counts["in_doubt"] += 1
+        log.warning("%s is in doubt: %s", what, exc)
+    except NeedsHuman as exc:  # the item was IN_DOUBT (or NEEDS_HUMAN) from before
+        counts["in_doubt"] += 1
+        log.warning("%s waits to be settled: %s", what, exc)
+    except TransientError as exc:  # nothing sent; the next run sends it
+        counts["failed"] += 1
+        counts["retryable"] += 1
+        log.warning("%s not sent, will be retried: %s", what, exc)
+    except (ContractError, BusinessAnswer) as exc:  # will not work by retrying
+        counts["failed"] += 1
+        log.error("%s refused: %s", what, exc)
+    except ConflictingWorkItem as exc:  # its recipients changed since it was first tried
+        counts["conflicts"] += 1
+        log.error("%s conflicts with its earlier attempt: %s", what, exc)
+    else:
+        counts[done] += 1
+        return True
+    return False
+
+
 def notify(
     engine: Engine, notifier: Notifier, policy: WarningPolicy, now: datetime, guard: LedgerGuard
-) -> dict:
+) -> dict[str, int]:
     """Mail every warning not mailed yet (one mail each, masked by the notifier), then
     escalate the ones nobody acknowledged within ``escalate_after_hours``. Each mail is a work
-    item: a retry after a send that was not recorded does not send it again."""
-    counts = {"notified": 0, "escalated": 0}
+    item: a retry after a send that was not recorded does not send it again.
+
+    One warning whose mail fails, is in doubt or conflicts never stops the others; each is
+    counted (and logged with its reason): ``notified``, ``escalated``, ``failed`` (of which
+    ``retryable`` were transient: nothing sent, the next run sends them), ``in_doubt`` (the
+    server may have them: ``settle_mails`` settles them) and ``conflicts``. ``pending`` says
+    whether the run should end failed so that Airflow retries it.
+    """
+    counts = {
+        "notified": 0,
+        "escalated": 0,
+        "failed": 0,
+        "retryable": 0,
+        "in_doubt": 0,
+        "conflicts": 0,
+    }
     with engine.connect() as conn:
         fresh = (
-            conn.execute(select(early_warning).where(early_warning.c.notified_at.is_(None)))
+            conn.execute(
+                select(early_warning)
+                .where(early_warning.c.notified_at.is_(None))
+                .order_by(early_warning.c.id)
+            )
             .mappings()
             .all()
         )
         stale = (
             conn.execute(
-                select(early_warning).where(
+                select(early_warning)
+                .where(
                     early_warning.c.notified_at.is_not(None),
                     early_warning.c.acknowledged_at.is_(None),
                     early_warning.c.escalated_at.is_(None),
                     early_warning.c.notified_at
                     < now - timedelta(hours=policy.escalate_after_hours),
                 )
+                .order_by(early_warning.c.id)
             )
             .mappings()
             .all()
         )
 
-    def mail_once(kind: str, row: Any, to: list[str], subject: str, body: str) -> None:
-        guard.once(
-            kind,
-            row["warning_key"],
-            {"to": to},
-            lambda: {"id": notifier.send(to, subject, body)},
-        )
+    for kind, rows, to, done in (
+        (MAIL, fresh, policy.recipients, "notified"),
+        (ESCALATION, stale, policy.escalation_recipients, "escalated"),
+    ):
+        for row in rows:
+            sent = _outcome(
+                lambda row=row, kind=kind, to=to: _mail_once(
+                    guard, notifier, kind, row, to, policy
+                ),
+                counts,
+                done,
+                f"{kind} {row['warning_key']}",
+            )
+            if sent:
+                _mark(engine, row["id"], **{_MARK[kind]: utcnow()})
+    return counts
 
-    for row in fresh:
-        mail_once(
-            "warning_mail",
-            row,
-            policy.recipients,
-            f"[loanhub {row['severity']}] {row['rule']} {row['loan_account']}",
-            f"{row['message']}\nclass hint: {row['risk_class']}\nkey: {row['warning_key']}",
-        )
-        _mark(engine, row["id"], notified_at=utcnow())
-        counts["notified"] += 1
-    for row in stale:
-        mail_once(
-            "warning_escalation",
-            row,
-            policy.escalation_recipients,
-            f"[loanhub ESCALATION] {row['rule']} {row['loan_account']} unanswered",
-            f"Not acknowledged within {policy.escalate_after_hours} h:\n{row['message']}",
-        )
-        _mark(engine, row["id"], escalated_at=utcnow())
-        counts["escalated"] += 1
+
+class MailsPending(RuntimeError):
+    """Some mails are worth another run: not sent for a passing reason, or in doubt (the next
+    run's ``settle_mails`` resends those). What the notify task raises at its end, after every
+    other mail went out, so that Airflow retries it."""
+
+
+def pending(counts: dict[str, int]) -> str | None:
+    """Why the run should be retried, or None: transient failures and mails in doubt are;
+    refusals and conflicts are not (a retry would meet them again: they are for a person,
+    in the log and on the work-item dashboard)."""
+    retry = counts.get("retryable", 0)
+    doubt = counts.get("in_doubt", 0)
+    if not retry and not doubt:
+        return None
+    return f"{retry} mail(s) not sent for now, {doubt} in doubt: {counts}"
+
+
+def raise_if_pending(counts: dict[str, int]) -> dict[str, int]:
+    """``counts``, or ``MailsPending`` when something is worth a retry of the task."""
+    reason = pending(counts)
+    if reason is not None:
+        raise MailsPending(reason)
+    return counts
+
+
+def settle_mails(
+    ledger: WorkItemLedger,
+    notifier: Notifier,
+    policy: WarningPolicy | None = None,
+) -> dict[str, int]:
+    """Settle every mail work item left IN_DOUBT (a connection lost after the end of DATA,
+    or a worker that died with the claim): run at the start of every notify run and by hand.
+
+    An SMTP server cannot be asked what it accepted (the simulator's journal can, the bank's
+    server cannot), so a doubt is settled by what SMTP does allow: the mail is sent again
+    under the **same Message-ID**, and receivers drop a second copy by it: at least once, and
+    recognisably once. The audit chain says so (``work_item.resolved_not_done`` with that
+    evidence, then the resend's own claim and close). A warning already recorded as mailed
+    is settled DONE without a resend; one that no longer exists is released, not resent.
+
+    Returns counts ``resent``, ``already``, ``gone``, and of the resends that did not go
+    through ``in_doubt`` (unknown again: the next run settles them once more), ``failed``
+    (of which ``retryable``) and ``conflicts``. Isolated like ``notify``: one mail's trouble
+    never stops the others.
+    """
+    policy = policy or WarningPolicy()
+    guard = LedgerGuard(ledger)
+    counts = dict.fromkeys(
+        ("resent", "already", "gone", "in_doubt", "failed", "retryable", "conflicts"), 0
+    )
+    for kind in MAIL_KINDS:
+        for item in ledger.items(state=WorkItemState.IN_DOUBT, kind=kind):
+            with ledger.engine.connect() as conn:
+                row = (
+                    conn.execute(
+                        select(early_warning).where(
+                            early_warning.c.warning_key == item.business_key
+                        )
+                    )
+                    .mappings()
+                    .first()
+                )
+            message_id = message_id_for(kind, item.business_key)
+            if row is None:
+                ledger.resolve_in_doubt(
+                    item, happened=False, evidence="the warning is gone: nothing to resend"
+                )
+                counts["gone"] += 1
+                continue
+            if row[_MARK[kind]] is not None:
+                ledger.resolve_in_doubt(
+                    item,
+                    happened=True,
+                    result={"id": message_id},
+                    evidence=f"the warning is recorded as mailed ({_MARK[kind]})",
+                )
+                counts["already"] += 1
+                continue
+            ledger.resolve_in_doubt(
+                item,
+                happened=False,
+                evidence=(
+                    "an SMTP server cannot be asked what it accepted: resent under the same "
+                    f"Message-ID {message_id}, receivers drop a duplicate by it"
+                ),
+            )
+            to = list(item.payload.get("to") or [])
+            sent = _outcome(
+                lambda kind=kind, row=row, to=to: _mail_once(
+                    guard, notifier, kind, row, to, policy
+                ),
+                counts,
+                "resent",
+                f"{kind} {item.business_key} (settling)",
+            )
+            if sent:
+                _mark(ledger.engine, row["id"], **{_MARK[kind]: utcnow()})
     return counts
 
 
@@ -256,8 +442,15 @@ def acknowledge(engine: Engine, warning_key: str) -> bool:
 
 
 def _mark(engine: Engine, warning_id: int, **values: Any) -> None:
-    with engine.begin() as conn:
-        conn.execute(update(early_warning).where(early_warning.c.id == warning_id).values(**values))
+    """Record a warning as mailed (or escalated): idempotent, so repeated on a dropped
+    connection; a mark lost anyway leaves a DONE work item, and the next run only re-marks."""
+    retrying(
+        engine,
+        lambda conn: conn.execute(
+            update(early_warning).where(early_warning.c.id == warning_id).values(**values)
+        ),
+        what=f"mark warning {warning_id}",
+    )
 
 
 # -- after the loan: what the re-pulled sources say ------------------------------------------

@@ -48,3 +48,90 @@ def test_a_permanent_refusal_is_a_contract_failure():
             Notifier(SmtpConfig(host="127.0.0.1", port=port), mask_text).send(["a@b"], "s", "b")
     finally:
         controller.stop()
+
+
+# -- what "sent" means: the 250 after the end of DATA ---------------------------------------
+
+
+class SmtpSim:
+    """The SMTP simulator (``simulators.smtp``) in this process, on a loopback port, with its
+    own controls and journal: a real server whose faults a test sets directly."""
+
+    def __init__(self) -> None:
+        import asyncio
+        import threading
+
+        from simulators.controls import Controls
+        from simulators.journal import Journal
+        from simulators.smtp import start_smtp
+
+        self.controls = Controls()
+        self.journal = Journal()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.server, info = asyncio.run_coroutine_threadsafe(
+            start_smtp(self.journal, "127.0.0.1", 0, self.controls), self.loop
+        ).result(10)
+        self.config = SmtpConfig(host=info["host"], port=info["port"], timeout=5)
+
+    def fault(self, kind: str, times: int = 1) -> None:
+        self.controls.update({"smtp": {"mail": {"fault": kind, "times": times}}})
+
+    def mails(self) -> list[dict]:
+        return self.journal.entries("smtp", "mail")
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.fixture
+def smtp_sim():
+    server = SmtpSim()
+    yield server
+    server.stop()
+
+
+def test_a_mail_carries_the_message_id_of_its_work_item(smtp_sim):
+    from connectors.smtp import message_id_for
+
+    mid = message_id_for("warning_mail", "dpd_1:LN0001:20261101")
+    assert mid == message_id_for("warning_mail", "dpd_1:LN0001:20261101")  # deterministic
+    assert mid != message_id_for("warning_escalation", "dpd_1:LN0001:20261101")
+    assert "LN0001" not in mid  # the key names a loan: hashed, not spelt out
+    notifier = Notifier(smtp_sim.config, mask_text)
+    assert notifier.send(["a@b"], "s", "b", message_id=mid) == mid
+    (mail,) = smtp_sim.mails()
+    assert mail["message_id"] == mid
+
+
+def test_a_drop_before_the_end_of_data_is_transient_and_nothing_is_kept(smtp_sim):
+    smtp_sim.fault("drop_before_data")
+    with pytest.raises(TransientError, match="nothing sent"):
+        Notifier(smtp_sim.config, mask_text).send(["a@b"], "s", "b")
+    assert smtp_sim.mails() == []
+    assert smtp_sim.journal.entries("smtp", "dropped")  # the fault did fire
+
+
+def test_a_busy_reply_to_the_end_of_data_is_transient(smtp_sim):
+    smtp_sim.fault("busy")
+    with pytest.raises(TransientError, match="451"):
+        Notifier(smtp_sim.config, mask_text).send(["a@b"], "s", "b")
+    assert smtp_sim.mails() == []
+
+
+def test_a_drop_after_the_end_of_data_is_outcome_unknown(smtp_sim):
+    """The server has the message (it is journaled) but its 250 never came: the hub cannot
+    tell, so it must not say "not sent" (a retry would be a blind resend) nor "sent"."""
+    from kernel.failures import OutcomeUnknown
+
+    smtp_sim.fault("drop_after_data")
+    with pytest.raises(OutcomeUnknown, match="after the end of DATA"):
+        Notifier(smtp_sim.config, mask_text).send(["a@b"], "s", "b", message_id="<m1@loanhub>")
+    (mail,) = smtp_sim.mails()
+    assert mail["message_id"] == "<m1@loanhub>"
+    # the fault was once: the next mail goes through
+    Notifier(smtp_sim.config, mask_text).send(["a@b"], "s2", "b")
+    assert len(smtp_sim.mails()) == 2

@@ -1,5 +1,6 @@
 """After the loan, on PostgreSQL with the simulators: the night's extract in, days past due and
-class hints, warnings raised once, mailed once (masked), escalated when unanswered."""
+class hints, warnings raised once, mailed once (masked), escalated when unanswered; a mail in
+doubt settled by its resend under the same Message-ID; one mail's trouble never stops another."""
 
 from __future__ import annotations
 
@@ -7,18 +8,24 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
+from connectors.smtp import Notifier, message_id_for
+from kernel.failures import FailureKind
 from loanhub.flows import repayments, warnings
 from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.ledger import WorkItemLedger
+from loanhub.platform.masking import mask_text
 from loanhub.platform.receipts import FileReceiptBook
 from loanhub.runtime.settings import HubSettings
 from loanhub.runtime.wiring import HubConnectors
 from schemas.base import Lineage
-from schemas.lending import RepaymentInstallment
-from schemas.tables import early_warning, fact_row, repayment_installment
+from schemas.hub import WorkItemState
+from schemas.lending import RepaymentInstallment, WarningSeverity
+from schemas.tables import audit_event, early_warning, fact_row, repayment_installment
 from schemas.types import utcnow
+from tests.connectors.test_smtp import SmtpSim
 
 
 def test_risk_class_hint():
@@ -62,7 +69,15 @@ def test_nightly_sync_raises_warnings_once_and_mails_them_once(
 
     guard = LedgerGuard(WorkItemLedger(pg_engine, owner="notify"))
     sent = warnings.notify(pg_engine, hub.notifier, settings.warnings, utcnow(), guard)
-    assert sent == {"notified": first, "escalated": 0}
+    assert sent == {
+        "notified": first,
+        "escalated": 0,
+        "failed": 0,
+        "retryable": 0,
+        "in_doubt": 0,
+        "conflicts": 0,
+    }
+    assert warnings.pending(sent) is None
     assert (
         warnings.notify(pg_engine, hub.notifier, settings.warnings, utcnow(), guard)["notified"]
         == 0
@@ -149,3 +164,150 @@ def test_a_loan_that_catches_up_and_falls_behind_again_is_warned_again(pg_engine
     assert rules_raised().count("dpd_crossed_1") == 2
     assert rules_raised().count("missed_installment") == 2
     assert rules_raised().count("dpd_crossed_30") == 1
+
+
+# -- mails in doubt, and one mail never stopping the others ----------------------------------
+
+
+@pytest.fixture
+def smtp_sim():
+    server = SmtpSim()
+    yield server
+    server.stop()
+
+
+def _seed_warnings(engine, n: int) -> list[str]:
+    state = warnings.LoanState("LN-MAIL-0001", dpd=3, missed=1, partial=0, risk_class="关注")
+    found = [
+        warnings.warning(
+            f"test_{i}:LN-MAIL-{i:04d}:-",
+            state,
+            "missed_installment",
+            WarningSeverity.HIGH,
+            f"LN-MAIL-{i:04d} missed 1 installment(s)",
+        )
+        for i in range(n)
+    ]
+    assert warnings.store_warnings(engine, found) == n
+    return [w.warning_key for w in found]
+
+
+def _notified(engine) -> dict[str, bool]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(early_warning.c.warning_key, early_warning.c.notified_at))
+        return {k: at is not None for k, at in rows}
+
+
+def test_a_mail_in_doubt_is_settled_by_sending_it_again_under_its_message_id(
+    pg_engine, smtp_sim, tmp_path
+):
+    """The server kept the mail and the connection dropped before its 250: IN_DOUBT, never
+    "sent" nor "not sent". The settle resends it under the same Message-ID: the server then
+    holds that message at most twice (receivers drop the copy by its id), the warning is
+    marked mailed once, and nothing is sent a third time."""
+    policy = HubSettings(data_dir=tmp_path).warnings
+    keys = _seed_warnings(pg_engine, 3)
+    notifier = Notifier(smtp_sim.config, mask_text)
+    ledger = WorkItemLedger(pg_engine, owner="notify")
+    guard = LedgerGuard(ledger)
+
+    smtp_sim.fault("drop_after_data")  # the first mail: kept by the server, no 250
+    counts = warnings.notify(pg_engine, notifier, policy, utcnow(), guard)
+    assert counts["in_doubt"] == 1
+    assert counts["notified"] == 2  # the others went out all the same
+    assert warnings.pending(counts) is not None  # worth a retry: the next run settles it
+    with pytest.raises(warnings.MailsPending):
+        warnings.raise_if_pending(counts)
+    (doubt,) = ledger.items(state=WorkItemState.IN_DOUBT, kind="warning_mail")
+    assert doubt.business_key == keys[0]
+    assert _notified(pg_engine)[keys[0]] is False
+    mid = message_id_for("warning_mail", keys[0])
+    assert [m["message_id"] for m in smtp_sim.mails()].count(mid) == 1
+
+    # the next run does not send it blindly: the notify pass alone leaves it in doubt
+    again = warnings.notify(pg_engine, notifier, policy, utcnow(), guard)
+    assert again["in_doubt"] == 1
+    assert again["notified"] == 0
+    assert [m["message_id"] for m in smtp_sim.mails()].count(mid) == 1
+
+    settled = warnings.settle_mails(ledger, notifier, policy)
+    assert settled["resent"] == 1
+    assert settled["in_doubt"] == 0
+    assert ledger.get("warning_mail", keys[0]).state is WorkItemState.DONE
+    assert _notified(pg_engine) == dict.fromkeys(keys, True)
+    ids = [m["message_id"] for m in smtp_sim.mails()]
+    assert ids.count(mid) == 2  # the kept first copy and the resend: the same message
+    assert len(set(ids)) == 3  # every warning one Message-ID
+
+    assert warnings.settle_mails(ledger, notifier, policy)["resent"] == 0
+    assert warnings.notify(pg_engine, notifier, policy, utcnow(), guard)["notified"] == 0
+    assert len(smtp_sim.mails()) == 4
+
+    with pg_engine.connect() as conn:
+        actions = list(
+            conn.execute(
+                select(audit_event.c.action)
+                .where(audit_event.c.subject == f"warning_mail:{keys[0]}")
+                .order_by(audit_event.c.seq)
+            ).scalars()
+        )
+    assert actions == [
+        "work_item.claimed",
+        "work_item.in_doubt",
+        "work_item.resolved_not_done",
+        "work_item.reclaimed",
+        "work_item.done",
+    ]
+
+
+def test_a_warning_already_marked_mailed_is_settled_without_a_resend(pg_engine, smtp_sim, tmp_path):
+    keys = _seed_warnings(pg_engine, 1)
+    ledger = WorkItemLedger(pg_engine, owner="notify")
+    item = ledger.claim("warning_mail", keys[0], {"to": ["x@bank.local"]})
+    ledger.mark_in_doubt(item, "worker died")
+    with pg_engine.begin() as conn:
+        conn.execute(early_warning.update().values(notified_at=utcnow()))
+    notifier = Notifier(smtp_sim.config, mask_text)
+    assert warnings.settle_mails(ledger, notifier)["already"] == 1
+    assert smtp_sim.mails() == []
+    assert ledger.get("warning_mail", keys[0]).state is WorkItemState.DONE
+
+
+def test_one_mail_that_fails_conflicts_or_is_in_doubt_never_stops_the_others(
+    pg_engine, smtp_sim, tmp_path
+):
+    policy = HubSettings(data_dir=tmp_path).warnings
+    keys = _seed_warnings(pg_engine, 5)
+    ledger = WorkItemLedger(pg_engine, owner="notify")
+    guard = LedgerGuard(ledger, wait_seconds=0)
+    # keys[1]: tried before to other recipients -> a conflict; keys[2]: in doubt from before
+    earlier = ledger.claim("warning_mail", keys[1], {"to": ["someone-else@bank.local"]})
+    ledger.fail(earlier, FailureKind.TRANSIENT, "earlier attempt")
+    doubted = ledger.claim("warning_mail", keys[2], {"to": policy.recipients})
+    ledger.mark_in_doubt(doubted, "worker died")
+    smtp_sim.fault("drop_before_data")  # keys[0]: the server drops it before DATA: not sent
+
+    notifier = Notifier(smtp_sim.config, mask_text)
+    counts = warnings.notify(pg_engine, notifier, policy, utcnow(), guard)
+    assert counts == {
+        "notified": 2,
+        "escalated": 0,
+        "failed": 1,
+        "retryable": 1,
+        "in_doubt": 1,
+        "conflicts": 1,
+    }
+    assert _notified(pg_engine) == {
+        keys[0]: False,
+        keys[1]: False,
+        keys[2]: False,
+        keys[3]: True,
+        keys[4]: True,
+    }
+    assert ledger.get("warning_mail", keys[0]).failure_kind is FailureKind.TRANSIENT
+    assert "nothing sent" in ledger.get("warning_mail", keys[0]).error
+    # the transient one goes out on the next run; the conflict stays for a person
+    later = warnings.notify(pg_engine, notifier, policy, utcnow(), guard)
+    assert later["notified"] == 1
+    assert later["conflicts"] == 1
+    assert warnings.pending(later) is not None  # keys[2] is still in doubt until settled
