@@ -10,13 +10,19 @@ It still refuses what the bureau's contract forbids before anything is sent (a b
 checksum, a query reason other than 01/02/03), because a query is a hard inquiry on the
 subject's file and a malformed one would cost it for nothing. An unknown subject is a thin file
 (an answer), not an error.
+
+Every query carries the caller's ``request_ref`` (1-32 characters ``[A-Za-z0-9-]``): the bureau
+keeps the answer under it for 7 days, and ``retrieve`` reads it back without another hard
+inquiry. That is how a query whose answer was lost (``OutcomeUnknown``) is settled: by reading,
+never by asking again. Choosing the reference, and when to retrieve, is the flows' business.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
 from connectors.config import Masker, SoapConfig
@@ -28,6 +34,8 @@ from schemas.identifiers import InvalidIdentifier, validate_resident_id, validat
 from schemas.types import utcnow
 
 REASONS = {"01", "02", "03"}
+REQUEST_REF = re.compile(r"[A-Za-z0-9-]{1,32}")
+BEIJING = timezone(timedelta(hours=8))
 SubjectKind = Literal["personal", "enterprise"]
 
 
@@ -93,16 +101,25 @@ class BureauConnector(SoapClient):
             raise ContractError(str(exc), system=self.system) from exc
 
     def query(
-        self, kind: SubjectKind, subject: str, name: str, reason: str, consent_ref: str
+        self,
+        kind: SubjectKind,
+        subject: str,
+        name: str,
+        reason: str,
+        consent_ref: str,
+        request_ref: str,
     ) -> BureauReport:
-        """One inquiry, sent now: the report, or a thin file when the bureau knows nobody by
-        that identifier. Never retried once sent (a hard inquiry is not idempotent)."""
+        """One inquiry, sent now under ``request_ref``: the report, or a thin file when the
+        bureau knows nobody by that identifier. Never retried once sent (a hard inquiry is not
+        idempotent); a lost answer is ``OutcomeUnknown``, to be settled by ``retrieve``."""
         subject = self.checked(kind, subject, reason)
+        self._check_ref(request_ref)
         operation = OPERATIONS[kind]
         try:
             answer = self.call(
                 operation.name,
                 idempotent=False,
+                requestRef=request_ref,
                 name=name,
                 queryReason=reason,
                 consentRef=consent_ref,
@@ -123,6 +140,47 @@ class BureauConnector(SoapClient):
             answer.raw,
         )
 
+    def retrieve(self, request_ref: str, subject: str, reason: str) -> BureauReport | None:
+        """The answer the bureau keeps under ``request_ref`` (``RetrieveReport``: a read, no
+        hard inquiry), or None when it never received that reference or no longer keeps it.
+
+        ``subject`` and ``reason`` are what the caller queried under that reference: the answer
+        must be about that subject (anything else is a contract failure, never a report filed
+        under the wrong person), and the reason is not in the answer."""
+        self._check_ref(request_ref)
+        try:
+            answer = self.call("RetrieveReport", idempotent=True, requestRef=request_ref)
+        except BusinessAnswer as exc:
+            if exc.code and exc.code.startswith("Client.SubjectNotFound"):
+                return BureauReport(subject, reason, True, None, None, utcnow(), None)
+            if exc.code and exc.code.startswith("Client.RequestNotFound"):
+                return None
+            raise
+        about = answer.body.findtext(".//{*}identity/{*}idNumber") or answer.body.findtext(
+            ".//{*}report/{*}uscc"
+        )
+        if (about or "").upper() != subject.upper():
+            raise ContractError(
+                f"RetrieveReport {request_ref} answered about another subject",
+                system=self.system,
+            )
+        return BureauReport(
+            subject,
+            reason,
+            False,
+            answer.body.findtext(".//{*}reportNo"),
+            answer.sha256,
+            _queried_at(answer.body.findtext("{*}queriedAt")) or answer.fetched_at,
+            answer.raw,
+        )
+
+    def _check_ref(self, request_ref: str) -> None:
+        if not REQUEST_REF.fullmatch(request_ref or ""):
+            raise ContractError(
+                f"request reference {request_ref!r} is not 1-32 characters [A-Za-z0-9-]",
+                system=self.system,
+            )
+
     def kept(self, subject: str, reason: str, summary: dict[str, Any]) -> BureauReport:
         """A report fetched earlier, rebuilt from its summary and the evidence store's raw copy."""
         digest = summary.get("raw_sha256")
@@ -135,3 +193,13 @@ class BureauConnector(SoapClient):
             datetime.fromisoformat(summary["fetched_at"]),
             self.store.get_raw(digest) if digest else None,
         )
+
+
+def _queried_at(text: str | None) -> datetime | None:
+    """When the bureau answered the original query (Beijing time, as it prints it): a retrieved
+    report is as old as that query, not as the retrieval."""
+    try:
+        at = datetime.strptime(text or "", "%Y.%m.%d %H:%M:%S").replace(tzinfo=BEIJING)
+        return at.astimezone(UTC)
+    except ValueError:
+        return None

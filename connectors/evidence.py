@@ -7,6 +7,7 @@ request/response pairs with personal data masked, for people to read when someth
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import uuid
@@ -14,6 +15,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors.config import Masker
+
+
+class EvidenceUnwritable(OSError):
+    """The evidence store cannot keep a record (disk full, read-only, a path in the way).
+
+    Its own type so that a caller can tell *where* in a call it failed: before a request left
+    (nothing was sent: a transient failure) or after the answer came (the answer exists at the
+    peer but is not kept here), which a generic ``OSError`` cannot say."""
 
 
 class EvidenceStore:
@@ -29,11 +38,16 @@ class EvidenceStore:
         digest = hashlib.sha256(data).hexdigest()
         path = self.root / "raw" / digest[:2] / digest
         if not path.exists():
-            path.parent.mkdir(exist_ok=True)
             temp = path.with_name(f".{digest}.{uuid.uuid4().hex}.tmp")  # one per writer
-            temp.write_bytes(data)
-            os.chmod(temp, 0o600)
-            temp.replace(path)  # same content whoever wins
+            try:
+                path.parent.mkdir(exist_ok=True)
+                temp.write_bytes(data)
+                os.chmod(temp, 0o600)
+                temp.replace(path)  # same content whoever wins
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    temp.unlink(missing_ok=True)  # nothing partial is kept
+                raise EvidenceUnwritable(exc.errno, f"cannot keep raw evidence: {exc}") from exc
         return digest
 
     def get_raw(self, digest: str) -> bytes:
@@ -43,6 +57,11 @@ class EvidenceStore:
         """A masked, human-readable record of one exchange."""
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         path = self.root / "masked" / system / f"{stamp}-{uuid.uuid4().hex[:8]}-{name}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.mask(text), encoding="utf-8")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(self.mask(text), encoding="utf-8")
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)  # a truncated record is worse than none
+            raise EvidenceUnwritable(exc.errno, f"cannot keep masked evidence: {exc}") from exc
         return path

@@ -9,9 +9,12 @@ schema. The raw bytes are the payload whose hash every fact carries; mapping the
 mappings layer's job (lxml is ~30x faster than zeep's objects for large answers).
 
 Sent or not sent is what decides a retry: only a failure before the request left (refused
-connection, connect timeout) or an explicit "busy" is retried for a call that costs something
-(a bureau inquiry); anything after sending is ``OutcomeUnknown`` there, and transient only for
-reads.
+connection, connect timeout, a TLS handshake that failed, evidence that could not be written)
+or an explicit "busy" is retried for a call that costs something (a bureau inquiry); anything
+after sending is ``OutcomeUnknown`` there, and transient only for reads. "Sent" is not guessed
+from the exception's type: the connection itself records when the first byte of the request
+was handed to the socket (``_WireAdapter``), so a TLS or connect failure can never pass for a
+lost answer.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import requests
+import urllib3
+import urllib3.connection
 import urllib3.exceptions
 from lxml import etree
 from zeep import Client, Plugin, Settings
@@ -36,7 +41,7 @@ from zeep.transports import Transport
 from zeep.wsse.username import UsernameToken
 
 from connectors.config import Masker, SoapConfig
-from connectors.evidence import EvidenceStore
+from connectors.evidence import EvidenceStore, EvidenceUnwritable
 from kernel.calls import CallObserver, ignore_call, observed
 from kernel.failures import (
     BusinessAnswer,
@@ -67,7 +72,7 @@ def blank_secrets(text: str) -> str:
 
 
 class NotSent(Exception):
-    """The request never left: connection refused or not established in time."""
+    """The request never left: connection refused, not established in time, TLS refused."""
 
 
 class SentNoAnswer(Exception):
@@ -85,6 +90,66 @@ class SoapAnswer:
     fetched_at: datetime
 
 
+class _Wire(threading.local):
+    """Per thread: has the request being made handed a byte to the socket yet?"""
+
+    sent: bool = False
+
+
+_wire = _Wire()
+
+
+class _MarksSending:
+    """Mixed into urllib3's connections: connect first (a refused or TLS-failed connection
+    never counts), then mark the request as sent before its first byte goes out (a failure
+    in the middle of sending may have delivered it: in doubt, never "not sent")."""
+
+    sock: Any
+
+    def send(self, data: Any) -> None:
+        if self.sock is None:  # http.client connects lazily on the first send
+            self.connect()  # type: ignore[attr-defined]
+        _wire.sent = True
+        super().send(data)  # type: ignore[misc]
+
+
+class _HTTPConnection(_MarksSending, urllib3.connection.HTTPConnection):
+    pass
+
+
+class _HTTPSConnection(_MarksSending, urllib3.connection.HTTPSConnection):
+    pass
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _WireAdapter(requests.adapters.HTTPAdapter):
+    """requests' adapter with connections that record when a request starts to leave."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+def _before_sending(exc: BaseException) -> str:
+    """What went wrong before a byte of the request left, in words for the work item."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connect timeout"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS handshake failed"
+    cause = exc.args[0] if exc.args else None
+    reason = getattr(cause, "reason", cause)
+    if isinstance(reason, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
+        return "connection refused"
+    return "connection failed before sending"
+
+
 class _CappedTransport(Transport):
     """Streams the response under a size cap and a deadline for the whole call, and says
     whether a failure happened before or after the request was sent."""
@@ -97,20 +162,17 @@ class _CappedTransport(Transport):
         if self.logger.isEnabledFor(logging.DEBUG):  # as zeep's own transport logs it
             self.logger.debug("HTTP Post to %s:\n%s", address, message.decode("utf-8", "replace"))
         deadline = time.monotonic() + self.deadline_seconds
+        _wire.sent = False
         try:
             response = self.session.post(
                 address, data=message, headers=headers, timeout=self.operation_timeout, stream=True
             )
-        except requests.ConnectTimeout as exc:
-            raise NotSent(f"connect timeout: {exc}") from exc
-        except requests.ConnectionError as exc:
-            cause = exc.args[0] if exc.args else None
-            reason = getattr(cause, "reason", cause)
-            if isinstance(reason, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
-                raise NotSent(f"connection refused: {exc}") from exc
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            if not _wire.sent:
+                raise NotSent(f"{_before_sending(exc)}, nothing sent: {exc}") from exc
+            if isinstance(exc, requests.Timeout):
+                raise SentNoAnswer(f"no answer in time: {exc}") from exc
             raise SentNoAnswer(f"connection lost after sending: {exc}") from exc
-        except requests.Timeout as exc:
-            raise SentNoAnswer(f"no answer in time: {exc}") from exc
         body = bytearray()
         try:
             while chunk := response.raw.read1(64 * 1024):  # as it arrives, 64 KiB at most
@@ -217,7 +279,8 @@ def prepare(config: SoapConfig) -> _Prepared:
     with _prepared_lock:
         if key not in _prepared:
             session = requests.Session()
-            session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=16))
+            session.mount("http://", _WireAdapter(pool_maxsize=16))
+            session.mount("https://", _WireAdapter(pool_maxsize=16))
             transport = _CappedTransport(
                 session=session,
                 timeout=config.connect_timeout,
@@ -244,16 +307,35 @@ def prepare(config: SoapConfig) -> _Prepared:
         return _prepared[key]
 
 
-def parse_envelope(raw: bytes) -> etree._Element:
-    """The envelope, or ``ContractError`` for anything that is not plain, DTD-free XML."""
-    if b"<!DOCTYPE" in raw[:4096] or b"<!ENTITY" in raw:
-        raise ContractError("response carries a DTD or entity declarations: refused")
+def refuse_dtd(raw: bytes, root: etree._Element | None = None) -> None:
+    """Defence 1 of 3, DTD refused: a SOAP answer never needs a DTD, and every entity trick
+    needs one. Checked on the bytes before the parser sees them (cheap, and nothing of a DTD is
+    read at all) and, given the parsed ``root``, on the document itself (an answer in UTF-16
+    or another encoding hides ``<!DOCTYPE`` from a byte search)."""
+    if root is None:
+        if b"<!DOCTYPE" in raw or b"<!ENTITY" in raw:
+            raise ContractError("response carries a DTD or entity declarations: refused")
+    elif root.getroottree().docinfo.doctype or root.getroottree().docinfo.internalDTD:
+        raise ContractError("response carries a DTD: refused")
+
+
+def parse_untrusted(raw: bytes) -> etree._Element:
+    """The hardened parse, behind ``refuse_dtd`` (and tested without it): defence 2, entities
+    are never resolved (``resolve_entities=False``: no expansion, no file read through an
+    external entity); defence 3, nothing external is loaded (``load_dtd=False``: no external
+    DTD subset or parameter entity is read; ``no_network=True``: nothing is fetched, should the
+    libxml2 underneath ever ship a network client again)."""
     try:
-        root = etree.fromstring(raw, _PARSER)
+        return etree.fromstring(raw, _PARSER)
     except etree.XMLSyntaxError as exc:
         raise ContractError(f"response is not well-formed XML: {exc}") from exc
-    if root.getroottree().docinfo.doctype:
-        raise ContractError("response carries a DTD: refused")
+
+
+def parse_envelope(raw: bytes) -> etree._Element:
+    """The envelope, or ``ContractError`` for anything that is not plain, DTD-free XML."""
+    refuse_dtd(raw)
+    root = parse_untrusted(raw)
+    refuse_dtd(raw, root)
     if root.tag != f"{{{SOAP_ENV}}}Envelope":
         raise ContractError(f"response is not a SOAP 1.1 envelope ({root.tag})")
     return root
@@ -331,7 +413,7 @@ class SoapClient:
         if status != 200:
             raise ContractError("HTTP 500 without a SOAP fault", system=self.system)
         schema = self.prepared.schema
-        if not schema.validate(etree.ElementTree(etree.fromstring(etree.tostring(first)))):
+        if not schema.validate(etree.ElementTree(parse_untrusted(etree.tostring(first)))):
             raise ContractError(
                 f"{operation} answer breaks the WSDL's schema: {schema.error_log.last_error}",
                 system=self.system,
@@ -364,6 +446,10 @@ class SoapClient:
                 response = getattr(prepared.service, operation)(**params)
         except NotSent as exc:
             raise TransientError(str(exc), system=self.system) from exc
+        except EvidenceUnwritable as exc:  # the request's record, kept before it is sent
+            raise TransientError(
+                f"{operation} not sent: its evidence cannot be kept ({exc})", system=self.system
+            ) from exc
         except SentNoAnswer as exc:
             if idempotent:
                 raise TransientError(str(exc), system=self.system) from exc
@@ -373,17 +459,32 @@ class SoapClient:
         fetched_at = utcnow()
         try:
             body = self.classify_response(operation, response, idempotent)
-        finally:
-            if self.evidence is not None:
-                answer = response.content[:1_000_000].decode("utf-8", "replace")
-                self.evidence.put_masked(
-                    self.system,
-                    f"{operation}.response.txt",
-                    f"HTTP {response.status_code}\n{answer}",
-                )
-        digest = (
-            self.evidence.put_raw(response.content)
-            if self.evidence
-            else hashlib.sha256(response.content).hexdigest()
-        )
+        except Exception:
+            try:
+                self._keep_response(operation, response)
+            except EvidenceUnwritable as exc:  # what the peer said still decides
+                log.warning("%s %s: answer's evidence not kept: %s", self.system, operation, exc)
+            raise
+        try:
+            self._keep_response(operation, response)
+            digest = (
+                self.evidence.put_raw(response.content)
+                if self.evidence
+                else hashlib.sha256(response.content).hexdigest()
+            )
+        except EvidenceUnwritable as exc:
+            # sent and answered, but the answer cannot be kept: for a costly call the effect
+            # happened and its answer waits at the peer (to be read back), so it is in doubt
+            message = f"{operation} answered, but its evidence cannot be kept ({exc})"
+            if idempotent:
+                raise TransientError(message, system=self.system) from exc
+            raise OutcomeUnknown(message, system=self.system) from exc
         return SoapAnswer(operation, body, response.content, digest, fetched_at)
+
+    def _keep_response(self, operation: str, response: requests.Response) -> None:
+        """The masked answer, for people to read when something fails."""
+        if self.evidence is not None:
+            answer = response.content[:1_000_000].decode("utf-8", "replace")
+            self.evidence.put_masked(
+                self.system, f"{operation}.response.txt", f"HTTP {response.status_code}\n{answer}"
+            )

@@ -3,13 +3,23 @@
 Dates print as ``YYYY.MM.DD``, amounts as text with thousands separators, absent values are
 sometimes a missing element and sometimes an empty one. An unknown subject is the fault
 ``Client.SubjectNotFound``; every answered query adds a hard inquiry to the subject's report.
+
+Every query carries the client's ``requestRef``. The bureau keeps each answer (the report, or
+the SubjectNotFound fault) under it for ``retention_days`` (7; a control of ``RetrieveReport``)
+and ``RetrieveReport`` hands it back, journalled as a ``retrieval``, never as another hard
+inquiry. A reference it keeps that comes again with a query answers ``Client.DuplicateRequest``
+and records nothing; one it never received, or no longer keeps, answers
+``Client.RequestNotFound``. A query refused for bad input records nothing and keeps no ref.
 """
 
 from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -32,6 +42,20 @@ from simulators.soap import SoapFault, SoapService
 NAMESPACE = "urn:creditbureau:report:v1"
 REASONS = {"01": "贷款审批", "02": "贷后管理", "03": "担保资格审查"}
 BEIJING = timezone(timedelta(hours=8))
+REQUEST_REF = re.compile(r"[A-Za-z0-9-]{1,32}")
+RETENTION_DAYS = 7
+
+
+@dataclass
+class Kept:
+    """One answer kept under its request reference: the response element's bytes, or the fault
+    it was; ``None`` for both while the query is still being answered."""
+
+    operation: str
+    subject: str
+    at: datetime
+    answer: bytes | None = None
+    fault: tuple[str, str] | None = None
 
 
 def bureau_date(d: date | None) -> str | None:
@@ -51,9 +75,12 @@ class Bureau:
         self.journal = journal
         self._lock = threading.Lock()
         self._report_no = itertools.count(1)
-        required = ("queryReason", "consentRef", "operatorId", "name")
+        self._kept: dict[str, Kept] = {}
+        self.controls = controls
+        required = ("requestRef", "queryReason", "consentRef", "operatorId", "name")
         self.service.operation("QueryPersonalReport", ("idNumber", *required))(self.personal)
         self.service.operation("QueryEnterpriseReport", ("uscc", *required))(self.enterprise)
+        self.service.operation("RetrieveReport", ("requestRef",))(self.retrieve)
 
     # -- quirks ------------------------------------------------------------------------------
 
@@ -155,6 +182,7 @@ class Bureau:
             reason=params["queryReason"],
             consent_ref=params["consentRef"],
             operator=params["operatorId"],
+            request_ref=params["requestRef"],
             user=user,
             found=found,
         )
@@ -163,8 +191,103 @@ class Bureau:
         self._hard_inquiry(party.inquiries, reason)
         return reason
 
+    # -- request references -------------------------------------------------------------------
+
+    @staticmethod
+    def _request_ref(params: dict[str, str]) -> str:
+        ref = params["requestRef"]
+        if not REQUEST_REF.fullmatch(ref):
+            raise SoapFault("Client", "requestRef must be 1-32 characters [A-Za-z0-9-]")
+        return ref
+
+    def _retention(self) -> timedelta:
+        days = self.controls.get("bureau", "RetrieveReport", "retention_days", RETENTION_DAYS)
+        return timedelta(days=float(days))
+
+    def _live(self, ref: str, now: datetime) -> Kept | None:
+        """The answer kept under ``ref``, unless its days are over (then it is forgotten)."""
+        kept = self._kept.get(ref)
+        if kept is not None and now - kept.at >= self._retention():
+            del self._kept[ref]
+            return None
+        return kept
+
+    def _keeping(
+        self,
+        operation: str,
+        subject: str,
+        params: dict[str, str],
+        answer: Callable[[], etree._Element],
+    ) -> etree._Element:
+        """Answer a query once per reference and keep the answer under it. The reference is
+        reserved before the lookup, so two queries racing with one reference record one."""
+        ref = self._request_ref(params)
+        now = datetime.now(UTC)
+        with self._lock:
+            if self._live(ref, now) is not None:
+                self.journal.record(
+                    "bureau", "duplicate_request", operation=operation, request_ref=ref
+                )
+                raise SoapFault("Client.DuplicateRequest", f"requestRef {ref} was used before")
+            kept = self._kept[ref] = Kept(operation, subject, now)
+        try:
+            response = answer()
+        except SoapFault as fault:
+            with self._lock:
+                if fault.code == "Client.SubjectNotFound":  # an answer: kept like a report
+                    kept.fault = (fault.code, fault.message)
+                else:  # refused: nothing was recorded, the reference stays free
+                    self._kept.pop(ref, None)
+            raise
+        except BaseException:
+            with self._lock:
+                self._kept.pop(ref, None)
+            raise
+        with self._lock:
+            kept.answer = etree.tostring(response)
+        return response
+
+    def retrieve(self, params: dict[str, str], user: str) -> etree._Element:
+        """The answer kept under ``requestRef``, again, with no new hard inquiry."""
+        ref = self._request_ref(params)
+        with self._lock:
+            kept = self._live(ref, datetime.now(UTC))
+        self.journal.record(
+            "bureau",
+            "retrieval",
+            request_ref=ref,
+            user=user,
+            found=kept is not None,
+            operation=None if kept is None else kept.operation,
+            subject=None if kept is None else kept.subject,
+        )
+        if kept is None:
+            raise SoapFault("Client.RequestNotFound", f"no answer kept under requestRef {ref}")
+        if kept.fault is not None:
+            raise SoapFault(*kept.fault)
+        if kept.answer is None:
+            raise SoapFault("Server.Busy", "the query under this requestRef is still answered")
+        response = self.service.element("RetrieveReportResponse")
+        self.service.sub(response, "requestRef", ref)
+        self.service.sub(response, "queriedAt", f"{kept.at.astimezone(BEIJING):%Y.%m.%d %H:%M:%S}")
+        response.append(etree.fromstring(kept.answer))
+        return response
+
+    # -- queries ----------------------------------------------------------------------------
+
     def personal(self, params: dict[str, str], user: str) -> etree._Element:
         rid = params["idNumber"].upper()
+        return self._keeping(
+            "QueryPersonalReport", rid, params, lambda: self._personal(rid, params, user)
+        )
+
+    def enterprise(self, params: dict[str, str], user: str) -> etree._Element:
+        code = params["uscc"].upper()
+        return self._keeping(
+            "QueryEnterpriseReport", code, params, lambda: self._enterprise(code, params, user)
+        )
+
+    def _personal(self, rid: str, params: dict[str, str], user: str) -> etree._Element:
         person = self.data.person_by_id.get(rid)
         self._lookup("QueryPersonalReport", rid, params, user, ids.resident_id_ok(rid), person)
         assert person is not None
@@ -183,8 +306,7 @@ class Bureau:
         self._inquiries_and_records(report, person.inquiries, person.public_records, rid)
         return response
 
-    def enterprise(self, params: dict[str, str], user: str) -> etree._Element:
-        code = params["uscc"].upper()
+    def _enterprise(self, code: str, params: dict[str, str], user: str) -> etree._Element:
         firm = self.data.enterprise_by_uscc.get(code)
         self._lookup("QueryEnterpriseReport", code, params, user, ids.uscc_ok(code), firm)
         assert firm is not None

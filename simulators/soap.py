@@ -4,6 +4,11 @@ It serves its static WSDL at ``?wsdl`` with the real address, checks WS-Security
 controls (latency, injected faults), journals every call and answers SOAP faults for bad input:
 malformed XML, a DTD, an unknown operation or a missing parameter are ``Client`` faults and never
 crash the server.
+
+Two injected faults per operation (``fault`` with ``rate`` or ``times``): ``busy`` refuses the
+call before the handler runs (nothing recorded, safe to retry); ``lost`` runs the handler (the
+system has recorded the call) and then breaks the answer off mid-body and closes the connection,
+the way a line dies after the legacy system committed: the client cannot know what happened.
 """
 
 from __future__ import annotations
@@ -27,6 +32,14 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, str], str], etree._Element]
 StartResponse = Callable[..., Any]
+
+
+class AnswerLost(Exception):
+    """The handler ran (its effect is recorded) and its answer must never reach the client."""
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__("answer lost after the call was recorded")
+        self.body = body
 
 
 class SoapFault(Exception):
@@ -98,6 +111,8 @@ class SoapService:
         raw = environ["wsgi.input"].read(size) if size else b""
         try:
             status, body = "200 OK", self.handle(raw)
+        except AnswerLost as lost:
+            return self._broken(start_response, lost.body)
         except SoapFault as fault:
             status = "500 Internal Server Error"
             body = fault_envelope(fault.code, fault.message)
@@ -114,6 +129,21 @@ class SoapService:
             [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))],
         )
         return [body]
+
+    @staticmethod
+    def _broken(start_response: StartResponse, body: bytes) -> Iterable[bytes]:
+        """Headers promising the whole answer, half of it, then the connection closes: the
+        WSGI server sees fewer bytes than announced and drops the line."""
+        start_response(
+            "200 OK",
+            [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))],
+        )
+
+        def half() -> Iterable[bytes]:
+            yield body[: len(body) // 2]
+            raise ConnectionAbortedError("answer lost after the call was recorded")
+
+        return half()
 
     def handle(self, raw: bytes) -> bytes:
         try:
@@ -137,7 +167,8 @@ class SoapService:
             self.journal.record(self.system, "auth_failed", operation=op, reason=str(exc))
             raise SoapFault("Client.Authentication", str(exc)) from exc
         self.controls.delay(self.system, op)
-        if self.controls.fault(self.system, op) == "busy":
+        fault = self.controls.fault(self.system, op)
+        if fault == "busy":
             self.journal.record(self.system, "busy", operation=op)
             raise SoapFault("Server.Busy", "系统繁忙，请稍后再试 (server busy, retry later)")
         handler, required = self.operations[op]
@@ -145,7 +176,17 @@ class SoapService:
         missing = [p for p in required if not params.get(p)]
         if missing:
             raise SoapFault("Client", f"missing parameter(s): {', '.join(missing)}")
-        result = handler(params, user)
+        try:
+            result = handler(params, user)
+        except SoapFault as answered:
+            if fault == "lost":  # the fault was the answer, and it is lost too
+                self.journal.record(self.system, "answer_lost", operation=op, code=answered.code)
+                raise AnswerLost(fault_envelope(answered.code, answered.message)) from answered
+            raise
         out = etree.Element(f"{{{SOAP_ENV}}}Envelope", nsmap={"soap": SOAP_ENV})
         etree.SubElement(out, f"{{{SOAP_ENV}}}Body").append(result)
-        return etree.tostring(out, xml_declaration=True, encoding="UTF-8")
+        body = etree.tostring(out, xml_declaration=True, encoding="UTF-8")
+        if fault == "lost":
+            self.journal.record(self.system, "answer_lost", operation=op)
+            raise AnswerLost(body)
+        return body

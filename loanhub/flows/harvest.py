@@ -11,11 +11,12 @@ business key.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from functools import partial
 from typing import Any
 
@@ -25,7 +26,13 @@ from bots.ss.bot import SocialSecurityBot
 from connectors.bureau import OPERATIONS, BureauConnector, BureauReport, SubjectKind
 from connectors.core import CoreConnector
 from connectors.tax import TaxExchange, TaxQuery, parse_answer
-from kernel.failures import BusinessAnswer, ContractError, NeedsHuman
+from kernel.failures import (
+    BusinessAnswer,
+    ContractError,
+    LegacyError,
+    NeedsHuman,
+    OutcomeUnknown,
+)
 from loanhub.platform.canonical import sha256_hex
 from loanhub.platform.consents import ConsentBook
 from loanhub.platform.facts import store_mapped
@@ -35,7 +42,7 @@ from loanhub.platform.masking import known_names
 from loanhub.platform.quarantine import quarantine_refused
 from loanhub.platform.receipts import FileReceiptBook
 from mappings.engine import Mapping, MappingResult
-from schemas.hub import FileState, WorkItemState
+from schemas.hub import FileState, WorkItem, WorkItemState
 from schemas.tables import (
     application,
     party,
@@ -44,6 +51,7 @@ from schemas.types import utcnow
 
 log = logging.getLogger(__name__)
 REPORT_VALIDITY = timedelta(days=30)
+BUREAU_QUERY = "bureau_query"
 SOURCES = ("bureau", "core", "tax", "social_security")
 
 
@@ -121,13 +129,34 @@ class SourceStep:
         return self.store(a, self.fetch(a))
 
 
+def request_ref(item: WorkItem) -> str:
+    """The bureau request reference of one attempt at a ``bureau_query`` work item.
+
+    Recomputable from the item alone, so that after a crash or a lost answer the resolver asks
+    ``RetrieveReport`` under the very reference that was sent; new for every attempt (an item
+    FAILED(transient) and claimed again counts one more), so a retry is never a
+    ``DuplicateRequest``; and salted with the item's id and creation time, so that a store
+    rebuilt from scratch (the same application, subject and reason, attempt 1) never reuses a
+    reference the bureau still keeps. 2 + 24 + 1 + digits of ``attempts``: 32 characters at most
+    up to attempt 99999, all ``[A-Za-z0-9-]``."""
+    created = item.created_at
+    created = created if created.tzinfo else created.replace(tzinfo=UTC)
+    seed = f"{item.kind}|{item.business_key}|{item.id}|{created.timestamp():.6f}"
+    return f"LH{hashlib.sha256(seed.encode()).hexdigest()[:24]}-{item.attempts}"
+
+
 @dataclass(frozen=True)
 class BureauInquiries:
     """The bureau as the hub may query it. Every query is a hard inquiry on the subject's
     report, so none is sent without the subject's recorded consent for that reason, and none
     twice for the same application, subject and reason: a report younger than 30 days is
     reused, and a work item guards the call so that concurrent runs query once (the others
-    wait for the first one's answer)."""
+    wait for the first one's answer).
+
+    Each query carries the reference of its work item's attempt (``request_ref``). A query
+    whose answer was lost leaves the item IN_DOUBT; ``settle_bureau_inquiries`` reads the
+    answer back under that reference (no second hard inquiry) or, when the bureau never got
+    it, frees the item for one more query under a new reference."""
 
     bureau: BureauConnector
     consents: ConsentBook
@@ -143,19 +172,96 @@ class BureauInquiries:
     ) -> BureauReport:
         subject = self.bureau.checked(kind, subject, reason)  # a bad one costs no inquiry
         consent_ref = self.consents.require(subject, "BUREAU", reason)
+        key = f"{application_no}:{subject}:{reason}"
+
+        def ask() -> dict[str, Any]:
+            ref = request_ref(self._claimed(key))
+            try:
+                return self.bureau.query(kind, subject, name, reason, consent_ref, ref).summary()
+            except ContractError as exc:
+                if not (exc.code or "").startswith("Client.DuplicateRequest"):
+                    raise
+                # the bureau has an answer under this very attempt's reference: it is ours
+                kept = self.bureau.retrieve(ref, subject, reason)
+                if kept is None:
+                    raise
+                return kept.summary()
+
         summary = self.guard.once(
-            "bureau_query",
-            f"{application_no}:{subject}:{reason}",
+            BUREAU_QUERY,
+            key,
             {
                 "application_no": application_no,
                 "subject": subject,
                 "reason": reason,
                 "operation": OPERATIONS[kind].name,
             },
-            lambda: self.bureau.query(kind, subject, name, reason, consent_ref).summary(),
+            ask,
             max_age=REPORT_VALIDITY,
         )
         return self.bureau.kept(subject, reason, summary)
+
+    def _claimed(self, key: str) -> WorkItem:
+        """The item the guard has just claimed for ``key``: the item itself, or the renewal
+        the guard followed from it (``key#after:<fetched_at>``, as ``LedgerGuard.once`` does).
+        Read back, not passed in: its id, creation time and attempts make the reference."""
+        ledger = self.guard.ledger
+        item = ledger.get(BUREAU_QUERY, key)
+        while item is not None and item.state is WorkItemState.DONE:
+            renewal = f"{key}#after:{(item.result or {}).get('fetched_at')}"
+            item = ledger.get(BUREAU_QUERY, renewal)
+        if item is None or item.state is not WorkItemState.IN_PROGRESS:
+            # nothing was sent: refuse, so the guard files it as a contract failure to look at
+            raise ContractError(f"{BUREAU_QUERY} {key}: no claimed item to take a reference from")
+        return item
+
+
+def settle_bureau_inquiries(ledger: WorkItemLedger, bureau: BureauConnector) -> dict[str, int]:
+    """Settle every IN_DOUBT bureau query by reading, never by asking again: ``RetrieveReport``
+    under the reference its last attempt was sent with.
+
+    - found: the query reached the bureau and the inquiry is on file. The item is DONE with the
+      report's summary (its raw bytes are in the evidence store, by hash), as if the answer had
+      arrived; a thin file is an answer too.
+    - ``Client.RequestNotFound``: the bureau never received that reference (nothing to retrieve,
+      nothing recorded). The item is FAILED(transient): the next run queries once, under the
+      next attempt's reference.
+    - the bureau busy or unreachable: the item stays IN_DOUBT, for the next run (the bureau
+      keeps answers 7 days; runs are daily); a contract failure (an answer about another
+      subject) stays IN_DOUBT for a person, with the reason logged.
+
+    Runs at the start of every harvest and post-loan run, and by hand from the CLI. Returns
+    counts: ``done``, ``not_received``, ``left`` (still in doubt)."""
+    counts = {"done": 0, "not_received": 0, "left": 0}
+    for item in ledger.items(WorkItemState.IN_DOUBT, BUREAU_QUERY):
+        ref = request_ref(item)
+        subject, reason = item.payload["subject"], item.payload["reason"]
+        try:
+            report = bureau.retrieve(ref, subject, reason)
+        except LegacyError as exc:
+            log.warning("%s %s stays in doubt: %s", BUREAU_QUERY, item.business_key, exc)
+            counts["left"] += 1
+            continue
+        if report is None:
+            ledger.resolve_in_doubt(
+                item,
+                happened=False,
+                evidence=f"RetrieveReport {ref}: Client.RequestNotFound, the bureau never "
+                "received this query; the next run sends it once under a new reference",
+            )
+            counts["not_received"] += 1
+            continue
+        what = "thin file" if report.thin_file else f"report {report.report_no}"
+        ledger.resolve_in_doubt(
+            item,
+            happened=True,
+            result=report.summary(),
+            evidence=f"RetrieveReport {ref}: {what}, raw sha256 {report.raw_sha256}",
+        )
+        counts["done"] += 1
+    if any(counts.values()):
+        log.info("bureau inquiries settled: %s", counts)
+    return counts
 
 
 @dataclass(frozen=True)
@@ -266,12 +372,30 @@ class SocialSecurityStep(SourceStep):
 
 @dataclass
 class BatchOutcome:
+    """What a batch came to, applicant by applicant; only ``errors`` are worth a retry."""
+
     ok: int = 0
     refused: int = 0  # an answer, a refusal, or a person's turn: recorded, not retried
+    in_doubt: int = 0  # sent, answer lost: the item is IN_DOUBT, settled by reading, not resent
+    conflicts: int = 0  # one business key, two different effects: a person's turn
     errors: list[str] = field(default_factory=list)  # transient or unforeseen: retried
 
     def counts(self) -> dict[str, int]:
-        return {"ok": self.ok, "refused": self.refused, "failed": len(self.errors)}
+        return {
+            "ok": self.ok,
+            "refused": self.refused,
+            "in_doubt": self.in_doubt,
+            "conflicts": self.conflicts,
+            "failed": len(self.errors),
+        }
+
+    def add(self, other: BatchOutcome) -> BatchOutcome:
+        self.ok += other.ok
+        self.refused += other.refused
+        self.in_doubt += other.in_doubt
+        self.conflicts += other.conflicts
+        self.errors.extend(other.errors)
+        return self
 
 
 def run_batch(step: SourceStep, batch: list[Applicant]) -> BatchOutcome:
@@ -287,6 +411,12 @@ def run_batch(step: SourceStep, batch: list[Applicant]) -> BatchOutcome:
             # the profile shows the source as missing and the rules refer it to a person
             log.warning("%s %s not harvested: %s", step.source, a.application_no, exc)
             outcome.refused += 1
+        except OutcomeUnknown as exc:  # its item is IN_DOUBT: the resolver reads it back
+            log.warning("%s %s in doubt: %s", step.source, a.application_no, exc)
+            outcome.in_doubt += 1
+        except ConflictingWorkItem as exc:  # retrying cannot help: a person must look
+            log.error("%s %s conflicts: %s", step.source, a.application_no, exc)
+            outcome.conflicts += 1
         except Exception as exc:
             log.warning("%s %s failed: %s", step.source, a.application_no, exc)
             outcome.errors.append(f"{a.application_no}: {type(exc).__name__}: {exc}")

@@ -1,3 +1,4 @@
+import itertools
 import re
 import time
 
@@ -10,6 +11,12 @@ from zeep.plugins import HistoryPlugin
 from zeep.wsse.username import UsernameToken
 
 SAFE = Settings(forbid_dtd=True, forbid_entities=True, forbid_external=True)
+_refs = itertools.count(1)
+
+
+def new_ref() -> str:
+    """A request reference of its own: the simulator outlives the test, and keeps refs."""
+    return f"T{time.time_ns()}-{next(_refs)}"
 
 
 def client(endpoints: dict, password: str | None = None) -> Client:
@@ -23,8 +30,9 @@ def bureau(sim_endpoints: dict) -> Client:
     return client(sim_endpoints)
 
 
-def query(bureau: Client, person, reason: str = "01"):
+def query(bureau: Client, person, reason: str = "01", ref: str | None = None):
     return bureau.service.QueryPersonalReport(
+        requestRef=ref or new_ref(),
         idNumber=person.id_number,
         name=person.name,
         queryReason=reason,
@@ -89,7 +97,12 @@ def test_every_query_is_a_hard_inquiry_on_the_report(sim, bureau, sim_dataset):
 def test_enterprise_report(sim, bureau, sim_dataset):
     firm = next(e for e in sim_dataset.enterprises if e.known_to_bureau)
     report = bureau.service.QueryEnterpriseReport(
-        uscc=firm.uscc, name=firm.name, queryReason="03", consentRef="C", operatorId="o"
+        requestRef=new_ref(),
+        uscc=firm.uscc,
+        name=firm.name,
+        queryReason="03",
+        consentRef="C",
+        operatorId="o",
     )
     assert report.uscc == firm.uscc
     assert re.fullmatch(r"\d{1,3}(,\d{3})*\.\d{2}", report.registeredCapital)
@@ -113,6 +126,7 @@ def test_unknown_subject_is_a_business_answer_not_an_error(sim, bureau, sim_data
 def test_bad_input_is_a_client_fault(sim, bureau, sim_dataset, change, code):
     person = known(sim_dataset)
     params = {
+        "requestRef": new_ref(),
         "idNumber": person.id_number,
         "name": person.name,
         "queryReason": "01",
@@ -137,6 +151,7 @@ def _signed_envelope(endpoints: dict, person, created=None) -> bytes:
     envelope = plain.create_message(
         plain.service,
         "QueryPersonalReport",
+        requestRef=new_ref(),
         idNumber=person.id_number,
         name=person.name,
         queryReason="01",
@@ -198,3 +213,89 @@ def test_busy_fault_and_latency_controls(sim, bureau, sim_dataset):
     query(bureau, known(sim_dataset))
     assert time.perf_counter() - start >= 0.3
     sim.controls({"bureau": {"QueryPersonalReport": {"latency": 0}}})
+
+
+# -- request references and RetrieveReport (legacy-systems.md §1) ------------------------------
+
+
+def retrieve(bureau: Client, ref: str):
+    return bureau.service.RetrieveReport(requestRef=ref)
+
+
+def test_a_kept_answer_is_retrieved_without_a_new_hard_inquiry(sim, bureau, sim_dataset):
+    person = known(sim_dataset, 2)
+    ref = new_ref()
+    first = query(bureau, person, ref=ref)
+    again = retrieve(bureau, ref)
+    assert again.requestRef == ref
+    assert re.fullmatch(r"\d{4}\.\d{2}\.\d{2} \d{2}:\d{2}:\d{2}", again.queriedAt)
+    report = again.QueryPersonalReportResponse.report
+    assert report.reportNo == first.reportNo  # the very answer, not a new report
+    assert len(report.inquiries.inquiry) == len(first.inquiries.inquiry)
+    assert len(sim.journal("bureau", "query")) == 1
+    (read,) = sim.journal("bureau", "retrieval")
+    assert (read["request_ref"], read["found"], read["subject"]) == (ref, True, person.id_number)
+    later = query(bureau, person)  # the next query shows one inquiry more, not two
+    assert len(later.inquiries.inquiry) == len(first.inquiries.inquiry) + 1
+
+
+def test_a_reference_sent_again_is_a_duplicate_and_records_nothing(sim, bureau, sim_dataset):
+    person = known(sim_dataset, 3)
+    ref = new_ref()
+    before = len(query(bureau, person, ref=ref).inquiries.inquiry)
+    with pytest.raises(Fault) as fault:
+        query(bureau, person, "02", ref=ref)
+    assert fault.value.code == "soap:Client.DuplicateRequest"
+    assert len(sim.journal("bureau", "query")) == 1
+    assert len(sim.journal("bureau", "duplicate_request")) == 1
+    assert len(query(bureau, person).inquiries.inquiry) == before + 1  # no inquiry for it
+
+
+def test_an_unknown_or_expired_reference_is_request_not_found(sim, bureau, sim_dataset):
+    with pytest.raises(Fault) as fault:
+        retrieve(bureau, new_ref())
+    assert fault.value.code == "soap:Client.RequestNotFound"
+    ref = new_ref()
+    query(bureau, known(sim_dataset, 4), ref=ref)
+    sim.controls({"bureau": {"RetrieveReport": {"retention_days": 0}}})  # its 7 days are over
+    with pytest.raises(Fault) as fault:
+        retrieve(bureau, ref)
+    assert fault.value.code == "soap:Client.RequestNotFound"
+    query(bureau, known(sim_dataset, 4), ref=ref)  # forgotten: the reference is free again
+
+
+def test_a_thin_file_is_kept_and_retrieved_as_the_same_answer(sim, bureau, sim_dataset):
+    stranger = next(p for p in sim_dataset.persons if not p.known_to_bureau)
+    ref = new_ref()
+    with pytest.raises(Fault):
+        query(bureau, stranger, ref=ref)
+    with pytest.raises(Fault) as fault:
+        retrieve(bureau, ref)
+    assert fault.value.code.endswith("Client.SubjectNotFound")
+
+
+def test_a_refused_query_keeps_no_reference(sim, bureau, sim_dataset):
+    person = known(sim_dataset, 5)
+    ref = new_ref()
+    with pytest.raises(Fault):
+        query(bureau, person, reason="09", ref=ref)
+    with pytest.raises(Fault) as fault:
+        retrieve(bureau, ref)
+    assert fault.value.code == "soap:Client.RequestNotFound"
+    assert query(bureau, person, ref=ref).reportNo  # a corrected query may use it
+    with pytest.raises(Fault) as fault:
+        query(bureau, person, ref="no spaces allowed")
+    assert fault.value.code == "soap:Client"
+
+
+def test_a_lost_answer_was_recorded_and_can_be_retrieved(sim, bureau, sim_dataset):
+    person = known(sim_dataset, 6)
+    ref = new_ref()
+    sim.controls({"bureau": {"QueryPersonalReport": {"fault": "lost", "times": 1}}})
+    with pytest.raises(requests.RequestException):  # the line died in the middle of the answer
+        query(bureau, person, ref=ref)
+    assert len(sim.journal("bureau", "query")) == 1  # the inquiry is on the subject's file
+    assert len(sim.journal("bureau", "answer_lost")) == 1
+    report = retrieve(bureau, ref).QueryPersonalReportResponse.report
+    assert report.identity.idNumber == person.id_number
+    assert len(sim.journal("bureau", "query")) == 1

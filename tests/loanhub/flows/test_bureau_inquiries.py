@@ -2,21 +2,30 @@
 consent, once per application, subject and reason, a report younger than 30 days reused, and
 concurrent runs querying once. Real simulator, real PostgreSQL ledger and consent book."""
 
+import contextlib
 import threading
+import time
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, select, update
 
 from connectors.bureau import BureauConnector
-from kernel.failures import ContractError, TransientError
-from loanhub.flows.harvest import BureauInquiries
+from connectors.evidence import EvidenceStore
+from kernel.failures import ContractError, NeedsHuman, OutcomeUnknown, TransientError
+from loanhub.flows.harvest import (
+    BUREAU_QUERY,
+    BureauInquiries,
+    request_ref,
+    settle_bureau_inquiries,
+)
 from loanhub.platform.consents import ConsentBook, ConsentMissing
 from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.ledger import WorkItemLedger
 from loanhub.platform.masking import mask_text
 from schemas.tables import audit_event, work_item
 from tests.connectors.conftest import soap_config
+from tests.connectors.test_soap import WSDL_PATH, bad_tls_peer
 from tests.loanhub.flows.conftest import record_consent
 
 
@@ -171,3 +180,180 @@ def test_an_enterprise_report_is_fetched_once(sim, bureau, sim_dataset, pg_engin
     assert firm.uscc.encode() in first.raw
     assert again.raw_sha256 == first.raw_sha256
     assert len(queries(sim)) == 1
+
+
+# -- in doubt, settled by RetrieveReport (legacy-systems.md §1) --------------------------------
+
+
+def bureau_items(engine: Engine) -> list[tuple[str, str | None]]:
+    with engine.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                select(work_item.c.state, work_item.c.failure_kind).order_by(work_item.c.id)
+            )
+        ]
+
+
+def crashed_claim(engine: Engine, application_no: str, person, reason: str = "01"):
+    """A worker that claimed the query and died (its lease runs out at once): whether it sent
+    anything, only the bureau knows."""
+    ledger = WorkItemLedger(engine, owner="crashed", lease=timedelta(milliseconds=200))
+    item = ledger.claim(
+        BUREAU_QUERY,
+        f"{application_no}:{person.id_number}:{reason}",
+        {
+            "application_no": application_no,
+            "subject": person.id_number,
+            "reason": reason,
+            "operation": "QueryPersonalReport",
+        },
+    )
+    time.sleep(0.3)
+    return item
+
+
+def test_a_lost_answer_is_settled_by_retrieval_without_a_second_inquiry(
+    sim, bureau, sim_dataset, pg_engine
+):
+    person = known(sim_dataset, 19)
+    record_consent(pg_engine, person.id_number)
+    sim.controls({"bureau": {"QueryPersonalReport": {"fault": "lost", "times": 1}}})
+    with pytest.raises(OutcomeUnknown):
+        bureau.personal_report("APP20", person.id_number, person.name)
+    assert bureau_items(pg_engine) == [("IN_DOUBT", None)]
+    with pytest.raises(NeedsHuman):  # in doubt: never asked again blindly
+        bureau.personal_report("APP20", person.id_number, person.name)
+    assert len(queries(sim)) == 1
+    ledger = bureau.guard.ledger
+    counts = settle_bureau_inquiries(ledger, bureau.bureau)
+    assert counts == {"done": 1, "not_received": 0, "left": 0}
+    assert bureau_items(pg_engine) == [("DONE", None)]
+    report = bureau.personal_report("APP20", person.id_number, person.name)  # reused
+    assert person.id_number.encode() in report.raw
+    assert bureau.bureau.store.get_raw(report.raw_sha256) == report.raw
+    assert len(queries(sim)) == 1  # one hard inquiry on the subject's file, ever
+    (sent,) = queries(sim)
+    (read,) = sim.journal("bureau", "retrieval")
+    assert read["request_ref"] == sent["request_ref"]
+    assert settle_bureau_inquiries(ledger, bureau.bureau) == {
+        "done": 0,
+        "not_received": 0,
+        "left": 0,
+    }
+    with pg_engine.connect() as conn:
+        actions = list(conn.execute(select(audit_event.c.action)).scalars())
+    assert "work_item.resolved_done" in actions
+
+
+def test_a_crash_after_sending_is_settled_from_the_bureau(sim, bureau, sim_dataset, pg_engine):
+    person = known(sim_dataset, 20)
+    consent = record_consent(pg_engine, person.id_number)
+    item = crashed_claim(pg_engine, "APP21", person)
+    # what the dead worker did before it died: the query, under its attempt's reference
+    bureau.bureau.query("personal", person.id_number, person.name, "01", consent, request_ref(item))
+    with pytest.raises(NeedsHuman):  # the lease ran out: IN_DOUBT
+        bureau.personal_report("APP21", person.id_number, person.name)
+    assert settle_bureau_inquiries(bureau.guard.ledger, bureau.bureau)["done"] == 1
+    assert bureau.personal_report("APP21", person.id_number, person.name).report_no
+    assert len(queries(sim)) == 1
+
+
+def test_a_query_never_received_is_sent_once_more_under_a_new_reference(
+    sim, bureau, sim_dataset, pg_engine
+):
+    person = known(sim_dataset, 21)
+    record_consent(pg_engine, person.id_number)
+    first = crashed_claim(pg_engine, "APP22", person)  # died before sending anything
+    with pytest.raises(NeedsHuman):
+        bureau.personal_report("APP22", person.id_number, person.name)
+    counts = settle_bureau_inquiries(bureau.guard.ledger, bureau.bureau)
+    assert counts == {"done": 0, "not_received": 1, "left": 0}
+    assert bureau_items(pg_engine) == [("FAILED", "transient")]
+    assert bureau.personal_report("APP22", person.id_number, person.name).report_no
+    assert bureau.personal_report("APP22", person.id_number, person.name).report_no
+    (sent,) = queries(sim)  # sent once
+    assert sent["request_ref"] != request_ref(first)  # under the second attempt's reference
+    assert sim.journal("bureau", "duplicate_request") == []
+
+
+def test_retries_after_transient_failures_never_repeat_a_reference(
+    sim, bureau, sim_dataset, pg_engine
+):
+    person = known(sim_dataset, 22)
+    record_consent(pg_engine, person.id_number)
+    sim.controls({"bureau": {"QueryPersonalReport": {"fault": "lost", "times": 1}}})
+    with pytest.raises(OutcomeUnknown):
+        bureau.personal_report("APP23", person.id_number, person.name, reason="01")
+    # an operator (or a settling that found nothing) frees the item: it is sent again, and
+    # the bureau, which has the first reference, must not see it twice
+    (item,) = bureau.guard.ledger.items(kind=BUREAU_QUERY)
+    bureau.guard.ledger.resolve_in_doubt(item, happened=False, evidence="test: released")
+    sim.controls({"bureau": {"QueryPersonalReport": {"fault": "busy", "times": 3}}})
+    with pytest.raises(TransientError):  # busy, busy, busy: FAILED(transient)
+        bureau.personal_report("APP23", person.id_number, person.name)
+    assert bureau.personal_report("APP23", person.id_number, person.name).report_no
+    refs = [q["request_ref"] for q in queries(sim)]
+    assert len(refs) == 2
+    assert len(set(refs)) == 2
+    assert sim.journal("bureau", "duplicate_request") == []
+
+
+def test_a_bureau_that_cannot_be_reached_leaves_the_item_in_doubt(
+    sim, sim_endpoints, evidence, bureau, sim_dataset, pg_engine
+):
+    person = known(sim_dataset, 23)
+    record_consent(pg_engine, person.id_number)
+    sim.controls({"bureau": {"QueryPersonalReport": {"fault": "lost", "times": 1}}})
+    with pytest.raises(OutcomeUnknown):
+        bureau.personal_report("APP24", person.id_number, person.name)
+    away = BureauConnector(
+        soap_config(sim_endpoints, "bureau", url="http://127.0.0.1:9/bureau"), mask_text, evidence
+    )
+    counts = settle_bureau_inquiries(bureau.guard.ledger, away)
+    assert counts == {"done": 0, "not_received": 0, "left": 1}
+    assert bureau_items(pg_engine) == [("IN_DOUBT", None)]
+
+
+# -- failures before anything was sent are never in doubt --------------------------------------
+
+
+def with_url(sim_endpoints, evidence, engine: Engine, url: str) -> BureauInquiries:
+    config = soap_config(sim_endpoints, "bureau", url=url, wsdl=str(WSDL_PATH), connect_timeout=1.0)
+    return BureauInquiries(
+        BureauConnector(config, mask_text, evidence),
+        ConsentBook(engine),
+        LedgerGuard(WorkItemLedger(engine, owner="test"), wait_seconds=5),
+    )
+
+
+@pytest.mark.parametrize("peer", ["refused", "self-signed", "plain"])
+def test_an_unreachable_or_untrusted_bureau_fails_transient_not_in_doubt(
+    sim, sim_endpoints, evidence, sim_dataset, pg_engine, tmp_path, peer
+):
+    person = known(sim_dataset, 24)
+    record_consent(pg_engine, person.id_number)
+    with contextlib.ExitStack() as stack:
+        if peer == "refused":
+            url = "http://127.0.0.1:9/bureau"
+        else:
+            url, _ = stack.enter_context(bad_tls_peer(peer, tmp_path))
+        mine = with_url(sim_endpoints, evidence, pg_engine, url)
+        with pytest.raises(TransientError, match="nothing sent"):
+            mine.personal_report("APP25", person.id_number, person.name)
+    assert bureau_items(pg_engine) == [("FAILED", "transient")]
+    assert queries(sim) == []
+
+
+def test_evidence_that_cannot_be_written_fails_transient_not_in_doubt(
+    sim, sim_endpoints, sim_dataset, pg_engine, tmp_path
+):
+    store = EvidenceStore(tmp_path / "evidence", mask_text)
+    (store.root / "masked" / "bureau").write_text("a file where the evidence must go")
+    person = known(sim_dataset, 25)
+    record_consent(pg_engine, person.id_number)
+    mine = inquiries(sim_endpoints, store, pg_engine)
+    with pytest.raises(TransientError, match="not sent"):
+        mine.personal_report("APP26", person.id_number, person.name)
+    assert bureau_items(pg_engine) == [("FAILED", "transient")]
+    assert queries(sim) == []
