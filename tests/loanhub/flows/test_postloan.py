@@ -9,10 +9,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from devtools.synthetic import los_intake
 from loanhub.flows import harvest, postloan, warnings
+from loanhub.flows.harvest import settle_bureau_inquiries
 from loanhub.flows.intake import load_applicants
 from loanhub.platform.consents import ConsentBook
 from loanhub.platform.ledger import WorkItemLedger
@@ -20,7 +21,8 @@ from loanhub.runtime.settings import HubSettings
 from loanhub.runtime.tasks import Hub
 from loanhub.runtime.wiring import HubBots
 from schemas.lending import Loan
-from schemas.tables import early_warning, fact_row, loan, tax_profile
+from schemas.tables import consent, early_warning, fact_row, loan, tax_profile
+from tests.loanhub.flows.test_bureau_inquiries import inquiries
 from tests.loanhub.flows.test_rules import profile
 
 
@@ -134,3 +136,44 @@ def test_a_tax_re_pull_is_kept_beside_origination_and_a_downgrade_warns_once(
         )
     assert downgrades == [f"LNPOST0002: tax rating {people[app.id_number].tax.rating} -> D"]
     assert warnings.post_loan_warnings(pg_engine, [app.application_no], "领航银行") == 0
+
+
+def test_one_applicant_failing_never_stops_the_bureau_re_pull_of_the_others(
+    sim, sim_endpoints, sim_dataset, pg_engine, evidence
+):
+    """In one batch: a lost answer (in doubt), no consent for post-loan (refused), a key taken
+    by another effect (conflict), and one that goes through: each counted, none stopping the
+    rest; nothing among them is worth a task retry."""
+    people = {p.id_number: p for p in sim_dataset.persons}
+    apps = sorted(
+        (a for a in sim_dataset.applications[-20:] if people[a.id_number].known_to_bureau),
+        key=lambda a: a.application_no,
+    )[:4]
+    for n, app in enumerate(apps):
+        active_loan(pg_engine, app, f"LNISO{n:05d}")
+    lost, unconsented, conflicting, fine = apps
+    with pg_engine.begin() as conn:
+        conn.execute(
+            delete(consent).where(
+                consent.c.party_id_number == unconsented.id_number, consent.c.reason == "02"
+            )
+        )
+    other = WorkItemLedger(pg_engine, owner="elsewhere")
+    taken = other.claim(
+        harvest.BUREAU_QUERY,
+        f"{conflicting.application_no}:{conflicting.id_number}:02",
+        {"something": "else"},
+    )
+    other.complete(taken, {})
+    sim.controls({"bureau": {"QueryPersonalReport": {"fault": "lost", "times": 1}}})
+    bureau = inquiries(sim_endpoints, evidence, pg_engine)
+    outcome = postloan.repull_bureau(pg_engine, bureau, [a.application_no for a in apps])
+    assert outcome.counts() == {"ok": 1, "refused": 1, "in_doubt": 1, "conflicts": 1, "failed": 0}
+    assert outcome.errors == []  # the task has nothing worth retrying
+    asked = {q["subject"] for q in sim.journal("bureau", "query")}
+    assert asked == {lost.id_number, fine.id_number}
+    # the next run settles the lost one by reading it, and asks nobody twice
+    assert settle_bureau_inquiries(bureau.guard.ledger, bureau.bureau)["done"] == 1
+    again = postloan.repull_bureau(pg_engine, bureau, [a.application_no for a in apps])
+    assert again.counts() == {"ok": 2, "refused": 1, "in_doubt": 0, "conflicts": 1, "failed": 0}
+    assert len(sim.journal("bureau", "query")) == 2
