@@ -2,7 +2,11 @@
 
 The LOS does not refuse a second decision and its gateway answers 504 after it has recorded
 one, so the bot reads the application's status before it submits, every time, and after a 504
-it reads the status instead of submitting again. That is screen protocol, and it lives here.
+it reads the status instead of submitting again; so it does when the submit got no answer at
+all (a dropped connection, a timeout), and once the submit was pressed an unforeseen failure
+is an unknown outcome, never a strange screen. A LOS that cannot be reached (refused, DNS) is
+transient: nothing was sent. That is screen protocol, and it lives here; ``read_status`` is
+what the flows settle an in-doubt submission by (``decide.settle_los_decisions``).
 Whether to post at all, and that two workers on one application post once, is the flows'
 policy (``loanhub.flows.decide.post_to_los`` wraps the submission in a work item). A decision
 above the user's limit comes back with ``waiting_for`` set: the LOS holds it for a checker.
@@ -274,7 +278,8 @@ class LosBot(ScreenSession):
 
     def _visit(self, go: Callable[[], None], arrived: Callable[[], bool], what: str) -> None:
         """Go somewhere read-only, logging in (once more at most) and backing off on the busy
-        page as needed; anything else on the way is a screen for a person."""
+        page as needed; a LOS that cannot be reached is transient (the read-back's loop may
+        try again), anything else on the way is a screen for a person."""
         if not self.logged_in:
             self._log_in()
         attempt = 0
