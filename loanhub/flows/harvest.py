@@ -381,13 +381,11 @@ class BatchOutcome:
     errors: list[str] = field(default_factory=list)  # transient or unforeseen: retried
 
     def counts(self) -> dict[str, int]:
-        return {
-            "ok": self.ok,
-            "refused": self.refused,
-            "in_doubt": self.in_doubt,
-            "conflicts": self.conflicts,
-            "failed": len(self.errors),
-        }
+        """ok, refused and failed always; in_doubt and conflicts when there are any (the shape
+        every harvest task has returned so far stays the same on an ordinary day)."""
+        counts = {"ok": self.ok, "refused": self.refused, "failed": len(self.errors)}
+        extra = {"in_doubt": self.in_doubt, "conflicts": self.conflicts}
+        return {**counts, **{k: v for k, v in extra.items() if v}}
 
     def add(self, other: BatchOutcome) -> BatchOutcome:
         self.ok += other.ok
