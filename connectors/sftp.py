@@ -119,7 +119,8 @@ class SftpSession:
 
         The kinds say what the counterpart may have:
         - a failure while writing the ``.part``, or the server refusing the rename, is a
-          ``TransientError``: nothing is in place (the ``.part`` is removed when the
+          ``TransientError`` (``ContractError`` when the folder is not ours to write):
+          nothing is in place (the ``.part`` is removed when the
           connection still allows it; opening it again truncates it, and the flows withdraw
           what a killed upload left);
         - the rename's answer lost, or any failure after the rename (the ``.ok`` not written,
@@ -138,6 +139,10 @@ class SftpSession:
             raise TransientError(
                 f"upload of {name} cut off before its rename: nothing sent ({exc})",
                 system=self.system,
+            ) from exc
+        except PermissionError as exc:  # a folder we may not write: configuration, not load
+            raise ContractError(
+                f"upload of {name} refused: nothing sent ({exc})", system=self.system
             ) from exc
         except OSError as exc:
             self._discard(temp)

@@ -8,7 +8,8 @@ Tests change them per test through the admin endpoint; the file keeps them acros
 Crash points (``crash``, per system; the SFTP server reads ``sftp.crash``): one armed point,
 ``{"at": "open"|"write"|"close"|"rename", "when": "before"|"after", "path": <glob of the
 server path, the new name for a rename>, "action": "drop"|"hold", "hold_seconds": s,
-"times": n}``. The first ``times`` (default 1) matching operations hit it: ``drop`` aborts the
+"times": n}``, armed whole (a patch replaces the point before it). The first ``times``
+(default 1) matching operations hit it: ``drop`` aborts the
 connection there (``before``: the operation is not done; ``after``: it is done and its answer
 never sent); ``hold`` first journals ``crash``, then waits ``hold_seconds`` with the client
 waiting for its answer (a test or the crash sweep SIGKILLs the client then), then drops.
@@ -161,6 +162,9 @@ class Controls:
         """Merge a patch after checking it: a typo must be refused, not break every call."""
         validate(patch)
         with self._lock:
+            for system, ops in patch.items():  # a crash point is armed whole, never merged
+                if "crash" in ops:
+                    self._data.setdefault(system, {})["crash"] = {}
             _merge(self._data, patch)
             self._save()
             return copy.deepcopy(self._data)

@@ -5,13 +5,14 @@ import pytest
 
 from connectors.payments import (
     Debtor,
+    FileAtGateway,
     PaymentGatewayConnector,
     build_pain001,
     end_to_end_id,
     parse_pain002,
 )
 from connectors.sftp import SftpConnector
-from kernel.failures import ContractError
+from kernel.failures import ContractError, OutcomeUnknown, TransientError
 from schemas.base import Lineage
 from schemas.lending import Disbursement
 from schemas.types import utcnow
@@ -105,3 +106,31 @@ def test_a_hostile_status_report_is_refused():
         parse_pain002(b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><x>&a;</x>')
     with pytest.raises(ContractError, match="official XSD"):
         parse_pain002(b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.08"/>')
+
+
+def test_a_file_without_its_ok_is_not_received_until_completed(sim, gateway, sim_dataset):
+    pay = disbursement("LN000000000000000778", 1, active_account(sim_dataset, 4))
+    sim.controls(
+        {"sftp": {"crash": {"at": "rename", "when": "after", "path": "/payments/in/*.xml"}}}
+    )
+    with pytest.raises(OutcomeUnknown):
+        gateway.send([pay], "LHUNTRIGGERED0001")
+    time.sleep(0.3)  # the gateway polls its inbox: an untriggered file is never taken
+    assert gateway.locate("LHUNTRIGGERED0001") is FileAtGateway.UNTRIGGERED
+    assert gateway.received("LHUNTRIGGERED0001") is False
+    gateway.complete("LHUNTRIGGERED0001")
+    ack, _ = wait_reports(gateway, "LHUNTRIGGERED0001", 2)
+    assert [p.status for p in ack.payments] == ["ACCP"]
+    assert gateway.locate("LHUNTRIGGERED0001") is FileAtGateway.PROCESSED
+    assert gateway.received("LHUNTRIGGERED0001") is True
+
+
+def test_a_partial_upload_is_located_and_withdrawn(sim, gateway, sim_dataset):
+    pay = disbursement("LN000000000000000779", 1, active_account(sim_dataset, 5))
+    sim.controls({"sftp": {"crash": {"at": "write", "when": "after", "path": "/payments/in/.*"}}})
+    with pytest.raises(TransientError):
+        gateway.send([pay], "LHPARTIAL00000001")
+    assert gateway.locate("LHPARTIAL00000001") is FileAtGateway.PART
+    assert gateway.withdraw("LHPARTIAL00000001") is True
+    assert gateway.locate("LHPARTIAL00000001") is FileAtGateway.ABSENT
+    assert sim.journal("gateway", "file") == []

@@ -6,7 +6,7 @@ import asyncssh
 import pytest
 
 from connectors.sftp import SftpConnector, safe_name
-from kernel.failures import ContractError, TransientError
+from kernel.failures import ContractError, LegacyError, OutcomeUnknown, TransientError
 from tests.connectors.conftest import sftp_config
 
 
@@ -103,3 +103,47 @@ def test_listings_drop_unsafe_names_and_uploads_refuse_them(sim, sftp, sim_endpo
         assert "evil\x07name" not in names
         with pytest.raises(ContractError):
             s.upload(io.BytesIO(b"x"), "/inbox", "../escape", trigger=False)
+
+
+@pytest.mark.parametrize(
+    ("at", "when", "suffix", "kind", "in_place"),
+    [
+        ("open", "before", ".part", TransientError, False),
+        ("write", "after", ".part", TransientError, False),
+        ("rename", "before", "", OutcomeUnknown, False),  # its answer lost: nobody knows
+        ("rename", "after", "", OutcomeUnknown, True),
+        ("close", "after", ".ok", OutcomeUnknown, True),
+    ],
+)
+def test_an_upload_cut_off_is_transient_before_the_rename_and_unknown_from_it_on(
+    sim, sftp, sim_endpoints, at, when, suffix, kind, in_place
+):
+    name = f"CUT-{at}-{when}.bin"
+    path = f"/inbox/.{name}.part" if suffix == ".part" else f"/inbox/{name}{suffix}"
+    sim.controls({"sftp": {"crash": {"at": at, "when": when, "path": path, "times": 1}}})
+    with pytest.raises(LegacyError) as raised:
+        sftp.put_bytes(os.urandom(600_000), "/inbox", name)
+    assert type(raised.value) is kind
+    assert (Path(sim_endpoints["sftp"]["root"]) / "inbox" / name).exists() is in_place
+    assert [c["path"] for c in sim.journal("sftp", "crash")] == [path]
+
+
+def test_a_killed_uploads_part_is_withdrawn_and_only_ours(sim, sftp, sim_endpoints):
+    inbox = Path(sim_endpoints["sftp"]["root"]) / "inbox"
+    sim.controls(
+        {"sftp": {"crash": {"at": "write", "when": "after", "path": "/inbox/.W.bin.part"}}}
+    )
+    with pytest.raises(TransientError):
+        sftp.put_bytes(os.urandom(600_000), "/inbox", "W.bin")
+    assert (inbox / ".W.bin.part").exists()  # the dropped connection could not remove it
+    (inbox / "W.bin").write_bytes(b"theirs")
+    with sftp.session() as s:
+        assert s.withdraw_part("/inbox", "W.bin") is True
+        assert s.withdraw_part("/inbox", "W.bin") is False
+    assert not (inbox / ".W.bin.part").exists()
+    assert (inbox / "W.bin").read_bytes() == b"theirs"
+
+
+def test_an_upload_into_a_folder_that_is_not_ours_is_a_contract_failure(sim, sftp):
+    with pytest.raises(ContractError, match="nothing sent"):
+        sftp.put_bytes(b"x", "/outbox", "N.bin")

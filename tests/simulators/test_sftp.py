@@ -1,4 +1,5 @@
 import hashlib
+import io
 import os
 from pathlib import Path
 
@@ -106,3 +107,62 @@ def test_openssh_cannot_climb_out_of_the_root_either(sim, sim_endpoints, tmp_pat
     result = openssh(sim_endpoints, "symlink /etc/passwd /inbox/pw\n", tmp_path, check=False)
     assert result.returncode != 0
     assert "Permission denied" in result.stderr
+
+
+def test_a_crash_point_drops_the_connection_before_or_after_exactly_one_operation(
+    sim, sim_endpoints
+):
+    inbox = Path(sim_endpoints["sftp"]["root"]) / "inbox"
+    for when, renamed in (("before", False), ("after", True)):
+        name = f"R-{when}.bin"
+        sim.controls({"sftp": {"crash": {"at": "rename", "when": when, "path": f"/inbox/{name}"}}})
+        client, sftp = paramiko_sftp(sim_endpoints)
+        try:
+            sftp.putfo(io.BytesIO(b"data"), f"/inbox/.{name}.part")
+            with pytest.raises((EOFError, paramiko.SSHException, OSError)):
+                sftp.posix_rename(f"/inbox/.{name}.part", f"/inbox/{name}")
+        finally:
+            client.close()
+        assert (inbox / name).exists() is renamed
+        assert (inbox / f".{name}.part").exists() is not renamed
+    crashes = sim.journal("sftp", "crash")
+    assert [(c["at"], c["when"], c["path"]) for c in crashes] == [
+        ("rename", "before", "/inbox/R-before.bin"),
+        ("rename", "after", "/inbox/R-after.bin"),
+    ]
+    client, sftp = paramiko_sftp(sim_endpoints)  # used up: the next rename goes through
+    try:
+        sftp.putfo(io.BytesIO(b"data"), "/inbox/.R-again.bin.part")
+        sftp.posix_rename("/inbox/.R-again.bin.part", "/inbox/R-after.bin")
+    finally:
+        client.close()
+    assert len(sim.journal("sftp", "crash")) == 2
+
+
+def test_a_held_crash_point_journals_first_then_keeps_the_client_waiting(sim, sim_endpoints):
+    import time
+
+    sim.controls(
+        {"sftp": {"crash": {"at": "open", "when": "before", "path": "/inbox/H.bin",
+                            "action": "hold", "hold_seconds": 0.5}}}
+    )  # fmt: skip
+    client, sftp = paramiko_sftp(sim_endpoints)
+    started = time.monotonic()
+    try:
+        with pytest.raises((EOFError, paramiko.SSHException, OSError)):
+            sftp.putfo(io.BytesIO(b"x"), "/inbox/H.bin")
+    finally:
+        client.close()
+    assert time.monotonic() - started >= 0.5
+    assert [c["action"] for c in sim.journal("sftp", "crash")] == ["hold"]
+    assert not (Path(sim_endpoints["sftp"]["root"]) / "inbox" / "H.bin").exists()
+
+
+@pytest.mark.parametrize(
+    "crash", [{"at": "mkdir"}, {"when": "during"}, {"action": "explode"}, {"path": 3}]
+)
+def test_a_mistyped_crash_point_is_refused(sim, crash):
+    import requests
+
+    answer = requests.patch(f"{sim.url}/controls", json={"sftp": {"crash": crash}}, timeout=10)
+    assert answer.status_code == 400

@@ -34,6 +34,20 @@ from tests.loanhub.flows.test_disburse import approved
 PART, FILE, OK = "/payments/in/.*.xml.part", "/payments/in/*.xml", "/payments/in/*.xml.ok"
 
 
+_BEFORE: set[str] = set()  # what the gateway's inbox held before the test (other tests' files)
+
+
+def inbox_names(sim_endpoints: dict) -> set[str]:
+    inbox = Path(sim_endpoints["sftp"]["root"]) / "payments" / "in"
+    return {p.name for p in inbox.iterdir() if p.is_file()}
+
+
+@pytest.fixture(autouse=True)
+def _inbox_before(sim, sim_endpoints) -> None:
+    _BEFORE.clear()
+    _BEFORE.update(inbox_names(sim_endpoints))
+
+
 @pytest.fixture
 def gateway(sim, sim_dir, pg_url, pg_engine, tmp_path: Path):
     settings = HubSettings(data_dir=tmp_path, sim_dir=sim_dir, database_url=pg_url)
@@ -95,10 +109,11 @@ def assert_exactly_once(sim, sim_endpoints, pg_engine: Engine, gateway, e2es: li
             ).all()
         )
     assert items == {e: WorkItemState.DONE.value for e in e2es}  # nothing left in doubt
-    inbox = Path(sim_endpoints["sftp"]["root"]) / "payments" / "in"
-    names = {p.name for p in inbox.iterdir() if p.is_file()}
+    names = inbox_names(sim_endpoints)
     left = [
-        n for n in names if n.endswith(".part") or (n.endswith(".xml") and f"{n}.ok" not in names)
+        n
+        for n in names - _BEFORE
+        if n.endswith(".part") or (n.endswith(".xml") and f"{n}.ok" not in names)
     ]
     assert left == []  # no partial upload, no untriggered file left in the counterpart's inbox
     report = disburse.reconcile(
@@ -222,6 +237,11 @@ def test_killed_between_the_rename_and_the_ok_the_tranche_is_not_lost(
     inbox = Path(sim_endpoints["sftp"]["root"]) / "payments" / "in"
     assert [p.name for p in inbox.glob("*.xml")] != []  # renamed, no .ok
     assert not list(inbox.glob("*.xml.ok"))
+    # the next run's first step settles it: the dead run's lease ran out, the file is completed
+    counts = disburse.resolve_in_doubt(
+        pg_engine, gateway, FileReceiptBook(pg_engine), WorkItemLedger(pg_engine)
+    )
+    assert (counts["lease_expired"], counts["arrived"]) == (1, 1)
     assert_exactly_once(sim, sim_endpoints, pg_engine, gateway, e2es)
 
 
