@@ -93,11 +93,12 @@ def credit_decision() -> None:
 
     @task(pool="los", trigger_rule="none_failed", outlets=[DECISIONS])
     def post_to_los(_: dict[str, int]) -> int:
+        """Settles the postings in doubt first, then posts each decision once."""
         from loanhub.runtime import tasks
 
         params = get_current_context()["params"]
-        posted = tasks.post_decisions(tasks.decided_applications(params["application_nos"]))
-        return len(posted)
+        counts = tasks.post_decisions(tasks.decided_applications(params["application_nos"]))
+        return counts["posted"] + counts["waiting_for_checker"]
 
     post_to_los(record_reviews(referrals, review.output))
 

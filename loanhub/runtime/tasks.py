@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from sqlalchemy import Engine
 
 from bots.browser import Chromium
+from kernel.failures import TransientError
 from loanhub.flows import decide, harvest, profile
 from loanhub.flows.rules import RuleSet
 from loanhub.platform.consents import ConsentBook
@@ -235,9 +236,26 @@ def decided_applications(application_nos: list[str]) -> list[str]:
     return [n for n in application_nos if decide.decided(engine, n) is not None]
 
 
-def post_decisions(application_nos: list[str]) -> dict[str, str]:
+def settle_los_decisions() -> dict[str, int]:
+    """LOS postings nobody knows the outcome of (a kill after the submit, a lost answer),
+    settled by reading the application's status page: never by submitting again."""
     hub = Hub.here()
-    return {n: decide.post_to_los(hub.engine, hub.bots.los, hub.guard, n) for n in application_nos}
+    return decide.settle_los_decisions(hub.engine, hub.ledger, hub.bots.los)
+
+
+def post_decisions(application_nos: list[str]) -> dict[str, int]:
+    """Settle what is in doubt, then post every decided application once. One application that
+    fails, needs a person or is in doubt never stops the others; the task fails at the end only
+    when a retry could post more (the LOS busy or down), and a retry posts nothing twice."""
+    hub = Hub.here()
+    settled = settle_los_decisions()
+    outcome = decide.post_decisions(hub.engine, hub.bots.los, hub.guard, application_nos)
+    counts = {name: len(found) for name, found in outcome.summary().items()}
+    log.info("LOS posting: settled %s, then %s", settled, outcome.summary())
+    if outcome.worth_retrying:
+        again = sorted([*outcome.failed_transient, *outcome.errors])
+        raise TransientError(f"LOS posting to retry for {len(again)}: {again[:5]}")
+    return counts
 
 
 # -- loan_disbursement ------------------------------------------------------------------------
@@ -264,7 +282,10 @@ def settle_doubts() -> dict[str, int]:
 
 
 def refresh_pending_reviews() -> int:
+    """First settle the LOS postings in doubt (an approval settled to DONE can then be paid in
+    this run), then read again the approvals that waited for the LOS checker."""
     hub = Hub.here()
+    settle_los_decisions()
     return decide.refresh_pending(hub.engine, hub.bots.los)
 
 
