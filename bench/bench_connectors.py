@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import requests
@@ -106,6 +107,7 @@ def soap_cpu(tmp: Path) -> Result:
             queryReason="01",
             consentRef="C",
             operatorId="bench",
+            requestRef=f"B0-{uuid.uuid4().hex[:12]}",
         )
         cpu0, wall0 = time.process_time(), time.perf_counter()
         for p in people[1 : CALLS + 1]:
@@ -117,6 +119,7 @@ def soap_cpu(tmp: Path) -> Result:
                 queryReason="01",
                 consentRef="C",
                 operatorId="bench",
+                requestRef=f"B-{uuid.uuid4().hex[:12]}",  # one reference per query
             )
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     return Result(

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import uuid
 from pathlib import Path
 
 import requests
@@ -54,6 +55,7 @@ def _envelopes(endpoints: dict, n: int) -> list[bytes]:
             queryReason="02",
             consentRef="C",
             operatorId="bench",
+            requestRef=f"B{i}-{uuid.uuid4().hex[:8]}",  # one reference per query
         )
         UsernameToken(creds["username"], creds["password"], use_digest=True).apply(env, {})
         out.append(etree.tostring(env))

@@ -37,14 +37,14 @@ def post_loan_monitoring() -> None:
         found = tasks.active_loan_applications()
         return [found[i : i + 20] for i in range(0, len(found), 20)]
 
-    @task(pool="bureau")
-    def bureau(batch: list[str]) -> int:
+    @task(pool="bureau", multiple_outputs=False)
+    def bureau(batch: list[str]) -> dict[str, int]:
         from loanhub.runtime import tasks
 
         return tasks.repull("bureau", batch)
 
-    @task(pool="social_security")
-    def social_security(batch: list[str]) -> int:
+    @task(pool="social_security", multiple_outputs=False)
+    def social_security(batch: list[str]) -> dict[str, int]:
         from loanhub.runtime import tasks
 
         return tasks.repull("social_security", batch)

@@ -107,6 +107,8 @@ def harvest_source(source: str, application_nos: list[str]) -> dict[str, int]:
     }
     if source not in steps:
         raise ValueError(f"unknown source {source!r}")
+    if source == "bureau":
+        settle_bureau()  # a lost answer is retrieved first, never queried again
     batch = harvest.applicants(hub.engine, application_nos)
     outcome = harvest.run_batch(steps[source](), batch)
     if outcome.errors:
@@ -114,6 +116,18 @@ def harvest_source(source: str, application_nos: list[str]) -> dict[str, int]:
             f"{source}: {len(outcome.errors)} of {len(batch)} failed: {outcome.errors[:3]}"
         )
     return outcome.counts()
+
+
+def settle_bureau() -> dict[str, int]:
+    """Bureau inquiries whose answer was lost, retrieved by their request reference (no second
+    hard inquiry); one the bureau never received fails transient and is queried once more.
+    Items the bureau cannot answer for now stay in doubt for the next run (answers are kept 7
+    days), so this never fails the task."""
+    hub = Hub.here()
+    counts = harvest.settle_bureau_inquiries(hub.ledger, hub.connectors.bureau)
+    if counts.get("left"):
+        log.warning("bureau: %d inquiries still in doubt after settling", counts["left"])
+    return counts
 
 
 def submit_tax(application_nos: list[str], purpose: str = "harvest") -> dict[str, Any]:
@@ -360,14 +374,23 @@ def active_loan_applications() -> list[str]:
     return postloan.active_applications(Hub.here().engine)
 
 
-def repull(source: str, application_nos: list[str]) -> int:
-    """Bureau (reason 02) or social security again for active loans."""
+def repull(source: str, application_nos: list[str]) -> dict[str, int]:
+    """Bureau (reason 02) or social security again for active loans. One loan that fails,
+    needs a person or is in doubt never stops the others; the task fails at the end only when
+    a retry could do more (transient failures)."""
     from loanhub.flows import postloan
 
     hub = Hub.here()
     if source == "bureau":
-        return postloan.repull_bureau(hub.engine, hub.bureau, application_nos)
-    return postloan.repull_social_security(hub.engine, hub.bots.social_security, application_nos)
+        settle_bureau()
+        outcome = postloan.repull_bureau(hub.engine, hub.bureau, application_nos)
+    else:
+        outcome = postloan.repull_social_security(
+            hub.engine, hub.bots.social_security, application_nos
+        )
+    if outcome.errors:
+        raise RuntimeError(f"{source}: {len(outcome.errors)} failed: {outcome.errors[:3]}")
+    return outcome.counts()
 
 
 def post_loan_warnings(application_nos: list[str]) -> int:

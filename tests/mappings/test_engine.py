@@ -1,5 +1,6 @@
 """Every mapping against the simulators' real output, and the contract when input is bad."""
 
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -45,6 +46,7 @@ def personal_report(bureau, person) -> bytes:
         queryReason="01",
         consentRef="C",
         operatorId="t",
+        requestRef=f"M{time.time_ns()}",  # the bureau refuses a reference it has seen
     ).raw
 
 
@@ -75,6 +77,7 @@ def test_bureau_enterprise_report(sim, bureau, sim_dataset):
         queryReason="01",
         consentRef="C",
         operatorId="t",
+        requestRef=f"M{time.time_ns()}",  # the bureau refuses a reference it has seen
     ).raw
     result = run("bureau_enterprise", raw, application_no="A2", reason="01")
     assert result.refused == []
