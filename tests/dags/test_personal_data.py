@@ -52,6 +52,9 @@ PLACES: dict[str, tuple[str, ...]] = {
     "trigger": ("kwargs",),
 }
 
+WHERE = ("dag_id", "task_id", "map_index", "key", "ti_id")
+"""The columns that say which task a hit came from, where a table has them."""
+
 
 def _texts(value: Any) -> Iterator[str]:
     """Every string inside a stored value, JSON decoded where it is JSON: XCom and HITL
@@ -128,11 +131,14 @@ def scan(airflow_db_url: str, needles: dict[str, re.Pattern[str]]) -> list[str]:
                 for column in columns:
                     if column not in present:
                         continue
-                    rows = conn.execute(text(f'SELECT "{column}" FROM "{table}"')).scalars()
-                    for n, value in enumerate(rows):
+                    where = [c for c in WHERE if c in present]
+                    selected = ", ".join(f'"{c}"' for c in [column, *where])
+                    rows = conn.execute(text(f'SELECT {selected} FROM "{table}"')).all()
+                    for n, (value, *ids) in enumerate(rows):
                         blob = "\n".join(_texts(value))
+                        origin = " ".join(f"{c}={v}" for c, v in zip(where, ids, strict=True))
                         hits.extend(
-                            f"{table}.{column}[{n}]: {what}"
+                            f"{table}.{column}[{n}]: {what}" + (f" ({origin})" if origin else "")
                             for what, pattern in needles.items()
                             if pattern.search(blob)
                         )
