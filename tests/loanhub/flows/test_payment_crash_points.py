@@ -194,6 +194,7 @@ def test_lost_response_after_the_ok_is_not_recorded_rejected(
     [e2e] = book(pg_engine, sim_dataset, 13)
     crash(sim, "close", "after", OK)
     send(pg_engine, gateway)
+    assert WorkItemLedger(pg_engine).get(disburse.KIND, e2e).state is WorkItemState.IN_DOUBT
     assert_exactly_once(sim, sim_endpoints, pg_engine, gateway, [e2e])
     assert len(sim.journal("gateway", "file")) == 1
 
