@@ -43,9 +43,7 @@ def upgrade() -> None:
             comment="the gateway's latest status of the tranche in it",
         ),
         sa.Column("gateway_reason", sa.String(length=8), nullable=True),
-        sa.Column(
-            "detail", sa.String(length=500), nullable=True, comment="what settled its state"
-        ),
+        sa.Column("detail", sa.String(length=500), nullable=True, comment="what settled its state"),
         sa.Column("assigned_at", schemas.types.UTCDateTimeType(timezone=True), nullable=False),
         sa.Column("updated_at", schemas.types.UTCDateTimeType(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_payment_file")),
