@@ -191,7 +191,7 @@ async def serve(cfg: SimConfig) -> None:
         ident="legacy",
     )
     threading.Thread(target=http.run, name="http", daemon=True).start()
-    smtp, smtp_info = await start_smtp(journal, cfg.host, cfg.smtp_port)
+    smtp, smtp_info = await start_smtp(journal, cfg.host, cfg.smtp_port, controls)
     tax = TaxAuthority(root, dataset, controls, journal)
     admin.tax = tax
     gateway = PaymentGateway(root, dataset, controls, journal, data_dir / "gateway_state.json")

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
-from loanhub.platform.db import current_revision, make_engine
+from loanhub.platform.db import StoreUnavailable, check_store, current_revision, make_engine
 from loanhub.runtime.settings import HubSettings
 
 console = Console()
@@ -88,7 +88,10 @@ def engine(url: str | None, *, migrated: bool = False) -> Engine:
     except OSError as exc:  # SQLite: the file's folder cannot be made
         fail(f"cannot open the store at {_shown(target)}: {exc.strerror or first_line(exc)}")
     try:
+        check_store(store)
         revision = current_revision(store)
+    except StoreUnavailable as exc:
+        fail(str(exc))
     except DBAPIError as exc:
         fail(f"cannot open the store at {_shown(target)}: {first_line(exc.orig or exc)}")
     if migrated and revision is None:

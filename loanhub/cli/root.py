@@ -27,6 +27,7 @@ from loanhub.cli import (
     identifiers,
     mapping,
     pools,
+    settle,
     sim,
 )
 from loanhub.platform.masking import install_log_masking
@@ -48,8 +49,8 @@ GROUPS: dict[str, typer.Typer] = {
     "endpoints": endpoints.app,
     "calls": calls.app,
 }
-# Top-level commands (``harvest``, ``reviews``, ``airflow-pools``, ``dashboard``): merged in.
-COMMANDS: tuple[typer.Typer, ...] = (airflow_runs.app, pools.app, dashboard.app)
+# Top-level commands (``harvest``, ``reviews``, ``airflow-pools``, ``dashboard``, ``settle``).
+COMMANDS: tuple[typer.Typer, ...] = (airflow_runs.app, pools.app, dashboard.app, settle.app)
 
 for commands in COMMANDS:
     app.add_typer(commands)

@@ -359,13 +359,27 @@ def raise_warnings(as_of: date) -> int:
     return warnings.raise_warnings(hub.engine, hub.settings.warnings, as_of)
 
 
-def notify_warnings() -> dict[str, int]:
+def settle_mails() -> dict[str, int]:
+    """Mails whose outcome is unknown (the connection lost after the end of DATA, before the
+    server's 250): sent again under the same Message-ID, which receivers deduplicate by."""
     from loanhub.flows import warnings
 
     hub = Hub.here()
-    return warnings.notify(
+    return warnings.settle_mails(hub.ledger, hub.connectors.notifier, hub.settings.warnings)
+
+
+def notify_warnings() -> dict[str, int]:
+    """Settle the mails in doubt, then mail every new warning once and escalate the stale
+    ones; one mail never stops the others, and the task fails only when a retry could send
+    more (a transient failure, or a mail still in doubt)."""
+    from loanhub.flows import warnings
+
+    hub = Hub.here()
+    settled = settle_mails()
+    counts = warnings.notify(
         hub.engine, hub.connectors.notifier, hub.settings.warnings, utcnow(), hub.guard
     )
+    return warnings.raise_if_pending({**counts, **{f"settled_{k}": v for k, v in settled.items()}})
 
 
 def active_loan_applications() -> list[str]:

@@ -27,7 +27,7 @@ GROUPS = {
     "endpoints": {"write", "check"},
     "calls": {"purge"},
 }
-COMMANDS = {"harvest", "reviews", "airflow-pools", "dashboard"}
+COMMANDS = {"harvest", "reviews", "airflow-pools", "dashboard", "settle"}
 ENTRY_POINT = Path(sys.executable).with_name("loanhub")
 
 
