@@ -276,9 +276,12 @@ def record_review(
     )
 
 
-def refresh_pending(engine: Engine, bot: LosBot) -> int:
+def refresh_pending(engine: Engine, bot: LosBot, ledger: WorkItemLedger) -> int:
     """Decisions the LOS held for its checker: store the LOS's status now; returns how many
-    changed (an approval the checker confirmed can then be paid)."""
+    changed (an approval the checker confirmed can then be paid). The posting's work item,
+    which waited NEEDS_HUMAN for that checker, is closed DONE with what the status page says.
+    One application whose page cannot be read is left for the next run, never stopping the
+    others."""
     with engine.connect() as conn:
         waiting = conn.execute(
             select(decision.c.id, decision.c.application_no).where(
@@ -287,13 +290,23 @@ def refresh_pending(engine: Engine, bot: LosBot) -> int:
         ).all()
     changed = 0
     for decision_id, number in waiting:
-        status = bot.application_status(number)
-        if status != "PENDING_REVIEW":
-            with engine.begin() as conn:
-                conn.execute(
-                    update(decision).where(decision.c.id == decision_id).values(los_status=status)
-                )
-            changed += 1
+        try:
+            status = bot.application_status(number)
+        except LegacyError as exc:
+            log.warning("%s: the LOS status could not be read now: %s", number, exc)
+            continue
+        if status == "PENDING_REVIEW":
+            continue
+        with engine.begin() as conn:
+            conn.execute(
+                update(decision).where(decision.c.id == decision_id).values(los_status=status)
+            )
+        changed += 1
+        item = ledger.get("los_decision", number)
+        if item is not None and item.state is WorkItemState.NEEDS_HUMAN:
+            ledger.resolve_waiting(
+                item, result={"status": status}, evidence=f"the LOS status page shows {status}"
+            )
     return changed
 
 

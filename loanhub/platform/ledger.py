@@ -314,6 +314,25 @@ class WorkItemLedger:
                 error=_text(evidence),
             )
 
+    def resolve_waiting(
+        self, item: WorkItem, *, result: Mapping[str, Any] | None = None, evidence: str
+    ) -> WorkItem:
+        """Close a NEEDS_HUMAN item whose person has acted in the legacy system (the LOS's
+        checker confirmed, say), as read there: DONE with what was read. Audited; only from
+        NEEDS_HUMAN, so an item nobody read about is never closed by this."""
+        with self.engine.begin() as conn:
+            current = self._locked(conn, item)
+            if current.state is not WorkItemState.NEEDS_HUMAN:
+                raise IllegalTransition(f"{_ref(current)} is {current.state}, not NEEDS_HUMAN")
+            return self._transition(
+                conn,
+                current,
+                "work_item.resolved_by_reading",
+                state=WorkItemState.DONE,
+                error=_text(evidence),
+                result=jsonable({**(current.result or {}), **dict(result or {})}),
+            )
+
     # -- internals ---------------------------------------------------------------------------
 
     def _close(self, item: WorkItem, action: str, **changes: Any) -> WorkItem:

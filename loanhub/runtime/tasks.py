@@ -300,7 +300,7 @@ def refresh_pending_reviews() -> int:
     this run), then read again the approvals that waited for the LOS checker."""
     hub = Hub.here()
     settle_los_decisions()
-    return decide.refresh_pending(hub.engine, hub.bots.los)
+    return decide.refresh_pending(hub.engine, hub.bots.los, hub.ledger)
 
 
 def settle_payments() -> dict[str, Any]:

@@ -354,3 +354,27 @@ def audit_actions(engine: Engine) -> list[str]:
             a.removeprefix("work_item.")
             for a in conn.execute(select(audit_event.c.action)).scalars()
         ]
+
+
+def test_the_checkers_confirmation_closes_the_item_that_waited_for_it(
+    sim, sim_endpoints, los_bot, sim_dataset, pg_engine
+):
+    """Above the robot's limit the LOS holds the approval for a checker and the item waits
+    NEEDS_HUMAN; once the checker confirmed in the LOS, the next read of the status page
+    closes it DONE (audited), so nothing waits for a person who has already acted."""
+    from devtools.los_checker import confirm_held
+    from loanhub.flows.decide import decided, post_to_los, refresh_pending
+
+    number = application(sim_dataset, 0)
+    stored(pg_engine, number, "900000.00")
+    post_to_los(pg_engine, los_bot, guard(pg_engine), number)
+    assert item(pg_engine, number).state is WorkItemState.NEEDS_HUMAN
+    ledger = WorkItemLedger(pg_engine, owner="flow-test")
+    assert refresh_pending(pg_engine, los_bot, ledger) == 0  # nobody confirmed yet
+    assert item(pg_engine, number).state is WorkItemState.NEEDS_HUMAN
+    confirm_held(sim_endpoints["los"], [(number, Decimal("900000.00"), 36, Decimal("4.35"))])
+    assert refresh_pending(pg_engine, los_bot, ledger) == 1
+    closed = item(pg_engine, number)
+    assert closed.state is WorkItemState.DONE
+    assert closed.result["status"] == "APPROVED"
+    assert decided(pg_engine, number)["los_status"] == "APPROVED"
