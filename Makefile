@@ -5,7 +5,7 @@ VENV := .venv/bin
 export AIRFLOW_HOME := $(CURDIR)/airflow_home
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 
-.PHONY: setup test lint demo up bench clean distributed
+.PHONY: setup test lint demo up bench clean distributed crash-sweep
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -28,6 +28,10 @@ clean:
 # credit_harvest for 100 applications on Celery: two workers, one SIGKILLed mid-run (~4 min)
 distributed: setup
 	$(VENV)/python -m devtools.distributed --applications 100 --workers 2 --kill-one
+
+# a disbursement and an LOS posting killed at every crash point, 20 times each (~15 min)
+crash-sweep: setup
+	$(VENV)/python -m devtools.crash_sweep --trials 20
 
 up: setup
 	$(VENV)/loanhub sim up

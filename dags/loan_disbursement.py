@@ -60,7 +60,7 @@ def loan_disbursement() -> None:
     def send_payments(_: int) -> int:
         from loanhub.runtime import tasks
 
-        return len(tasks.send_payments())
+        return tasks.send_payments()["sent"]
 
     @task.sensor(poke_interval=5, timeout=3600, mode="reschedule", pool="gateway")
     def settled(_: int) -> PokeReturnValue:

@@ -281,11 +281,18 @@ def book_loans() -> list[str]:
     return disburse.book_loans(Hub.here().engine)
 
 
-def send_payments() -> list[str]:
+def send_payments() -> dict[str, Any]:
+    """One pain.001 per pending tranche; one tranche that fails, conflicts, needs a person or
+    is in doubt never stops the others, and the task fails at the end only when a retry could
+    send more. Returns how many were sent and the tranches (EndToEndIds) in each queue."""
     from loanhub.flows import disburse
 
     hub = Hub.here()
-    return disburse.send_payments(hub.engine, hub.connectors.payments, hub.guard)
+    run = disburse.pay_tranches(hub.engine, hub.connectors.payments, hub.guard)
+    log.info("payments: %s", run.summary())
+    if (error := run.retry_error()) is not None:
+        raise error
+    return run.summary()
 
 
 def settle_doubts() -> dict[str, int]:
@@ -314,17 +321,19 @@ def settle_payments() -> dict[str, Any]:
         "settled": settlement.settled,
         "rejected": settlement.rejected,
         "waiting": settlement.waiting,
+        "disputed": settlement.disputed,
         "in_doubt": doubt,
     }
 
 
 def reconcile_payments() -> dict[str, Any]:
-    """Fails the run when the gateway accepted a tranche twice, or disagrees with the hub."""
+    """Fails the run when the gateway accepted a tranche twice, paid one the hub recorded as
+    rejected, or disagrees with the hub about any file of a tranche."""
     from loanhub.flows import disburse
 
     hub = Hub.here()
     report = disburse.reconcile(hub.engine, hub.connectors.payments, hub.receipts, hub.ledger)
-    if report["paid_twice"] or report["mismatches"]:
+    if report["paid_twice"] or report["mismatches"] or report["paid_but_rejected"]:
         raise RuntimeError(f"payments disagree with the gateway: {report}")
     return report
 
