@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -35,19 +36,28 @@ def _pg_url(database: str) -> str:
     return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + database
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """URL of a database created for this test run (and dropped after it), migrated to head."""
-    name = f"loanhub_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+@contextmanager
+def scratch_store(prefix: str) -> Iterator[str]:
+    """URL of a PostgreSQL database made for the caller, migrated to head, dropped after."""
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     url = _pg_url(name)
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
-    yield url
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield url
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """URL of a database created for this test run (and dropped after it), migrated to head."""
+    with scratch_store("loanhub_test") as url:
+        yield url
 
 
 def truncate(engine: Engine) -> None:

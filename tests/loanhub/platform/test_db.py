@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import traceback
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,28 +23,19 @@ from loanhub.platform.db import (
     make_engine,
     open_store,
     retrying,
-    upgrade,
 )
 from loanhub.platform.ledger import WorkItemLedger
 from schemas.hub import WorkItemState
 from schemas.tables import audit_event, work_item
-from tests.conftest import PG_ADMIN_URL, _pg_url
+from tests.conftest import PG_ADMIN_URL, scratch_store
 
 
 @pytest.fixture(scope="module")
 def scratch_url() -> Iterator[str]:
     """A database for this module alone: its backends may be killed without touching the
     session's store or anyone else's."""
-    name = f"loanhub_dbdrop_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = _pg_url(name)
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    yield url
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_store("loanhub_dbdrop") as url:
+        yield url
 
 
 @pytest.fixture
