@@ -174,8 +174,8 @@ class BureauInquiries:
         consent_ref = self.consents.require(subject, "BUREAU", reason)
         key = f"{application_no}:{subject}:{reason}"
 
-        def ask() -> dict[str, Any]:
-            ref = request_ref(self._claimed(key))
+        def ask(claimed: WorkItem) -> dict[str, Any]:
+            ref = request_ref(claimed)
             try:
                 return self.bureau.query(kind, subject, name, reason, consent_ref, ref).summary()
             except ContractError as exc:
@@ -187,7 +187,7 @@ class BureauInquiries:
                     raise
                 return kept.summary()
 
-        summary = self.guard.once(
+        summary = self.guard.once_with(
             BUREAU_QUERY,
             key,
             {
@@ -200,20 +200,6 @@ class BureauInquiries:
             max_age=REPORT_VALIDITY,
         )
         return self.bureau.kept(subject, reason, summary)
-
-    def _claimed(self, key: str) -> WorkItem:
-        """The item the guard has just claimed for ``key``: the item itself, or the renewal
-        the guard followed from it (``key#after:<fetched_at>``, as ``LedgerGuard.once`` does).
-        Read back, not passed in: its id, creation time and attempts make the reference."""
-        ledger = self.guard.ledger
-        item = ledger.get(BUREAU_QUERY, key)
-        while item is not None and item.state is WorkItemState.DONE:
-            renewal = f"{key}#after:{(item.result or {}).get('fetched_at')}"
-            item = ledger.get(BUREAU_QUERY, renewal)
-        if item is None or item.state is not WorkItemState.IN_PROGRESS:
-            # nothing was sent: refuse, so the guard files it as a contract failure to look at
-            raise ContractError(f"{BUREAU_QUERY} {key}: no claimed item to take a reference from")
-        return item
 
 
 def settle_bureau_inquiries(ledger: WorkItemLedger, bureau: BureauConnector) -> dict[str, int]:

@@ -46,6 +46,23 @@ class LedgerGuard:
         *,
         max_age: timedelta | None = None,
     ) -> dict[str, Any]:
+        """Run ``action`` at most once for ``(kind, key)`` (again only when the earlier result
+        is older than ``max_age``, as a renewal guarded in its turn) and return its result, or
+        the earlier one."""
+        return self.once_with(kind, key, payload, lambda _claimed: action(), max_age=max_age)
+
+    def once_with(
+        self,
+        kind: str,
+        key: str,
+        payload: dict[str, Any],
+        action: Callable[[WorkItem], dict[str, Any]],
+        *,
+        max_age: timedelta | None = None,
+    ) -> dict[str, Any]:
+        """``once``, with the action given the item it runs under (the renewal, if one was
+        claimed): an effect whose request must be recomputable after a crash derives its
+        reference from the item's id, creation time and attempt."""
         current = key
         while True:
             item = self._claim(kind, current, payload)
@@ -79,9 +96,9 @@ class LedgerGuard:
                     ) from exc
                 time.sleep(self.poll_seconds)
 
-    def _run(self, item: WorkItem, action: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    def _run(self, item: WorkItem, action: Callable[[WorkItem], dict[str, Any]]) -> dict[str, Any]:
         try:
-            result = action()
+            result = action(item)
         except OutcomeUnknown as exc:
             self.ledger.mark_in_doubt(item, _told(exc))
             raise
