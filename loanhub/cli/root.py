@@ -25,6 +25,7 @@ from loanhub.cli import (
     evidence,
     extract,
     identifiers,
+    items,
     mapping,
     pools,
     settle,
@@ -48,6 +49,7 @@ GROUPS: dict[str, typer.Typer] = {
     "dashboard-user": dashboard.users_app,
     "endpoints": endpoints.app,
     "calls": calls.app,
+    "items": items.app,
 }
 # Top-level commands (``harvest``, ``reviews``, ``airflow-pools``, ``dashboard``, ``settle``).
 COMMANDS: tuple[typer.Typer, ...] = (airflow_runs.app, pools.app, dashboard.app, settle.app)

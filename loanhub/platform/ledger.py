@@ -264,17 +264,22 @@ class WorkItemLedger:
             item, "work_item.in_doubt", state=WorkItemState.IN_DOUBT, error=_text(reason)
         )
 
-    def retry_failed(self, item: WorkItem, reason: str) -> WorkItem:
-        """An operator's decision: a business or contract failure (a wrong password, say) was
-        fixed, so the item may be claimed again. Audited; only from FAILED."""
+    def release(self, item: WorkItem, reason: str) -> WorkItem:
+        """An operator's decision, with a note: what stopped the item was fixed (a wrong
+        password, a person answered in the legacy system), so it may be claimed again. From
+        FAILED or NEEDS_HUMAN only (an IN_DOUBT item is settled by reading, never released
+        blindly); audited."""
         with self.engine.begin() as conn:
             current = self._locked(conn, item)
-            if current.state is not WorkItemState.FAILED:
-                raise IllegalTransition(f"{_ref(current)} is {current.state}, not FAILED")
+            if current.state not in (WorkItemState.FAILED, WorkItemState.NEEDS_HUMAN):
+                raise IllegalTransition(
+                    f"{_ref(current)} is {current.state}: only FAILED or NEEDS_HUMAN is released"
+                )
             return self._transition(
                 conn,
                 current,
                 "work_item.released_for_retry",
+                state=WorkItemState.FAILED,
                 failure_kind=FailureKind.TRANSIENT,
                 error=_text(f"released by {self.actor}: {reason}"),
             )

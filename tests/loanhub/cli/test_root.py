@@ -26,6 +26,7 @@ GROUPS = {
     "dashboard-user": {"add", "remove", "list"},
     "endpoints": {"write", "check"},
     "calls": {"purge"},
+    "items": {"list", "release"},
 }
 COMMANDS = {"harvest", "reviews", "airflow-pools", "dashboard", "settle"}
 ENTRY_POINT = Path(sys.executable).with_name("loanhub")

@@ -195,7 +195,7 @@ def test_errors_are_stored_masked_and_an_operator_can_release_a_failed_item(engi
     )
     assert "110105194912310020" not in (failed.error or "")
     assert ledger(engine, "w2").claim(KIND, KEY, PAYLOAD).state is WorkItemState.FAILED
-    released = w1.retry_failed(failed, "password rotated")
+    released = w1.release(failed, "password rotated")
     assert released.failure_kind is FailureKind.TRANSIENT
     again = ledger(engine, "w2").claim(KIND, KEY, PAYLOAD)
     assert again.state is WorkItemState.IN_PROGRESS
