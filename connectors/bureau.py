@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from connectors.config import Masker, SoapConfig
 from connectors.evidence import EvidenceStore
-from connectors.soap import SoapClient
+from connectors.soap import SoapAnswer, SoapClient
 from kernel.calls import CallObserver, ignore_call
 from kernel.failures import BusinessAnswer, ContractError
 from schemas.identifiers import InvalidIdentifier, validate_resident_id, validate_uscc
@@ -72,6 +72,26 @@ class BureauReport:
             "raw_sha256": self.raw_sha256,
             "fetched_at": self.fetched_at.isoformat(),
         }
+
+
+def thin_file(subject: str, reason: str) -> BureauReport:
+    """The bureau knows nobody by that identifier: an answer, not an error."""
+    return BureauReport(subject, reason, True, None, None, utcnow(), None)
+
+
+def report_from(
+    answer: SoapAnswer, subject: str, reason: str, fetched_at: datetime
+) -> BureauReport:
+    """A report as the bureau sent it, kept raw (by hash) in the evidence store."""
+    return BureauReport(
+        subject,
+        reason,
+        False,
+        answer.body.findtext(".//{*}reportNo"),
+        answer.sha256,
+        fetched_at,
+        answer.raw,
+    )
 
 
 class BureauConnector(SoapClient):
@@ -128,17 +148,9 @@ class BureauConnector(SoapClient):
             )
         except BusinessAnswer as exc:
             if exc.code and exc.code.startswith("Client.SubjectNotFound"):
-                return BureauReport(subject, reason, True, None, None, utcnow(), None)
+                return thin_file(subject, reason)
             raise
-        return BureauReport(
-            subject,
-            reason,
-            False,
-            answer.body.findtext(".//{*}reportNo"),
-            answer.sha256,
-            answer.fetched_at,
-            answer.raw,
-        )
+        return report_from(answer, subject, reason, answer.fetched_at)
 
     def retrieve(self, request_ref: str, subject: str, reason: str) -> BureauReport | None:
         """The answer the bureau keeps under ``request_ref`` (``RetrieveReport``: a read, no
@@ -152,7 +164,7 @@ class BureauConnector(SoapClient):
             answer = self.call("RetrieveReport", idempotent=True, requestRef=request_ref)
         except BusinessAnswer as exc:
             if exc.code and exc.code.startswith("Client.SubjectNotFound"):
-                return BureauReport(subject, reason, True, None, None, utcnow(), None)
+                return thin_file(subject, reason)
             if exc.code and exc.code.startswith("Client.RequestNotFound"):
                 return None
             raise
@@ -164,15 +176,8 @@ class BureauConnector(SoapClient):
                 f"RetrieveReport {request_ref} answered about another subject",
                 system=self.system,
             )
-        return BureauReport(
-            subject,
-            reason,
-            False,
-            answer.body.findtext(".//{*}reportNo"),
-            answer.sha256,
-            _queried_at(answer.body.findtext("{*}queriedAt")) or answer.fetched_at,
-            answer.raw,
-        )
+        queried = _queried_at(answer.body.findtext("{*}queriedAt"))
+        return report_from(answer, subject, reason, queried or answer.fetched_at)
 
     def _check_ref(self, request_ref: str) -> None:
         if not REQUEST_REF.fullmatch(request_ref or ""):
