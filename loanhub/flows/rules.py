@@ -84,6 +84,7 @@ class Verdict:
     annual_rate: Decimal
     decided_by: str
     reasons: tuple[str, ...] = field(default=())
+    missing: tuple[str, ...] = field(default=())  # the sources a referral decides without
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,10 @@ class RuleSet:
         return self.spec.pricing.base_rate + premium
 
     def evaluate(self, profile: ApplicantProfile) -> Verdict:
-        """Hard rejects first (every one that applies is named), then the score and tier."""
+        """Hard rejects first, each on data that is there (every one that applies is named);
+        then a referral naming the sources that did not answer, whatever the score (their
+        missing points would otherwise reject an applicant for what nobody could read); then
+        the score floor, the auto-approval band and the tier."""
         score = self.score(profile)
         tier = self.tier(profile.requested_amount)
         approvers = tuple(self.spec.tiers[tier].approvers)
@@ -145,6 +149,18 @@ class RuleSet:
                 f"rule:{hits[0].id}",
                 tuple(f"{r.id}: {r.reason}" for r in hits),
             )
+        gaps = missing(profile)
+        if gaps:  # before the floor: a score without its sources says nothing about them
+            return Verdict(
+                "REFER",
+                score,
+                tier,
+                approvers,
+                rate,
+                "",
+                (f"no answer from {', '.join(gaps)}: a person decides without it",),
+                gaps,
+            )
         if score < self.spec.reject_below:
             return Verdict(
                 "REJECT",
@@ -154,17 +170,6 @@ class RuleSet:
                 rate,
                 "rule:score_below_floor",
                 (f"score {score} < {self.spec.reject_below}",),
-            )
-        gaps = [s for s in profile.missing_sources.split(",") if s in MUST_SEE]
-        if gaps:
-            return Verdict(
-                "REFER",
-                score,
-                tier,
-                approvers,
-                rate,
-                "",
-                (f"no answer from {', '.join(gaps)}: a person decides without it",),
             )
         if score >= self.spec.approve_at and self.spec.tiers[tier].auto_approve:
             return Verdict(
@@ -182,6 +187,12 @@ class RuleSet:
             else f"amount {profile.requested_amount} is above tier 1"
         )
         return Verdict("REFER", score, tier, approvers, rate, "", (why,))
+
+
+def missing(profile: ApplicantProfile) -> tuple[str, ...]:
+    """The sources no rule decides without that gave no answer for ``profile``, in order."""
+    named = {s.strip() for s in profile.missing_sources.split(",")}
+    return tuple(s for s in MUST_SEE if s in named)
 
 
 def _comparable(value: Any) -> Any:

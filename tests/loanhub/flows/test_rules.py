@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -100,3 +101,51 @@ def test_the_maker_is_never_an_approver_and_four_eyes_escalate():
     assert RULES.approvers(2, "credit_manager") == ("risk_committee",)
     with pytest.raises(ValueError, match="no approver other than"):
         RULES.approvers(3, "x")  # past the top tier: nobody
+
+
+GAPS = [
+    combo
+    for n in (1, 2, 3)
+    for combo in itertools.combinations(("bureau", "tax", "social_security"), n)
+]
+# what each source leaves empty when it gave no answer
+EMPTY = {
+    "bureau": {"bureau_score": None},
+    "tax": {"tax_rating": None, "tax_arrears": None},
+    "social_security": {"ss_months_paid": 0, "ss_months_owed": 0},
+}
+
+
+@pytest.mark.parametrize("gaps", GAPS, ids=lambda g: "+".join(g))
+def test_every_combination_of_missing_sources_is_referred_with_them_named(gaps):
+    """A weak score that is weak only for want of answers is a referral, never a rejection."""
+    over = {k: v for g in gaps for k, v in EMPTY[g].items()}
+    thin = profile(**{"missing_sources": ",".join([*gaps, "core"]), **over, "bureau_score": 500})
+    if "bureau" in gaps:
+        thin = thin.model_copy(update={"bureau_score": None})
+    verdict = RULES.evaluate(thin)
+    assert verdict.outcome == "REFER", verdict
+    assert verdict.missing == gaps
+    assert verdict.reasons == (f"no answer from {', '.join(gaps)}: a person decides without it",)
+
+
+def test_a_missing_social_security_with_a_weak_bureau_is_referred_not_rejected_by_score():
+    thin = profile(missing_sources="social_security", ss_months_paid=0, bureau_score=500)
+    assert RULES.score(thin) < RULES.spec.reject_below  # the floor would have rejected it
+    assert RULES.evaluate(thin).outcome == "REFER"
+
+
+@pytest.mark.parametrize(
+    ("gaps", "change", "rule"),
+    [
+        (("social_security",), {"tax_arrears": Decimal("5")}, "tax_arrears"),
+        (("tax",), {"public_records": 1}, "public_record"),
+        (("bureau",), {"ss_months_owed": 1}, "ss_owed"),
+        (("bureau", "tax", "social_security"), {"blacklisted": True}, "blacklist"),
+    ],
+)
+def test_a_hard_reject_on_data_that_is_there_still_rejects(gaps, change, rule):
+    over = {k: v for g in gaps for k, v in EMPTY[g].items()}
+    verdict = RULES.evaluate(profile(**{"missing_sources": ",".join(gaps), **over, **change}))
+    assert verdict.outcome == "REJECT"
+    assert verdict.decided_by == f"rule:{rule}"
