@@ -20,6 +20,24 @@ def confirm_held(
 ) -> tuple[str, list[str]]:
     """Approve each held application (number, amount, term, annual rate in percent) as the
     LOS's checker; returns the checker's name and the applications it confirmed."""
+    return answer_held(los, held, "APPROVE", "复核通过")
+
+
+def reject_held(
+    los: dict[str, Any], held: list[tuple[str, Decimal, int, Decimal]]
+) -> tuple[str, list[str]]:
+    """The checker turns the held approvals down (复核不通过) instead."""
+    return answer_held(los, held, "REJECT", "复核不通过")
+
+
+def answer_held(
+    los: dict[str, Any],
+    held: list[tuple[str, Decimal, int, Decimal]],
+    decision: str,
+    comment: str,
+) -> tuple[str, list[str]]:
+    """The LOS's checker answers each held application with ``decision`` (APPROVE, REJECT or
+    RETURN) in the LOS's own form; returns the checker's name and the applications answered."""
     checker = los["users"][1]
     http = requests.Session()
     http.post(
@@ -33,12 +51,12 @@ def confirm_held(
         token = TOKEN.search(page.content.decode("gbk"))
         form = {
             "no": number,
-            "decision": "APPROVE",
+            "decision": decision,
             "amount": f"{amount:.2f}",
             "term": str(term),
             "rate": f"{rate}",
             "conditions": "",
-            "comment": "复核通过",
+            "comment": comment,
             "org.apache.struts.taglib.html.TOKEN": token.group(1) if token else "",
         }
         body = "&".join(f"{k}={requests.utils.quote(v.encode('gbk'))}" for k, v in form.items())

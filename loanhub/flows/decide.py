@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
-from bots.los.bot import DecisionReceipt, LosBot, decision_fields
+from bots.los.bot import DecisionReceipt, LosBot, StatusReading, decision_fields
 from bots.los.pages import Decision as LosDecision
 from bots.los.pages import Recorded
 from kernel.failures import (
@@ -264,6 +264,8 @@ def record_review(
     if profile is None:
         raise ReviewRefused(f"no profile for {item.application_no}")
     outcome = {"Approve": "APPROVE", "Reject": "REJECT", "Return": "RETURN"}[chosen]
+    if outcome == "RETURN":
+        comment = return_reason(profile, comment)
     return record(
         engine,
         profile,
@@ -276,38 +278,120 @@ def record_review(
     )
 
 
+def return_reason(profile: ApplicantProfile, comment: str | None) -> str:
+    """Why the application goes back to the applicant: the approver's words, else the sources
+    the harvest could not get. A return nobody can explain is refused (the applicant could
+    not know what to bring), and the application stays undecided for the next review."""
+    reason = (comment or "").strip()
+    if not reason and profile.missing_sources:
+        reason = f"missing: {profile.missing_sources}"
+    if not reason:
+        raise ReviewRefused("a return for more documents needs a reason (which documents)")
+    return reason[:400]
+
+
 def refresh_pending(engine: Engine, bot: LosBot, ledger: WorkItemLedger) -> int:
-    """Decisions the LOS held for its checker: store the LOS's status now; returns how many
-    changed (an approval the checker confirmed can then be paid). The posting's work item,
-    which waited NEEDS_HUMAN for that checker, is closed DONE with what the status page says.
+    """Decisions the LOS held for its checker: read the LOS's status again and close what the
+    checker answered; returns how many applications the checker settled.
+
+    What is read is the union of the decisions stored PENDING_REVIEW and the postings whose
+    work item waits NEEDS_HUMAN for the checker, so neither can outlive the other: an item is
+    closed even when its decision's status was already stored by an earlier run that died in
+    between. The item is closed first (``ledger.resolve_waiting``, audited, DONE with the
+    checker's outcome: approved or rejected), then the decision's LOS status is stored, and a
+    checker's rejection or return moves the application with it (audited, one transaction).
     One application whose page cannot be read is left for the next run, never stopping the
     others."""
     with engine.connect() as conn:
-        waiting = conn.execute(
-            select(decision.c.id, decision.c.application_no).where(
-                decision.c.los_status == "PENDING_REVIEW"
-            )
-        ).all()
+        held = set(
+            conn.execute(
+                select(decision.c.application_no).where(decision.c.los_status == "PENDING_REVIEW")
+            ).scalars()
+        )
+    waiting = {
+        i.business_key: i
+        for i in ledger.items(WorkItemState.NEEDS_HUMAN, KIND)
+        if (i.result or {}).get("waiting_for")
+    }
     changed = 0
-    for decision_id, number in waiting:
+    for number in sorted(held | set(waiting)):
         try:
-            status = bot.application_status(number)
+            reading = bot.read_status(number)
         except LegacyError as exc:
             log.warning("%s: the LOS status could not be read now: %s", number, exc)
             continue
-        if status == "PENDING_REVIEW":
+        if reading.status == "PENDING_REVIEW":
             continue
-        with engine.begin() as conn:
-            conn.execute(
-                update(decision).where(decision.c.id == decision_id).values(los_status=status)
-            )
+        answer = checker_answer(reading, bot.login.username)
+        if (item := waiting.get(number)) is not None:
+            try:
+                ledger.resolve_waiting(
+                    item,
+                    result=answer,
+                    evidence=f"the LOS status page of {number} shows {reading.status}"
+                    + (
+                        f" after {answer['checker']}'s {answer['checker_reference']}"
+                        if answer.get("checker")
+                        else ""
+                    ),
+                )
+            except WorkItemError as exc:  # another run closed it meanwhile
+                log.info("los_decision %s: %s", number, exc)
+        _store_los_status(engine, number, reading.status, answer)
         changed += 1
-        item = ledger.get("los_decision", number)
-        if item is not None and item.state is WorkItemState.NEEDS_HUMAN:
-            ledger.resolve_waiting(
-                item, result={"status": status}, evidence=f"the LOS status page shows {status}"
-            )
     return changed
+
+
+def checker_answer(reading: StatusReading, maker: str) -> dict[str, Any]:
+    """The LOS's final status and, when someone else answered after the hub's posting, who
+    (the checker), with the reference and decision they recorded."""
+    answer: dict[str, Any] = {"status": reading.status}
+    theirs = [r for r in reading.decisions if r.user != maker]
+    if theirs:
+        last = theirs[-1]
+        answer |= {
+            "checker": last.user,
+            "checker_reference": last.reference,
+            "checker_decision": last.decision,
+        }
+    return answer
+
+
+APPLICATION_AFTER_CHECKER = {"REJECTED": "REJECTED", "RETURNED": "RETURNED"}
+"""A checker who rejects or returns what the hub approved: the application follows the LOS."""
+
+
+def _store_los_status(
+    engine: Engine, application_no: str, status: str, answer: dict[str, Any]
+) -> None:
+    """The LOS's status with the decision (unless a run stored it already) and, on a checker's
+    rejection or return, the application's status; audited in the same transaction."""
+    with engine.begin() as conn:
+        stored = conn.execute(
+            update(decision)
+            .where(
+                decision.c.application_no == application_no,
+                decision.c.los_status.is_distinct_from(status),
+            )
+            .values(los_status=status)
+            .returning(decision.c.id)
+        ).first()
+        if stored is None:
+            return
+        after = APPLICATION_AFTER_CHECKER.get(status)
+        if after is not None:
+            conn.execute(
+                update(application)
+                .where(application.c.application_no == application_no)
+                .values(status=after)
+            )
+        audit.append(
+            conn,
+            actor=answer.get("checker") or "los",
+            action="decision.los_status",
+            subject=application_no,
+            after={**answer, "application": after},
+        )
 
 
 def post_to_los(engine: Engine, bot: LosBot, guard: LedgerGuard, application_no: str) -> str:
@@ -332,14 +416,17 @@ def post_to_los(engine: Engine, bot: LosBot, guard: LedgerGuard, application_no:
 
 
 def los_form(made: dict[str, Any]) -> LosDecision:
-    """The LOS approval form of a stored decision (a row of ``decision``)."""
+    """The LOS approval form of a stored decision (a row of ``decision``). A return carries
+    its reason in the LOS's comment (审批意见): the branch reads there what to ask for."""
+    by = f"{made['decided_by']} ({made['rule_set_version']})"
+    comment = f"退回补件：{made['comment'] or '-'} / {by}" if made["outcome"] == "RETURN" else by
     return LosDecision(
         made["outcome"],
         made["approved_amount"],
         made["term_months"],
         made["annual_rate"],
         "",
-        f"{made['decided_by']} ({made['rule_set_version']})"[:500],
+        comment[:500],
     )
 
 

@@ -1,7 +1,8 @@
 """Intake of applicants: a batch of submitted applications becomes parties, applications and
 consents in the canonical store, and every record that breaks the contract is quarantined.
 
-Loading the same batch again adds nothing (business keys), so a re-run is safe.
+Loading the same batch again adds nothing (business keys), so a re-run is safe; an
+application returned for more documents that comes in again is re-opened (``returns.reopen``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any, Self
 from pydantic import BaseModel, Field, ValidationError, model_validator
 from sqlalchemy import Connection, Engine, Table, select
 
+from loanhub.flows.returns import reopen
 from loanhub.platform import audit
 from loanhub.platform.canonical import sha256_hex
 from loanhub.platform.db import insert_or_ignore
@@ -45,6 +47,7 @@ class IntakeSummary:
     persons: int = 0
     enterprises: int = 0
     quarantined: Counter[str] = field(default_factory=Counter)
+    reopened: int = 0  # returned for more documents, submitted again (among already_present)
 
     @property
     def quarantined_records(self) -> int:
@@ -179,6 +182,9 @@ def load_applicants(
         )
         summary.loaded = new_apps
         summary.already_present = len(good) - new_apps
+        summary.reopened = sum(
+            reopen(conn, g.application.application_no, actor=actor) for g in good
+        )
         summary.persons = sum(g.party.kind is PartyKind.PERSON for g in good)
         summary.enterprises = len(good) - summary.persons
         audit.append(
@@ -191,6 +197,7 @@ def load_applicants(
                 "loaded": summary.loaded,
                 "already_present": summary.already_present,
                 "quarantined": summary.quarantined_records,
+                "reopened": summary.reopened,
                 "contract": version,
             },
         )

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from bots.browser import Chromium
 from kernel.failures import TransientError
-from loanhub.flows import decide, harvest, profile
+from loanhub.flows import decide, harvest, profile, returns
 from loanhub.flows.rules import RuleSet
 from loanhub.platform.consents import ConsentBook
 from loanhub.platform.db import open_store
@@ -260,12 +260,15 @@ def settle_los_decisions() -> dict[str, int]:
 def post_decisions(application_nos: list[str]) -> dict[str, int]:
     """Settle what is in doubt, then post every decided application once. One application that
     fails, needs a person or is in doubt never stops the others; the task fails at the end only
-    when a retry could post more (the LOS busy or down), and a retry posts nothing twice."""
+    when a retry could post more (the LOS busy or down), and a retry posts nothing twice.
+    Credit ops is then mailed once per return for more documents the LOS took."""
     hub = Hub.here()
     settled = settle_los_decisions()
     outcome = decide.post_decisions(hub.engine, hub.bots.los, hub.guard, application_nos)
     counts = {name: len(found) for name, found in outcome.summary().items()}
-    log.info("LOS posting: settled %s, then %s", settled, outcome.summary())
+    told = returns.notify_returns(hub.engine, hub.connectors.notifier, hub.guard)
+    counts["returns_mailed"] = told["notified"]
+    log.info("LOS posting: settled %s, then %s; returns %s", settled, outcome.summary(), told)
     if outcome.worth_retrying:
         again = sorted([*outcome.failed_transient, *outcome.errors])
         raise TransientError(f"LOS posting to retry for {len(again)}: {again[:5]}")
