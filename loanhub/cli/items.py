@@ -73,3 +73,20 @@ def items_release(
     except IllegalTransition as exc:
         fail(str(exc))
     console.print(f"{kind} {key}: released ({released.state.value}, attempt {released.attempts})")
+
+
+@app.command("check")
+def items_check(url: UrlOption = None) -> None:
+    """What each item in NEEDS_HUMAN or IN_DOUBT waits on (a person, the LOS's checker, a
+    system's reader); exit 1 when one waits on nothing (its cause is already settled)."""
+    from loanhub.flows.waiting import waiting_items
+
+    found = waiting_items(engine(url, migrated=True))
+    table = Table("kind", "key", "state", "waits on", "stuck")
+    for w in found:
+        table.add_row(w.kind, w.business_key, w.state, w.waits_on, w.stuck or "")
+    console.print(table)
+    stuck = [w for w in found if w.stuck]
+    if stuck:
+        fail(f"{len(stuck)} of {len(found)} item(s) wait on nothing: {stuck[0].stuck}")
+    console.print(f"{len(found)} item(s) waiting, none on nothing")

@@ -9,7 +9,7 @@ from kernel.failures import FailureKind
 from loanhub.cli import app
 from loanhub.platform.ledger import WorkItemLedger
 from schemas.hub import WorkItemState
-from schemas.tables import audit_event
+from schemas.tables import audit_event, decision
 from tests.loanhub.cli.refusals import assert_refused
 
 runner = CliRunner()
@@ -62,4 +62,33 @@ def test_bad_input_is_one_line(pg_url):
         runner.invoke(app, ["items", "list", "--state", "DONE", "--url", pg_url]),
         2,
         "unknown state 'DONE'",
+    )
+
+
+def test_check_names_what_each_item_waits_on_and_fails_on_one_that_waits_on_nothing(
+    pg_url, pg_engine: Engine
+):
+    """A posting that waits for the LOS checker although the hub already stored the checker's
+    answer waits on nothing: ``items check`` exits 1 and names it."""
+    from devtools.crash_sweep_los import store_decision
+
+    ledger = WorkItemLedger(pg_engine, owner="w1")
+    ledger.needs_human(
+        ledger.claim("los_decision", "AP-9", {"application_no": "AP-9"}),
+        "los: decision SP1 on AP-9 waits for a second approver",
+        result={"reference": "SP1", "status": "PENDING_REVIEW", "waiting_for": "a checker"},
+    )
+    ledger.mark_in_doubt(ledger.claim("payment", "E2E-9", {"e": 9}), "lost answer")
+    store_decision(pg_engine, "AP-9")
+    with pg_engine.begin() as conn:
+        conn.execute(decision.update().values(los_status="PENDING_REVIEW"))
+    fine = runner.invoke(app, ["items", "check", "--url", pg_url])
+    assert fine.exit_code == 0, fine.output
+    said = " ".join(fine.output.replace("│", " ").split())
+    for says in ("none on nothing", "checker", "gateway"):
+        assert says in said
+    with pg_engine.begin() as conn:
+        conn.execute(decision.update().values(los_status="APPROVED"))
+    assert_refused(
+        runner.invoke(app, ["items", "check", "--url", pg_url]), 1, "1 of 2 item(s) wait on nothing"
     )
