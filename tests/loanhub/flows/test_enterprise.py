@@ -32,7 +32,8 @@ FIRST_COMPANY = 80  # the persons' applications are 0-79, every one used by othe
 
 def companies(sim_dataset, guaranteed: bool | None = None):
     apps = sim_dataset.applications[FIRST_COMPANY:]
-    assert apps and all(a.applicant_kind == "ENTERPRISE" for a in apps)
+    assert apps
+    assert all(a.applicant_kind == "ENTERPRISE" for a in apps)
     if guaranteed is None:
         return apps
     return [a for a in apps if bool(a.guarantor_id_number) is guaranteed]
@@ -54,7 +55,8 @@ def test_intake_records_the_company_its_guarantor_and_the_guarantors_consent(
 ):
     app = companies(sim_dataset, guaranteed=True)[0]
     (a,) = take(pg_engine, [app])
-    assert a.kind is PartyKind.ENTERPRISE and a.is_enterprise
+    assert a.kind is PartyKind.ENTERPRISE
+    assert a.is_enterprise
     assert a.guarantor == harvest.Guarantor(app.guarantor_id_number, app.guarantor_name)
     with pg_engine.connect() as conn:
         kinds = dict(conn.execute(select(party.c.id_number, party.c.kind)).all())
@@ -103,7 +105,8 @@ def test_companies_and_guarantors_at_the_bureau_once_each_with_their_reason(
         assert profile.party_kind is PartyKind.ENTERPRISE
         assert profile.registered_capital == firm.registered_capital
         assert profile.guarantees_given == sum((g.amount for g in firm.guarantees), Decimal(0))
-        assert profile.years_established is not None and profile.years_established >= 1
+        assert profile.years_established is not None
+        assert profile.years_established >= 1
         assert profile.public_records == len(firm.public_records)
         assert "social_security" not in profile.missing_sources.split(",")
         assert "bureau" not in profile.missing_sources.split(",")
@@ -114,7 +117,8 @@ def test_companies_and_guarantors_at_the_bureau_once_each_with_their_reason(
             assert profile.guarantor_id_number is None
     with pg_engine.connect() as conn:
         types = set(conn.execute(select(credit_account.c.account_type)).scalars())
-    assert "LOAN" not in types and "CREDIT_CARD" not in types  # a company's are facilities
+    assert "LOAN" not in types
+    assert "CREDIT_CARD" not in types
 
 
 def test_a_guarantor_without_consent_costs_the_company_nothing_and_refers_it(
@@ -144,7 +148,8 @@ def test_a_company_is_never_looked_up_at_the_portal_or_the_core(sim, sim_dataset
     core = harvest.CoreStep(pg_engine, hub.connectors.core, sim_dataset.business_date)
     for step in (ss, core):
         assert harvest.run_batch(step, batch).counts() == {"ok": 1, "refused": 0, "failed": 0}
-    assert sim.journal("ss") == [] and sim.journal("core") == []
+    assert sim.journal("ss") == []
+    assert sim.journal("core") == []
 
 
 def test_a_mixed_batch_is_one_tax_file_of_p_and_e_rows_both_answered(
