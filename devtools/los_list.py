@@ -20,9 +20,25 @@ def take_waiting(
 ) -> tuple[list[str], IntakeSummary]:
     """The first ``count`` waiting applications into the store (once: a second take loads
     nothing new); returns their numbers and what the intake did."""
+    return _take(engine, _waiting(settings)[:count])
+
+
+def take_companies(
+    settings: HubSettings, engine: Engine, count: int
+) -> tuple[list[str], IntakeSummary]:
+    """The first ``count`` companies' applications waiting (the LOS lists them after the
+    persons'), with their guarantors, into the store; as ``take_waiting``."""
+    companies = [a for a in _waiting(settings) if a.get("applicant_kind") == "ENTERPRISE"]
+    return _take(engine, companies[:count])
+
+
+def _waiting(settings: HubSettings) -> list[dict]:
     endpoints = json.loads((settings.simulators_dir / "endpoints.json").read_text())
     dataset = requests.get(f"{endpoints['admin']['url']}/dataset", timeout=60).json()
-    waiting = dataset["applications"][:count]
+    return dataset["applications"]
+
+
+def _take(engine: Engine, waiting: list[dict]) -> tuple[list[str], IntakeSummary]:
     intake = load_applicants(
         engine, los_intake(waiting, datetime.now(UTC)), source_ref="los-daily-list"
     )

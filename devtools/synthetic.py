@@ -101,13 +101,18 @@ def applicant_batch(seed: int, size: int, *, mistyped_every: int = 13) -> list[d
 
 def los_intake(applications: list[dict[str, Any]], granted: datetime) -> list[dict[str, Any]]:
     """Intake records for applications waiting in the LOS (as its daily list shows them), with
-    the consents the applicant signed on the form: bureau, tax, social security and core for
-    loan approval (reason 01), and the bureau for post-loan monitoring (reason 02); valid for
-    90 days."""
+    the consents the applicant signed on the form, valid for 90 days: for a person the bureau,
+    tax, social security and core for loan approval (reason 01) and the bureau for post-loan
+    monitoring (reason 02); for a company (``applicant_kind`` ENTERPRISE) the bureau and tax
+    for 01 and the bureau for 02 (the portal and the core know persons only). A guarantor named
+    on the application is a party of its own, with its consent to the bureau for guarantee
+    review (reason 03)."""
 
-    def consent(app_no: str, id_number: str, scope: str, reason: str = "01") -> dict[str, Any]:
+    def consent(
+        app_no: str, id_number: str, scope: str, reason: str = "01", who: str = ""
+    ) -> dict[str, Any]:
         return {
-            "consent_ref": f"CNS-{app_no}-{scope[:3]}{'' if reason == '01' else reason}",
+            "consent_ref": f"CNS-{app_no}-{who}{scope[:3]}{'' if reason == '01' else reason}",
             "party_id_number": id_number,
             "scope": scope,
             "reason": reason,
@@ -118,22 +123,32 @@ def los_intake(applications: list[dict[str, Any]], granted: datetime) -> list[di
     records = []
     for app in applications:
         app_no, id_number = app["application_no"], app["id_number"]
-        records.append(
-            {
-                "party": {"kind": "PERSON", "id_number": id_number, "name": app["applicant_name"]},
-                "application": {
-                    "application_no": app_no,
-                    "party_id_number": id_number,
-                    "product": app["product"],
-                    "requested_amount": str(app["requested_amount"]),
-                    "term_months": app["term_months"],
-                    "submitted_at": f"{app['submitted_on']}T09:00:00+08:00",
-                },
-                "consent": consent(app_no, id_number, "BUREAU"),
-                "consents": [
-                    *(consent(app_no, id_number, s) for s in ("TAX", "SOCIAL_SECURITY", "CORE")),
-                    consent(app_no, id_number, "BUREAU", "02"),
-                ],
+        kind = app.get("applicant_kind", "PERSON")
+        scopes = ("TAX",) if kind == "ENTERPRISE" else ("TAX", "SOCIAL_SECURITY", "CORE")
+        record: dict[str, Any] = {
+            "party": {"kind": kind, "id_number": id_number, "name": app["applicant_name"]},
+            "application": {
+                "application_no": app_no,
+                "party_id_number": id_number,
+                "product": app["product"],
+                "requested_amount": str(app["requested_amount"]),
+                "term_months": app["term_months"],
+                "submitted_at": f"{app['submitted_on']}T09:00:00+08:00",
+            },
+            "consent": consent(app_no, id_number, "BUREAU"),
+            "consents": [
+                *(consent(app_no, id_number, s) for s in scopes),
+                consent(app_no, id_number, "BUREAU", "02"),
+            ],
+        }
+        surety = app.get("guarantor_id_number")
+        if surety:
+            record["application"]["guarantor_id_number"] = surety
+            record["guarantor"] = {
+                "kind": "PERSON",
+                "id_number": surety,
+                "name": app["guarantor_name"],
             }
-        )
+            record["guarantor_consents"] = [consent(app_no, surety, "BUREAU", "03", "G-")]
+        records.append(record)
     return records

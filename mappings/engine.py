@@ -217,6 +217,8 @@ class Mapping:
         if "column" in spec:
             return node.get(spec["column"])
         found = node.xpath(spec["path"], namespaces=self.namespaces)
+        if isinstance(found, str):  # an expression's value (``concat(...)``), not a node set
+            return str(found)
         if not found:
             return None
         return found[0].text if hasattr(found[0], "text") else found[0]

@@ -69,6 +69,11 @@ class Application(Fact):
     term_months: int = Field(ge=1, le=360)
     purpose: str | None = Field(default=None, max_length=200)
     submitted_at: UtcDateTime
+    guarantor_id_number: str | None = Field(
+        default=None,
+        max_length=18,
+        description="the party guaranteeing the loan (its bureau report is pulled for reason 03)",
+    )
     status: ApplicationStatus = ApplicationStatus.RECEIVED
 
 

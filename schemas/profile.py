@@ -12,6 +12,7 @@ from decimal import Decimal
 from pydantic import Field
 
 from schemas.base import Fact
+from schemas.party import PartyKind
 from schemas.sources import TaxRating
 from schemas.types import Money
 
@@ -39,6 +40,25 @@ class ApplicantProfile(Fact):
     ss_latest_month: date | None = None
     core_customer_no: str | None = Field(default=None, max_length=12)
     core_average_balance: Money | None = None
+    party_kind: PartyKind = Field(
+        default=PartyKind.PERSON, description="a company is read by the rules' enterprise section"
+    )
+    years_established: int | None = Field(
+        default=None, ge=0, description="full years from establishment to the bureau report"
+    )
+    registered_capital: Money | None = None
+    guarantees_given: Money | None = Field(
+        default=None, ge=0, description="sum of the guarantees the company has given, in force"
+    )
+    guarantee_exposure_pct: int | None = Field(
+        default=None, ge=0, description="guarantees given as a percentage of registered capital"
+    )
+    guarantor_id_number: str | None = Field(default=None, max_length=18)
+    guarantor_score: int | None = Field(default=None, ge=300, le=900)
+    guarantor_overdue_months: int | None = Field(
+        default=None, ge=0, le=7, description="the guarantor's worst overdue level, latest month"
+    )
+    guarantor_public_records: int | None = Field(default=None, ge=0)
     missing_sources: str = Field(
         default="", max_length=100, description="sources that had nothing to say, comma-separated"
     )

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 
 from simulators.controls import Controls
-from simulators.dataset import Dataset, LosApplication
+from simulators.dataset import Dataset, EnterpriseApplication, LosApplication
 from simulators.journal import Journal
 from simulators.web import BadRequest, LegacyWebApp, Request, Response, Session, esc, redirect
 
@@ -185,6 +185,9 @@ class LoanOrigination(LegacyWebApp):
             ("经办机构", a.branch),
             ("当前状态", STATUS_TEXT[case.status]),
         )
+        if isinstance(a, EnterpriseApplication):  # a company: its kind, and who guarantees it
+            surety = a.guarantor_name or "无"
+            rows = (*rows[:3], ("申请人类型", "企业"), ("担保人", surety), *rows[3:])
         return (
             '<table border="1" cellspacing="0" cellpadding="4">'
             + "".join(f"<tr><td bgcolor=#f3e6e6>{k}</td><td>{esc(v)}</td></tr>" for k, v in rows)

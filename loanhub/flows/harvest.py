@@ -21,6 +21,7 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import aliased
 
 from bots.ss.bot import SocialSecurityBot
 from connectors.bureau import OPERATIONS, BureauConnector, BureauReport, SubjectKind
@@ -43,6 +44,7 @@ from loanhub.platform.quarantine import quarantine_refused
 from loanhub.platform.receipts import FileReceiptBook
 from mappings.engine import Mapping, MappingResult
 from schemas.hub import FileState, WorkItem, WorkItemState
+from schemas.party import PartyKind
 from schemas.tables import (
     application,
     party,
@@ -56,31 +58,73 @@ SOURCES = ("bureau", "core", "tax", "social_security")
 
 
 @dataclass(frozen=True)
+class Guarantor:
+    """The party guaranteeing an application: its bureau report is pulled for reason 03."""
+
+    id_number: str
+    name: str
+    kind: PartyKind = PartyKind.PERSON
+
+
+@dataclass(frozen=True)
 class Applicant:
     application_no: str
     id_number: str
     name: str
     requested_amount: Any
     term_months: int
+    kind: PartyKind = PartyKind.PERSON
+    guarantor: Guarantor | None = None
+
+    @property
+    def is_enterprise(self) -> bool:
+        return self.kind is PartyKind.ENTERPRISE
+
+
+SUBJECT_KIND: dict[PartyKind, SubjectKind] = {
+    PartyKind.PERSON: "personal",
+    PartyKind.ENTERPRISE: "enterprise",
+}
+"""Which bureau operation reports on a party, and so which mapping reads the report."""
+BUREAU_MAPPING: dict[PartyKind, str] = {
+    PartyKind.PERSON: "bureau_personal",
+    PartyKind.ENTERPRISE: "bureau_enterprise",
+}
 
 
 def applicants(engine: Engine, application_nos: list[str] | None = None) -> list[Applicant]:
     """The applications to harvest: the named ones, or every one still received."""
-    query = select(
-        application.c.application_no,
-        application.c.party_id_number,
-        party.c.name,
-        application.c.requested_amount,
-        application.c.term_months,
-    ).join(party, party.c.id_number == application.c.party_id_number)
+    surety = aliased(party)
+    query = (
+        select(
+            application.c.application_no,
+            application.c.party_id_number,
+            party.c.name,
+            application.c.requested_amount,
+            application.c.term_months,
+            party.c.kind,
+            surety.c.id_number,
+            surety.c.name,
+            surety.c.kind,
+        )
+        .join(party, party.c.id_number == application.c.party_id_number)
+        .outerjoin(surety, surety.c.id_number == application.c.guarantor_id_number)
+    )
     if application_nos:
         query = query.where(application.c.application_no.in_(application_nos))
     else:
         query = query.where(application.c.status == "RECEIVED")
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(application.c.application_no)).all()
-    found = [Applicant(*row) for row in rows]
-    known_names.add(*(a.name for a in found))
+    found = [
+        Applicant(
+            *row[:5],
+            kind=PartyKind(row[5]),
+            guarantor=None if row[6] is None else Guarantor(row[6], row[7], PartyKind(row[8])),
+        )
+        for row in rows
+    ]
+    known_names.add(*(a.name for a in found), *(a.guarantor.name for a in found if a.guarantor))
     return found
 
 
@@ -251,28 +295,64 @@ def settle_bureau_inquiries(ledger: WorkItemLedger, bureau: BureauConnector) -> 
 
 
 @dataclass(frozen=True)
+class BureauAnswer:
+    """What the bureau step fetched for one application: the applicant's report (reason 01)
+    and, when the application names a guarantor, the guarantor's (reason 03), or why not."""
+
+    report: BureauReport
+    guarantor: BureauReport | None = None
+    guarantor_refused: str | None = None
+
+
+@dataclass(frozen=True)
 class BureauStep(SourceStep):
-    """The personal report for loan approval (reason 01), once per application."""
+    """The applicant's report for loan approval (reason 01: the personal report for a person,
+    the enterprise report for a company), and the guarantor's for guarantee review (reason 03)
+    when there is one; each once per application, subject and reason.
+
+    A guarantor who cannot be queried (no consent for 03, a bad identifier) does not cost the
+    applicant's report: it is stored, the guarantor's report is missing, and the rules refer
+    the application to a person."""
 
     engine: Engine
     bureau: BureauInquiries
     source = "bureau"
 
-    def fetch(self, a: Applicant) -> Any:
-        return self.bureau.personal_report(a.application_no, a.id_number, a.name, "01")
+    def fetch(self, a: Applicant) -> BureauAnswer:
+        kind = SUBJECT_KIND[a.kind]
+        report = self.bureau.report(kind, a.application_no, a.id_number, a.name, "01")
+        g = a.guarantor
+        if g is None:
+            return BureauAnswer(report)
+        try:
+            surety = self.bureau.report(
+                SUBJECT_KIND[g.kind], a.application_no, g.id_number, g.name, "03"
+            )
+        except (BusinessAnswer, ContractError, NeedsHuman) as exc:
+            log.warning("bureau %s guarantor not queried: %s", a.application_no, exc)
+            return BureauAnswer(report, guarantor_refused=str(exc))
+        return BureauAnswer(report, surety)
 
-    def store(self, a: Applicant, report: Any) -> str:
+    def store(self, a: Applicant, answer: BureauAnswer) -> str:
+        notes = [self._store(a, a.kind, answer.report, "01")]
+        if answer.guarantor is not None and a.guarantor is not None:
+            notes.append("guarantor " + self._store(a, a.guarantor.kind, answer.guarantor, "03"))
+        elif answer.guarantor_refused:
+            notes.append(f"guarantor refused: {answer.guarantor_refused}")
+        return "; ".join(notes)
+
+    def _store(self, a: Applicant, kind: PartyKind, report: BureauReport, reason: str) -> str:
         if report.thin_file or report.raw is None:
             return "thin file"
         new = store_source(
             self.engine,
-            "bureau_personal",
+            BUREAU_MAPPING[kind],
             report.raw,
             fetched_at=report.fetched_at,
             raw_hash=report.raw_sha256 or sha256_hex(report.raw),
             source_ref=f"bureau:{report.report_no}",
             application_no=a.application_no,
-            reason="01",
+            reason=reason,
         )
         return f"report {report.report_no}: {sum(new.values())} new facts"
 
@@ -287,6 +367,8 @@ class CoreStep(SourceStep):
     source = "core"
 
     def fetch(self, a: Applicant) -> list[tuple[str, Any, str, dict[str, str]]] | None:
+        if a.is_enterprise:  # the core looks customers up by resident ID: persons only
+            return None
         try:
             customer = self.core.customer(a.id_number)
         except BusinessAnswer:
@@ -338,9 +420,13 @@ class SocialSecurityStep(SourceStep):
     source = "social_security"
 
     def fetch(self, a: Applicant) -> Any:
+        if a.is_enterprise:  # the portal holds insured persons; a company has no history
+            return None
         return self.bot.fetch_history(a.id_number, a.name)
 
     def store(self, a: Applicant, history: Any) -> str:
+        if history is None:
+            return "a company: no insured history of its own"
         if not history.found:
             return "no insured history"
         new = store_source(
@@ -443,13 +529,14 @@ def tax_request_seq(
 
 
 def tax_queries(consents: ConsentBook, batch: list[Applicant], suffix: str = "") -> list[TaxQuery]:
-    """One query per applicant, each with its consent reference (no consent, no query). The
+    """One query per applicant, each with its consent reference (no consent, no query), subject
+    type ``E`` for a company and ``P`` for a person, so a mixed batch is one valid file. The
     request id is the application number, plus ``suffix`` for a re-pull: each answer is then
     a row of its own, and a later rating can be compared with the one at origination."""
     return [
         TaxQuery(
             request_id=a.application_no + suffix,
-            subject_type="P",
+            subject_type="E" if a.is_enterprise else "P",
             id_or_uscc=a.id_number,
             name=a.name,
             consent_ref=consents.require(a.id_number, "TAX", "01"),

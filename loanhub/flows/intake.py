@@ -55,7 +55,10 @@ class IntakeSummary:
 
 
 class IntakeRecord(CanonicalModel):
-    """One submitted applicant: the party, the application and the consent it gave."""
+    """One submitted applicant: the party, the application and the consent it gave; and, when
+    the loan is guaranteed, the guarantor (a party of its own, person or company, named by the
+    application's ``guarantor_id_number``) with the consents it gave (the bureau for guarantee
+    review, reason 03)."""
 
     party: Party
     application: Application
@@ -63,6 +66,8 @@ class IntakeRecord(CanonicalModel):
     consents: list[Consent] = Field(
         default_factory=list, description="further consents: tax, social security, core"
     )
+    guarantor: Party | None = None
+    guarantor_consents: list[Consent] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_party(self) -> Self:
@@ -72,12 +77,38 @@ class IntakeRecord(CanonicalModel):
             section.party_id_number = self.party.id_number
         return self
 
+    @model_validator(mode="after")
+    def _guarantor_named_once(self) -> Self:
+        named = (self.application.guarantor_id_number or "").upper() or None
+        given = self.guarantor.id_number if self.guarantor is not None else None
+        if named != given:
+            raise ValueError("application.guarantor_id_number and the guarantor party disagree")
+        if given is not None and given == self.party.id_number:
+            raise ValueError("the applicant cannot guarantee its own loan")
+        for c in self.guarantor_consents:
+            if given is None or c.party_id_number.upper() != given:
+                raise ValueError("a guarantor consent names another party than the guarantor")
+            c.party_id_number = given
+        self.application.guarantor_id_number = given
+        return self
+
     @classmethod
     def from_raw(cls, record: dict[str, Any], lineage: dict[str, Any]) -> IntakeRecord:
         sections = ("party", "application", "consent")
         values: dict[str, Any] = {s: {**record.get(s, {}), "lineage": lineage} for s in sections}
         values["consents"] = [{**c, "lineage": lineage} for c in record.get("consents", [])]
+        if record.get("guarantor") is not None:
+            values["guarantor"] = {**record["guarantor"], "lineage": lineage}
+        values["guarantor_consents"] = [
+            {**c, "lineage": lineage} for c in record.get("guarantor_consents", [])
+        ]
         return cls.model_validate(values)
+
+    def parties(self) -> list[Party]:
+        return [self.party, *([self.guarantor] if self.guarantor is not None else [])]
+
+    def all_consents(self) -> list[Consent]:
+        return [self.consent, *self.consents, *self.guarantor_consents]
 
 
 def _insert_new(conn: Connection, table: Table, key: str, rows: Sequence[dict[str, Any]]) -> int:
@@ -126,7 +157,14 @@ def load_applicants(
     records = list(records)
     # Every applicant's name is known before anything is written, so that the raw payload of a
     # refused record is masked with its own applicant's name too.
-    known_names.add(*(n for r in records if isinstance(n := r.get("party", {}).get("name"), str)))
+    known_names.add(
+        *(
+            n
+            for r in records
+            for section in ("party", "guarantor")
+            if isinstance(n := (r.get(section) or {}).get("name"), str)
+        )
+    )
     first_seen: dict[tuple[str, str], str] = {}  # (key field, value) -> record that used it
     with engine.begin() as conn:
         for n, record in enumerate(records, 1):
@@ -173,12 +211,10 @@ def load_applicants(
         new_apps = _insert_new(
             conn, application, "application_no", [fact_row(g.application) for g in good]
         )
-        _insert_new(conn, party, "id_number", [fact_row(g.party) for g in good])
+        parties = {p.id_number: p for g in good for p in g.parties()}  # a guarantor of two
+        _insert_new(conn, party, "id_number", [fact_row(p) for p in parties.values()])
         _insert_new(
-            conn,
-            consent,
-            "consent_ref",
-            [fact_row(c) for g in good for c in (g.consent, *g.consents)],
+            conn, consent, "consent_ref", [fact_row(c) for g in good for c in g.all_consents()]
         )
         summary.loaded = new_apps
         summary.already_present = len(good) - new_apps

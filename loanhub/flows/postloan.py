@@ -35,21 +35,23 @@ def active_applications(engine: Engine) -> list[str]:
 
 @dataclass(frozen=True)
 class RepullBureauStep(harvest.SourceStep):
-    """The personal report for post-loan management (reason 02), reused for 30 days."""
+    """The applicant's report for post-loan management (reason 02: personal or enterprise),
+    reused for 30 days."""
 
     engine: Engine
     bureau: harvest.BureauInquiries
     source = "bureau"
 
     def fetch(self, a: harvest.Applicant) -> Any:
-        return self.bureau.personal_report(a.application_no, a.id_number, a.name, "02")
+        kind = harvest.SUBJECT_KIND[a.kind]
+        return self.bureau.report(kind, a.application_no, a.id_number, a.name, "02")
 
     def store(self, a: harvest.Applicant, report: Any) -> str:
         if report.raw is None:
             return "thin file"
         new = harvest.store_source(
             self.engine,
-            "bureau_personal",
+            harvest.BUREAU_MAPPING[a.kind],
             report.raw,
             fetched_at=report.fetched_at,
             raw_hash=report.raw_sha256 or "",

@@ -22,6 +22,8 @@ from loanhub.platform import blacklist
 from loanhub.platform.canonical import sha256_hex
 from loanhub.platform.db import insert_or_ignore
 from schemas.base import Lineage
+from schemas.bureau import AccountType
+from schemas.party import PartyKind
 from schemas.profile import ApplicantProfile
 from schemas.tables import (
     applicant_profile,
@@ -49,6 +51,11 @@ class BureauFacts:
     latest_overdue_months: int
     overdue_amount: Decimal
     public_records: int
+    # an enterprise report's own facts (None on a personal report)
+    report_date: date | None = None
+    registered_capital: Decimal | None = None
+    established_on: date | None = None
+    guarantees_given: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,7 @@ class StoredFacts:
     core_customer_no: str | None
     core_average_balance: Decimal | None
     blacklisted: bool
+    guarantor: BureauFacts | None = None  # the guarantor's report (reason 03), when stored
 
 
 def stored_facts(engine: Engine, a: Applicant) -> StoredFacts:
@@ -81,8 +89,9 @@ def stored_facts(engine: Engine, a: Applicant) -> StoredFacts:
         customer = conn.execute(
             select(core_customer.c.customer_no).where(core_customer.c.id_number == a.id_number)
         ).scalar()
+        surety = a.guarantor
         return StoredFacts(
-            bureau=_bureau_facts(conn, a),
+            bureau=_bureau_facts(conn, a.application_no, a.id_number),
             tax_rating=tax.tax_credit_rating if tax is not None else None,
             tax_arrears=tax.arrears_amount if tax is not None else None,
             tax_found=tax is not None,
@@ -90,18 +99,27 @@ def stored_facts(engine: Engine, a: Applicant) -> StoredFacts:
             core_customer_no=customer,
             core_average_balance=_average_balance(conn, customer),
             blacklisted=blacklist.is_listed(conn, a.id_number),
+            guarantor=None
+            if surety is None
+            else _bureau_facts(conn, a.application_no, surety.id_number),
         )
 
 
-def _bureau_facts(conn: Connection, a: Applicant) -> BureauFacts | None:
+def _bureau_facts(conn: Connection, application_no: str, subject: str) -> BureauFacts | None:
+    """The latest report about ``subject`` fetched for the application: the applicant's own, or
+    its guarantor's (both are filed under the application)."""
     report = conn.execute(
         select(credit_report)
-        .where(credit_report.c.application_no == a.application_no)
+        .where(
+            credit_report.c.application_no == application_no,
+            credit_report.c.subject_id_number == subject,
+        )
         .order_by(credit_report.c.report_date.desc())
     ).first()
     if report is None:
         return None
     accounts = select(credit_account.c.id).where(credit_account.c.report_id == report.id)
+    enterprise = report.subject_type == PartyKind.ENTERPRISE.value
     latest = conn.execute(
         select(func.max(credit_account_month.c.month)).where(
             credit_account_month.c.account_id.in_(accounts)
@@ -125,6 +143,17 @@ def _bureau_facts(conn: Connection, a: Applicant) -> BureauFacts | None:
         public_records=conn.execute(
             select(func.count()).where(credit_public_record.c.report_id == report.id)
         ).scalar_one(),
+        report_date=report.report_date,
+        registered_capital=report.registered_capital,
+        established_on=report.established_on,
+        guarantees_given=conn.execute(
+            select(func.coalesce(func.sum(credit_account.c.balance), 0)).where(
+                credit_account.c.report_id == report.id,
+                credit_account.c.account_type == AccountType.GUARANTEE.value,
+            )
+        ).scalar_one()
+        if enterprise
+        else None,
     )
 
 
@@ -157,9 +186,13 @@ def condense(a: Applicant, facts: StoredFacts) -> dict[str, Any]:
         "social_security": bool(facts.contribution_months),
         "core": facts.core_customer_no is not None,
     }
+    if a.is_enterprise:  # the portal holds persons: a company has no history to miss
+        del present["social_security"]
+    if a.guarantor is not None:
+        present["guarantor_bureau"] = facts.guarantor is not None
     bureau = facts.bureau
     balance = facts.core_average_balance
-    return {
+    values: dict[str, Any] = {
         "application_no": a.application_no,
         "party_id_number": a.id_number,
         "requested_amount": a.requested_amount,
@@ -180,6 +213,41 @@ def condense(a: Applicant, facts: StoredFacts) -> dict[str, Any]:
         "core_average_balance": round(balance, 2) if balance is not None else None,
         "missing_sources": ",".join(name for name, there in present.items() if not there),
     }
+    # a person without a guarantor gets exactly the values (and so the inputs hash) as before
+    if a.is_enterprise:
+        values.update(_enterprise_values(bureau))
+    if a.guarantor is not None:
+        values.update(_guarantor_values(a.guarantor.id_number, facts.guarantor))
+    return values
+
+
+def _enterprise_values(bureau: BureauFacts | None) -> dict[str, Any]:
+    """A company's own facts: its age at the report, its capital, the guarantees it gave and
+    what they are of its capital."""
+    values: dict[str, Any] = {"party_kind": PartyKind.ENTERPRISE.value}
+    if bureau is None:
+        return values
+    capital, given = bureau.registered_capital, bureau.guarantees_given
+    if bureau.established_on is not None and bureau.report_date is not None:
+        values["years_established"] = _full_years(bureau.established_on, bureau.report_date)
+    values["registered_capital"] = capital
+    values["guarantees_given"] = given
+    if capital and given is not None:
+        values["guarantee_exposure_pct"] = int(given * 100 / capital)
+    return values
+
+
+def _guarantor_values(id_number: str, bureau: BureauFacts | None) -> dict[str, Any]:
+    values: dict[str, Any] = {"guarantor_id_number": id_number}
+    if bureau is not None:
+        values["guarantor_score"] = bureau.score
+        values["guarantor_overdue_months"] = bureau.latest_overdue_months
+        values["guarantor_public_records"] = bureau.public_records
+    return values
+
+
+def _full_years(since: date, on: date) -> int:
+    return max(0, on.year - since.year - ((on.month, on.day) < (since.month, since.day)))
 
 
 def build_profile(engine: Engine, a: Applicant) -> ApplicantProfile:

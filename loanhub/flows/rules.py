@@ -3,6 +3,13 @@
 The rule set is a YAML file (``loanhub/rules/<name>.yaml``); its version is its name plus a
 hash of its bytes, stored with every decision it makes or refers, so that any decision can be
 replayed against exactly the rules that made it. Evaluating is a pure function of the profile.
+
+A person is read by the rule set's top-level hard rejects, scorecard and thresholds; a company
+(``party_kind`` ENTERPRISE) by its ``enterprise`` section, which names its own must-see sources:
+the bureau and the tax authority, never social security (the portal holds insured persons; a
+company has no contribution history of its own, and its employees' is not its record). Amount
+tiers and pricing are shared. Whoever the applicant, a guarantor named on the application must
+have been seen at the bureau (``guarantor_bureau``) before any rule approves or rejects by score.
 """
 
 from __future__ import annotations
@@ -18,12 +25,15 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict
 
+from schemas.party import PartyKind
 from schemas.profile import ApplicantProfile
 
 HERE = Path(__file__).resolve().parent / "rule_sets"
 OPS = {">": operator.gt, ">=": operator.ge, "==": operator.eq, "<": operator.lt, "<=": operator.le}
 Outcome = Literal["APPROVE", "REJECT", "REFER"]
-MUST_SEE = ("bureau", "tax", "social_security")  # no rule approves without them (core: optional)
+MUST_SEE = ("bureau", "tax", "social_security", "guarantor_bureau")
+"""A person's sources no rule approves without (core: optional); ``guarantor_bureau`` is
+missing only when the application names a guarantor."""
 
 
 class HardReject(BaseModel):
@@ -63,6 +73,17 @@ class Pricing(BaseModel):
     premium: list[Premium]
 
 
+class Section(BaseModel):
+    """What decides for one kind of applicant: the sources it must see, its hard rejects, its
+    scorecard and its thresholds."""
+
+    must_see: tuple[str, ...]
+    hard_rejects: list[HardReject]
+    scorecard: list[Card]
+    approve_at: int
+    reject_below: int
+
+
 class RuleSetSpec(BaseModel):
     name: str
     hard_rejects: list[HardReject]
@@ -71,6 +92,16 @@ class RuleSetSpec(BaseModel):
     reject_below: int
     tiers: list[Tier]
     pricing: Pricing
+    enterprise: Section | None = None  # without one, a company is referred to a person
+
+    def personal(self) -> Section:
+        return Section(
+            must_see=MUST_SEE,
+            hard_rejects=self.hard_rejects,
+            scorecard=self.scorecard,
+            approve_at=self.approve_at,
+            reject_below=self.reject_below,
+        )
 
 
 @dataclass(frozen=True)
@@ -96,9 +127,17 @@ class RuleSet:
     def load(cls, name: str = "credit-v1") -> RuleSet:
         return _load(name)
 
+    def section(self, profile: ApplicantProfile) -> Section | None:
+        """The section that reads ``profile``: the enterprise one for a company (None when the
+        rule set has none), the top level for a person."""
+        if profile.party_kind is PartyKind.ENTERPRISE:
+            return self.spec.enterprise
+        return self.spec.personal()
+
     def score(self, profile: ApplicantProfile) -> int:
+        section = self.section(profile)
         total = 0
-        for card in self.spec.scorecard:
+        for card in section.scorecard if section is not None else []:
             value = getattr(profile, card.field)
             if value is None:
                 total += card.missing
@@ -134,9 +173,13 @@ class RuleSet:
         tier = self.tier(profile.requested_amount)
         approvers = tuple(self.spec.tiers[tier].approvers)
         rate = self.rate(score)
+        section = self.section(profile)
+        if section is None:
+            why = f"rule set {self.spec.name} has no section for a {profile.party_kind.value}"
+            return Verdict("REFER", score, tier, approvers, rate, "", (why,))
         hits = [
             r
-            for r in self.spec.hard_rejects
+            for r in section.hard_rejects
             if (v := getattr(profile, r.field)) is not None and OPS[r.op](_comparable(v), r.value)
         ]
         if hits:
@@ -149,7 +192,7 @@ class RuleSet:
                 f"rule:{hits[0].id}",
                 tuple(f"{r.id}: {r.reason}" for r in hits),
             )
-        gaps = missing(profile)
+        gaps = missing(profile, section.must_see)
         if gaps:  # before the floor: a score without its sources says nothing about them
             return Verdict(
                 "REFER",
@@ -161,7 +204,7 @@ class RuleSet:
                 (f"no answer from {', '.join(gaps)}: a person decides without it",),
                 gaps,
             )
-        if score < self.spec.reject_below:
+        if score < section.reject_below:
             return Verdict(
                 "REJECT",
                 score,
@@ -169,9 +212,9 @@ class RuleSet:
                 approvers,
                 rate,
                 "rule:score_below_floor",
-                (f"score {score} < {self.spec.reject_below}",),
+                (f"score {score} < {section.reject_below}",),
             )
-        if score >= self.spec.approve_at and self.spec.tiers[tier].auto_approve:
+        if score >= section.approve_at and self.spec.tiers[tier].auto_approve:
             return Verdict(
                 "APPROVE",
                 score,
@@ -179,20 +222,21 @@ class RuleSet:
                 approvers,
                 rate,
                 "rule:score_auto_approve",
-                (f"score {score} >= {self.spec.approve_at} within tier {tier + 1}",),
+                (f"score {score} >= {section.approve_at} within tier {tier + 1}",),
             )
         why = (
-            f"score {score} in the referral band {self.spec.reject_below}-{self.spec.approve_at}"
-            if score < self.spec.approve_at
+            f"score {score} in the referral band {section.reject_below}-{section.approve_at}"
+            if score < section.approve_at
             else f"amount {profile.requested_amount} is above tier 1"
         )
         return Verdict("REFER", score, tier, approvers, rate, "", (why,))
 
 
-def missing(profile: ApplicantProfile) -> tuple[str, ...]:
-    """The sources no rule decides without that gave no answer for ``profile``, in order."""
+def missing(profile: ApplicantProfile, must_see: tuple[str, ...] = MUST_SEE) -> tuple[str, ...]:
+    """The sources no rule decides without (``must_see``: a person's by default) that gave no
+    answer for ``profile``, in order."""
     named = {s.strip() for s in profile.missing_sources.split(",")}
-    return tuple(s for s in MUST_SEE if s in named)
+    return tuple(s for s in must_see if s in named)
 
 
 def _comparable(value: Any) -> Any:

@@ -76,3 +76,44 @@ def test_repayments_show_every_behaviour_and_amortise_the_principal() -> None:
                 assert i.paid_date is not None
             if i.status == "D":
                 assert i.due_date > data.business_date
+
+
+# The persons, enterprises, customers, loans and the persons' 80 applications of the default
+# world, as they were before companies' applications were appended (every existing test relies
+# on them byte for byte).
+PERSONS_WORLD_SHA256 = "dc0b7cb8b35cdb6eb56c9a13afbcf35e655fea1f085d8d060e4bb0acc35c8229"
+
+
+def _persons_world(data) -> str:
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    parts = [
+        *(asdict(a) for a in data.applications[:80]),
+        *(asdict(p) for p in data.persons),
+        *(asdict(e) for e in data.enterprises),
+        *(asdict(c) for c in data.customers),
+        *(asdict(loan) for loan in data.loans),
+    ]
+    body = json.dumps(parts, sort_keys=True, default=str, ensure_ascii=False).encode()
+    return hashlib.sha256(body).hexdigest()
+
+
+def test_company_applications_are_appended_and_change_nothing_before_them() -> None:
+    data = generate()
+    assert _persons_world(data) == PERSONS_WORLD_SHA256
+    persons, firms = data.applications[:80], data.applications[80:]
+    assert all(a.id_number in data.person_by_id for a in persons)
+    assert 8 <= len(firms) <= 10
+    for a in firms:
+        firm = data.enterprise_by_uscc[a.id_number]  # the bureau and tax authority know it
+        assert (a.applicant_kind, a.applicant_name) == ("ENTERPRISE", firm.name)
+        assert firm.known_to_bureau
+        assert firm.tax is not None
+        if a.guarantor_id_number:
+            surety = data.person_by_id[a.guarantor_id_number]
+            assert (surety.name, surety.known_to_bureau) == (a.guarantor_name, True)
+    sureties = [a.guarantor_id_number for a in firms if a.guarantor_id_number]
+    assert 0 < len(sureties) == len(set(sureties)) < len(firms)
+    assert len({a.application_no for a in data.applications}) == len(data.applications)

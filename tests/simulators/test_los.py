@@ -193,3 +193,14 @@ def test_a_held_answer_comes_late_but_the_decision_is_on_the_status_page_at_once
     assert answers[0].status_code == 200
     assert time.monotonic() - started >= 1.5
     assert len(decisions(sim, number)) == 1
+
+
+def test_a_companys_application_shows_its_kind_and_guarantor(sim, sim_endpoints, sim_dataset):
+    guaranteed = next(a for a in sim_dataset.applications[80:] if a.guarantor_name)
+    http, _ = los_http_login(sim_endpoints)
+    page = http.get(
+        sim_endpoints["los"]["url"] + "app", params={"no": guaranteed.application_no}, timeout=10
+    ).content.decode("gbk")
+    assert guaranteed.applicant_name in page
+    assert "企业" in page
+    assert guaranteed.guarantor_name in page

@@ -29,7 +29,7 @@ def wanted(sim_dataset, count: int = 3):
     people = {p.id_number: p for p in sim_dataset.persons}
     chosen = [
         a
-        for a in sim_dataset.applications[20:]
+        for a in sim_dataset.applications[20:80]
         if people[a.id_number].known_to_bureau
         and people[a.id_number].contributions
         and people[a.id_number].tax is not None

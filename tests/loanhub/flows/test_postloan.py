@@ -57,7 +57,7 @@ def test_repull_asks_the_bureau_for_post_loan_and_warns_once(
     people = {p.id_number: p for p in sim_dataset.persons}
     app = next(
         a
-        for a in sim_dataset.applications[60:]
+        for a in sim_dataset.applications[60:80]
         if people[a.id_number].known_to_bureau
         and people[a.id_number].contributions
         and max(people[a.id_number].contributions, key=lambda c: c.month).status == "欠缴"
@@ -88,7 +88,7 @@ def test_a_tax_re_pull_is_kept_beside_origination_and_a_downgrade_warns_once(
     people = {p.id_number: p for p in sim_dataset.persons}
     app = next(
         a
-        for a in sim_dataset.applications[70:]
+        for a in sim_dataset.applications[70:80]
         if people[a.id_number].tax and people[a.id_number].tax.rating in "AB"
     )
     active_loan(pg_engine, app, "LNPOST0002")
@@ -146,7 +146,7 @@ def test_one_applicant_failing_never_stops_the_bureau_re_pull_of_the_others(
     rest; nothing among them is worth a task retry."""
     people = {p.id_number: p for p in sim_dataset.persons}
     apps = sorted(
-        (a for a in sim_dataset.applications[-20:] if people[a.id_number].known_to_bureau),
+        (a for a in sim_dataset.applications[60:80] if people[a.id_number].known_to_bureau),
         key=lambda a: a.application_no,
     )[:4]
     for n, app in enumerate(apps):
