@@ -142,7 +142,7 @@ def consent_lapse_warnings(
                 if ends >= matures or ends > horizon:
                     continue
                 key = f"consent_lapse:{account}:{held.consent_ref}"
-                lapsed = held.expires_at <= utcnow()
+                lapsed = ends <= today
                 severity = WarningSeverity.HIGH if lapsed else WarningSeverity.WATCH
                 what = (
                     f"the post-loan {scope} consent {held.consent_ref} "
