@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from loanhub.flows.postloan import maturity
 from schemas.identifiers import resident_id_check_char, uscc_check_char
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾"
@@ -99,17 +100,23 @@ def applicant_batch(seed: int, size: int, *, mistyped_every: int = 13) -> list[d
     return batch
 
 
+APPROVAL_DAYS = 90  # how long the consents for loan approval (reason 01) last
+SCOPES = ("BUREAU", "TAX", "SOCIAL_SECURITY", "CORE")
+
+
 def los_intake(applications: list[dict[str, Any]], granted: datetime) -> list[dict[str, Any]]:
     """Intake records for applications waiting in the LOS (as its daily list shows them), with
-    the consents the applicant signed on the form, valid for 90 days: for a person the bureau,
-    tax, social security and core for loan approval (reason 01) and the bureau for post-loan
-    monitoring (reason 02); for a company (``applicant_kind`` ENTERPRISE) the bureau and tax
-    for 01 and the bureau for 02 (the portal and the core know persons only). A guarantor named
-    on the application is a party of its own, with its consent to the bureau for guarantee
-    review (reason 03)."""
+    the consents the applicant signed on the form. For loan approval (reason 01), valid for 90
+    days: for a person the bureau, tax, social security and core; for a company
+    (``applicant_kind`` ENTERPRISE) the bureau and tax (the portal and the core know persons
+    only). For post-loan monitoring (reason 02) the same scopes, valid for the loan's life: the
+    requested term counted from the end of the approval window (a loan is paid out, at the
+    latest, when the approval consents lapse). The form states that date; the hub reads it from
+    the record and derives none of its own. A guarantor named on the application is a party of
+    its own, with its consent to the bureau for guarantee review (reason 03)."""
 
     def consent(
-        app_no: str, id_number: str, scope: str, reason: str = "01", who: str = ""
+        app_no: str, id_number: str, scope: str, reason: str, expires: datetime, who: str = ""
     ) -> dict[str, Any]:
         return {
             "consent_ref": f"CNS-{app_no}-{who}{scope[:3]}{'' if reason == '01' else reason}",
@@ -117,14 +124,18 @@ def los_intake(applications: list[dict[str, Any]], granted: datetime) -> list[di
             "scope": scope,
             "reason": reason,
             "granted_at": granted.isoformat(),
-            "expires_at": (granted + timedelta(days=90)).isoformat(),
+            "expires_at": expires.isoformat(),
         }
 
+    approval_ends = granted + timedelta(days=APPROVAL_DAYS)
     records = []
     for app in applications:
         app_no, id_number = app["application_no"], app["id_number"]
         kind = app.get("applicant_kind", "PERSON")
-        scopes = ("TAX",) if kind == "ENTERPRISE" else ("TAX", "SOCIAL_SECURITY", "CORE")
+        scopes = ("BUREAU", "TAX") if kind == "ENTERPRISE" else SCOPES
+        life_ends = datetime.combine(
+            maturity(approval_ends.date(), app["term_months"]), approval_ends.timetz()
+        )
         record: dict[str, Any] = {
             "party": {"kind": kind, "id_number": id_number, "name": app["applicant_name"]},
             "application": {
@@ -135,10 +146,10 @@ def los_intake(applications: list[dict[str, Any]], granted: datetime) -> list[di
                 "term_months": app["term_months"],
                 "submitted_at": f"{app['submitted_on']}T09:00:00+08:00",
             },
-            "consent": consent(app_no, id_number, "BUREAU"),
+            "consent": consent(app_no, id_number, "BUREAU", "01", approval_ends),
             "consents": [
-                *(consent(app_no, id_number, s) for s in scopes),
-                consent(app_no, id_number, "BUREAU", "02"),
+                *(consent(app_no, id_number, s, "01", approval_ends) for s in scopes[1:]),
+                *(consent(app_no, id_number, s, "02", life_ends) for s in scopes),
             ],
         }
         surety = app.get("guarantor_id_number")
@@ -149,6 +160,8 @@ def los_intake(applications: list[dict[str, Any]], granted: datetime) -> list[di
                 "id_number": surety,
                 "name": app["guarantor_name"],
             }
-            record["guarantor_consents"] = [consent(app_no, surety, "BUREAU", "03", "G-")]
+            record["guarantor_consents"] = [
+                consent(app_no, surety, "BUREAU", "03", approval_ends, "G-")
+            ]
         records.append(record)
     return records

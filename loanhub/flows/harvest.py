@@ -35,7 +35,7 @@ from kernel.failures import (
     OutcomeUnknown,
 )
 from loanhub.platform.canonical import sha256_hex
-from loanhub.platform.consents import ConsentBook
+from loanhub.platform.consents import ConsentBook, ConsentMissing
 from loanhub.platform.facts import store_mapped
 from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.ledger import ConflictingWorkItem, WorkItemBusy, WorkItemLedger
@@ -359,16 +359,20 @@ class BureauStep(SourceStep):
 
 @dataclass(frozen=True)
 class CoreStep(SourceStep):
-    """Customer, accounts and twelve months of summaries, if the applicant banks with us."""
+    """Customer, accounts and twelve months of summaries, if the applicant banks with us; not
+    a call without the applicant's CORE consent for ``reason``."""
 
     engine: Engine
     core: CoreConnector
     today: date
+    consents: ConsentBook
+    reason: str = "01"
     source = "core"
 
     def fetch(self, a: Applicant) -> list[tuple[str, Any, str, dict[str, str]]] | None:
         if a.is_enterprise:  # the core looks customers up by resident ID: persons only
             return None
+        self.consents.require(a.id_number, "CORE", self.reason)  # refused: nothing is asked
         try:
             customer = self.core.customer(a.id_number)
         except BusinessAnswer:
@@ -413,15 +417,19 @@ class CoreStep(SourceStep):
 
 @dataclass(frozen=True)
 class SocialSecurityStep(SourceStep):
-    """The contribution history from the portal, by the bot."""
+    """The contribution history from the portal, by the bot; not a search without the
+    applicant's SOCIAL_SECURITY consent for ``reason``."""
 
     engine: Engine
     bot: SocialSecurityBot
+    consents: ConsentBook
+    reason: str = "01"
     source = "social_security"
 
     def fetch(self, a: Applicant) -> Any:
         if a.is_enterprise:  # the portal holds insured persons; a company has no history
             return None
+        self.consents.require(a.id_number, "SOCIAL_SECURITY", self.reason)
         return self.bot.fetch_history(a.id_number, a.name)
 
     def store(self, a: Applicant, history: Any) -> str:
@@ -528,21 +536,33 @@ def tax_request_seq(
     raise RuntimeError(f"more than 999 tax requests on {day}")
 
 
-def tax_queries(consents: ConsentBook, batch: list[Applicant], suffix: str = "") -> list[TaxQuery]:
-    """One query per applicant, each with its consent reference (no consent, no query), subject
-    type ``E`` for a company and ``P`` for a person, so a mixed batch is one valid file. The
-    request id is the application number, plus ``suffix`` for a re-pull: each answer is then
-    a row of its own, and a later rating can be compared with the one at origination."""
-    return [
-        TaxQuery(
-            request_id=a.application_no + suffix,
-            subject_type="E" if a.is_enterprise else "P",
-            id_or_uscc=a.id_number,
-            name=a.name,
-            consent_ref=consents.require(a.id_number, "TAX", "01"),
+def tax_queries(
+    consents: ConsentBook, batch: list[Applicant], suffix: str = "", reason: str = "01"
+) -> list[TaxQuery]:
+    """One query per applicant, each with its TAX consent reference for ``reason`` (no
+    consent, no query), subject type ``E`` for a company and ``P`` for a person, so a mixed
+    batch is one valid file. An applicant without consent is refused alone (audited
+    ``consent.refused``; the profile then shows tax as missing and the rules refer it): the
+    file is built from the others. The request id is the application number, plus ``suffix``
+    for a re-pull: each answer is then a row of its own, and a later rating can be compared
+    with the one at origination."""
+    queries = []
+    for a in batch:
+        try:
+            consent_ref = consents.require(a.id_number, "TAX", reason)
+        except ConsentMissing as exc:
+            log.warning("tax %s not asked: %s", a.application_no, exc)
+            continue
+        queries.append(
+            TaxQuery(
+                request_id=a.application_no + suffix,
+                subject_type="E" if a.is_enterprise else "P",
+                id_or_uscc=a.id_number,
+                name=a.name,
+                consent_ref=consent_ref,
+            )
         )
-        for a in batch
-    ]
+    return queries
 
 
 def collect_tax(

@@ -64,6 +64,12 @@ class WarningPolicy(BaseModel):
     recipients: list[str] = ["risk-monitoring@bank.local"]
     escalation_recipients: list[str] = ["credit-risk-head@bank.local"]
     escalate_after_hours: int = Field(default=48, ge=1)
+    consent_lapse_days: int = Field(
+        default=30,
+        ge=0,
+        description="a warning when a post-loan consent of an active loan lapses within this "
+        "many days, before the loan matures (postloan.consent_lapse_warnings)",
+    )
 
 
 def risk_class(dpd: int, classes: dict[str, int]) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from sqlalchemy import Engine, select
 
 from kernel.failures import BusinessAnswer
@@ -13,6 +16,14 @@ from schemas.types import utcnow
 class ConsentMissing(BusinessAnswer):
     """No recorded, unexpired consent of the subject for this scope and reason: nothing may be
     sent about them (the refusal itself is audited)."""
+
+
+@dataclass(frozen=True)
+class RecordedConsent:
+    """The consent a subject gave for one scope and reason that lasts longest, valid or not."""
+
+    consent_ref: str
+    expires_at: datetime
 
 
 class ConsentBook:
@@ -54,3 +65,20 @@ class ConsentBook:
         raise ConsentMissing(
             f"no valid {scope} consent for reason {reason}: query not sent", system=scope.lower()
         )
+
+    def longest(self, subject: str, scope: str, reason: str) -> RecordedConsent | None:
+        """The recorded consent of ``subject`` for ``scope`` and ``reason`` that expires last
+        (lapsed or not), or None: what a check for consents about to lapse reads. Nothing is
+        audited: this sends nothing."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(consent.c.consent_ref, consent.c.expires_at)
+                .where(
+                    consent.c.party_id_number == subject,
+                    consent.c.scope == scope,
+                    consent.c.reason == reason,
+                )
+                .order_by(consent.c.expires_at.desc())
+                .limit(1)
+            ).first()
+        return RecordedConsent(*row) if row is not None else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import cached_property
 from typing import Any, ClassVar
 
@@ -102,8 +102,12 @@ def harvest_source(source: str, application_nos: list[str]) -> dict[str, int]:
     hub = Hub.here()
     steps: dict[str, Callable[[], harvest.SourceStep]] = {
         "bureau": lambda: harvest.BureauStep(hub.engine, hub.bureau),
-        "core": lambda: harvest.CoreStep(hub.engine, hub.connectors.core, utcnow().date()),
-        "social_security": lambda: harvest.SocialSecurityStep(hub.engine, hub.bots.social_security),
+        "core": lambda: harvest.CoreStep(
+            hub.engine, hub.connectors.core, utcnow().date(), hub.consents
+        ),
+        "social_security": lambda: harvest.SocialSecurityStep(
+            hub.engine, hub.bots.social_security, hub.consents
+        ),
     }
     if source not in steps:
         raise ValueError(f"unknown source {source!r}")
@@ -133,15 +137,22 @@ def settle_bureau() -> dict[str, int]:
 def submit_tax(application_nos: list[str], purpose: str = "harvest") -> dict[str, Any]:
     """Upload the batch's tax request under its own sequence number for the day; returns what
     the wait for its answer needs. A post-loan re-pull suffixes its request ids with the day,
-    so its answers are stored beside the ones from origination."""
+    so its answers are stored beside the ones from origination, and asks with the post-loan
+    consent (reason 02). Applicants without consent are refused alone; when none has one,
+    nothing is uploaded and the request is ``""`` (its wait then ends at once)."""
     from connectors.tax import RequestNameTaken
+    from loanhub.flows.postloan import POST_LOAN
 
     hub = Hub.here()
     day = utcnow().date()
     suffix = "" if purpose == "harvest" else f"-R{day:%y%m%d}"
     ledger = hub.ledger
     batch = harvest.applicants(hub.engine, application_nos)
-    queries = harvest.tax_queries(hub.consents, batch, suffix)
+    reason = "01" if purpose == "harvest" else POST_LOAN
+    queries = harvest.tax_queries(hub.consents, batch, suffix, reason)
+    if not queries:
+        log.warning("tax: no applicant of %s has a %s consent: nothing asked", purpose, reason)
+        return {"request": "", "batch": application_nos, "suffix": suffix}
     seq = 0
     while True:  # past any number the authority holds for another request
         seq = harvest.tax_request_seq(ledger, day, application_nos, purpose, start=seq + 1)
@@ -163,7 +174,10 @@ def tax_wait_seconds() -> int:
 
 
 def collect_tax(request: str, application_nos: list[str], suffix: str = "") -> bool:
-    """Take and store the answer; False while it has not arrived."""
+    """Take and store the answer; False while it has not arrived (nothing to wait for when
+    nothing was asked: ``submit_tax`` had no consented applicant)."""
+    if not request:
+        return True
     hub = Hub.here()
     batch = harvest.applicants(hub.engine, application_nos)
     return harvest.collect_tax(hub.engine, hub.connectors.tax, hub.receipts, request, batch, suffix)
@@ -412,7 +426,7 @@ def repull(source: str, application_nos: list[str]) -> dict[str, int]:
         outcome = postloan.repull_bureau(hub.engine, hub.bureau, application_nos)
     else:
         outcome = postloan.repull_social_security(
-            hub.engine, hub.bots.social_security, application_nos
+            hub.engine, hub.bots.social_security, hub.consents, application_nos
         )
     if outcome.errors:
         raise RuntimeError(f"{source}: {len(outcome.errors)} failed: {outcome.errors[:3]}")
@@ -420,7 +434,20 @@ def repull(source: str, application_nos: list[str]) -> dict[str, int]:
 
 
 def post_loan_warnings(application_nos: list[str]) -> int:
-    from loanhub.flows import warnings
+    """What the re-pulled sources say, and post-loan consents about to lapse before their loan
+    matures (``LOANHUB_WARNINGS__CONSENT_LAPSE_DAYS``, today in the bank's time zone)."""
+    from zoneinfo import ZoneInfo
+
+    from loanhub.flows import postloan, warnings
     from loanhub.runtime.wiring import DEBTOR
 
-    return warnings.post_loan_warnings(Hub.here().engine, application_nos, DEBTOR.name)
+    hub = Hub.here()
+    raised = warnings.post_loan_warnings(hub.engine, application_nos, DEBTOR.name)
+    today = datetime.now(ZoneInfo(hub.settings.timezone)).date()
+    return raised + postloan.consent_lapse_warnings(
+        hub.engine,
+        hub.consents,
+        application_nos,
+        hub.settings.warnings.consent_lapse_days,
+        today,
+    )

@@ -7,10 +7,10 @@ import dataclasses
 import itertools
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from devtools.synthetic import los_intake
 from kernel.failures import BusinessAnswer
@@ -18,10 +18,12 @@ from loanhub.flows import harvest
 from loanhub.flows.intake import load_applicants
 from loanhub.flows.profile import build_profile
 from loanhub.platform.consents import ConsentBook
+from loanhub.platform.ledger import WorkItemLedger
+from loanhub.platform.masking import mask_text
 from loanhub.runtime.settings import HubSettings
 from loanhub.runtime.tasks import Hub
 from loanhub.runtime.wiring import HubBots
-from schemas.tables import credit_report, social_security_month
+from schemas.tables import audit_event, consent, credit_report, social_security_month, tax_profile
 
 
 def wanted(sim_dataset, count: int = 3):
@@ -53,8 +55,8 @@ def test_harvest_fills_the_store_and_the_profile_agrees_with_the_sources(
     def run_all() -> None:
         steps = [
             harvest.BureauStep(pg_engine, hub.bureau),
-            harvest.CoreStep(pg_engine, connectors.core, sim_dataset.business_date),
-            harvest.SocialSecurityStep(pg_engine, bots.social_security),
+            harvest.CoreStep(pg_engine, connectors.core, sim_dataset.business_date, hub.consents),
+            harvest.SocialSecurityStep(pg_engine, bots.social_security, hub.consents),
         ]
         for step in steps:
             assert harvest.run_batch(step, batch).counts() == {
@@ -99,10 +101,6 @@ def test_harvest_fills_the_store_and_the_profile_agrees_with_the_sources(
 
 
 def test_tax_request_numbers_are_unique_per_batch_and_stable_on_retry(pg_engine):
-    from datetime import date
-
-    from loanhub.platform.ledger import WorkItemLedger
-
     ledger = WorkItemLedger(pg_engine, owner="w1")
     day = date(2026, 11, 24)
     first = harvest.tax_request_seq(ledger, day, ["A1", "A2"])
@@ -156,3 +154,94 @@ def test_a_batch_stores_each_answer_while_the_next_call_waits_one_call_at_a_time
     # A0 was being stored while A1 was being fetched
     assert stores["A0"][0] < fetched["A1"][1]
     assert set(stores) == {"A0", "A1", "A3", "A4", "A5"}
+
+
+def take_in(engine, apps, withheld: dict[str, set[str]] | None = None) -> list[harvest.Applicant]:
+    """The applications into the store with their consents, less the ``withheld`` scopes (for
+    loan approval) of the named application numbers."""
+    load_applicants(
+        engine,
+        los_intake([dataclasses.asdict(a) for a in apps], datetime.now(UTC)),
+        source_ref="los-list",
+    )
+    for app_no, scopes in (withheld or {}).items():
+        party = next(a.id_number for a in apps if a.application_no == app_no)
+        with engine.begin() as conn:
+            conn.execute(
+                delete(consent).where(
+                    consent.c.party_id_number == party,
+                    consent.c.scope.in_(scopes),
+                    consent.c.reason == "01",
+                )
+            )
+    return harvest.applicants(engine, [a.application_no for a in apps])
+
+
+def refusals(engine) -> list[tuple[str, str]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(audit_event.c.subject, audit_event.c.after).where(
+                audit_event.c.action == "consent.refused"
+            )
+        ).all()
+    return sorted((subject, after["scope"]) for subject, after in rows)
+
+
+def test_one_applicant_without_tax_consent_does_not_stop_the_others_tax_file(
+    sim, sim_dir, sim_dataset, pg_url, pg_engine, tmp_path: Path
+):
+    """Applications 8 (the authority knows them) and 9 (no tax consent): the file asks for 8,
+    9 is refused alone and audited, and its profile names tax as missing."""
+    with_tax, without = sim_dataset.applications[8], sim_dataset.applications[9]
+    batch = take_in(pg_engine, [with_tax, without], {without.application_no: {"TAX"}})
+    hub = Hub(HubSettings(data_dir=tmp_path, sim_dir=sim_dir, database_url=pg_url))
+    queries = harvest.tax_queries(ConsentBook(pg_engine), batch)
+    assert [q.request_id for q in queries] == [with_tax.application_no]
+    assert refusals(pg_engine) == [(mask_text(without.id_number), "TAX")]
+    day = date(2026, 7, 19)  # a day of its own: the authority answers a file name once
+    seq = harvest.tax_request_seq(WorkItemLedger(pg_engine, owner="test"), day, ["8", "9"])
+    request = hub.connectors.tax.submit(queries, day, seq)
+    deadline = time.monotonic() + 30
+    while not harvest.collect_tax(pg_engine, hub.connectors.tax, hub.receipts, request, batch):
+        assert time.monotonic() < deadline, "no tax answer"
+        time.sleep(0.1)
+    (asked,) = [j for j in sim.journal("tax", "request") if j["file"] == request]
+    assert asked["rows"] == 1
+    with pg_engine.connect() as conn:
+        found = conn.execute(select(tax_profile.c.id_or_uscc, tax_profile.c.status)).all()
+    assert [tuple(r) for r in found] == [(with_tax.id_number, "FOUND")]
+    by_app = {a.application_no: a for a in batch}
+    assert "tax" in build_profile(pg_engine, by_app[without.application_no]).missing_sources
+    assert "tax" not in build_profile(pg_engine, by_app[with_tax.application_no]).missing_sources
+
+
+def test_social_security_and_core_refuse_without_consent_and_ask_nothing(
+    sim, sim_dir, sim_dataset, pg_url, pg_engine, tmp_path: Path, chromium
+):
+    """Applications 21 (no social-security or core consent) and 22, both customers with an
+    insured history: 21 is refused by both steps and neither system hears of them; 22 is
+    harvested; the batch goes on."""
+    refused, fine = sim_dataset.applications[21], sim_dataset.applications[22]
+    batch = take_in(
+        pg_engine, [refused, fine], {refused.application_no: {"SOCIAL_SECURITY", "CORE"}}
+    )
+    settings = HubSettings(data_dir=tmp_path, sim_dir=sim_dir, database_url=pg_url)
+    hub = Hub(settings)
+    bots = HubBots.build(settings, pg_engine, chromium)
+    for step in (
+        harvest.CoreStep(pg_engine, hub.connectors.core, sim_dataset.business_date, hub.consents),
+        harvest.SocialSecurityStep(pg_engine, bots.social_security, hub.consents),
+    ):
+        outcome = harvest.run_batch(step, batch)
+        assert outcome.counts() == {"ok": 1, "refused": 1, "failed": 0}, step.source
+    core_asked = {j["subject"] for j in sim.journal("core", "query")}
+    ss_asked = {j["id_number"] for j in sim.journal("ss", "lookup")}
+    assert refused.id_number not in core_asked | ss_asked
+    assert fine.id_number in core_asked
+    assert fine.id_number in ss_asked
+    assert refusals(pg_engine) == sorted(
+        [(mask_text(refused.id_number), "CORE"), (mask_text(refused.id_number), "SOCIAL_SECURITY")]
+    )
+    by_app = {a.application_no: a for a in batch}
+    missing = build_profile(pg_engine, by_app[refused.application_no]).missing_sources
+    assert {"core", "social_security"} <= set(missing.split(","))
