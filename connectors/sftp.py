@@ -30,6 +30,7 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -101,6 +102,14 @@ class SftpSession:
         except FileNotFoundError:
             return None
         return f"{attrs.st_size}@{attrs.st_mtime}"
+
+    def modified_at(self, path: str) -> datetime | None:
+        """When ``path`` was last written, by the server's clock; None if absent."""
+        try:
+            attrs = self.client.stat(path)
+        except FileNotFoundError:
+            return None
+        return None if attrs.st_mtime is None else datetime.fromtimestamp(attrs.st_mtime, UTC)
 
     def download(self, remote: str, out: BinaryIO) -> tuple[str, int]:
         """Stream ``remote`` into ``out``; returns (SHA-256, size)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -152,6 +152,12 @@ class TaxExchange:
                 return None
             version = session.version(path)
         return version if version is not None and version != seen else None
+
+    def handed_over_at(self, request: str) -> datetime | None:
+        """When the authority's inbox got ``request`` (by the server's clock), None if it holds
+        no such request: its answer comes after that and is deleted 7 days after it came."""
+        with self.sftp.session("request age") as session:
+            return session.modified_at(f"/inbox/{request}")
 
     def take_answer(self, request: str) -> TakenFile | None:
         """Download the answer once it has its ``.ok``; None before. The caller checks it with

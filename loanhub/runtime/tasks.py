@@ -18,8 +18,9 @@ from typing import Any, ClassVar
 from sqlalchemy import Engine
 
 from bots.browser import Chromium
+from connectors.tax import TaxQuery
 from kernel.failures import TransientError
-from loanhub.flows import decide, harvest, profile
+from loanhub.flows import decide, harvest, profile, tax_requests
 from loanhub.flows.rules import RuleSet
 from loanhub.platform.consents import ConsentBook
 from loanhub.platform.db import open_store
@@ -134,23 +135,32 @@ def submit_tax(application_nos: list[str], purpose: str = "harvest") -> dict[str
     """Upload the batch's tax request under its own sequence number for the day; returns what
     the wait for its answer needs. A post-loan re-pull suffixes its request ids with the day,
     so its answers are stored beside the ones from origination."""
-    from connectors.tax import RequestNameTaken
-
     hub = Hub.here()
     day = utcnow().date()
     suffix = "" if purpose == "harvest" else f"-R{day:%y%m%d}"
     ledger = hub.ledger
     batch = harvest.applicants(hub.engine, application_nos)
     queries = harvest.tax_queries(hub.consents, batch, suffix)
-    seq = 0
-    while True:  # past any number the authority holds for another request
-        seq = harvest.tax_request_seq(ledger, day, application_nos, purpose, start=seq + 1)
-        try:
-            name = hub.connectors.tax.submit(queries, day, seq)
-        except RequestNameTaken as exc:
-            log.warning("tax request number %d not ours: %s", seq, exc)
-            continue
-        return {"request": name, "batch": application_nos, "suffix": suffix}
+    name = tax_requests.submit_request(
+        ledger, hub.connectors.tax, queries, day, application_nos, purpose
+    )
+    return {"request": name, "batch": application_nos, "suffix": suffix, "purpose": purpose}
+
+
+def tax_request_in_force(
+    request: str, application_nos: list[str], suffix: str = "", purpose: str = "harvest"
+) -> str:
+    """The request to wait for: ``request``, or the one that asked again in its place once
+    its answer could no longer come (older than the authority keeps answers), asked once."""
+    hub = Hub.here()
+
+    def queries() -> list[TaxQuery]:
+        batch = harvest.applicants(hub.engine, application_nos)
+        return harvest.tax_queries(hub.consents, batch, suffix)
+
+    return tax_requests.request_in_force(
+        hub.ledger, hub.connectors.tax, hub.receipts, request, application_nos, purpose, queries
+    )
 
 
 def tax_answered(request: str, seen: str = "") -> str | None:
