@@ -97,7 +97,7 @@ def _bureau_facts(conn: Connection, a: Applicant) -> BureauFacts | None:
     report = conn.execute(
         select(credit_report)
         .where(credit_report.c.application_no == a.application_no)
-        .order_by(credit_report.c.report_date.desc())
+        .order_by(credit_report.c.report_date.desc(), credit_report.c.fetched_at.desc())
     ).first()
     if report is None:
         return None
