@@ -30,6 +30,7 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -102,6 +103,14 @@ class SftpSession:
             return None
         return f"{attrs.st_size}@{attrs.st_mtime}"
 
+    def modified_at(self, path: str) -> datetime | None:
+        """When ``path`` was last written, by the server's clock; None if absent."""
+        try:
+            attrs = self.client.stat(path)
+        except FileNotFoundError:
+            return None
+        return None if attrs.st_mtime is None else datetime.fromtimestamp(attrs.st_mtime, UTC)
+
     def download(self, remote: str, out: BinaryIO) -> tuple[str, int]:
         """Stream ``remote`` into ``out``; returns (SHA-256, size)."""
         digest, size = hashlib.sha256(), 0
@@ -118,7 +127,8 @@ class SftpSession:
         """Write under ``.<name>.part``, rename into place, then (optionally) ``<name>.ok``.
 
         The kinds say what the counterpart may have:
-        - a failure while writing the ``.part``, or the server refusing the rename, is a
+        - a failure while writing the ``.part``, a ``.part`` shorter than what was sent (the
+          size is checked before the rename), or the server refusing the rename, is a
           ``TransientError`` (``ContractError`` when the folder is not ours to write):
           nothing is in place (the ``.part`` is removed when the
           connection still allows it; opening it again truncates it, and the flows withdraw
@@ -129,12 +139,15 @@ class SftpSession:
         if not safe_name(name):
             raise ContractError(f"refusing to upload under an unsafe name {name!r}")
         temp, final = f"{folder}/{part_name(name)}", f"{folder}/{name}"
+        sent = 0
         try:
             with self.client.open(temp, "wb") as f:
                 f.MAX_REQUEST_SIZE = REQUEST
                 f.set_pipelined(True)
                 while chunk := data.read(CHUNK):
                     f.write(chunk)
+                    sent += len(chunk)
+            kept = self.client.stat(temp).st_size
         except LOST as exc:
             raise TransientError(
                 f"upload of {name} cut off before its rename: nothing sent ({exc})",
@@ -149,6 +162,13 @@ class SftpSession:
             raise TransientError(
                 f"upload of {name} refused: nothing sent ({exc})", system=self.system
             ) from exc
+        if kept != sent:  # acknowledged but not all kept (a full disk the server hid)
+            self._discard(temp)
+            raise TransientError(
+                f"upload of {name}: the server kept {kept} of {sent} bytes; not renamed, "
+                "nothing sent",
+                system=self.system,
+            )
         try:
             self.client.posix_rename(temp, final)
         except LOST as exc:
@@ -162,12 +182,17 @@ class SftpSession:
                 f"rename of {name} refused: nothing sent ({exc})", system=self.system
             ) from exc
         if trigger:
-            try:
-                self.write_trigger(folder, name)
-            except (*LOST, OSError) as exc:
-                raise OutcomeUnknown(
-                    f"{name} is in place but its .ok may not be ({exc})", system=self.system
-                ) from exc
+            self.trigger(folder, name)
+
+    def trigger(self, folder: str, name: str) -> None:
+        """``write_trigger`` for a file that is in place and whole, its failure named for what
+        the counterpart may have: the file, triggered or not (``OutcomeUnknown``)."""
+        try:
+            self.write_trigger(folder, name)
+        except (*LOST, OSError) as exc:
+            raise OutcomeUnknown(
+                f"{name} is in place but its .ok may not be ({exc})", system=self.system
+            ) from exc
 
     def write_trigger(self, folder: str, name: str) -> None:
         """Write ``<name>.ok``: the counterpart takes ``name`` from then on."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -116,10 +116,16 @@ class TaxExchange:
         self.bank_code = bank_code
 
     def submit(self, queries: list[TaxQuery], day: date, seq: int) -> str:
-        """Upload a request and its trigger; returns the request's file name. The same
-        request again (a retry) goes under its own name; a name the authority holds for other
-        content, or has answered without a request of ours, is refused (``RequestNameTaken``).
-        """
+        """Upload a request and its trigger; returns the request's file name.
+
+        Atomic as the authority sees it: the file is written aside, its size checked, renamed
+        into place, and only then triggered (``SftpSession.upload``), so a dropped connection
+        leaves at most our hidden ``.part`` and never a triggered partial file. Idempotent for
+        a retry: the same request again under its name replaces a ``.part`` (the upload is
+        done once more), triggers a whole file left in place without its ``.ok``, and does
+        nothing once the file and its ``.ok`` are there, so the trigger is written once. A name
+        the authority holds for other content, or has answered without a request of ours, is
+        refused (``RequestNameTaken``)."""
         name = request_name(self.bank_code, day, seq)
         body = request_bytes(queries)
         with self.sftp.session("submit") as session:
@@ -128,9 +134,12 @@ class TaxExchange:
                 session.download(f"/inbox/{name}", held)
                 if held.getvalue() != body:
                     raise RequestNameTaken(f"{name} holds another request", system="tax")
+                if not session.exists(f"/inbox/{name}.ok"):
+                    session.trigger("/inbox", name)  # the file is whole: only its .ok is missing
             elif session.exists(f"/outbox/{answer_name(name)}"):
                 raise RequestNameTaken(f"{name} was answered already", system="tax")
-            session.upload(io.BytesIO(body), "/inbox", name, trigger=True)
+            else:
+                session.upload(io.BytesIO(body), "/inbox", name, trigger=True)
         return name
 
     def answered(self, request: str, seen: str = "") -> str | None:
@@ -143,6 +152,12 @@ class TaxExchange:
                 return None
             version = session.version(path)
         return version if version is not None and version != seen else None
+
+    def handed_over_at(self, request: str) -> datetime | None:
+        """When the authority's inbox got ``request`` (by the server's clock), None if it holds
+        no such request: its answer comes after that and is deleted 7 days after it came."""
+        with self.sftp.session("request age") as session:
+            return session.modified_at(f"/inbox/{request}")
 
     def take_answer(self, request: str) -> TakenFile | None:
         """Download the answer once it has its ``.ok``; None before. The caller checks it with

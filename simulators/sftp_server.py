@@ -1,7 +1,9 @@
 """The bank's file-exchange SFTP server (asyncssh): key authentication, a fixed host key per
 data directory, every session chrooted to one root holding the exchange folders.
 
-Reads can be cut off mid-transfer (fault ``drop``), uploads and downloads are journaled with
+Reads can be cut off mid-transfer (fault ``drop``), a write can be acknowledged and then lost
+(fault ``short`` on ``sftp.write``: a full disk or quota on the bank's side that the server
+does not report; the file ends shorter than what was sent), uploads and downloads are journaled with
 their SHA-256, and the folders the other side owns (``/outbox``, ``/extracts``,
 ``/payments/out``) refuse removal and renaming, as the catalogue says the hub must not do it.
 
@@ -108,6 +110,9 @@ class _ExchangeSFTP(asyncssh.SFTPServer):
     async def write(self, file_obj: object, offset: int, data: bytes) -> int:
         path = self._open.get(id(file_obj), {}).get("path", "?")
         await self._crash_point("write", "before", path)
+        if self.controls.fault("sftp", "write") == "short":
+            self.journal.record("sftp", "write_lost", path=path, offset=offset, size=len(data))
+            return len(data)  # acknowledged, never written
         written = super().write(file_obj, offset, data)
         f = file_obj  # flushed, so that what a crash leaves on disk is what was written
         f.flush()  # type: ignore[attr-defined]

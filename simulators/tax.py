@@ -134,7 +134,8 @@ class TaxAuthority:
         horizon = (
             time.time() - float(self.controls.get("tax", "answer", "retention_days", 7)) * 86400
         )
-        for path in self.outbox.glob("TAXR_*"):
+        # triggers first: nobody may see an answer's .ok while its file is already gone
+        for path in sorted(self.outbox.glob("TAXR_*"), key=lambda p: not p.name.endswith(".ok")):
             if path.is_file() and path.stat().st_mtime < horizon:
                 path.unlink(missing_ok=True)
                 self.journal.record("tax", "answer_expired", file=path.name)

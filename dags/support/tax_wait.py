@@ -76,19 +76,29 @@ class TaxAnswerOperator(BaseOperator):
         self.poke_seconds = poke_seconds
 
     def execute(self, context: Context) -> str:
-        return self._collect_or_defer("")
+        return self._collect_or_defer({})
 
     def collect(self, context: Context, event: dict[str, Any] | None = None) -> str:
         """Resumed by the trigger. Should the answer it saw be one the hub refused before,
         that delivery is the one not to wake up for again."""
-        return self._collect_or_defer(str((event or {}).get("version", "")))
+        return self._collect_or_defer(event or {})
 
-    def _collect_or_defer(self, seen: str) -> str:
+    def _collect_or_defer(self, event: dict[str, Any]) -> str:
+        """Take the answer if it is there; else wait for it, on the request in force: the
+        one submitted, or the one that asked again once its answer could no longer come (the
+        authority deletes answers after 7 days; a task resumed or retried after that would
+        wait forever)."""
         from loanhub.runtime import tasks
 
-        name, batch = str(self.request["request"]), list(self.request["batch"])
-        if tasks.collect_tax(name, batch, str(self.request.get("suffix", ""))):
+        batch, suffix = list(self.request["batch"]), str(self.request.get("suffix", ""))
+        purpose = str(self.request.get("purpose", "harvest" if not suffix else "post_loan"))
+        name = str(self.request["request"])
+        if tasks.collect_tax(name, batch, suffix):
             return name
+        name = tasks.tax_request_in_force(name, batch, suffix, purpose)
+        if name != self.request["request"] and tasks.collect_tax(name, batch, suffix):
+            return name
+        seen = str(event.get("version", "")) if event.get("request", name) == name else ""
         self.defer(
             trigger=TaxAnswerTrigger(name, seen, self.poke_seconds),
             method_name="collect",

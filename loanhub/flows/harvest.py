@@ -53,6 +53,7 @@ from schemas.types import utcnow
 
 log = logging.getLogger(__name__)
 REPORT_VALIDITY = timedelta(days=30)
+BUREAU_KEEPS = timedelta(days=7)  # RetrieveReport answers under a reference for 7 days
 BUREAU_QUERY = "bureau_query"
 SOURCES = ("bureau", "core", "tax", "social_security")
 
@@ -259,6 +260,11 @@ def settle_bureau_inquiries(ledger: WorkItemLedger, bureau: BureauConnector) -> 
     - the bureau busy or unreachable: the item stays IN_DOUBT, for the next run (the bureau
       keeps answers 7 days; runs are daily); a contract failure (an answer about another
       subject) stays IN_DOUBT for a person, with the reason logged.
+    - in doubt longer than the bureau keeps a reference (7 days): ``RequestNotFound`` would no
+      longer prove the query never arrived, so no ``RetrieveReport`` is sent. Within the 30
+      days a report is valid the item stays IN_DOUBT for a person (a query now might be a
+      second inquiry in 30 days); past them a new inquiry is due anyway, so it is
+      FAILED(transient) (counted ``not_received``) and queried once, under a new reference.
 
     Runs at the start of every harvest and post-loan run, and by hand from the CLI. Returns
     counts: ``done``, ``not_received``, ``left`` (still in doubt)."""
@@ -266,6 +272,29 @@ def settle_bureau_inquiries(ledger: WorkItemLedger, bureau: BureauConnector) -> 
     for item in ledger.items(WorkItemState.IN_DOUBT, BUREAU_QUERY):
         ref = request_ref(item)
         subject, reason = item.payload["subject"], item.payload["reason"]
+        since = item.updated_at  # when it went in doubt: the query, if any, came before
+        if utcnow() - since > REPORT_VALIDITY:
+            ledger.resolve_in_doubt(
+                item,
+                happened=False,
+                evidence=f"in doubt since {since:%Y-%m-%d}, past the bureau's "
+                f"{BUREAU_KEEPS.days} days under {ref} and the {REPORT_VALIDITY.days} days a "
+                "report is valid: not retrieved; the next run queries once, a new inquiry",
+            )
+            counts["not_received"] += 1
+            continue
+        if utcnow() - since > BUREAU_KEEPS:
+            log.warning(
+                "%s %s stays in doubt for a person: the bureau no longer keeps %s, and a query "
+                "before %s could be a second inquiry within %d days",
+                BUREAU_QUERY,
+                item.business_key,
+                ref,
+                f"{since + REPORT_VALIDITY:%Y-%m-%d}",
+                REPORT_VALIDITY.days,
+            )
+            counts["left"] += 1
+            continue
         try:
             report = bureau.retrieve(ref, subject, reason)
         except LegacyError as exc:

@@ -114,7 +114,7 @@ def _bureau_facts(conn: Connection, application_no: str, subject: str) -> Bureau
             credit_report.c.application_no == application_no,
             credit_report.c.subject_id_number == subject,
         )
-        .order_by(credit_report.c.report_date.desc())
+        .order_by(credit_report.c.report_date.desc(), credit_report.c.fetched_at.desc())
     ).first()
     if report is None:
         return None

@@ -89,3 +89,19 @@ class FileReceiptBook:
                 )
             ).scalar()
         return None if value is None else FileState(value)
+
+    def loaded(self, system: str, name: str) -> bool:
+        """Whether some delivery of ``name`` was read and stored (LOADED or PARTIAL): what was
+        taken need not come again, even once the sender has deleted it."""
+        taken = (FileState.LOADED.value, FileState.PARTIAL.value)
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(file_receipt.c.id)
+                .where(
+                    file_receipt.c.source_system == system,
+                    file_receipt.c.name == name,
+                    file_receipt.c.state.in_(taken),
+                )
+                .limit(1)
+            ).first()
+        return found is not None

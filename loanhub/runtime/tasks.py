@@ -18,8 +18,10 @@ from typing import Any, ClassVar
 from sqlalchemy import Engine
 
 from bots.browser import Chromium
+from connectors.tax import TaxQuery
 from kernel.failures import TransientError
-from loanhub.flows import decide, harvest, profile, returns
+from loanhub.flows import decide, harvest, profile, returns, tax_requests
+from loanhub.flows.postloan import POST_LOAN
 from loanhub.flows.rules import RuleSet
 from loanhub.platform.consents import ConsentBook
 from loanhub.platform.db import open_store
@@ -140,28 +142,44 @@ def submit_tax(application_nos: list[str], purpose: str = "harvest") -> dict[str
     so its answers are stored beside the ones from origination, and asks with the post-loan
     consent (reason 02). Applicants without consent are refused alone; when none has one,
     nothing is uploaded and the request is ``""`` (its wait then ends at once)."""
-    from connectors.tax import RequestNameTaken
-    from loanhub.flows.postloan import POST_LOAN
-
     hub = Hub.here()
     day = utcnow().date()
     suffix = "" if purpose == "harvest" else f"-R{day:%y%m%d}"
     ledger = hub.ledger
     batch = harvest.applicants(hub.engine, application_nos)
-    reason = "01" if purpose == "harvest" else POST_LOAN
+    reason = tax_reason(purpose)
     queries = harvest.tax_queries(hub.consents, batch, suffix, reason)
     if not queries:
         log.warning("tax: no applicant of %s has a %s consent: nothing asked", purpose, reason)
-        return {"request": "", "batch": application_nos, "suffix": suffix}
-    seq = 0
-    while True:  # past any number the authority holds for another request
-        seq = harvest.tax_request_seq(ledger, day, application_nos, purpose, start=seq + 1)
-        try:
-            name = hub.connectors.tax.submit(queries, day, seq)
-        except RequestNameTaken as exc:
-            log.warning("tax request number %d not ours: %s", seq, exc)
-            continue
-        return {"request": name, "batch": application_nos, "suffix": suffix}
+        return {"request": "", "batch": application_nos, "suffix": suffix, "purpose": purpose}
+    name = tax_requests.submit_request(
+        ledger, hub.connectors.tax, queries, day, application_nos, purpose
+    )
+    return {"request": name, "batch": application_nos, "suffix": suffix, "purpose": purpose}
+
+
+def tax_reason(purpose: str) -> str:
+    """The consent a tax request of ``purpose`` asks under: loan approval (01) for the
+    harvest, post-loan management (02) for a re-pull."""
+    return "01" if purpose == "harvest" else POST_LOAN
+
+
+def tax_request_in_force(
+    request: str, application_nos: list[str], suffix: str = "", purpose: str = "harvest"
+) -> str:
+    """The request to wait for: ``request``, or the one that asked again in its place once
+    its answer could no longer come (older than the authority keeps answers), asked once."""
+    hub = Hub.here()
+    if not request:  # nothing was asked (no applicant had consent): nothing to wait for
+        return request
+
+    def queries() -> list[TaxQuery]:
+        batch = harvest.applicants(hub.engine, application_nos)
+        return harvest.tax_queries(hub.consents, batch, suffix, tax_reason(purpose))
+
+    return tax_requests.request_in_force(
+        hub.ledger, hub.connectors.tax, hub.receipts, request, application_nos, purpose, queries
+    )
 
 
 def tax_answered(request: str, seen: str = "") -> str | None:

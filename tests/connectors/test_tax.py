@@ -1,6 +1,8 @@
+import hashlib
 import time
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -11,8 +13,9 @@ from connectors.tax import (
     TaxQuery,
     parse_answer,
     request_bytes,
+    request_name,
 )
-from kernel.failures import ContractError
+from kernel.failures import ContractError, LegacyError, TransientError
 from tests.connectors.conftest import sftp_config
 
 
@@ -127,3 +130,60 @@ def test_a_name_the_authority_holds_for_another_request_is_refused(sim, tax, sim
     assert tax.submit(asked[:1], day, 21) == name  # the same request again: a retry, allowed
     with pytest.raises(RequestNameTaken, match="holds another request"):
         tax.submit(asked, day, 21)  # another request under that name would get its answer
+
+
+@pytest.mark.parametrize(
+    ("seq", "at", "when", "suffix"),
+    [
+        (41, "write", "after", ".part"),  # cut off mid-write: only our hidden .part is there
+        (42, "rename", "after", ""),  # in place, its .ok never written
+        (43, "close", "after", ".ok"),  # triggered, the trigger's answer lost
+    ],
+)
+def test_a_dropped_upload_shows_nothing_partial_and_its_retry_is_answered_once(
+    sim, tax, sim_dataset, sim_endpoints, seq, at, when, suffix
+):
+    """The authority never sees a request without its trigger or a triggered partial one, and
+    the retry under the same name leaves exactly one request taken and one ``.ok`` written."""
+    day, asked = date(2026, 6, 6), queries(sim_dataset)
+    name = request_name("LHB001", day, seq)
+    path = f"/inbox/.{name}.part" if suffix == ".part" else f"/inbox/{name}{suffix}"
+    sim.controls({"sftp": {"crash": {"at": at, "when": when, "path": path, "times": 1}}})
+    with pytest.raises(LegacyError):
+        tax.submit(asked, day, seq)
+    inbox = Path(sim_endpoints["sftp"]["root"]) / "inbox"
+    if (inbox / f"{name}.ok").exists():  # triggered: then the file is whole
+        assert (inbox / name).read_bytes() == request_bytes(asked)
+    else:
+        assert not (inbox / name).exists() or (inbox / name).read_bytes() == request_bytes(asked)
+    assert tax.submit(asked, day, seq) == name
+    assert [r["status"] for r in parse_answer(wait_for(tax, name).path.read_bytes())] == [
+        "FOUND",
+        "FOUND",
+    ]
+    time.sleep(0.3)  # a second request taken would be journaled by now
+    taken = [r for r in sim.journal("tax", "request") if r["file"] == name]
+    assert len(taken) == 1
+    assert taken[0]["problem"] is None
+    assert taken[0]["sha256"] == hashlib.sha256(request_bytes(asked)).hexdigest()
+    uploads = [u["path"] for u in sim.journal("sftp", "upload")]
+    assert uploads.count(f"/inbox/{name}.ok") == 1  # the trigger written once
+    assert not (inbox / f".{name}.part").exists()
+
+
+def test_an_upload_the_server_kept_short_is_never_renamed_or_triggered(
+    sim, tax, sim_dataset, sim_endpoints
+):
+    """A write acknowledged and lost (a full disk the server hid): the size check before the
+    rename refuses it, nothing reaches the authority, and the retry is answered once."""
+    day, asked, seq = date(2026, 6, 6), queries(sim_dataset), 45
+    name = request_name("LHB001", day, seq)
+    sim.controls({"sftp": {"write": {"fault": "short", "times": 1}}})
+    with pytest.raises(TransientError, match="kept 0 of"):
+        tax.submit(asked, day, seq)
+    inbox = Path(sim_endpoints["sftp"]["root"]) / "inbox"
+    assert not (inbox / name).exists()
+    assert not (inbox / f"{name}.ok").exists()
+    assert tax.submit(asked, day, seq) == name
+    wait_for(tax, name)
+    assert [r["file"] for r in sim.journal("tax", "request")] == [name]

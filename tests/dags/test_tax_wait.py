@@ -83,3 +83,26 @@ def test_the_operator_defers_until_the_answer_then_waits_past_a_refused_one(hub,
     sim.post("/tax/redeliver", {"request": name})
     redelivered = first_event(past.value.trigger, 10)
     assert task.collect({}, redelivered) == name
+
+
+def test_a_wait_resumed_after_its_answer_was_deleted_waits_on_the_request_asked_again(
+    hub, sim, sim_endpoints, sim_dataset
+):
+    """The authority deleted the answer (7 days) before the hub took it: the operator asks
+    again under a new name, waits on that one, and a retry does not ask a third time."""
+    from tests.loanhub.flows.test_tax_requests import age, deleted, until
+
+    name = hub.connectors.tax.submit(queries(sim_dataset), date(2026, 5, 6), 1)
+    until(lambda: hub.connectors.tax.answered(name))
+    age(sim_endpoints, name, 8)
+    until(lambda: deleted(sim_endpoints, name))
+    task = TaxAnswerOperator(task_id="tax_answer", request={"request": name, "batch": []})
+    with pytest.raises(TaskDeferred) as deferred:
+        task.execute({})
+    again = deferred.value.trigger.request
+    assert again != name
+    event = first_event(deferred.value.trigger, 10)
+    assert event is not None
+    assert task.collect({}, event) == again
+    assert task.execute({}) == again  # a retry of the task: the same request, taken
+    assert [r["file"] for r in sim.journal("tax", "request")] == [name, again]

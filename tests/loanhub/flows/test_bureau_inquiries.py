@@ -5,7 +5,8 @@ concurrent runs querying once. Real simulator, real PostgreSQL ledger and consen
 import contextlib
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine, select, update
@@ -15,15 +16,18 @@ from connectors.evidence import EvidenceStore
 from kernel.failures import ContractError, NeedsHuman, OutcomeUnknown, TransientError
 from loanhub.flows.harvest import (
     BUREAU_QUERY,
+    Applicant,
     BureauInquiries,
+    BureauStep,
     request_ref,
     settle_bureau_inquiries,
 )
+from loanhub.flows.profile import stored_facts
 from loanhub.platform.consents import ConsentBook, ConsentMissing
 from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.ledger import WorkItemLedger
 from loanhub.platform.masking import mask_text
-from schemas.tables import audit_event, work_item
+from schemas.tables import audit_event, credit_report, work_item
 from tests.connectors.conftest import soap_config
 from tests.connectors.test_soap import WSDL_PATH, bad_tls_peer
 from tests.loanhub.flows.conftest import record_consent
@@ -357,3 +361,91 @@ def test_evidence_that_cannot_be_written_fails_transient_not_in_doubt(
         mine.personal_report("APP26", person.id_number, person.name)
     assert bureau_items(pg_engine) == [("FAILED", "transient")]
     assert queries(sim) == []
+
+
+# -- after 30 days: a new inquiry (subjects no other test queries: not applicants, known > 25)
+
+
+def age_items(engine: Engine, days: float, column: str = "fetched_at") -> None:
+    """Every work item as if its report were fetched (``fetched_at``) or it went in doubt
+    (``updated_at``) ``days`` ago: the store's clock moved, no sleeping."""
+    with engine.begin() as conn:
+        for item in conn.execute(select(work_item)).all():
+            if column == "fetched_at" and item.result and item.result.get("fetched_at"):
+                at = datetime.fromisoformat(item.result["fetched_at"]) - timedelta(days=days)
+                values = {"result": {**item.result, "fetched_at": at.isoformat()}}
+            elif column == "updated_at":
+                values = {"updated_at": item.updated_at - timedelta(days=days)}
+            else:
+                continue
+            conn.execute(update(work_item).where(work_item.c.id == item.id).values(**values))
+
+
+def applicant(application_no: str, person) -> Applicant:
+    return Applicant(application_no, person.id_number, person.name, Decimal("100000.00"), 12)
+
+
+def test_a_report_is_reused_for_30_days_and_after_them_queried_again_as_a_new_inquiry(
+    sim, bureau, sim_dataset, pg_engine
+):
+    person = known(sim_dataset, 150)
+    assert person.id_number not in {a.id_number for a in sim_dataset.applications}
+    record_consent(pg_engine, person.id_number)
+    step = BureauStep(pg_engine, bureau)
+    a = applicant("APP-R150", person)
+    step.run(a)
+    first = bureau.personal_report(a.application_no, person.id_number, person.name)
+    age_items(pg_engine, 29)
+    step.run(a)  # 29 days: still valid, reused
+    assert len(queries(sim)) == 1
+    age_items(pg_engine, 2)  # 31 days: over
+    step.run(a)
+    step.run(a)  # the renewal is reused in its turn
+    sent = queries(sim)
+    assert len(sent) == 2  # one query within the 30 days, a second after them
+    assert sent[0]["request_ref"] != sent[1]["request_ref"]  # a new request, not a resend
+    assert sim.journal("bureau", "retrieval") == []  # no RetrieveReport of an old reference
+    assert sim.journal("bureau", "duplicate_request") == []
+    with pg_engine.connect() as conn:
+        stored = conn.execute(
+            select(credit_report.c.report_no).where(credit_report.c.application_no == "APP-R150")
+        ).scalars()
+        assert len(set(stored)) == 2  # the new report is stored beside the first
+    renewed = bureau.personal_report(a.application_no, person.id_number, person.name)
+    assert renewed.report_no != first.report_no
+    assert stored_facts(pg_engine, a).bureau.report_no == renewed.report_no  # and used
+    assert [s for s, _ in bureau_items(pg_engine)] == ["DONE", "DONE"]
+
+
+def test_an_inquiry_in_doubt_past_the_bureaus_seven_days_is_not_retrieved(
+    sim, bureau, sim_dataset, pg_engine
+):
+    """``RequestNotFound`` for a reference older than the bureau keeps it proves nothing:
+    within the 30 days the item waits for a person (no query), after them it is queried once
+    more, under a new reference, and never retrieved."""
+    person = known(sim_dataset, 154)
+    record_consent(pg_engine, person.id_number)
+    sim.controls({"bureau": {"QueryPersonalReport": {"fault": "lost", "times": 1}}})
+    with pytest.raises(OutcomeUnknown):
+        bureau.personal_report("APP-R154", person.id_number, person.name)
+    ledger = bureau.guard.ledger
+    age_items(pg_engine, 8, "updated_at")
+    sim.controls({"bureau": {"RetrieveReport": {"retention_days": 0}}})  # and the bureau's
+    assert settle_bureau_inquiries(ledger, bureau.bureau) == {
+        "done": 0,
+        "not_received": 0,
+        "left": 1,
+    }
+    assert bureau_items(pg_engine) == [("IN_DOUBT", None)]
+    age_items(pg_engine, 23, "updated_at")  # 31 days in doubt
+    assert settle_bureau_inquiries(ledger, bureau.bureau) == {
+        "done": 0,
+        "not_received": 1,
+        "left": 0,
+    }
+    assert sim.journal("bureau", "retrieval") == []
+    report = bureau.personal_report("APP-R154", person.id_number, person.name)
+    assert report.report_no
+    sent = queries(sim)
+    assert len(sent) == 2  # the one in doubt, and one new inquiry after 30 days
+    assert sent[0]["request_ref"] != sent[1]["request_ref"]

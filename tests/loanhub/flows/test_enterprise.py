@@ -144,8 +144,8 @@ def test_a_guarantor_without_consent_costs_the_company_nothing_and_refers_it(
 def test_a_company_is_never_looked_up_at_the_portal_or_the_core(sim, sim_dataset, pg_engine, hub):
     batch = take(pg_engine, companies(sim_dataset, guaranteed=False)[:1])
     # the portal's bot is never even needed for a company: the step does not touch it
-    ss = harvest.SocialSecurityStep(pg_engine, bot=None)  # type: ignore[arg-type]
-    core = harvest.CoreStep(pg_engine, hub.connectors.core, sim_dataset.business_date)
+    ss = harvest.SocialSecurityStep(pg_engine, None, hub.consents)  # type: ignore[arg-type]
+    core = harvest.CoreStep(pg_engine, hub.connectors.core, sim_dataset.business_date, hub.consents)
     for step in (ss, core):
         assert harvest.run_batch(step, batch).counts() == {"ok": 1, "refused": 0, "failed": 0}
     assert sim.journal("ss") == []
