@@ -42,12 +42,43 @@ def official_schema(package: str, name: str) -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(str(importlib.resources.files(package) / "schemas" / name)))
 
 
-def end_to_end_id(loan_account: str, tranche: int) -> str:
-    """The payment's identity: the same loan and tranche always give the same id (<= 35)."""
-    value = f"{loan_account}-T{tranche:02d}"
+def end_to_end_id(loan_account: str, tranche: int, instruction: int = 0) -> str:
+    """The payment's identity: the same loan, tranche and instruction always give the same id
+    (<= 35). Instruction 0 is the first; an operator's re-instruction after a rejection
+    (``disburse.reinstruct``) is ``-R<n>``: a new id the gateway has not refused, derived all
+    the same, so a retry of the re-instruction can never pay twice either."""
+    value = f"{loan_account}-T{tranche:02d}" + (f"-R{instruction}" if instruction else "")
     if len(value) > 35:
         raise ContractError(f"EndToEndId {value!r} is longer than 35 characters")
     return value
+
+
+_END_TO_END = re.compile(r"^(?P<loan>\S{1,20}?)-T(?P<tranche>\d{2})(?:-R(?P<n>[1-9]\d*))?$")
+
+
+def parse_end_to_end_id(value: str) -> tuple[str, int, int] | None:
+    """Loan account, tranche and instruction of an id ``end_to_end_id`` made; None otherwise."""
+    found = _END_TO_END.fullmatch(value.strip())
+    if found is None:
+        return None
+    return found["loan"], int(found["tranche"]), int(found["n"] or 0)
+
+
+REASONS = {  # ISO 20022 ExternalStatusReason1Code: the codes the gateway answers with
+    "AC01": "incorrect account number: the creditor account is unknown at the core",
+    "AC04": "closed account number: the creditor account is closed",
+    "AM04": "insufficient funds on the debtor account",
+    "DU01": "duplicate message: the MsgId was already received",
+    "DU05": "duplicate instruction: the EndToEndId was already received within 90 days",
+    "FF01": "invalid file format: the file fails the pain.001 XSD",
+}
+
+
+def reason_text(code: str | None) -> str:
+    """What a status reason code means, for people (an unlisted code is said as such)."""
+    if not code:
+        return "no reason given"
+    return REASONS.get(code, f"reason code {code} (not in the hub's list)")
 
 
 def new_msg_id(now: datetime | None = None) -> str:
@@ -69,9 +100,10 @@ def build_pain001(
     if not payments:
         raise ContractError("a payment file needs at least one payment")
     for p in payments:
-        if p.end_to_end_id != end_to_end_id(p.loan_account, p.tranche):
+        if p.end_to_end_id != end_to_end_id(p.loan_account, p.tranche, p.instruction):
             raise ContractError(
-                f"{p.end_to_end_id} is not derived from {p.loan_account} tranche {p.tranche}"
+                f"{p.end_to_end_id} is not derived from {p.loan_account} tranche {p.tranche} "
+                f"instruction {p.instruction}"
             )
     E = ElementMaker(namespace=PAIN001, nsmap={None: PAIN001})
     created = (created or utcnow()).replace(microsecond=0)

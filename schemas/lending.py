@@ -65,7 +65,9 @@ class PaymentStatus(StrEnum):
 
 
 class Disbursement(Fact):
-    """One tranche paid out; ``end_to_end_id`` derives from loan and tranche: never paid twice."""
+    """One tranche paid out; ``end_to_end_id`` derives from loan, tranche and instruction:
+    never paid twice. A rejected tranche is paid again only under a new instruction an
+    operator gave (``disburse.reinstruct``); the earlier instruction's files stay its record."""
 
     loan_account: str = Field(max_length=20)
     tranche: int = Field(ge=1)
@@ -73,6 +75,11 @@ class Disbursement(Fact):
     currency: str = Field(default="CNY", pattern=r"^[A-Z]{3}$", max_length=3)
     creditor_account: str = Field(max_length=34)
     end_to_end_id: str = Field(max_length=35)
+    instruction: int = Field(
+        default=0,
+        ge=0,
+        description="0 the first; n the operator's n-th re-instruction after a rejection",
+    )
     msg_id: str | None = Field(default=None, max_length=35)
     status: PaymentStatus = PaymentStatus.PENDING
     status_reason: str | None = Field(default=None, max_length=8)

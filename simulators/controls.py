@@ -5,6 +5,11 @@ system's ``"*"`` keys. Common keys: ``latency`` (seconds, a number or ``[low, hi
 ``fault`` (a kind the operation knows) and ``rate`` (0..1, the share of calls that get it).
 Tests change them per test through the admin endpoint; the file keeps them across restarts.
 
+The gateway's ``reject_accounts`` (``{account: "AC04" | "AC01" | null}``) answers every payment
+to that creditor account as closed (AC04) or unknown (AC01), as the core does when an account
+was closed or moved after the hub's last extract; a ``null`` value lifts it again (a patch
+merges into the mapping, so a key is lifted, not removed).
+
 Crash points (``crash``, per system; the SFTP server reads ``sftp.crash``): one armed point,
 ``{"at": "open"|"write"|"close"|"rename", "when": "before"|"after", "path": <glob of the
 server path, the new name for a rename>, "action": "drop"|"hold", "hold_seconds": s,
@@ -37,6 +42,9 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
             "answer_delay": [0.5, 1.5],
             "settle_delay": [1.0, 3.0],
             "insufficient_funds_rate": 0.0,
+            # {creditor account: "AC04" | "AC01" | null}: the core closed the account (or no
+            # longer knows it) after the hub's last extract; null lifts it again
+            "reject_accounts": {},
         }
     },
     "smtp": {"*": {}},
@@ -120,6 +128,12 @@ def validate(patch: Any) -> None:
                     isinstance(value, dict) and set(value.values()) <= set("ABMCD")
                 ):
                     raise ValueError(f"{where}: {{subject: tax rating A|B|M|C|D}}, got {value!r}")
+                if key == "reject_accounts" and not (
+                    isinstance(value, dict)
+                    and all(isinstance(a, str) for a in value)
+                    and set(value.values()) <= {"AC01", "AC04", None}
+                ):
+                    raise ValueError(f"{where}: {{account: AC01|AC04|null}}, got {value!r}")
                 if key == "fault" and value is not None and not isinstance(value, str):
                     raise ValueError(f"{where}: a fault kind or null, got {value!r}")
             if op == "crash":

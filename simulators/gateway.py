@@ -6,7 +6,9 @@ Each file is read only after its ``.ok`` and then taken out of the inbox (kept u
 pain.002 XSD (shipped by the ``sepa`` package): first acceptance (ACCP / RJCT per transaction,
 group ACCP, PART or RJCT), then settlement (ACSC) of the accepted ones. A repeated ``MsgId`` is
 refused whole (DU01); a repeated ``EndToEndId`` within 90 days is refused (DU05); a closed
-creditor account is AC04, an unknown one AC01; a file failing the XSD is FF01.
+creditor account is AC04, an unknown one AC01 (either can be forced per account with the
+control ``reject_accounts``), insufficient funds AM04 (control ``insufficient_funds_rate``);
+a file failing the XSD is FF01.
 """
 
 from __future__ import annotations
@@ -270,6 +272,9 @@ class PaymentGateway:
         seen = self.end_to_end.get(e2e)
         if seen and now - datetime.fromisoformat(seen) < DUPLICATE_WINDOW:
             return "RJCT", "DU05"
+        forced = (self.controls.get("gateway", "answer", "reject_accounts") or {}).get(creditor)
+        if forced:  # closed or moved at the core since the hub's extract (controls)
+            return "RJCT", forced
         account = self.data.account_by_no.get(creditor or "")
         if account is None:
             return "RJCT", "AC01"

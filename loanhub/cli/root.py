@@ -27,6 +27,7 @@ from loanhub.cli import (
     identifiers,
     items,
     mapping,
+    payments,
     pools,
     settle,
     sim,
@@ -50,6 +51,7 @@ GROUPS: dict[str, typer.Typer] = {
     "endpoints": endpoints.app,
     "calls": calls.app,
     "items": items.app,
+    "payments": payments.app,
 }
 # Top-level commands (``harvest``, ``reviews``, ``airflow-pools``, ``dashboard``, ``settle``).
 COMMANDS: tuple[typer.Typer, ...] = (airflow_runs.app, pools.app, dashboard.app, settle.app)

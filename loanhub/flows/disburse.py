@@ -12,16 +12,22 @@ Exactly one payment per loan tranche, across retries, clears and crashed workers
   withdrawn, and only then may a new MsgId go;
 - a later file refused as a repeat (DU01/DU05) never makes a tranche RJCT while a file of its
   paid; ``reconcile`` reads every file of every tranche;
-- one tranche that fails, conflicts, needs a person or is in doubt never stops the others.
+- one tranche that fails, conflicts, needs a person or is in doubt never stops the others;
+- a real refusal (AC01, AC04, AM04, FF01...) records the tranche RJCT with its reason and
+  raises one early warning (``payment_rejected``) in the same transaction; nothing is sent
+  again by itself: only an operator's re-instruction (``reinstruct``, audited) pays it, under
+  a new EndToEndId derived from loan, tranche and instruction number, once;
+- a status report's receipt says LOADED once what it says is stored (``_read_tranche``).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from connectors.payments import (
     FileAtGateway,
@@ -29,8 +35,11 @@ from connectors.payments import (
     StatusReport,
     end_to_end_id,
     new_msg_id,
+    parse_end_to_end_id,
     parse_pain002,
+    reason_text,
 )
+from connectors.sftp import TakenFile
 from kernel.failures import (
     BusinessAnswer,
     ContractError,
@@ -39,6 +48,7 @@ from kernel.failures import (
     OutcomeUnknown,
     TransientError,
 )
+from loanhub.flows.warnings import store_warnings
 from loanhub.platform import audit
 from loanhub.platform.canonical import jsonable, sha256_hex
 from loanhub.platform.db import insert_or_ignore
@@ -51,14 +61,22 @@ from loanhub.platform.ledger import (
 )
 from loanhub.platform.receipts import FileReceiptBook
 from schemas.base import Lineage
-from schemas.hub import WorkItemState
-from schemas.lending import Disbursement, Loan, PaymentFileState, PaymentStatus
+from schemas.hub import FileState, WorkItemState
+from schemas.lending import (
+    Disbursement,
+    EarlyWarning,
+    Loan,
+    PaymentFileState,
+    PaymentStatus,
+    WarningSeverity,
+)
 from schemas.tables import (
     applicant_profile,
     application,
     core_account,
     decision,
     disbursement,
+    early_warning,
     fact_row,
     loan,
     payment_file,
@@ -70,6 +88,7 @@ log = logging.getLogger(__name__)
 KIND = "payment"
 CONFLICT_KIND = "payment_conflict"  # a tranche changed after its claim: a person decides
 DUPLICATE_REASONS = frozenset({"DU01", "DU05"})  # "this file is a repeat": not the tranche's fate
+REJECTED_RULE = "payment_rejected"  # the early warning a real refusal raises
 
 
 def loan_account_for(application_no: str) -> str:
@@ -260,15 +279,23 @@ def _mark_sent(engine: Engine, end_to_end_id: str, msg_id: str) -> None:
         )
 
 
+def _taken_reports(
+    gateway: PaymentGatewayConnector, receipts: FileReceiptBook, msg_id: str
+) -> list[tuple[TakenFile, StatusReport]]:
+    """The gateway's status report files for one file so far, each receipted (RECEIVED, the
+    first time) as it is taken, with what it says."""
+    out = []
+    for taken in gateway.report_files(msg_id):
+        receipts.record(gateway.system, taken.name, taken.sha256, taken.size)
+        out.append((taken, parse_pain002(taken.path.read_bytes())))
+    return out
+
+
 def gateway_reports(
     gateway: PaymentGatewayConnector, receipts: FileReceiptBook, msg_id: str
 ) -> list[StatusReport]:
     """The gateway's status reports for one file so far, each receipted as it is taken."""
-    out = []
-    for taken in gateway.report_files(msg_id):
-        receipts.record(gateway.system, taken.name, taken.sha256, taken.size)
-        out.append(parse_pain002(taken.path.read_bytes()))
-    return out
+    return [report for _, report in _taken_reports(gateway, receipts, msg_id)]
 
 
 def tranche_status_in(
@@ -489,6 +516,7 @@ class Settlement:
     accepted: int = 0
     rejected: dict[str, str] = field(default_factory=dict)  # EndToEndId -> reason
     waiting: int = 0
+    warned: int = 0  # early warnings raised for rejections (each once)
     # refused only as a repeat (DU01/DU05) with no file of the hub's that paid: a person looks
     disputed: dict[str, str] = field(default_factory=dict)
 
@@ -505,9 +533,26 @@ def _read_tranche(
     files = [m for m, _ in tranche_files(engine, e2e)]
     readings: dict[str, tuple[str, str | None] | None] = {}
     for msg_id in dict.fromkeys([*files, *extra]):
-        reading = tranche_status_in(gateway_reports(gateway, receipts, msg_id), msg_id, e2e)
-        if reading is not None:
-            _set_file(engine, msg_id, gateway_status=reading[0], gateway_reason=reading[1])
+        taken = _taken_reports(gateway, receipts, msg_id)
+        reading = tranche_status_in([report for _, report in taken], msg_id, e2e)
+        if reading is not None:  # stored, and its reports receipted as applied, at once
+            with engine.begin() as conn:
+                conn.execute(
+                    update(payment_file)
+                    .where(payment_file.c.msg_id == msg_id)
+                    .values(
+                        gateway_status=reading[0], gateway_reason=reading[1], updated_at=utcnow()
+                    )
+                )
+                for file, _ in taken:
+                    receipts.mark(
+                        gateway.system,
+                        file.name,
+                        file.sha256,
+                        FileState.LOADED,
+                        detail=f"applied: {e2e} {reading[0]} {reading[1] or ''}".strip(),
+                        conn=conn,
+                    )
         readings[msg_id] = reading
     with engine.connect() as conn:
         withdrawn = set(
@@ -563,6 +608,8 @@ def collect_reports(
             conn.execute(
                 update(disbursement).where(disbursement.c.end_to_end_id == e2e).values(**changes)
             )
+            if seen.status == "RJCT":
+                out.warned += _report_rejection(conn, loan_account, e2e, seen)
             if seen.status == "ACSC":
                 conn.execute(
                     update(loan).where(loan.c.loan_account == loan_account).values(status="ACTIVE")
@@ -577,6 +624,184 @@ def collect_reports(
                     .values(status="DISBURSED")
                 )
     return out
+
+
+def rejection_key(e2e: str, reason: str | None) -> str:
+    """The rejection warning's key: one per instruction (EndToEndId) and reason, ever."""
+    return f"{REJECTED_RULE}:{e2e}:{reason or '-'}"
+
+
+def _report_rejection(conn: Connection, loan_account: str, e2e: str, seen: Verdict) -> int:
+    """The early warning of a payment the gateway refused for a real reason, raised inside the
+    transaction that records the tranche RJCT (and audited with it): once per instruction and
+    reason, however often the reports are read again. Returns 1 when it is new."""
+    text = reason_text(seen.reason)
+    made = EarlyWarning(
+        warning_key=rejection_key(e2e, seen.reason),
+        loan_account=loan_account,
+        rule=REJECTED_RULE,
+        severity=WarningSeverity.HIGH,
+        message=(
+            f"{loan_account}: payment {e2e} rejected by the gateway ({seen.reason}: {text}) in "
+            f"file {seen.msg_id}. Nothing is sent again by itself: once the account is fixed, "
+            f"an operator re-instructs it: loanhub payments repay {e2e} --note ... --operator ..."
+        )[:500],
+        raised_at=utcnow(),
+        lineage=_lineage("disburse-v1", sha256_hex(jsonable({"e2e": e2e, "reason": seen.reason}))),
+    )
+    if not store_warnings(conn, [made]):
+        return 0
+    audit.append(
+        conn,
+        actor="loanhub",
+        action="payment.rejected",
+        subject=e2e,
+        after={"reason": seen.reason, "text": text, "msg_id": seen.msg_id},
+    )
+    return 1
+
+
+class ReinstructionRefused(ValueError):
+    """A re-instruction the hub will not make, with the one-line reason."""
+
+
+ACCOUNT_SHAPE = r"^[0-9A-Z]{6,34}$"
+
+
+def reinstruct(
+    engine: Engine,
+    end_to_end: str,
+    *,
+    note: str,
+    operator: str,
+    account: str | None = None,
+) -> Disbursement:
+    """An operator's re-instruction of a rejected tranche: its next instruction (a new
+    EndToEndId ``-R<n>``, derived from loan, tranche and the counter stored with it, so that
+    the gateway's 90-day refusal of the old one does not apply and a retry of the new one still
+    pays at most once), to ``account`` if given (else the same account, fixed at the core),
+    PENDING for the next payment run to send once. Never automatic; audited in the same
+    transaction; the rejection warning is acknowledged with it.
+
+    Refused (``ReinstructionRefused``) for a tranche that is not rejected for a real reason,
+    whose payment is in doubt or not settled by the gateway in every file, or that was already
+    re-instructed (the EndToEndId named is no longer the tranche's)."""
+    parsed = parse_end_to_end_id(end_to_end)
+    if parsed is None:
+        raise ReinstructionRefused(f"{end_to_end!r} is not a tranche's EndToEndId")
+    if not note.strip():
+        raise ReinstructionRefused("a re-instruction needs a note saying what was fixed")
+    if not operator.strip():
+        raise ReinstructionRefused("a re-instruction needs the operator's name")
+    payee = account.strip().upper() if account is not None else None
+    if payee is not None and not re.fullmatch(ACCOUNT_SHAPE, payee):
+        raise ReinstructionRefused(f"{account!r} is not an account number (6-34 digits/letters)")
+    loan_account, tranche_no, _ = parsed
+    with engine.begin() as conn:
+        row = conn.execute(
+            select(disbursement).where(
+                disbursement.c.loan_account == loan_account, disbursement.c.tranche == tranche_no
+            )
+        ).first()
+        if row is None:
+            raise ReinstructionRefused(f"no tranche {end_to_end}")
+        current = disbursement_from_row(row)
+        if current.end_to_end_id != end_to_end:
+            raise ReinstructionRefused(
+                f"{end_to_end} was already re-instructed: the tranche is now "
+                f"{current.end_to_end_id} ({current.status.value})"
+            )
+        if current.status is not PaymentStatus.RJCT:
+            raise ReinstructionRefused(
+                f"{end_to_end} is {current.status.value}, not rejected: only a rejected payment "
+                "is re-instructed"
+            )
+        if current.status_reason in DUPLICATE_REASONS:
+            raise ReinstructionRefused(
+                f"{end_to_end} was refused only as a repeat ({current.status_reason}): the "
+                "gateway may have paid it; reconcile, do not re-instruct"
+            )
+        item_state = conn.execute(
+            select(work_item.c.state).where(
+                work_item.c.kind == KIND, work_item.c.business_key == end_to_end
+            )
+        ).scalar()
+        if item_state in (WorkItemState.IN_DOUBT.value, WorkItemState.IN_PROGRESS.value):
+            raise ReinstructionRefused(
+                f"{end_to_end} is in doubt ({item_state}): settle it first (loanhub settle "
+                "payments)"
+            )
+        unsettled = conn.execute(
+            select(payment_file.c.msg_id, payment_file.c.gateway_status).where(
+                payment_file.c.end_to_end_id == end_to_end,
+                payment_file.c.state != PaymentFileState.WITHDRAWN.value,
+                (payment_file.c.gateway_status.is_(None))
+                | (payment_file.c.gateway_status != PaymentStatus.RJCT.value),
+            )
+        ).first()
+        if unsettled is not None:
+            raise ReinstructionRefused(
+                f"{end_to_end} is in doubt: its file {unsettled.msg_id} is "
+                f"{unsettled.gateway_status or 'not answered'} at the gateway"
+            )
+        number = current.instruction + 1
+        new_e2e = end_to_end_id(loan_account, tranche_no, number)
+        payee = payee or current.creditor_account
+        changed = conn.execute(
+            update(disbursement)
+            .where(
+                disbursement.c.id == row.id,
+                disbursement.c.end_to_end_id == end_to_end,
+                disbursement.c.status == PaymentStatus.RJCT.value,
+            )
+            .values(
+                end_to_end_id=new_e2e,
+                instruction=number,
+                creditor_account=payee,
+                status=PaymentStatus.PENDING.value,
+                status_reason=None,
+                msg_id=None,  # the new instruction's files are its own: none adopted
+                settled_at=None,
+            )
+        )
+        if changed.rowcount != 1:
+            raise ReinstructionRefused(f"{end_to_end} changed meanwhile: look again")
+        conn.execute(
+            update(early_warning)
+            .where(
+                early_warning.c.warning_key == rejection_key(end_to_end, current.status_reason),
+                early_warning.c.acknowledged_at.is_(None),
+            )
+            .values(acknowledged_at=utcnow())
+        )
+        audit.append(
+            conn,
+            actor=operator,
+            action="payment.reinstructed",
+            subject=new_e2e,
+            before={
+                "end_to_end_id": end_to_end,
+                "status": current.status.value,
+                "reason": current.status_reason,
+                "creditor_account": current.creditor_account,
+            },
+            after={
+                "end_to_end_id": new_e2e,
+                "instruction": number,
+                "creditor_account": payee,
+                "note": note,
+            },
+        )
+    return current.model_copy(
+        update={
+            "end_to_end_id": new_e2e,
+            "instruction": number,
+            "creditor_account": payee,
+            "status": PaymentStatus.PENDING,
+            "status_reason": None,
+            "msg_id": None,
+        }
+    )
 
 
 def resolve_in_doubt(
@@ -639,22 +864,38 @@ def reconcile(
     (paid twice). All three must be empty."""
     with engine.connect() as conn:
         rows = conn.execute(
-            select(disbursement.c.end_to_end_id, disbursement.c.status, disbursement.c.msg_id)
+            select(
+                disbursement.c.end_to_end_id,
+                disbursement.c.status,
+                disbursement.c.msg_id,
+                disbursement.c.loan_account,
+                disbursement.c.tranche,
+                disbursement.c.instruction,
+            )
         ).all()
     by_status: dict[str, int] = {}
     mismatches: dict[str, tuple[str, str]] = {}
     paid_twice: list[str] = []
     paid_but_rejected: list[str] = []
-    for e2e, status, msg_id in rows:
+    for e2e, status, msg_id, loan_account, tranche_no, instruction in rows:
         by_status[status] = by_status.get(status, 0) + 1
         item = ledger.get(KIND, e2e)
         recorded = (item.result or {}).get("msg_id") if item else None
         seen = _read_tranche(
             engine, gateway, receipts, e2e, tuple(m for m in (msg_id, recorded) if m)
         )
-        if len(seen.accepted) > 1:
+        # the earlier instructions of a re-instructed tranche were all recorded rejected:
+        # any file of theirs the gateway accepted is a payment too
+        earlier = [
+            m
+            for k in range(instruction)
+            for m in _read_tranche(
+                engine, gateway, receipts, end_to_end_id(loan_account, tranche_no, k)
+            ).accepted
+        ]
+        if len(seen.accepted) + len(earlier) > 1:
             paid_twice.append(e2e)
-        if status == PaymentStatus.RJCT.value and seen.accepted:
+        if (status == PaymentStatus.RJCT.value and seen.accepted) or earlier:
             paid_but_rejected.append(e2e)
         gateway_says = "DUPLICATE" if seen.duplicate_only else seen.status
         if gateway_says is not None and gateway_says != status:

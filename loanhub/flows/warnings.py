@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from connectors.smtp import Notifier, message_id_for
 from kernel.failures import (
@@ -188,16 +188,25 @@ def raise_warnings(engine: Engine, policy: WarningPolicy, as_of: date) -> int:
     return store_warnings(engine, found)
 
 
-def store_warnings(engine: Engine, warnings: list[EarlyWarning]) -> int:
-    new = 0
+def store_warnings(engine: Engine | Connection, warnings: list[EarlyWarning]) -> int:
+    """Store the warnings not raised before (by key); returns how many are new. Given a
+    ``Connection``, inside the caller's transaction: a warning and the change it reports (a
+    payment recorded rejected) commit together, so neither is ever kept without the other."""
+    if isinstance(engine, Connection):
+        return _insert_new(engine, warnings)
     with engine.begin() as conn:
-        for warning in warnings:
-            statement = (
-                insert_or_ignore(conn, early_warning)
-                .values(fact_row(warning))
-                .returning(early_warning.c.id)
-            )
-            new += conn.execute(statement).scalar_one_or_none() is not None
+        return _insert_new(conn, warnings)
+
+
+def _insert_new(conn: Connection, warnings: list[EarlyWarning]) -> int:
+    new = 0
+    for warning in warnings:
+        statement = (
+            insert_or_ignore(conn, early_warning)
+            .values(fact_row(warning))
+            .returning(early_warning.c.id)
+        )
+        new += conn.execute(statement).scalar_one_or_none() is not None
     return new
 
 

@@ -2,12 +2,13 @@
 
 A file seen before with the same content is a duplicate (taken once, never again); the same
 name with other content is a re-delivery (a corrected file), taken again. States follow what
-became of the file: RECEIVED, then LOADED, PARTIAL or REJECTED (kept, reported).
+became of the file: RECEIVED, then LOADED, PARTIAL or REJECTED (kept, reported). A status
+report is LOADED once the hub has applied it (what it says of each payment is stored).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from loanhub.platform.db import insert_or_ignore
 from schemas.hub import FileState
@@ -59,25 +60,28 @@ class FileReceiptBook:
         detail: str | None = None,
         kept_at: str | None = None,
         records: tuple[int, int] | None = None,
+        conn: Connection | None = None,
     ) -> None:
-        """What became of the file; ``records`` = (loaded, quarantined) once it was read."""
+        """What became of the file; ``records`` = (loaded, quarantined) once it was read.
+        ``conn``: inside the caller's transaction, so that the receipt says a file was applied
+        exactly when what it said was stored (a status report and the payment it settles)."""
         counts = {} if records is None else dict(zip(_COUNTS, records, strict=True))
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(file_receipt)
-                .where(
-                    file_receipt.c.source_system == system,
-                    file_receipt.c.name == name,
-                    file_receipt.c.sha256 == sha256,
-                )
-                .values(
-                    state=state.value,
-                    detail=detail,
-                    kept_at=kept_at,
-                    updated_at=utcnow(),
-                    **counts,
-                )
+        statement = (
+            update(file_receipt)
+            .where(
+                file_receipt.c.source_system == system,
+                file_receipt.c.name == name,
+                file_receipt.c.sha256 == sha256,
             )
+            .values(
+                state=state.value, detail=detail, kept_at=kept_at, updated_at=utcnow(), **counts
+            )
+        )
+        if conn is not None:
+            conn.execute(statement)
+            return
+        with self.engine.begin() as own:
+            own.execute(statement)
 
     def state(self, system: str, name: str, sha256: str) -> FileState | None:
         with self.engine.connect() as conn:

@@ -355,6 +355,7 @@ def settle_payments() -> dict[str, Any]:
     return {
         "settled": settlement.settled,
         "rejected": settlement.rejected,
+        "warned": settlement.warned,
         "waiting": settlement.waiting,
         "disputed": settlement.disputed,
         "in_doubt": doubt,

@@ -4,8 +4,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from lxml import etree
 
+from simulators.controls import validate
 from tests.simulators.pain001 import pain001
 from tests.simulators.sftp_clients import paramiko_sftp
 from tests.simulators.test_extract import decode, fetch
@@ -188,3 +190,13 @@ def test_the_core_books_what_the_gateway_accepted_and_reports_its_installments(
     )
     [before], [after] = rows, [r for r in next_night if r["loan"] == "LNBOOK0001"]
     assert {**after, "dpd": 0} == {**before, "dpd": 0} or before["status"] == "M"
+
+
+def test_reject_accounts_refuses_a_typo_rather_than_forcing_nothing() -> None:
+    """The control forces only the catalogue's account refusals; anything else is refused."""
+    validate({"gateway": {"answer": {"reject_accounts": {"6222000000000001": "AC04"}}}})
+    validate({"gateway": {"answer": {"reject_accounts": {"6222000000000001": None}}}})
+    with pytest.raises(ValueError, match="reject_accounts"):
+        validate({"gateway": {"answer": {"reject_accounts": {"6222000000000001": "AM04"}}}})
+    with pytest.raises(ValueError, match="reject_accounts"):
+        validate({"gateway": {"answer": {"reject_accounts": ["6222000000000001"]}}})

@@ -27,6 +27,7 @@ GROUPS = {
     "endpoints": {"write", "check"},
     "calls": {"purge"},
     "items": {"list", "release"},
+    "payments": {"list", "repay"},
 }
 COMMANDS = {"harvest", "reviews", "airflow-pools", "dashboard", "settle"}
 ENTRY_POINT = Path(sys.executable).with_name("loanhub")
