@@ -26,7 +26,7 @@ GROUPS = {
     "dashboard-user": {"add", "remove", "list"},
     "endpoints": {"write", "check"},
     "calls": {"purge"},
-    "items": {"list", "release"},
+    "items": {"check", "list", "release"},
     "payments": {"list", "repay"},
 }
 COMMANDS = {"harvest", "reviews", "airflow-pools", "dashboard", "settle"}
