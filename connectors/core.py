@@ -7,15 +7,17 @@ from __future__ import annotations
 
 from connectors.soap import SoapAnswer, SoapClient
 from kernel.failures import ContractError
-from schemas.identifiers import InvalidIdentifier, validate_resident_id
+from schemas.identifiers import InvalidIdentifier, validate_resident_id, validate_uscc
 
 
 class CoreConnector(SoapClient):
     system = "core"
 
-    def customer(self, id_number: str) -> SoapAnswer:
+    def customer(self, id_number: str, *, enterprise: bool = False) -> SoapAnswer:
+        """The customer by resident ID, or by USCC for a company (``enterprise``): the core
+        answers both under ``GetCustomerByIdNumber``; a bad checksum is refused unsent."""
         try:
-            subject = validate_resident_id(id_number)
+            subject = validate_uscc(id_number) if enterprise else validate_resident_id(id_number)
         except InvalidIdentifier as exc:
             raise ContractError(str(exc), system=self.system) from exc
         return self.call("GetCustomerByIdNumber", idempotent=True, idNumber=subject)

@@ -108,8 +108,8 @@ def los_intake(applications: list[dict[str, Any]], granted: datetime) -> list[di
     """Intake records for applications waiting in the LOS (as its daily list shows them), with
     the consents the applicant signed on the form. For loan approval (reason 01), valid for 90
     days: for a person the bureau, tax, social security and core; for a company
-    (``applicant_kind`` ENTERPRISE) the bureau and tax (the portal and the core know persons
-    only). For post-loan monitoring (reason 02) the same scopes, valid for the loan's life: the
+    (``applicant_kind`` ENTERPRISE) the bureau, tax and core (the portal knows persons only).
+    For post-loan monitoring (reason 02) the same scopes, valid for the loan's life: the
     requested term counted from the end of the approval window (a loan is paid out, at the
     latest, when the approval consents lapse). The form states that date; the hub reads it from
     the record and derives none of its own. A guarantor named on the application is a party of
@@ -132,7 +132,7 @@ def los_intake(applications: list[dict[str, Any]], granted: datetime) -> list[di
     for app in applications:
         app_no, id_number = app["application_no"], app["id_number"]
         kind = app.get("applicant_kind", "PERSON")
-        scopes = ("BUREAU", "TAX") if kind == "ENTERPRISE" else SCOPES
+        scopes = ("BUREAU", "TAX", "CORE") if kind == "ENTERPRISE" else SCOPES
         life_ends = datetime.combine(
             maturity(approval_ends.date(), app["term_months"]), approval_ends.timetz()
         )

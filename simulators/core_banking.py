@@ -1,4 +1,5 @@
-"""The core banking system's CoreCustomerService over SOAP (customer, accounts, monthly summary)."""
+"""The core banking system's CoreCustomerService over SOAP (customer, accounts, monthly summary);
+a customer is a person (resident ID) or a company (its USCC)."""
 
 from __future__ import annotations
 
@@ -34,9 +35,11 @@ class CoreBanking:
             subject=params["idNumber"],
             user=user,
         )
-        if not ids.resident_id_ok(params["idNumber"].upper()):
+        subject = params["idNumber"].upper()
+        # a person by resident ID, a company (segment CORPORATE) by its USCC
+        if not (ids.resident_id_ok(subject) or ids.uscc_ok(subject)):
             raise SoapFault("Client.InvalidIdentifier", "idNumber fails its checksum")
-        found = self.data.customer_by_id.get(params["idNumber"].upper())
+        found = self.data.customer_by_id.get(subject)
         if found is None:
             raise SoapFault("Client.CustomerNotFound", "no customer with this ID number")
         response = self.service.element("GetCustomerByIdNumberResponse")

@@ -242,6 +242,10 @@ class EnterpriseApplication(LosApplication):
 ENTERPRISE_APPLICATIONS = 9
 """Companies' applications, appended after the persons' (from a stream of their own)."""
 
+UNBANKED_APPLICANTS = 2
+"""Applying companies the core does not know (they bank elsewhere): their approved loans have
+no account to pay into until an operator names one."""
+
 
 @dataclass
 class Dataset:
@@ -252,6 +256,14 @@ class Dataset:
     customers: list[Customer]
     loans: list[Loan]
     applications: list[LosApplication]
+    corporate_customers: list[Customer] = field(default_factory=list)
+    """Companies that bank with the bank (segment CORPORATE, a settlement account each): kept
+    apart from the persons' ``customers`` so that list stays byte for byte what it was."""
+
+    @cached_property
+    def all_customers(self) -> list[Customer]:
+        """Every customer the core knows: persons', then companies'."""
+        return [*self.customers, *self.corporate_customers]
 
     @cached_property
     def person_by_id(self) -> dict[str, Person]:
@@ -267,19 +279,19 @@ class Dataset:
 
     @cached_property
     def customer_by_id(self) -> dict[str, Customer]:
-        return {c.id_number: c for c in self.customers}
+        return {c.id_number: c for c in self.all_customers}
 
     @cached_property
     def customer_by_no(self) -> dict[str, Customer]:
-        return {c.customer_no: c for c in self.customers}
+        return {c.customer_no: c for c in self.all_customers}
 
     @cached_property
     def account_by_no(self) -> dict[str, CoreAccount]:
-        return {a.account_no: a for c in self.customers for a in c.accounts}
+        return {a.account_no: a for c in self.all_customers for a in c.accounts}
 
     @cached_property
     def holder_of_account(self) -> dict[str, Customer]:
-        return {a.account_no: c for c in self.customers for a in c.accounts}
+        return {a.account_no: c for c in self.all_customers for a in c.accounts}
 
     def canonical_bytes(self) -> bytes:
         body = {k: v for k, v in asdict(self).items()}
@@ -658,6 +670,74 @@ def enterprise_applications(
     return out
 
 
+def corporate_customers(
+    seed: int,
+    business_date: date,
+    firms: list[Enterprise],
+    applications: list[LosApplication],
+) -> list[Customer]:
+    """Companies that bank with the bank, drawn from a random stream of their own (seeded by
+    ``seed``), appended after everything else so that no person, customer, loan or application
+    drawn before changes. Every applying company but ``UNBANKED_APPLICANTS`` of them is a
+    customer, and about a third of the others; each has an ACTIVE settlement (deposit)
+    account, now and then a second account in any state, and twelve months of summaries.
+    Numbers have their own prefixes (customers ``2...``, accounts ``6228...``): they never meet
+    the persons'."""
+    rng = random.Random(f"{seed}:corporate-customers")  # noqa: S311 - test data
+    g = _Generator(0, business_date)
+    g.rng = rng  # its amounts and months, drawn from this stream
+    applying = list(
+        dict.fromkeys(a.id_number for a in applications if isinstance(a, EnterpriseApplication))
+    )
+    unbanked = set(rng.sample(applying, min(UNBANKED_APPLICANTS, len(applying))))
+    others = [f.uscc for f in firms if f.uscc not in set(applying)]
+    banked = {u for u in applying if u not in unbanked}
+    banked |= {u for u in others if rng.random() < 0.35}
+    out = []
+    for firm in firms:
+        if firm.uscc not in banked:
+            continue
+        since = max(firm.established, business_date - timedelta(days=rng.randrange(200, 6000)))
+        n = len(out) + 1
+        statuses = ["ACTIVE"]  # the settlement account a loan is paid into
+        if rng.random() < 0.5:
+            statuses += rng.choices(("ACTIVE", "DORMANT", "CLOSED"), weights=(6, 2, 2))
+        accounts = []
+        for k, status in enumerate(statuses):
+            balance = Decimal("0.00") if status == "CLOSED" else g.amount(10_000, 5_000_000)
+            account = CoreAccount(
+                account_no=f"6228{n:08d}{k:04d}",
+                type="deposit",
+                currency="CNY",
+                balance=balance,
+                status=status,
+                open_date=since + timedelta(days=rng.randrange(0, 90)),
+            )
+            for back in range(12, 0, -1):
+                month = add_months(g.report_month, -back)
+                inflow = g.amount(50_000, 3_000_000) if status == "ACTIVE" else Decimal("0.00")
+                account.monthly.append(
+                    MonthSummary(
+                        f"{month:%Y%m}",
+                        inflow,
+                        money(inflow * Decimal(rng.uniform(0.7, 1.05))),
+                        money(balance * Decimal(rng.uniform(0.8, 1.2))),
+                    )
+                )
+            accounts.append(account)
+        out.append(
+            Customer(
+                customer_no=f"{200000000000 + n:012d}",
+                id_number=firm.uscc,
+                name=firm.name,
+                segment="CORPORATE",
+                since=since,
+                accounts=accounts,
+            )
+        )
+    return out
+
+
 def generate(
     seed: int = 20261124,
     persons: int = 200,
@@ -672,4 +752,5 @@ def generate(
     loans = [g.loan(c) for c in customers if g.rng.random() < 0.5]
     applications: list[LosApplication] = [g.application(p) for p in people if g.rng.random() < 0.4]
     applications += enterprise_applications(seed, business_date, firms, people)
-    return Dataset(seed, business_date, people, firms, customers, loans, applications)
+    companies = corporate_customers(seed, business_date, firms, applications)
+    return Dataset(seed, business_date, people, firms, customers, loans, applications, companies)

@@ -104,8 +104,12 @@ def _lineage(source: str, digest: str) -> Lineage:
 
 def book_loans(engine: Engine) -> list[str]:
     """A loan and its single tranche for every approval the LOS holds and the hub has not
-    booked; an approval whose applicant has no active deposit account is reported, not paid."""
+    booked, paid into the applicant's active deposit account at the core. An approval with no
+    such account is not skipped in silence: it waits for a person as the work item
+    ``payee_account`` (``_payee``), and once an operator has named the account
+    (``name_payee``) the next run books it, once (one loan per application)."""
     booked = []
+    ledger = WorkItemLedger(engine)
     with engine.begin() as conn:
         approvals = conn.execute(
             select(decision, applicant_profile.c.core_customer_no, applicant_profile.c.inputs_hash)
@@ -125,23 +129,15 @@ def book_loans(engine: Engine) -> list[str]:
             if row["application_no"] in seen:
                 continue
             seen.add(row["application_no"])
-            account = None
-            if row["core_customer_no"]:
-                account = conn.execute(
-                    select(core_account.c.account_no).where(
-                        core_account.c.customer_no == row["core_customer_no"],
-                        core_account.c.account_type == "DEPOSIT",
-                        core_account.c.status == "ACTIVE",
-                    )
-                ).scalar()
-            if account is None:
-                log.warning("%s: no active deposit account to pay into", row["application_no"])
+            payee = _payee(conn, ledger, row)
+            if payee is None:
                 continue
+            account, customer_no = payee
             number = loan_account_for(row["application_no"])
             made = Loan(
                 loan_account=number,
                 application_no=row["application_no"],
-                customer_no=row["core_customer_no"],
+                customer_no=customer_no,
                 principal=row["approved_amount"],
                 annual_rate=row["annual_rate"],
                 term_months=row["term_months"],
@@ -168,6 +164,155 @@ def book_loans(engine: Engine) -> list[str]:
             )
             booked.append(number)
     return booked
+
+
+PAYEE_KIND = "payee_account"
+"""The work item of an approval with no active deposit account to pay into: NEEDS_HUMAN until
+an operator names one (``name_payee``); DONE holds the account (and the borrower's core
+customer number when the core does not know the applicant)."""
+
+
+def _payee(conn: Connection, ledger: WorkItemLedger, row: Any) -> tuple[str, str] | None:
+    """The account to pay the approval into and the loan's core customer number: the one the
+    operator named (a DONE ``payee_account`` item), else the applicant's active deposit
+    account at the core. None when there is neither: the item is then left (or already waits)
+    NEEDS_HUMAN with the reason, so the approval is in a person's queue, never just logged."""
+    app_no, customer_no = row["application_no"], row["core_customer_no"]
+    named = ledger.get(PAYEE_KIND, app_no)
+    if named is not None and named.state is WorkItemState.DONE:
+        result = named.result or {}
+        return str(result["account"]), str(customer_no or result["customer_no"])
+    account = None
+    if customer_no:
+        account = conn.execute(
+            select(core_account.c.account_no)
+            .where(
+                core_account.c.customer_no == customer_no,
+                core_account.c.account_type == "DEPOSIT",
+                core_account.c.status == "ACTIVE",
+            )
+            .order_by(core_account.c.account_no)
+        ).scalar()
+    if account is not None:
+        if named is not None and named.state is WorkItemState.NEEDS_HUMAN:
+            # the core has one now (a later harvest): the operator is no longer needed
+            ledger.resolve_waiting(
+                named,
+                result={"account": account, "customer_no": customer_no, "by": "core"},
+                evidence=f"the core shows an active deposit account of customer {customer_no}",
+            )
+        return account, customer_no
+    why = (
+        f"customer {customer_no} has no active deposit account at the core"
+        if customer_no
+        else "the applicant is no customer of the core"
+    )
+    reason = (
+        f"{app_no}: approved, but nothing to pay into ({why}); an operator names the account: "
+        f"loanhub payments payee {app_no} --account ACCOUNT --note ... --operator ..."
+    )
+    try:
+        item = ledger.claim(
+            PAYEE_KIND,
+            app_no,
+            {"application_no": app_no, "amount": str(row["approved_amount"])},
+        )
+        if item.state is WorkItemState.IN_PROGRESS and item.owner == ledger.owner:
+            ledger.needs_human(item, reason)
+            log.warning("%s", reason)
+    except WorkItemError as exc:  # another run holds it, or the approval changed: a person's
+        log.warning("%s: payee item not raised: %s", app_no, exc)
+    return None
+
+
+class PayeeRefused(ValueError):
+    """An operator's payee account the hub will not take, with the one-line reason."""
+
+
+def name_payee(
+    engine: Engine,
+    application_no: str,
+    *,
+    account: str,
+    note: str,
+    operator: str,
+    customer_no: str | None = None,
+) -> dict[str, str]:
+    """An operator names the account an approval with nothing to pay into is paid into (the
+    company's new settlement account, say): its ``payee_account`` item, NEEDS_HUMAN, turns
+    DONE with the account, audited in the same transaction; the next ``book_loans`` books the
+    loan and its tranche once, and the payment run pays it once.
+
+    ``customer_no`` is the borrower's core customer number, needed only when the core did not
+    know the applicant at the harvest and the hub does not know the account's holder (a loan
+    is booked under a customer). Refused (``PayeeRefused``) for an account that is not one
+    by shape, or that the hub knows as anything but an active deposit account; for an
+    application with no approval waiting for a payee; without a note or an operator."""
+    payee = account.strip().upper()
+    if not re.fullmatch(ACCOUNT_SHAPE, payee):
+        raise PayeeRefused(f"{account!r} is not an account number (6-34 digits/letters)")
+    if not note.strip():
+        raise PayeeRefused("naming a payee needs a note saying where the account comes from")
+    if not operator.strip():
+        raise PayeeRefused("naming a payee needs the operator's name")
+    if customer_no is not None and not re.fullmatch(r"^[0-9]{12}$", customer_no.strip()):
+        raise PayeeRefused(f"{customer_no!r} is not a core customer number (12 digits)")
+    ledger = WorkItemLedger(engine, actor=operator)
+    item = ledger.get(PAYEE_KIND, application_no)
+    with engine.connect() as conn:
+        approval = conn.execute(
+            select(decision.c.outcome).where(decision.c.application_no == application_no)
+        ).scalar()
+        lent = conn.execute(
+            select(loan.c.loan_account).where(loan.c.application_no == application_no)
+        ).scalar()
+        known = conn.execute(
+            select(core_account.c.customer_no, core_account.c.account_type, core_account.c.status)
+            .where(core_account.c.account_no == payee)
+            .order_by(core_account.c.id.desc())
+        ).first()
+        borrower = conn.execute(
+            select(applicant_profile.c.core_customer_no)
+            .where(applicant_profile.c.application_no == application_no)
+            .order_by(applicant_profile.c.id.desc())
+        ).scalar()
+    if approval is None:
+        raise PayeeRefused(f"no decision for application {application_no!r}")
+    if lent is not None:
+        raise PayeeRefused(f"{application_no} is already lent as {lent}: its payee is fixed")
+    if item is None or item.state is not WorkItemState.NEEDS_HUMAN:
+        state = "no payee item" if item is None else f"its payee item is {item.state.value}"
+        raise PayeeRefused(f"{application_no} does not wait for a payee account ({state})")
+    if known is not None and (known.account_type, known.status) != ("DEPOSIT", "ACTIVE"):
+        raise PayeeRefused(
+            f"{payee} is a {known.status} {known.account_type} account at the core: name an "
+            "active deposit account"
+        )
+    holder = customer_no.strip() if customer_no else (known.customer_no if known else None)
+    loan_customer = borrower or holder
+    if loan_customer is None:
+        raise PayeeRefused(
+            f"the core did not know the applicant of {application_no}: name the borrower's "
+            "core customer number too (--customer)"
+        )
+    named = {"account": payee, "customer_no": loan_customer, "by": operator, "note": note}
+
+    def record(conn: Connection) -> None:
+        audit.append(
+            conn,
+            actor=operator,
+            action="payment.payee_named",
+            subject=application_no,
+            after=named,
+        )
+
+    try:
+        ledger.resolve_waiting(
+            item, result=named, evidence=f"payee account named by {operator}: {note}", also=record
+        )
+    except IllegalTransition as exc:
+        raise PayeeRefused(f"{application_no} changed meanwhile: {exc}") from exc
+    return named
 
 
 def disbursement_from_row(row: Any) -> Disbursement:

@@ -388,8 +388,9 @@ class BureauStep(SourceStep):
 
 @dataclass(frozen=True)
 class CoreStep(SourceStep):
-    """Customer, accounts and twelve months of summaries, if the applicant banks with us; not
-    a call without the applicant's CORE consent for ``reason``."""
+    """Customer, accounts and twelve months of summaries, if the applicant banks with us (a
+    person by resident ID, a company by its USCC); not a call without the applicant's CORE
+    consent for ``reason``."""
 
     engine: Engine
     core: CoreConnector
@@ -399,11 +400,9 @@ class CoreStep(SourceStep):
     source = "core"
 
     def fetch(self, a: Applicant) -> list[tuple[str, Any, str, dict[str, str]]] | None:
-        if a.is_enterprise:  # the core looks customers up by resident ID: persons only
-            return None
         self.consents.require(a.id_number, "CORE", self.reason)  # refused: nothing is asked
         try:
-            customer = self.core.customer(a.id_number)
+            customer = self.core.customer(a.id_number, enterprise=a.is_enterprise)
         except BusinessAnswer:
             return None
         customer_no = customer.body.findtext(".//{*}customerNo")

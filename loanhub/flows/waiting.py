@@ -3,7 +3,8 @@
 A NEEDS_HUMAN item waits for a person (credit ops, an operator, the LOS's checker); an
 IN_DOUBT item waits for its system's reader (``loanhub settle``). An item whose cause is
 already settled in the store (a posting that waited for the LOS checker although the hub has
-read the checker's answer, or whose application is already lent or paid out) waits on nothing:
+read the checker's answer, or whose application is already lent or paid out; an approval
+waiting for its payee account although it is lent) waits on nothing:
 it would stay open for ever and mislead whoever reads the queue. ``stuck`` lists those; the
 demo and ``loanhub items check`` assert it is empty. It reads the store only (no legacy
 system): a check that can run anywhere, any time.
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 
 from loanhub.flows.decide import KIND as LOS_DECISION
+from loanhub.flows.disburse import PAYEE_KIND
 from loanhub.flows.returns import RETURN_NOTICE
 from loanhub.platform.ledger import WorkItemLedger
 from schemas.hub import WorkItem, WorkItemState
@@ -29,10 +31,12 @@ SYSTEM_OF = {
     "warning_mail": "the mail server (SMTP)",
     "warning_escalation": "the mail server (SMTP)",
     RETURN_NOTICE: "the mail server (SMTP)",
+    PAYEE_KIND: "credit operations",
 }
 """Who answers for each kind of work item: the system whose reader settles it."""
 
 LOS_CHECKER = "the LOS's checker (a second LOS user, 复核)"
+PAYEE_OPERATOR = "an operator naming the account to pay into (loanhub payments payee)"
 
 
 @dataclass(frozen=True)
@@ -83,10 +87,11 @@ def _waiting(
         if status not in (None, "PENDING_REVIEW"):
             why = f"the hub already read the checker's answer: LOS status {status}"
     else:
-        waits_on, why = "a person (loanhub items list / release)", None
+        person = PAYEE_OPERATOR if item.kind == PAYEE_KIND else None
+        waits_on, why = person or "a person (loanhub items list / release)", None
         if not reason:
             why = "NEEDS_HUMAN without a reason: nobody can know what to do"
     lent_already = item.business_key in lent or app_status.get(item.business_key) == "DISBURSED"
-    if why is None and item.kind == LOS_DECISION and lent_already:
+    if why is None and item.kind in (LOS_DECISION, PAYEE_KIND) and lent_already:
         why = f"application {item.business_key} is already lent"
     return Waiting(item.kind, item.business_key, item.state.value, waits_on, reason, why)

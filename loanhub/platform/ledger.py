@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -320,16 +320,23 @@ class WorkItemLedger:
             )
 
     def resolve_waiting(
-        self, item: WorkItem, *, result: Mapping[str, Any] | None = None, evidence: str
+        self,
+        item: WorkItem,
+        *,
+        result: Mapping[str, Any] | None = None,
+        evidence: str,
+        also: Callable[[Connection], None] | None = None,
     ) -> WorkItem:
         """Close a NEEDS_HUMAN item whose person has acted in the legacy system (the LOS's
-        checker confirmed, say), as read there: DONE with what was read. Audited; only from
-        NEEDS_HUMAN, so an item nobody read about is never closed by this."""
+        checker confirmed, say), as read there, or in the hub (an operator named what was
+        missing): DONE with what was read. Audited; only from NEEDS_HUMAN, so an item nobody
+        read about is never closed by this. ``also`` writes the caller's own record (its audit
+        event) in the same transaction."""
         with self.engine.begin() as conn:
             current = self._locked(conn, item)
             if current.state is not WorkItemState.NEEDS_HUMAN:
                 raise IllegalTransition(f"{_ref(current)} is {current.state}, not NEEDS_HUMAN")
-            return self._transition(
+            done = self._transition(
                 conn,
                 current,
                 "work_item.resolved_by_reading",
@@ -337,6 +344,9 @@ class WorkItemLedger:
                 error=_text(evidence),
                 result=jsonable({**(current.result or {}), **dict(result or {})}),
             )
+            if also is not None:
+                also(conn)
+            return done
 
     # -- internals ---------------------------------------------------------------------------
 

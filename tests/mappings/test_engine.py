@@ -85,13 +85,15 @@ def test_bureau_enterprise_report(sim, bureau, sim_dataset):
     assert len(result.models("facility")) == len(firm.facilities)
 
 
-def test_core_customer_accounts_and_months(sim, sim_endpoints, sim_dataset):
+@pytest.mark.parametrize("company", [False, True], ids=["person", "company"])
+def test_core_customer_accounts_and_months(sim, sim_endpoints, sim_dataset, company: bool):
+    """A person by resident ID, a company by its USCC: the same three mappings."""
     core = CoreConnector(soap_config(sim_endpoints, "core"), mask_text)
-    customer = sim_dataset.customers[2]
-    (found,) = run(
-        "core_customer", core.customer(customer.id_number).raw, id_number=customer.id_number
-    ).models("customer")
+    customer = (sim_dataset.corporate_customers if company else sim_dataset.customers)[2]
+    answer = core.customer(customer.id_number, enterprise=company)
+    (found,) = run("core_customer", answer.raw, id_number=customer.id_number).models("customer")
     assert (found.customer_no, found.customer_since) == (customer.customer_no, customer.since)
+    assert (found.id_number, found.segment) == (customer.id_number, customer.segment)
     accounts = run(
         "core_accounts", core.accounts(customer.customer_no).raw, customer_no=customer.customer_no
     ).models("account")

@@ -117,3 +117,31 @@ def test_company_applications_are_appended_and_change_nothing_before_them() -> N
     sureties = [a.guarantor_id_number for a in firms if a.guarantor_id_number]
     assert 0 < len(sureties) == len(set(sureties)) < len(firms)
     assert len({a.application_no for a in data.applications}) == len(data.applications)
+
+
+def test_companies_bank_with_the_bank_appended_after_everything() -> None:
+    """Corporate customers (their own stream, after everything else): most applying companies
+    and some others, each with an active settlement account; at least one applying company
+    without one (it banks elsewhere); numbers that never meet the persons'."""
+    data = generate()
+    assert _persons_world(data) == PERSONS_WORLD_SHA256  # nothing drawn before changed
+    corporate = data.corporate_customers
+    applying = {a.id_number for a in data.applications[80:]}
+    banked = {c.id_number for c in corporate}
+    assert 0 < len(applying - banked) < len(applying) / 2
+    assert banked - applying  # some companies that do not apply bank here too
+    assert banked <= set(data.enterprise_by_uscc)
+    persons_numbers = {c.customer_no for c in data.customers}
+    persons_accounts = {a.account_no for c in data.customers for a in c.accounts}
+    for c in corporate:
+        firm = data.enterprise_by_uscc[c.id_number]
+        assert (c.name, c.segment) == (firm.name, "CORPORATE")
+        assert c.accounts[0].type == "deposit"
+        assert c.accounts[0].status == "ACTIVE"  # the settlement account a loan is paid into
+        assert len(c.accounts[0].monthly) == 12
+        assert c.customer_no not in persons_numbers
+        assert not {a.account_no for a in c.accounts} & persons_accounts
+        assert data.customer_by_id[c.id_number] is c
+        assert data.customer_by_no[c.customer_no] is c
+        assert data.holder_of_account[c.accounts[0].account_no] is c
+    assert generate().digest() == data.digest()

@@ -1,4 +1,5 @@
 import smtplib
+from decimal import Decimal
 from email.message import EmailMessage
 
 import pytest
@@ -70,4 +71,29 @@ def test_a_mail_in_an_unknown_charset_is_still_kept(sim, sim_endpoints):
 def test_core_refuses_a_bad_checksum_as_bad_input(sim, core):
     with pytest.raises(Fault) as fault:
         core.service.GetCustomerByIdNumber(idNumber="110105194912310021")
+    assert fault.value.code == "soap:Client.InvalidIdentifier"
+
+
+def test_core_answers_a_company_by_its_uscc(sim, core, sim_dataset):
+    company = sim_dataset.corporate_customers[0]
+    found = core.service.GetCustomerByIdNumber(idNumber=company.id_number)
+    assert (found.customerNo, found.segment) == (company.customer_no, "CORPORATE")
+    accounts = core.service.GetAccounts(customerNo=company.customer_no)
+    assert [a.accountNo for a in accounts] == [a.account_no for a in company.accounts]
+    settlement = company.accounts[0]
+    months = core.service.GetMonthlySummary(
+        accountNo=settlement.account_no, fromMonth="200001", toMonth="209912"
+    )
+    assert [Decimal(m.inflow) for m in months] == [m.inflow for m in settlement.monthly]
+    elsewhere = next(
+        a.id_number
+        for a in sim_dataset.applications[80:]
+        if a.id_number not in sim_dataset.customer_by_id
+    )
+    with pytest.raises(Fault) as fault:  # a company that banks elsewhere
+        core.service.GetCustomerByIdNumber(idNumber=elsewhere)
+    assert fault.value.code == "soap:Client.CustomerNotFound"
+    bad = company.id_number[:-1] + ("0" if company.id_number[-1] != "0" else "1")
+    with pytest.raises(Fault) as fault:
+        core.service.GetCustomerByIdNumber(idNumber=bad)
     assert fault.value.code == "soap:Client.InvalidIdentifier"

@@ -153,3 +153,79 @@ def test_only_a_settled_rejection_is_re_instructed(sim_dataset, pg_url, pg_engin
     with pg_engine.connect() as conn:
         assert conn.execute(select(disbursement.c.end_to_end_id)).scalar_one() == e2e
         assert "payment.reinstructed" not in conn.execute(select(audit_event.c.action)).scalars()
+
+
+def payee(pg_url: str, application: str, *extra: str):
+    return runner.invoke(app, ["payments", "payee", application, *extra, "--url", pg_url])
+
+
+def test_an_operator_names_the_payee_of_a_company_the_core_does_not_know(
+    sim, sim_dir, sim_dataset, pg_url, pg_engine, tmp_path: Path
+):
+    """Company application 80 (the core does not know it; never paid here: the flows' test
+    pays 83): its approval waits in ``loanhub items list``; bad input is refused in one line
+    and changes nothing; the operator's account is what the next booking pays into, once."""
+    from loanhub.platform.ledger import WorkItemLedger
+    from loanhub.runtime.tasks import Hub
+    from schemas.hub import WorkItemState
+    from tests.loanhub.flows.test_disburse_payee import approved, harvested
+
+    hub = Hub(HubSettings(data_dir=tmp_path, sim_dir=sim_dir, database_url=pg_url))
+    a = harvested(pg_engine, hub, sim_dataset, 80)
+    assert a.id_number not in sim_dataset.customer_by_id
+    approved(pg_engine, a)
+    assert disburse.book_loans(pg_engine) == []
+    listed = runner.invoke(app, ["items", "list", "--kind", "payee_account", "--url", pg_url])
+    assert listed.exit_code == 0, listed.output
+    assert "payee_account" in listed.output  # the table wraps its key and reason columns
+    assert "NEEDS_HUMAN" in listed.output
+    assert "1 item(s)" in listed.output
+    checked = runner.invoke(app, ["items", "check", "--url", pg_url])
+    assert checked.exit_code == 0, checked.output
+
+    holder = next(
+        c
+        for c in sim_dataset.corporate_customers
+        if c.id_number not in {x.id_number for x in sim_dataset.applications}
+    )
+    account = holder.accounts[0].account_no
+    good = ("--note", "opened at the branch", "--operator", "ops.li")
+    blank = ("--note", " ", "--operator", "ops.li")
+    for args, code, says in [
+        (("AP-NO-SUCH", "--account", account, *good), 2, "no decision for application"),
+        ((a.application_no, "--account", "62-28", *good), 2, "is not an account number"),
+        ((a.application_no, "--account", account, *good), 2, "--customer"),
+        (
+            (a.application_no, "--account", account, "--customer", "12", *good),
+            2,
+            "is not a core customer number",
+        ),
+        (
+            (a.application_no, "--account", account, "--customer", holder.customer_no, *blank),
+            2,
+            "needs a note",
+        ),
+    ]:
+        assert_refused(payee(pg_url, *args), code, says)
+    ledger = WorkItemLedger(pg_engine)
+    assert ledger.get(disburse.PAYEE_KIND, a.application_no).state is WorkItemState.NEEDS_HUMAN
+    with pg_engine.connect() as conn:
+        assert (
+            conn.execute(
+                select(audit_event).where(audit_event.c.action == "payment.payee_named")
+            ).all()
+            == []
+        )
+
+    done = payee(
+        pg_url, a.application_no, "--account", account, "--customer", holder.customer_no, *good
+    )
+    assert done.exit_code == 0, done.output
+    assert "pays it once" in done.output
+    assert_refused(payee(pg_url, a.application_no, "--account", account, *good), 2, "does not wait")
+    [number] = disburse.book_loans(pg_engine)
+    assert disburse.book_loans(pg_engine) == []
+    with pg_engine.connect() as conn:
+        assert conn.execute(select(disbursement.c.creditor_account)).scalar_one() == account
+    assert_refused(payee(pg_url, a.application_no, "--account", account, *good), 2, "already lent")
+    assert number == disburse.loan_account_for(a.application_no)

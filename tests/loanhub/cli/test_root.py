@@ -27,7 +27,7 @@ GROUPS = {
     "endpoints": {"write", "check"},
     "calls": {"purge"},
     "items": {"check", "list", "release"},
-    "payments": {"list", "repay"},
+    "payments": {"list", "repay", "payee"},
 }
 COMMANDS = {"harvest", "reviews", "airflow-pools", "dashboard", "settle"}
 ENTRY_POINT = Path(sys.executable).with_name("loanhub")

@@ -2,7 +2,7 @@
 applications (indices 80+, appended to the dataset) through intake and harvest, the bureau asked
 QueryEnterpriseReport with reason 01 for the company and QueryPersonalReport with reason 03 for
 its guarantor, each once; one tax file of P and E rows, both answered; the profile's enterprise
-facts agreeing with the simulators' data; no portal or core lookup for a company."""
+facts agreeing with the simulators' data; no portal lookup for a company, the core's by its USCC."""
 
 from __future__ import annotations
 
@@ -141,7 +141,9 @@ def test_a_guarantor_without_consent_costs_the_company_nothing_and_refers_it(
         assert "guarantor_bureau" in verdict.missing
 
 
-def test_a_company_is_never_looked_up_at_the_portal_or_the_core(sim, sim_dataset, pg_engine, hub):
+def test_a_company_is_never_looked_up_at_the_portal_and_at_the_core_by_its_uscc(
+    sim, sim_dataset, pg_engine, hub
+):
     batch = take(pg_engine, companies(sim_dataset, guaranteed=False)[:1])
     # the portal's bot is never even needed for a company: the step does not touch it
     ss = harvest.SocialSecurityStep(pg_engine, None, hub.consents)  # type: ignore[arg-type]
@@ -149,7 +151,8 @@ def test_a_company_is_never_looked_up_at_the_portal_or_the_core(sim, sim_dataset
     for step in (ss, core):
         assert harvest.run_batch(step, batch).counts() == {"ok": 1, "refused": 0, "failed": 0}
     assert sim.journal("ss") == []
-    assert sim.journal("core") == []
+    [first, *_] = sim.journal("core", "query")  # the core knows companies too
+    assert (first["operation"], first["subject"]) == ("GetCustomerByIdNumber", batch[0].id_number)
 
 
 def test_a_mixed_batch_is_one_tax_file_of_p_and_e_rows_both_answered(
