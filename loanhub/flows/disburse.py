@@ -110,49 +110,63 @@ def book_loans(engine: Engine) -> list[str]:
     (``name_payee``) the next run books it, once (one loan per application)."""
     booked = []
     ledger = WorkItemLedger(engine)
-    with engine.begin() as conn:
-        approvals = conn.execute(
-            select(decision, applicant_profile.c.core_customer_no, applicant_profile.c.inputs_hash)
-            .join(
-                applicant_profile,
-                applicant_profile.c.application_no == decision.c.application_no,
+    with engine.connect() as conn:
+        approvals = (
+            conn.execute(
+                select(
+                    decision, applicant_profile.c.core_customer_no, applicant_profile.c.inputs_hash
+                )
+                .join(
+                    applicant_profile,
+                    applicant_profile.c.application_no == decision.c.application_no,
+                )
+                .where(
+                    decision.c.outcome == "APPROVE",
+                    decision.c.los_status == "APPROVED",  # not while the LOS waits for a checker
+                    decision.c.application_no.not_in(select(loan.c.application_no)),
+                )
+                .order_by(decision.c.application_no, applicant_profile.c.id.desc())
             )
-            .where(
-                decision.c.outcome == "APPROVE",
-                decision.c.los_status == "APPROVED",  # not while the LOS waits for a checker
-                decision.c.application_no.not_in(select(loan.c.application_no)),
-            )
-            .order_by(decision.c.application_no, applicant_profile.c.id.desc())
-        ).mappings()
-        seen: set[str] = set()
-        for row in approvals:
-            if row["application_no"] in seen:
+            .mappings()
+            .all()
+        )
+    seen: set[str] = set()
+    for row in approvals:
+        if row["application_no"] in seen:
+            continue
+        seen.add(row["application_no"])
+        # the payee first, outside the booking's transaction: the ledger writes in its own
+        # (SQLite has one writer at a time)
+        payee = _payee(engine, ledger, row)
+        if payee is None:
+            continue
+        account, customer_no = payee
+        number = loan_account_for(row["application_no"])
+        made = Loan(
+            loan_account=number,
+            application_no=row["application_no"],
+            customer_no=customer_no,
+            principal=row["approved_amount"],
+            annual_rate=row["annual_rate"],
+            term_months=row["term_months"],
+            start_date=utcnow().date(),
+            lineage=_lineage("loan-v1", row["inputs_hash"]),
+        )
+        tranche = Disbursement(
+            loan_account=number,
+            tranche=1,
+            amount=row["approved_amount"],
+            creditor_account=account,
+            end_to_end_id=end_to_end_id(number, 1),
+            requested_at=utcnow(),
+            lineage=_lineage("disbursement-v1", row["inputs_hash"]),
+        )
+        with engine.begin() as conn:
+            lent = conn.execute(
+                select(loan.c.loan_account).where(loan.c.application_no == row["application_no"])
+            ).first()
+            if lent is not None:  # another run booked it meanwhile: one loan per application
                 continue
-            seen.add(row["application_no"])
-            payee = _payee(conn, ledger, row)
-            if payee is None:
-                continue
-            account, customer_no = payee
-            number = loan_account_for(row["application_no"])
-            made = Loan(
-                loan_account=number,
-                application_no=row["application_no"],
-                customer_no=customer_no,
-                principal=row["approved_amount"],
-                annual_rate=row["annual_rate"],
-                term_months=row["term_months"],
-                start_date=utcnow().date(),
-                lineage=_lineage("loan-v1", row["inputs_hash"]),
-            )
-            tranche = Disbursement(
-                loan_account=number,
-                tranche=1,
-                amount=row["approved_amount"],
-                creditor_account=account,
-                end_to_end_id=end_to_end_id(number, 1),
-                requested_at=utcnow(),
-                lineage=_lineage("disbursement-v1", row["inputs_hash"]),
-            )
             conn.execute(loan.insert().values(fact_row(made)))
             conn.execute(disbursement.insert().values(fact_row(tranche)))
             audit.append(
@@ -162,7 +176,7 @@ def book_loans(engine: Engine) -> list[str]:
                 subject=number,
                 after={"application_no": row["application_no"], "amount": str(made.principal)},
             )
-            booked.append(number)
+        booked.append(number)
     return booked
 
 
@@ -172,7 +186,7 @@ an operator names one (``name_payee``); DONE holds the account (and the borrower
 customer number when the core does not know the applicant)."""
 
 
-def _payee(conn: Connection, ledger: WorkItemLedger, row: Any) -> tuple[str, str] | None:
+def _payee(engine: Engine, ledger: WorkItemLedger, row: Any) -> tuple[str, str] | None:
     """The account to pay the approval into and the loan's core customer number: the one the
     operator named (a DONE ``payee_account`` item), else the applicant's active deposit
     account at the core. None when there is neither: the item is then left (or already waits)
@@ -184,15 +198,16 @@ def _payee(conn: Connection, ledger: WorkItemLedger, row: Any) -> tuple[str, str
         return str(result["account"]), str(customer_no or result["customer_no"])
     account = None
     if customer_no:
-        account = conn.execute(
-            select(core_account.c.account_no)
-            .where(
-                core_account.c.customer_no == customer_no,
-                core_account.c.account_type == "DEPOSIT",
-                core_account.c.status == "ACTIVE",
-            )
-            .order_by(core_account.c.account_no)
-        ).scalar()
+        with engine.connect() as conn:
+            account = conn.execute(
+                select(core_account.c.account_no)
+                .where(
+                    core_account.c.customer_no == customer_no,
+                    core_account.c.account_type == "DEPOSIT",
+                    core_account.c.status == "ACTIVE",
+                )
+                .order_by(core_account.c.account_no)
+            ).scalar()
     if account is not None:
         if named is not None and named.state is WorkItemState.NEEDS_HUMAN:
             # the core has one now (a later harvest): the operator is no longer needed
