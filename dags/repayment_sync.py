@@ -53,7 +53,7 @@ def repayment_sync() -> None:
         loaded = tasks.fetch_and_ingest_extract(_business_date())
         return PokeReturnValue(is_done=loaded is not None, xcom_value=loaded)
 
-    @task
+    @task(multiple_outputs=False)
     def reconcile(report: dict) -> dict:
         from loanhub.runtime import tasks
 
@@ -67,7 +67,7 @@ def repayment_sync() -> None:
             return 0
         return tasks.raise_warnings(_business_date())
 
-    @task(retries=0)  # the same file stays refused: a corrected one needs a new run
+    @task(retries=0, multiple_outputs=False)  # the same file stays refused: rerun on a new one
     def extract_accepted(report: dict, _: int) -> dict:
         from loanhub.runtime import tasks
 

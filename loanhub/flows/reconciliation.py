@@ -39,7 +39,7 @@ from mappings.lnrepay import check_extract, installment_table
 from schemas.base import Lineage
 from schemas.hub import FileState
 from schemas.lending import EarlyWarning, LoanStatus, WarningSeverity
-from schemas.tables import early_warning, fact_row, file_receipt, loan
+from schemas.tables import audit_event, early_warning, fact_row, file_receipt, loan
 from schemas.types import utcnow
 
 RULES_VERSION = "reconciliation-v1"
@@ -334,3 +334,19 @@ def reconcile_night(
         recon.new_warnings,
     )
     return recon
+
+
+def reconciled_totals(engine: Engine, business_date: date) -> dict[str, Any] | None:
+    """The totals the latest reconciliation of the night recorded (its audit event), read
+    only: what a summary or report shows without reconciling again; None when never run."""
+    with engine.connect() as conn:
+        after = conn.execute(
+            select(audit_event.c.after)
+            .where(
+                audit_event.c.action == "extract.reconciled",
+                audit_event.c.subject == extract_name(business_date),
+            )
+            .order_by(audit_event.c.seq.desc())
+            .limit(1)
+        ).scalar()
+    return dict(after) if after is not None else None

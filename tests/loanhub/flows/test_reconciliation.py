@@ -120,6 +120,10 @@ def test_a_hub_loan_missing_from_the_extract_is_reported_once(
             select(audit_event.c.after).where(audit_event.c.action == "extract.reconciled")
         ).scalars()
         assert [a["loans_missing"] for a in audited] == [1, 1]
+    shown = reconciliation.reconciled_totals(pg_engine, day)  # what a summary reads back
+    assert shown is not None
+    assert (shown["loans_expected"], shown["loans_found"], shown["loans_missing"]) == (2, 1, 1)
+    assert reconciliation.reconciled_totals(pg_engine, day - timedelta(days=1)) is None
 
 
 def loaded_bytes(kept: Path) -> bytes:
@@ -138,17 +142,17 @@ def planted(dataset, day: date) -> tuple[bytes, extract.Detail]:
     return b"".join(extract.records(day, items)), wrong
 
 
-def test_a_record_whose_core_dpd_differs_from_the_hubs_is_reported(
-    sim_dataset, pg_engine, tmp_path: Path
+def test_a_record_whose_core_dpd_differs_from_the_hubs_is_reported(  # on both stores
+    sim_dataset, engine, tmp_path: Path
 ):
     day = sim_dataset.business_date
     data, wrong = planted(sim_dataset, day)
-    hub_loan(pg_engine, wrong.loan_account, day - timedelta(days=200))
+    hub_loan(engine, wrong.loan_account, day - timedelta(days=200))
     name = extract.extract_name(day)
-    report = repayments.load_extract(pg_engine, data, name, FileReceiptBook(pg_engine), tmp_path)
+    report = repayments.load_extract(engine, data, name, FileReceiptBook(engine), tmp_path)
     assert report.state == "LOADED"
 
-    recon = reconciliation.reconcile_night(pg_engine, day, POLICY, "test")
+    recon = reconciliation.reconcile_night(engine, day, POLICY, "test")
     assert recon is not None
     expected_hub = (day - wrong.installment.due_date).days
     assert recon.dpd_mismatches == [
@@ -158,14 +162,14 @@ def test_a_record_whose_core_dpd_differs_from_the_hubs_is_reported(
     ]
     assert recon.totals()["dpd_mismatch_loans"] == [wrong.loan_account]
     assert recon.missing == []
-    (raised,) = warnings_of(pg_engine, reconciliation.DPD_MISMATCH)
+    (raised,) = warnings_of(engine, reconciliation.DPD_MISMATCH)
     assert raised == (f"recon_dpd:{wrong.loan_account}:{day:%Y%m%d}", wrong.loan_account)
-    assert reconciliation.reconcile_night(pg_engine, day, POLICY, "test").new_warnings == 0
+    assert reconciliation.reconcile_night(engine, day, POLICY, "test").new_warnings == 0
 
     # the CLI shows the same totals (and raises nothing new)
     out = CliRunner().invoke(
         app,
-        ["extract", "reconcile", "--date", day.isoformat(), "--url", str(pg_engine.url), "--json"],
+        ["extract", "reconcile", "--date", day.isoformat(), "--url", str(engine.url), "--json"],
         env={"LOANHUB_DATA_DIR": str(tmp_path)},
     )
     assert out.exit_code == 0, out.output
@@ -174,7 +178,7 @@ def test_a_record_whose_core_dpd_differs_from_the_hubs_is_reported(
     assert shown["new_warnings"] == 0
     other = CliRunner().invoke(
         app,
-        ["extract", "reconcile", "--date", "2020-01-01", "--url", str(pg_engine.url)],
+        ["extract", "reconcile", "--date", "2020-01-01", "--url", str(engine.url)],
         env={"LOANHUB_DATA_DIR": str(tmp_path)},
     )
     assert other.exit_code == 1
