@@ -70,6 +70,9 @@ class Application(Fact):
     purpose: str | None = Field(default=None, max_length=200)
     submitted_at: UtcDateTime
     status: ApplicationStatus = ApplicationStatus.RECEIVED
+    round: int = Field(
+        default=1, ge=1, description="its decision round: one more each time a return re-opens it"
+    )
 
 
 class ConsentScope(StrEnum):

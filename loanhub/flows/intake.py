@@ -171,7 +171,10 @@ def load_applicants(
                 continue
             good.append(candidate)
         new_apps = _insert_new(
-            conn, application, "application_no", [fact_row(g.application) for g in good]
+            conn,
+            application,
+            "application_no",
+            [{**fact_row(g.application), "round": 1} for g in good],  # rounds are the hub's
         )
         _insert_new(conn, party, "id_number", [fact_row(g.party) for g in good])
         _insert_new(
