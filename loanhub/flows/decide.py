@@ -24,7 +24,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, exists, func, select, update
+from sqlalchemy import Connection, Engine, exists, select, update
 
 from bots.los.bot import DecisionReceipt, LosBot, StatusReading, decision_fields
 from bots.los.pages import Decision as LosDecision
@@ -215,15 +215,10 @@ def _stored(engine: Engine, application_no: str, round: int) -> Decision | None:
 
 
 def undecided(engine: Engine) -> list[str]:
-    """Applications with a profile of their current round and no decision of that round yet
-    (a re-opened one, once its new harvest is profiled)."""
+    """Applications with a profile of a round that has no decision yet: a re-opened one once
+    its new harvest is profiled (a profile is built for the application's current round, and
+    every round before it was decided: only a posted return re-opens an application)."""
     p = applicant_profile
-    now = func.coalesce(
-        select(application.c.round)
-        .where(application.c.application_no == p.c.application_no)
-        .scalar_subquery(),
-        1,
-    )
     decided_round = exists().where(
         decision.c.application_no == p.c.application_no, decision.c.round == p.c.round
     )
@@ -231,7 +226,7 @@ def undecided(engine: Engine) -> list[str]:
         return list(
             conn.execute(
                 select(p.c.application_no)
-                .where(p.c.round == now, ~decided_round)
+                .where(~decided_round)
                 .distinct()
                 .order_by(p.c.application_no)
             ).scalars()

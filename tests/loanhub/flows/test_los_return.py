@@ -448,3 +448,27 @@ def test_a_round_2_posting_in_doubt_is_settled_by_its_own_round(admin, los_apps,
     assert outcome.posted == {number: sent[1]["reference"]}
     assert ledger.get(decide.KIND, key).state is WorkItemState.DONE
     assert tuple(app_row(pg_engine, number)) == ("REJECTED", 2)
+
+
+def test_the_los_opens_a_returned_application_again_and_still_records_a_blind_second_decision(
+    admin, endpoints, los_apps
+):
+    """The simulator as the catalogue has it: after a return the form is open for the next
+    round; a decision after a final one is recorded all the same (the quirk the bot avoids)."""
+    from tests.simulators.portal_pages import los_decide, los_http_login
+
+    number = los_apps[6]["application_no"]
+    http, _ = los_http_login(endpoints)
+    assert los_decide(http, endpoints, number, decision="RETURN").status_code == 200
+    page = http.get(endpoints["los"]["url"] + "app", params={"no": number}, timeout=10)
+    text = page.content.decode("gbk")
+    assert "已退回补件" in text
+    assert "补件后审批意见" in text
+    for _ in range(2):
+        assert los_decide(http, endpoints, number).status_code == 200
+    sent = los_decisions(admin, number)
+    assert [(e["round"], e["status"]) for e in sent] == [
+        (1, "RETURNED"),
+        (2, "APPROVED"),
+        (2, "APPROVED"),  # a second decision of round 2: recorded, as the real LOS does
+    ]
