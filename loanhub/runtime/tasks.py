@@ -234,6 +234,7 @@ def evaluate(application_nos: list[str], rule_set: str, maker: str) -> list[dict
                 "score": r.score,
                 "rate": r.rate,
                 "tier": r.tier,
+                "round": r.round,
             }
         )
     return requests
@@ -257,6 +258,7 @@ def record_review(
         referral["score"],
         referral["rate"],
         referral["tier"],
+        referral.get("round", 1),  # a referral asked before rounds existed: round 1
     )
     try:
         made = decide.record_review(
