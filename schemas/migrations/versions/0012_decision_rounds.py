@@ -1,7 +1,7 @@
 """decision rounds: a returned application is decided again, once per round
 
 Revision ID: 0012_decision_rounds
-Revises: 0005_payment_files
+Revises: 0009_payment_reinstruction
 Create Date: 2026-12-06
 
 A return for more documents (退回补件) re-opens the application at the next intake; before
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_decision_rounds"
-down_revision = "0005_payment_files"
+down_revision = "0009_payment_reinstruction"
 branch_labels = None
 depends_on = None
 
