@@ -46,6 +46,7 @@ from loanhub.platform.masking import mask_text
 from schemas.base import Lineage
 from schemas.hub import WorkItem, WorkItemState
 from schemas.lending import Decision, DecisionOutcome
+from schemas.party import PartyKind
 from schemas.profile import ApplicantProfile
 from schemas.tables import applicant_profile, application, decision, fact_row
 from schemas.types import utcnow
@@ -270,6 +271,49 @@ def evaluate(engine: Engine, rules: RuleSet, application_nos: list[str]) -> list
     return referrals
 
 
+def _party_rows(profile: ApplicantProfile) -> list[tuple[str, str]]:
+    """A person's social-security history, or a company's own facts (a company has none at
+    the portal: showing "0 months paid" would read as a weakness it does not have)."""
+    if profile.party_kind is not PartyKind.ENTERPRISE:
+        return [
+            (
+                "social security",
+                f"{profile.ss_months_paid} months paid, {profile.ss_months_owed} owed",
+            )
+        ]
+    exposure, years = profile.guarantee_exposure_pct, profile.years_established
+    return [
+        (
+            "企业 company",
+            f"established {'-' if years is None else years} years, "
+            f"registered capital {_money(profile.registered_capital)}",
+        ),
+        (
+            "guarantees given",
+            f"{_money(profile.guarantees_given)}"
+            + (f" ({exposure}% of registered capital)" if exposure is not None else ""),
+        ),
+    ]
+
+
+def _guarantor_rows(profile: ApplicantProfile) -> list[tuple[str, str]]:
+    if profile.guarantor_id_number is None:
+        return []
+    return [
+        (
+            "担保人 guarantor",
+            f"{mask_text(profile.guarantor_id_number)}: bureau score "
+            f"{profile.guarantor_score or '-'}, overdue level "
+            f"M{profile.guarantor_overdue_months or 0}, public records "
+            f"{profile.guarantor_public_records or 0}",
+        )
+    ]
+
+
+def _money(value: Decimal | None) -> str:
+    return "-" if value is None else f"{value:,.2f} CNY"
+
+
 def referral(profile: ApplicantProfile, verdict: Verdict) -> Referral:
     """The masked markdown summary credit ops decide on."""
     rows = [
@@ -283,12 +327,13 @@ def referral(profile: ApplicantProfile, verdict: Verdict) -> Referral:
             f", public records {profile.public_records}",
         ),
         ("tax", f"rating {profile.tax_rating or '-'}, arrears {profile.tax_arrears or 0}"),
-        ("social security", f"{profile.ss_months_paid} months paid, {profile.ss_months_owed} owed"),
+        *_party_rows(profile),
         (
             "core",
             f"customer {profile.core_customer_no or '-'}, avg balance "
             f"{profile.core_average_balance or '-'}",
         ),
+        *_guarantor_rows(profile),
         ("missing sources", profile.missing_sources or "none"),
         ("why referred", "; ".join(verdict.reasons)),
     ]
