@@ -2,10 +2,13 @@
 
 Nightly: waits for the core's `LNREPAY.D<YYMMDD>` extract of the business date (written
 whole, by rename, then checked by its trailer count and hash), loads it once (COPY and merge
-on PostgreSQL; a rejected file is kept and reported, its bad records quarantined), computes
-each loan's days past due and five-tier class hint (正常 / 关注 / 次级 / 可疑 / 损失, thresholds
-in settings), and raises early warnings: a missed installment, a partial payment, days past
-due crossing 1 / 30 / 60 / 90. Emits the `loanhub://warnings` asset.
+on PostgreSQL; its bad records quarantined), reconciles it (every active hub loan in it, the
+core's days past due equal to the hub's: totals returned, each discrepancy a warning), computes
+each loan's days past due and five-tier class hint (正常 / 关注 / 次级 / 可疑 / 损失, by the 2023
+risk classification rule, thresholds in settings), and raises early warnings: a missed
+installment, a partial payment, days past due crossing 1 / 30 / 60 / 90. Emits the
+`loanhub://warnings` asset. A file rejected as a whole is kept, raised as a warning (mailed by
+`warning_notify` on the asset) and fails the run.
 """
 
 from __future__ import annotations
@@ -50,13 +53,28 @@ def repayment_sync() -> None:
         loaded = tasks.fetch_and_ingest_extract(_business_date())
         return PokeReturnValue(is_done=loaded is not None, xcom_value=loaded)
 
-    @task(outlets=[WARNINGS])
-    def raise_warnings(_: dict) -> int:
+    @task(multiple_outputs=False)
+    def reconcile(report: dict) -> dict:
         from loanhub.runtime import tasks
 
+        return tasks.reconcile_extract(_business_date(), report)
+
+    @task(outlets=[WARNINGS])
+    def raise_warnings(report: dict, _: dict) -> int:
+        from loanhub.runtime import tasks
+
+        if report.get("state") == "REJECTED":  # nothing new loaded: only its own warning
+            return 0
         return tasks.raise_warnings(_business_date())
 
-    raise_warnings(extract_loaded())
+    @task(retries=0, multiple_outputs=False)  # the same file stays refused: rerun on a new one
+    def extract_accepted(report: dict, _: int) -> dict:
+        from loanhub.runtime import tasks
+
+        return tasks.extract_accepted(report)
+
+    report = extract_loaded()
+    extract_accepted(report, raise_warnings(report, reconcile(report)))
 
 
 repayment_sync_dag = repayment_sync()

@@ -1,16 +1,21 @@
 """`make demo`: the whole credit lifecycle, end to end, on the embedded SQLite default.
 
 Starts the legacy-system simulators (faults on), prepares Airflow's own home and the hub's
-pools, takes a seeded batch of applications waiting in the LOS, and runs the DAGs under
-``dag.test()`` one after the other: harvest, decide (a scripted credit-ops user answers the
-referrals through Airflow's human-in-the-loop records, and says so), post to the LOS (where
-a scripted LOS checker confirms the approvals the LOS held for a second approver, and says so),
-disburse, the post-loan re-pull of the new loans, two months of repayments through the
-nightly sync, warnings, e-mail. The repayments are those of the loans the demo just paid out:
-the simulated core books each payment the gateway accepted (the remittance line names the
-loan) and its nightly extract then carries their installments, as the borrowers repay them
-five days after each due date. Progress bars while it runs; a summary table and an HTML
-report with charts at the end.
+pools, takes a seeded batch of applications waiting in the LOS (persons, and companies with and
+without a guarantor), and runs the DAGs under ``dag.test()`` one after the other: harvest,
+decide (a scripted credit-ops user answers the referrals through Airflow's human-in-the-loop
+records, returns the first for more documents, and says so), post to the LOS (where a scripted
+LOS checker confirms the approvals the LOS held for a second approver, and says so), disburse
+(one payee's account closed at the core: the gateway rejects it AC04, a scripted operator
+re-instructs it with ``loanhub payments repay`` once it is open again, and the next run pays
+it), the post-loan re-pull of the new loans (one of them made 150 days old: still watched
+under its post-loan consents), two months of repayments through the nightly sync with its
+reconciliation, warnings, e-mail. The repayments are those of the loans the demo just paid
+out: the simulated core books each payment the gateway accepted (the remittance line names
+the loan) and its nightly extract then carries their installments, as the borrowers repay
+them five days after each due date. Progress bars while it runs; a summary table (the edges
+met included, and no work item left waiting on nothing) and an HTML report with charts at the
+end.
 
 Run: ``python -m devtools.demo [--applications 30]`` (``make demo`` does).
 """
@@ -34,12 +39,26 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import Engine, func, select
 
+from devtools.aged_loans import age_loans
 from devtools.los_checker import confirm_held
-from devtools.los_list import take_waiting
+from devtools.los_list import take_companies, take_waiting
 from devtools.report import summarise, write_html
+from loanhub.flows.reconciliation import reconciled_totals
+from loanhub.flows.waiting import stuck
 from loanhub.platform.db import make_engine, upgrade
 from loanhub.runtime.settings import HubSettings
-from schemas.tables import applicant_profile, decision, disbursement, early_warning
+from schemas.tables import (
+    applicant_profile,
+    application,
+    audit_event,
+    core_account,
+    credit_report,
+    decision,
+    disbursement,
+    early_warning,
+    loan,
+    party,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -128,6 +147,8 @@ class Run:
     progress: Progress
     steps: dict[str, float] = field(default_factory=dict)
     answered: list[str] = field(default_factory=list)  # what the scripted credit ops said
+    aged: list[str] = field(default_factory=list)  # loans made older than 90 days
+    nights: list[date] = field(default_factory=list)  # the business nights synced
 
     def dag(self, title: str, dag_id: str, conf: dict, total: int, done: Callable[[], int]) -> None:
         self.steps[title] = _run_dag(self.env, dag_id, conf, self.progress, total, done)
@@ -165,18 +186,22 @@ def _prepare_airflow(env: dict[str, str]) -> Path:
     return home
 
 
-def _intake(settings: HubSettings, engine: Engine, applications: int) -> list[str]:
+def _intake(settings: HubSettings, engine: Engine, applications: int, companies: int) -> list[str]:
     numbers, intake = take_waiting(settings, engine, applications)
+    firms, firm_intake = take_companies(settings, engine, companies)
     console.print(
-        f"store: {settings.store_url}\nintake: {len(numbers)} applications waiting in the LOS "
-        f"({intake.loaded} new, {intake.already_present} already known)"
+        f"store: {settings.store_url}\nintake: {len(numbers) + len(firms)} applications waiting "
+        f"in the LOS, {len(firms)} of them companies (some with a guarantor) "
+        f"({intake.loaded + firm_intake.loaded} new, "
+        f"{intake.already_present + firm_intake.already_present} already known)"
     )
     console.print(
         "[yellow]credit ops is scripted for this demo[/]: a program answers each referral in "
         "Airflow's Required actions as an approver of its tier (never the maker): Approve from "
-        "a score of 55, Reject below."
+        "a score of 55, Reject below; the first referral it returns for more documents "
+        "(退回补件)."
     )
-    return numbers
+    return numbers + firms
 
 
 def _decide(run: Run, numbers: list[str], los: dict) -> list[str]:
@@ -184,7 +209,7 @@ def _decide(run: Run, numbers: list[str], los: dict) -> list[str]:
     scripted LOS checker confirming what the LOS held for a second approver; returns what
     credit ops answered."""
     ops = subprocess.Popen(
-        [sys.executable, "-m", "devtools.credit_ops", "--approve-from", "55"],
+        [sys.executable, "-m", "devtools.credit_ops", "--approve-from", "55", "--returns", "1"],
         env=run.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -227,12 +252,110 @@ def _decide(run: Run, numbers: list[str], los: dict) -> list[str]:
     return answered
 
 
+def _first_payee(engine: Engine) -> str | None:
+    """The deposit account the first approval the LOS confirmed will be paid into (as
+    ``book_loans`` finds it), or None when nothing was approved."""
+    with engine.connect() as conn:
+        return conn.execute(
+            select(core_account.c.account_no)
+            .join(
+                applicant_profile,
+                applicant_profile.c.core_customer_no == core_account.c.customer_no,
+            )
+            .join(decision, decision.c.application_no == applicant_profile.c.application_no)
+            .where(
+                decision.c.outcome == "APPROVE",
+                decision.c.los_status == "APPROVED",
+                core_account.c.account_type == "DEPOSIT",
+                core_account.c.status == "ACTIVE",
+            )
+            .order_by(decision.c.application_no)
+            .limit(1)
+        ).scalar()
+
+
+def _disburse(run: Run, admin: str) -> None:
+    """loan_disbursement while one payee's account is closed at the core (the gateway answers
+    AC04: the tranche is rejected with its reason and operations warned), then what an
+    operator does once the customer's account is open again: ``loanhub payments repay`` with a
+    note (audited), and the next run pays the new instruction once."""
+    approved = select(func.count()).select_from(decision).where(decision.c.outcome == "APPROVE")
+    answered = disbursement.c.status.in_(("ACSC", "RJCT"))
+    closed = _first_payee(run.engine)
+    gateway = f"{admin}/controls"
+    if closed:
+        requests.patch(
+            gateway, json={"gateway": {"answer": {"reject_accounts": {closed: "AC04"}}}}, timeout=10
+        ).raise_for_status()
+    run.dag(
+        "disburse",
+        "loan_disbursement",
+        {},
+        _count(run.engine, approved),
+        run.count(select(func.count()).select_from(disbursement).where(answered)),
+    )
+    if not closed:
+        return
+    requests.patch(
+        gateway, json={"gateway": {"answer": {"reject_accounts": {closed: None}}}}, timeout=10
+    ).raise_for_status()
+    with run.engine.connect() as conn:
+        rejected = (
+            conn.execute(
+                select(disbursement.c.end_to_end_id).where(disbursement.c.status == "RJCT")
+            )
+            .scalars()
+            .all()
+        )
+    for e2e in rejected:
+        note = "customer's account reopened at the branch"
+        _quiet(
+            [BIN / "loanhub", "payments", "repay", e2e, "--note", note, "--operator", "ops.demo"],
+            run.env,
+        )
+        run.progress.console.print(
+            f"[yellow]operations is scripted for this demo[/]: the gateway rejected {e2e} "
+            f"(AC04 closed account); ops.demo re-instructs it with `loanhub payments repay "
+            f"{e2e} --note ...` once the account is open again"
+        )
+    if rejected:
+        run.dag(
+            "disburse again",
+            "loan_disbursement",
+            {},
+            _count(run.engine, approved),
+            run.count(
+                select(func.count())
+                .select_from(disbursement)
+                .where(disbursement.c.status == "ACSC")
+            ),
+        )
+
+
+def _age_one_loan(run: Run) -> None:
+    """One paid loan made 150 days old (its start and its applicant's consents moved back;
+    the approval consents lapse as they would have): the post-loan re-pull still watches it,
+    under its post-loan consents (reason 02, valid for the loan's life)."""
+    with run.engine.connect() as conn:
+        first = conn.execute(
+            select(loan.c.application_no)
+            .join(disbursement, disbursement.c.loan_account == loan.c.loan_account)
+            .where(disbursement.c.status == "ACSC")
+            .order_by(loan.c.application_no)
+            .limit(1)
+        ).scalar()
+    if first:
+        run.aged = age_loans(run.engine, [first], 150)
+
+
 def _after_the_loan(run: Run, admin: str) -> None:
-    """The new loans' first re-pull, two nights of repayments a month apart (the core books
-    the loans the gateway paid), and the warnings mailed."""
+    """The new loans' first re-pull (one of them made 150 days old), two nights of repayments
+    a month apart (the core books the loans the gateway paid), and the warnings mailed."""
+    _age_one_loan(run)
     run.dag("post-loan re-pull", "post_loan_monitoring", {}, 1, lambda: 0)
     paid_out = datetime.now(UTC).date()
-    for month, day in enumerate((_nights_after(paid_out, 1), _nights_after(paid_out, 2)), 1):
+    run.nights = [_nights_after(paid_out, 1), _nights_after(paid_out, 2)]
+    for month, day in enumerate(run.nights, 1):
         requests.post(
             f"{admin}/extract", json={"business_date": day.isoformat()}, timeout=60
         ).raise_for_status()
@@ -273,22 +396,66 @@ def _lifecycle(env: dict[str, str], engine: Engine, numbers: list[str], endpoint
             run.count(select(func.count(func.distinct(applicant_profile.c.application_no)))),
         )
         run.answered = _decide(run, numbers, endpoints["los"])
-        run.dag(
-            "disburse",
-            "loan_disbursement",
-            {},
-            _count(
-                engine,
-                select(func.count()).select_from(decision).where(decision.c.outcome == "APPROVE"),
-            ),
-            run.count(
-                select(func.count())
-                .select_from(disbursement)
-                .where(disbursement.c.status == "ACSC")
-            ),
-        )
+        _disburse(run, endpoints["admin"]["url"])
         _after_the_loan(run, endpoints["admin"]["url"])
     return run
+
+
+def _edges(run: Run) -> list[tuple[str, str]]:
+    """The lifecycle's edges this run met, counted from the store: companies, the return for
+    more documents, the rejected payment and its re-instruction, the loan older than 90 days
+    still watched, and the work items waiting on nothing (none, or the run failed)."""
+    with run.engine.connect() as conn:
+        firms = conn.execute(
+            select(func.count())
+            .select_from(application)
+            .join(party, party.c.id_number == application.c.party_id_number)
+            .where(party.c.kind == "ENTERPRISE")
+        ).scalar_one()
+        rejected = conn.execute(
+            select(func.count())
+            .select_from(audit_event)
+            .where(audit_event.c.action == "payment.rejected")
+        ).scalar_one()
+        repaid = conn.execute(
+            select(func.count())
+            .select_from(disbursement)
+            .where(disbursement.c.instruction > 0, disbursement.c.status == "ACSC")
+        ).scalar_one()
+        watched = conn.execute(
+            select(func.count(func.distinct(credit_report.c.application_no)))
+            .join(loan, loan.c.application_no == credit_report.c.application_no)
+            .where(loan.c.loan_account.in_(run.aged), credit_report.c.query_reason == "02")
+        ).scalar_one()
+    nothing = stuck(run.engine)
+    if nothing:
+        for item in nothing:
+            console.print(f"[red]waits on nothing[/]: {item}")
+        raise SystemExit(1)
+    checked = []
+    for day in run.nights:
+        totals = reconciled_totals(run.engine, day) or {}
+        checked += [
+            (
+                f"reconciliation {day}: hub loans expected/found/missing",
+                "/".join(
+                    str(totals.get(k, "-"))
+                    for k in ("loans_expected", "loans_found", "loans_missing")
+                ),
+            ),
+            (
+                f"reconciliation {day}: days past due differing",
+                str(totals.get("dpd_mismatches", "-")),
+            ),
+        ]
+    return [
+        *checked,
+        ("applications from companies", str(firms)),
+        ("payments rejected by the gateway", str(rejected)),
+        ("re-instructed by an operator and paid", str(repaid)),
+        ("loans older than 90 days re-pulled (reason 02)", f"{watched} of {len(run.aged)}"),
+        ("work items waiting on nothing", str(len(nothing))),
+    ]
 
 
 def _summary(settings: HubSettings, run: Run, admin: str, home: Path, began: float) -> None:
@@ -307,6 +474,8 @@ def _summary(settings: HubSettings, run: Run, admin: str, home: Path, began: flo
     for rule, count in sorted(summary.warnings.items()):
         table.add_row(f"warnings: {rule}", str(count))
     table.add_row("warnings mailed", str(summary.warnings_mailed))
+    for what, value in _edges(run):
+        table.add_row(what, value)
     table.add_row("time taken", f"{time.perf_counter() - began:.0f} s")
     console.print(table)
     report = write_html(summary, settings.data_dir / "report" / "lifecycle.html")
@@ -326,6 +495,7 @@ def _summary(settings: HubSettings, run: Run, admin: str, home: Path, began: flo
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--applications", type=int, default=30)
+    parser.add_argument("--companies", type=int, default=3, help="company applications too")
     args = parser.parse_args()
     settings = HubSettings()
     env = _environment(settings)
@@ -335,7 +505,7 @@ def main() -> int:
     home = _prepare_airflow(env)
     engine = make_engine(settings.store_url)
     upgrade(engine)
-    numbers = _intake(settings, engine, args.applications)
+    numbers = _intake(settings, engine, args.applications, args.companies)
     run = _lifecycle(env, engine, numbers, endpoints)
     _summary(settings, run, endpoints["admin"]["url"], home, began)
     return 0

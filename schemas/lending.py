@@ -20,6 +20,9 @@ class DecisionOutcome(StrEnum):
 
 class Decision(Fact):
     application_no: str = Field(max_length=32)
+    round: int = Field(
+        default=1, ge=1, description="the decision round: 1, and one more after each return"
+    )
     outcome: DecisionOutcome
     approved_amount: Money | None = Field(default=None, gt=0)
     term_months: int | None = Field(default=None, ge=1, le=360)

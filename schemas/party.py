@@ -75,6 +75,9 @@ class Application(Fact):
         description="the party guaranteeing the loan (its bureau report is pulled for reason 03)",
     )
     status: ApplicationStatus = ApplicationStatus.RECEIVED
+    round: int = Field(
+        default=1, ge=1, description="its decision round: one more each time a return re-opens it"
+    )
 
 
 class ConsentScope(StrEnum):

@@ -19,6 +19,7 @@ from schemas.types import Money
 
 class ApplicantProfile(Fact):
     application_no: str = Field(max_length=32)
+    round: int = Field(default=1, ge=1, description="the decision round it was built for")
     party_id_number: str = Field(max_length=18)
     requested_amount: Money = Field(gt=0)
     term_months: int = Field(ge=1, le=360)

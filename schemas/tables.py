@@ -228,8 +228,8 @@ core_monthly_summary = derived_table(
     "core_monthly_summary", CoreMonthlySummary, unique=(("account_no", "month"),)
 )
 decision = derived_table("decision", Decision, unique=(("los_reference",),))
-# one decision per application: a unique index (SQLite cannot add a constraint to a table)
-Index("uq_decision_application_no", decision.c.application_no, unique=True)
+# one decision per application and round: a unique index (SQLite cannot add a constraint)
+Index("uq_decision_application_no_round", decision.c.application_no, decision.c.round, unique=True)
 applicant_profile = derived_table(
     "applicant_profile",
     ApplicantProfile,

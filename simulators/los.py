@@ -5,6 +5,10 @@ reject, return for documents; amount, term, rate, conditions, comment); submit a
 JavaScript ``confirm()``; the confirmation page shows the approval reference (审批流水号); a
 status page. Maker-checker: an approval above the user's limit waits for a second user (待复核).
 Like the real one it does not refuse a second decision on the same application: it records it.
+A return for more documents (已退回补件) sends the application back to the branch; when the
+documents come, the next decision on it is a new approval round (its form is open again, titled
+补件后审批意见; the journal counts the ``round``). A decision after a final one (已批准 / 已拒绝)
+is recorded all the same, as a second decision of that round: the quirk the hub must avoid.
 The gateway in front sometimes answers 504 after the decision was recorded (controls ``los``).
 ``hold_seconds`` on ``/decide`` keeps the answer back that long after the decision is recorded
 (journal ``decision_held``): the window in which a client killed after its submit never hears
@@ -56,6 +60,12 @@ class Decision:
     user: str
     at: str
     status_after: str
+    round: int = 1
+
+
+def round_after(decisions: list[Decision]) -> int:
+    """The round the next decision on a case belongs to: one more after each return."""
+    return 1 + sum(d.status_after == "RETURNED" for d in decisions)
 
 
 @dataclass
@@ -215,9 +225,11 @@ class LoanOrigination(LegacyWebApp):
         it is sent, so a blind resubmit after a 504 becomes a second decision."""
         a = case.application
         unit, scale = ("万元", 10000) if self.variant else ("元", 1)
-        title = {"PENDING_REVIEW": "复核意见", "PENDING": "审批意见"}.get(
-            case.status, "补充审批意见"
-        )
+        title = {
+            "PENDING_REVIEW": "复核意见",
+            "PENDING": "审批意见",
+            "RETURNED": "补件后审批意见",  # open again: the documents came, a new round
+        }.get(case.status, "补充审批意见")
         radios = "".join(
             f'<input type="radio" name="decision" id="d_{k}" value="{k}">'
             f'<label for="d_{k}">{v}</label> '
@@ -312,6 +324,7 @@ class LoanOrigination(LegacyWebApp):
                 session.user,
                 f"{now:%Y-%m-%d %H:%M:%S}",
                 status,
+                round_after(case.decisions),
             )
             case.decisions.append(record)
             case.status = status
@@ -325,6 +338,7 @@ class LoanOrigination(LegacyWebApp):
             reference=reference,
             status=status,
             pending_review=over_limit,
+            round=record.round,
         )
         hold = float(self.controls.get("los", "/decide", "hold_seconds", 0) or 0)
         if hold > 0:  # recorded; the answer is late (a slow backend, a stuck gateway)

@@ -10,6 +10,11 @@ what the flows settle an in-doubt submission by (``decide.settle_los_decisions``
 Whether to post at all, and that two workers on one application post once, is the flows'
 policy (``loanhub.flows.decide.post_to_los`` wraps the submission in a work item). A decision
 above the user's limit comes back with ``waiting_for`` set: the LOS holds it for a checker.
+
+Rounds: a return for more documents (已退回补件) closes a round, and the next decision on the
+application opens the next one (``of_round``). The bot posts the decision of one round: a
+RETURNED status is that round open (the form is the one to fill again), a decision of that
+round already on the page is the one posted before (the same one: done; another: a person's).
 """
 
 from __future__ import annotations
@@ -81,6 +86,9 @@ class StatusReading:
     status: str
     decisions: list[Recorded]
 
+    def of_round(self, number: int) -> list[Recorded]:
+        return of_round(self.decisions, number)
+
 
 class LosBot(ScreenSession):
     system = "los"
@@ -102,13 +110,17 @@ class LosBot(ScreenSession):
 
     # -- the task -------------------------------------------------------------------------
 
-    def submit_decision(self, application_no: str, decision: Decision) -> DecisionReceipt:
-        """Post ``decision`` on the application unless the LOS already holds it; returns the
-        approval reference. A decision waiting for a checker comes back with ``waiting_for``
-        set; anything the bot cannot settle raises with evidence."""
+    def submit_decision(
+        self, application_no: str, decision: Decision, round: int = 1
+    ) -> DecisionReceipt:
+        """Post ``decision`` as the application's decision of ``round`` unless the LOS already
+        holds it; returns the approval reference. A decision waiting for a checker comes back
+        with ``waiting_for`` set; anything the bot cannot settle raises with evidence."""
         self.check(decision)
         result = self.task(
-            "los_decision", application_no, lambda: self._decide(application_no, decision)
+            "los_decision",
+            application_no,
+            lambda: self._decide(application_no, decision, round),
         )
         return DecisionReceipt.from_result(result)
 
@@ -146,10 +158,18 @@ class LosBot(ScreenSession):
         ):
             raise ContractError("los: an approval needs amount, term and rate", system=self.system)
 
-    def _decide(self, application_no: str, decision: Decision) -> dict[str, Any]:
+    def _decide(self, application_no: str, decision: Decision, round: int) -> dict[str, Any]:
         self._relogins_left = self.policy.relogins
         before = self._read_status(application_no)
-        if (settled := self._already(application_no, decision, before)) is not None:
+        opened = rounds_opened(before)
+        if round > opened:  # the LOS never returned it that often: not the hub's to open
+            raise NeedsHuman(
+                f"los: {application_no} is in round {opened} in the LOS, not {round} (it was not "
+                "returned for more documents); nothing was submitted",
+                system=self.system,
+            )
+        this_round = of_round(before, round)
+        if (settled := self._already(application_no, decision, this_round)) is not None:
             return settled
         form = self._open_application(application_no)
         if problems := form.form_problems():
@@ -318,6 +338,24 @@ class LosBot(ScreenSession):
         raise ContractError(
             f"los: login refused: {message or self.page.title()}", system=self.system
         )
+
+
+def of_round(recorded: list[Recorded], number: int) -> list[Recorded]:
+    """The decisions of round ``number`` (from 1), oldest first: a return (a row whose status
+    after is RETURNED, the hub's or a checker's) is the last row of its round."""
+    found: list[Recorded] = []
+    current = 1
+    for row in recorded:
+        if current == number:
+            found.append(row)
+        if row.status_after == "RETURNED":
+            current += 1
+    return found
+
+
+def rounds_opened(recorded: list[Recorded]) -> int:
+    """The latest round the LOS has opened: one more than the returns on the page."""
+    return 1 + sum(r.status_after == "RETURNED" for r in recorded)
 
 
 def _same(recorded: Recorded, decision: Decision) -> bool:

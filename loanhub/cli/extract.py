@@ -4,12 +4,13 @@ hand, as an engineer does when a night's file was refused."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from loanhub.cli.common import UrlOption, console, engine, settings
+from loanhub.cli.common import UrlOption, console, engine, fail, settings
 from loanhub.platform.db import upgrade
 from loanhub.platform.masking import mask_text
 
@@ -67,3 +68,31 @@ def extract_load(path: ExtractFile, url: UrlOption = None) -> None:
     if report.state == "REJECTED":
         console.print(f"[red]rejected[/]: {report.check['rejected']}")
         raise typer.Exit(1)
+
+
+@app.command("reconcile")
+def extract_reconcile(
+    business_date: Annotated[
+        datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="the business date")
+    ],
+    url: UrlOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the totals as JSON")] = False,
+) -> None:
+    """The night's loaded extract against the hub: active loans missing from it, days past
+    due the core and the hub disagree on, totals; each discrepancy raised as a warning once.
+    Exit 1 when no extract of that night was loaded."""
+    from loanhub.flows.reconciliation import reconcile_night
+
+    hub = settings()
+    store = engine(url, migrated=True)
+    recon = reconcile_night(store, business_date.date(), hub.reconciliation, hub.actor)
+    if recon is None:
+        fail(f"no extract of {business_date:%Y-%m-%d} was loaded: nothing to reconcile")
+    totals = recon.totals()
+    totals["missing"] = [mask_text(a) for a in totals["missing"]]
+    totals["dpd_mismatch_loans"] = [mask_text(a) for a in totals["dpd_mismatch_loans"]]
+    if as_json:
+        print(json.dumps(totals, ensure_ascii=False, indent=2))
+        return
+    for key, value in totals.items():
+        console.print(f"{key:>18}: {value}")

@@ -9,6 +9,11 @@ A submission nobody heard the end of (a 504 read back in vain, a worker killed a
 submit) is settled by the LOS's status page at the start of the next run
 (``settle_los_decisions``), never by submitting again; and one application that fails,
 conflicts, needs a person or is in doubt never stops the others (``post_decisions``).
+
+Rounds: an application returned for more documents and re-opened by intake is in its next
+decision round (``application.round``). Each round has its own profile (built after the
+re-opening), its own decision (one per application and round) and its own posting work item
+(``posting_key``); "the decision" of an application is the one of its latest round.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, exists, select, update
 
 from bots.los.bot import DecisionReceipt, LosBot, StatusReading, decision_fields
 from bots.los.pages import Decision as LosDecision
@@ -41,12 +46,14 @@ from loanhub.platform.masking import mask_text
 from schemas.base import Lineage
 from schemas.hub import WorkItem, WorkItemState
 from schemas.lending import Decision, DecisionOutcome
+from schemas.party import PartyKind
 from schemas.profile import ApplicantProfile
 from schemas.tables import applicant_profile, application, decision, fact_row
 from schemas.types import utcnow
 
 STATUS_AFTER = {"APPROVE": "APPROVED", "REJECT": "REJECTED", "RETURN": "RETURNED"}
 KIND = "los_decision"
+ROUND_MARK = "#round-"
 QUIET = timedelta(seconds=120)
 """How long after the last possible send a status page showing nothing is believed: a gateway
 may answer 504 while the LOS behind it is still committing."""
@@ -69,15 +76,46 @@ class Referral:
     score: int
     rate: str
     tier: int = 0
+    round: int = 1  # the decision round it was referred in: an answer counts for that round
 
 
-def latest_profile(engine: Engine, application_no: str) -> ApplicantProfile | None:
-    """The newest profile, with the blacklist as it is now: a party listed after the harvest
-    is rejected all the same, and one lifted since is not."""
+def posting_key(application_no: str, round: int = 1) -> str:
+    """The business key of a round's posting into the LOS: the application number for round
+    1 (as before rounds existed, so items already in a ledger keep their meaning), then
+    ``<number>#round-<n>``: each round posted once, and never in place of another."""
+    return application_no if round == 1 else f"{application_no}{ROUND_MARK}{round}"
+
+
+def posting_of(key: str) -> tuple[str, int]:
+    """The application number and round a posting's business key names."""
+    number, mark, round = key.partition(ROUND_MARK)
+    return (number, int(round)) if mark else (number, 1)
+
+
+def current_round(conn: Connection, application_no: str) -> int:
+    """The application's decision round now (1 for one the store does not hold)."""
+    found = conn.execute(
+        select(application.c.round).where(application.c.application_no == application_no)
+    ).scalar()
+    return 1 if found is None else int(found)
+
+
+def latest_profile(
+    engine: Engine, application_no: str, round: int | None = None
+) -> ApplicantProfile | None:
+    """The newest profile of the round (the current one by default), with the blacklist as it
+    is now: a party listed after the harvest is rejected all the same, and one lifted since is
+    not. None while the round has no profile yet: a re-opened application is decided on what
+    its new harvest found, never on the round before's profile."""
     with engine.connect() as conn:
+        if round is None:
+            round = current_round(conn, application_no)
         row = conn.execute(
             select(applicant_profile)
-            .where(applicant_profile.c.application_no == application_no)
+            .where(
+                applicant_profile.c.application_no == application_no,
+                applicant_profile.c.round == round,
+            )
             .order_by(applicant_profile.c.id.desc())
         ).first()
         if row is None:
@@ -90,11 +128,13 @@ def latest_profile(engine: Engine, application_no: str) -> ApplicantProfile | No
     return ApplicantProfile.model_validate({**values, "lineage": lineage})
 
 
-def decided(engine: Engine, application_no: str) -> dict[str, Any] | None:
+def decided(engine: Engine, application_no: str, round: int | None = None) -> dict[str, Any] | None:
+    """The application's decision of ``round``; by default of its latest decided round."""
+    query = select(decision).where(decision.c.application_no == application_no)
+    if round is not None:
+        query = query.where(decision.c.round == round)
     with engine.connect() as conn:
-        row = conn.execute(
-            select(decision).where(decision.c.application_no == application_no)
-        ).first()
+        row = conn.execute(query.order_by(decision.c.round.desc())).first()
     return None if row is None else dict(row._mapping)
 
 
@@ -109,13 +149,15 @@ def record(
     rate: Decimal | None,
     comment: str | None = None,
 ) -> Decision:
-    """Store a decision once per application (a re-run, or a concurrent run, records nothing
-    new: the first decision stands) and audit it."""
-    if (existing := _stored(engine, profile.application_no)) is not None:
+    """Store a decision once per application and round, the round of the profile it was made
+    on (a re-run, or a concurrent run, records nothing new: the first decision stands) and
+    audit it. A profile of a round the application is no longer in is refused."""
+    if (existing := _stored(engine, profile.application_no, profile.round)) is not None:
         return existing
     approve = outcome == "APPROVE"
     made = Decision(
         application_no=profile.application_no,
+        round=profile.round,
         outcome=DecisionOutcome(outcome),
         approved_amount=profile.requested_amount if approve else None,
         term_months=profile.term_months if approve else None,
@@ -133,6 +175,11 @@ def record(
         ),
     )
     with engine.begin() as conn:
+        if (now := current_round(conn, profile.application_no)) != profile.round:
+            raise ReviewRefused(
+                f"{profile.application_no} is in decision round {now}: a decision on its round "
+                f"{profile.round} profile is not recorded"
+            )
         inserted = conn.execute(
             insert_or_ignore(conn, decision).values(fact_row(made)).returning(decision.c.id)
         ).scalar_one_or_none()
@@ -147,15 +194,20 @@ def record(
                 actor=decided_by,
                 action="decision.recorded",
                 subject=profile.application_no,
-                after={"outcome": outcome, "rules": rules.version, "by": decided_by},
+                after={
+                    "outcome": outcome,
+                    "rules": rules.version,
+                    "by": decided_by,
+                    "round": profile.round,
+                },
             )
     if inserted is None:  # another run decided it first: that decision stands
-        return _stored(engine, profile.application_no)  # type: ignore[return-value]
+        return _stored(engine, profile.application_no, profile.round)  # type: ignore[return-value]
     return made
 
 
-def _stored(engine: Engine, application_no: str) -> Decision | None:
-    existing = decided(engine, application_no)
+def _stored(engine: Engine, application_no: str, round: int) -> Decision | None:
+    existing = decided(engine, application_no, round)
     if existing is None:
         return None
     values = {k: existing[k] for k in Decision.model_fields if k in existing}
@@ -164,25 +216,33 @@ def _stored(engine: Engine, application_no: str) -> Decision | None:
 
 
 def undecided(engine: Engine) -> list[str]:
-    """Applications with a profile and no decision yet."""
+    """Applications with a profile of a round that has no decision yet: a re-opened one once
+    its new harvest is profiled (a profile is built for the application's current round, and
+    every round before it was decided: only a posted return re-opens an application)."""
+    p = applicant_profile
+    decided_round = exists().where(
+        decision.c.application_no == p.c.application_no, decision.c.round == p.c.round
+    )
     with engine.connect() as conn:
         return list(
             conn.execute(
-                select(applicant_profile.c.application_no)
-                .where(applicant_profile.c.application_no.not_in(select(decision.c.application_no)))
+                select(p.c.application_no)
+                .where(~decided_round)
                 .distinct()
-                .order_by(applicant_profile.c.application_no)
+                .order_by(p.c.application_no)
             ).scalars()
         )
 
 
 def unposted(engine: Engine) -> list[str]:
-    """Decisions the LOS has not received yet."""
+    """Decisions the LOS has not received yet (of any round: at most one per application,
+    since only a return the LOS took re-opens an application)."""
     with engine.connect() as conn:
         return list(
             conn.execute(
                 select(decision.c.application_no)
                 .where(decision.c.los_reference.is_(None))
+                .distinct()
                 .order_by(decision.c.application_no)
             ).scalars()
         )
@@ -192,8 +252,8 @@ def evaluate(engine: Engine, rules: RuleSet, application_nos: list[str]) -> list
     """Decide what the rules may decide; return the rest as referrals for credit ops."""
     referrals = []
     for number in application_nos:
-        profile = latest_profile(engine, number)
-        if profile is None or decided(engine, number) is not None:
+        profile = latest_profile(engine, number)  # of the current round
+        if profile is None or decided(engine, number, profile.round) is not None:
             continue
         verdict = rules.evaluate(profile)
         if verdict.outcome == "REFER":
@@ -211,6 +271,49 @@ def evaluate(engine: Engine, rules: RuleSet, application_nos: list[str]) -> list
     return referrals
 
 
+def _party_rows(profile: ApplicantProfile) -> list[tuple[str, str]]:
+    """A person's social-security history, or a company's own facts (a company has none at
+    the portal: showing "0 months paid" would read as a weakness it does not have)."""
+    if profile.party_kind is not PartyKind.ENTERPRISE:
+        return [
+            (
+                "social security",
+                f"{profile.ss_months_paid} months paid, {profile.ss_months_owed} owed",
+            )
+        ]
+    exposure, years = profile.guarantee_exposure_pct, profile.years_established
+    return [
+        (
+            "企业 company",
+            f"established {'-' if years is None else years} years, "
+            f"registered capital {_money(profile.registered_capital)}",
+        ),
+        (
+            "guarantees given",
+            f"{_money(profile.guarantees_given)}"
+            + (f" ({exposure}% of registered capital)" if exposure is not None else ""),
+        ),
+    ]
+
+
+def _guarantor_rows(profile: ApplicantProfile) -> list[tuple[str, str]]:
+    if profile.guarantor_id_number is None:
+        return []
+    return [
+        (
+            "担保人 guarantor",
+            f"{mask_text(profile.guarantor_id_number)}: bureau score "
+            f"{profile.guarantor_score or '-'}, overdue level "
+            f"M{profile.guarantor_overdue_months or 0}, public records "
+            f"{profile.guarantor_public_records or 0}",
+        )
+    ]
+
+
+def _money(value: Decimal | None) -> str:
+    return "-" if value is None else f"{value:,.2f} CNY"
+
+
 def referral(profile: ApplicantProfile, verdict: Verdict) -> Referral:
     """The masked markdown summary credit ops decide on."""
     rows = [
@@ -224,23 +327,28 @@ def referral(profile: ApplicantProfile, verdict: Verdict) -> Referral:
             f", public records {profile.public_records}",
         ),
         ("tax", f"rating {profile.tax_rating or '-'}, arrears {profile.tax_arrears or 0}"),
-        ("social security", f"{profile.ss_months_paid} months paid, {profile.ss_months_owed} owed"),
+        *_party_rows(profile),
         (
             "core",
             f"customer {profile.core_customer_no or '-'}, avg balance "
             f"{profile.core_average_balance or '-'}",
         ),
+        *_guarantor_rows(profile),
         ("missing sources", profile.missing_sources or "none"),
         ("why referred", "; ".join(verdict.reasons)),
     ]
+    if profile.round > 1:
+        rows.insert(1, ("轮次 round", f"{profile.round} (after a return for more documents)"))
     body = "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+    again = f" (round {profile.round})" if profile.round > 1 else ""
     return Referral(
         profile.application_no,
-        f"Credit referral {profile.application_no}: {profile.requested_amount:,.0f} CNY",
+        f"Credit referral {profile.application_no}{again}: {profile.requested_amount:,.0f} CNY",
         mask_text(body),
         verdict.score,
         str(verdict.annual_rate),
         verdict.tier,
+        profile.round,
     )
 
 
@@ -254,15 +362,16 @@ def record_review(
     maker: str,
     comment: str | None = None,
 ) -> Decision:
-    """A person's answer to a referral, if the four-eyes rules allow it."""
+    """A person's answer to a referral, if the four-eyes rules allow it, as the decision of
+    the round it was referred in (a late or repeated answer never decides another round)."""
     if responder == maker:
         raise ReviewRefused(f"{responder} made this request and cannot also approve it")
     allowed = rules.approvers(item.tier, maker)
     if responder not in allowed:
         raise ReviewRefused(f"{responder} is not an approver of this amount ({allowed})")
-    profile = latest_profile(engine, item.application_no)
+    profile = latest_profile(engine, item.application_no, item.round)
     if profile is None:
-        raise ReviewRefused(f"no profile for {item.application_no}")
+        raise ReviewRefused(f"no profile for {item.application_no} in round {item.round}")
     outcome = {"Approve": "APPROVE", "Reject": "REJECT", "Return": "RETURN"}[chosen]
     if outcome == "RETURN":
         comment = return_reason(profile, comment)
@@ -305,30 +414,35 @@ def refresh_pending(engine: Engine, bot: LosBot, ledger: WorkItemLedger) -> int:
     with engine.connect() as conn:
         held = set(
             conn.execute(
-                select(decision.c.application_no).where(decision.c.los_status == "PENDING_REVIEW")
-            ).scalars()
+                select(decision.c.application_no, decision.c.round).where(
+                    decision.c.los_status == "PENDING_REVIEW"
+                )
+            )
+            .tuples()
+            .all()
         )
     waiting = {
-        i.business_key: i
+        posting_of(i.business_key): i
         for i in ledger.items(WorkItemState.NEEDS_HUMAN, KIND)
         if (i.result or {}).get("waiting_for")
     }
     changed = 0
-    for number in sorted(held | set(waiting)):
+    for number, round in sorted(held | set(waiting)):
         try:
             reading = bot.read_status(number)
         except LegacyError as exc:
             log.warning("%s: the LOS status could not be read now: %s", number, exc)
             continue
-        if reading.status == "PENDING_REVIEW":
+        status = round_status(reading, round)
+        if status == "PENDING_REVIEW":
             continue
-        answer = checker_answer(reading, bot.login.username)
-        if (item := waiting.get(number)) is not None:
+        answer = checker_answer(reading, bot.login.username, round)
+        if (item := waiting.get((number, round))) is not None:
             try:
                 ledger.resolve_waiting(
                     item,
                     result=answer,
-                    evidence=f"the LOS status page of {number} shows {reading.status}"
+                    evidence=f"the LOS status page of {number} shows {status}"
                     + (
                         f" after {answer['checker']}'s {answer['checker_reference']}"
                         if answer.get("checker")
@@ -337,16 +451,23 @@ def refresh_pending(engine: Engine, bot: LosBot, ledger: WorkItemLedger) -> int:
                 )
             except WorkItemError as exc:  # another run closed it meanwhile
                 log.info("los_decision %s: %s", number, exc)
-        _store_los_status(engine, number, reading.status, answer)
+        _store_los_status(engine, number, round, status, answer)
         changed += 1
     return changed
 
 
-def checker_answer(reading: StatusReading, maker: str) -> dict[str, Any]:
-    """The LOS's final status and, when someone else answered after the hub's posting, who
-    (the checker), with the reference and decision they recorded."""
-    answer: dict[str, Any] = {"status": reading.status}
-    theirs = [r for r in reading.decisions if r.user != maker]
+def round_status(reading: StatusReading, round: int) -> str:
+    """The LOS's status of one round: after its last decision (the page's status while the
+    round is the latest; a round a return closed stays RETURNED)."""
+    rows = reading.of_round(round)
+    return rows[-1].status_after if rows else reading.status
+
+
+def checker_answer(reading: StatusReading, maker: str, round: int = 1) -> dict[str, Any]:
+    """The LOS's final status of the round and, when someone else answered after the hub's
+    posting in it, who (the checker), with the reference and decision they recorded."""
+    answer: dict[str, Any] = {"status": round_status(reading, round)}
+    theirs = [r for r in reading.of_round(round) if r.user != maker]
     if theirs:
         last = theirs[-1]
         answer |= {
@@ -362,15 +483,16 @@ APPLICATION_AFTER_CHECKER = {"REJECTED": "REJECTED", "RETURNED": "RETURNED"}
 
 
 def _store_los_status(
-    engine: Engine, application_no: str, status: str, answer: dict[str, Any]
+    engine: Engine, application_no: str, round: int, status: str, answer: dict[str, Any]
 ) -> None:
-    """The LOS's status with the decision (unless a run stored it already) and, on a checker's
-    rejection or return, the application's status; audited in the same transaction."""
+    """The LOS's status with the round's decision (unless a run stored it already) and, on a
+    checker's rejection or return, the application's status; audited in the same transaction."""
     with engine.begin() as conn:
         stored = conn.execute(
             update(decision)
             .where(
                 decision.c.application_no == application_no,
+                decision.c.round == round,
                 decision.c.los_status.is_distinct_from(status),
             )
             .values(los_status=status)
@@ -382,7 +504,10 @@ def _store_los_status(
         if after is not None:
             conn.execute(
                 update(application)
-                .where(application.c.application_no == application_no)
+                .where(
+                    application.c.application_no == application_no,
+                    application.c.round == round,
+                )
                 .values(status=after)
             )
         audit.append(
@@ -395,17 +520,19 @@ def _store_los_status(
 
 
 def post_to_los(engine: Engine, bot: LosBot, guard: LedgerGuard, application_no: str) -> str:
-    """Post the hub's decision into the LOS once; returns the approval reference.
+    """Post the hub's decision of the application's latest round into the LOS once; returns
+    the approval reference.
 
     Once across workers and retries: the submission is the work item
-    ``("los_decision", application_no)``. A decision the LOS now holds for a second approver
-    is recorded (its reference kept) and the item waits NEEDS_HUMAN for the checker."""
+    ``("los_decision", posting_key(application_no, round))``. A decision the LOS now holds for
+    a second approver is recorded (its reference kept) and the item waits NEEDS_HUMAN for the
+    checker."""
     made = decided(engine, application_no)
     if made is None:
         raise LookupError(f"{application_no} has no decision to post")
     if made["los_reference"]:
         return str(made["los_reference"])
-    receipt = submit_once(bot, guard, application_no, los_form(made))
+    receipt = submit_once(bot, guard, application_no, los_form(made), made["round"])
     with engine.begin() as conn:
         conn.execute(
             update(decision)
@@ -430,23 +557,27 @@ def los_form(made: dict[str, Any]) -> LosDecision:
     )
 
 
-def submission(username: str, application_no: str, made: LosDecision) -> dict[str, Any]:
-    """The work item's payload: what was sent, and as whom (the status page names the user)."""
-    return {"application_no": application_no, **decision_fields(made), "user": username}
+def submission(
+    username: str, application_no: str, made: LosDecision, round: int = 1
+) -> dict[str, Any]:
+    """The work item's payload: what was sent, and as whom (the status page names the user),
+    and in which round after the first (round 1's payload is the one from before rounds)."""
+    payload = {"application_no": application_no, **decision_fields(made), "user": username}
+    return payload if round == 1 else {**payload, "round": round}
 
 
 def submit_once(
-    bot: LosBot, guard: LedgerGuard, application_no: str, made: LosDecision
+    bot: LosBot, guard: LedgerGuard, application_no: str, made: LosDecision, round: int = 1
 ) -> DecisionReceipt:
-    """The bot's submission as the work item ``("los_decision", application_no)``: two
-    workers on one application submit once (the second waits for the first's outcome), a
-    retry after a recorded outcome sends nothing, and a decision the LOS holds for a checker
-    is NEEDS_HUMAN with its reference kept."""
+    """The bot's submission as the work item ``("los_decision", posting_key(...))``: two
+    workers on one application's round submit once (the second waits for the first's
+    outcome), a retry after a recorded outcome sends nothing, and a decision the LOS holds for
+    a checker is NEEDS_HUMAN with its reference kept."""
     bot.check(made)  # a form the LOS cannot take is refused before any work item exists
-    payload = submission(bot.login.username, application_no, made)
+    payload = submission(bot.login.username, application_no, made, round)
 
     def post() -> dict[str, Any]:
-        receipt = bot.submit_decision(application_no, made)
+        receipt = bot.submit_decision(application_no, made, round)
         if receipt.waiting_for:  # recorded, and now a person's turn: not a failure
             raise NeedsHuman(
                 f"los: decision {receipt.reference} on {application_no} waits for "
@@ -458,7 +589,7 @@ def submit_once(
 
     try:
         return DecisionReceipt.from_result(
-            guard.once("los_decision", application_no, payload, post)
+            guard.once(KIND, posting_key(application_no, round), payload, post)
         )
     except NeedsHuman as exc:
         if exc.result and exc.result.get("waiting_for"):
@@ -500,7 +631,8 @@ def settle_los_decisions(
     for item in ledger.items(WorkItemState.NEEDS_HUMAN, KIND):
         result = item.result or {}
         if result.get("waiting_for") and result.get("reference"):
-            _store_reference(engine, item.business_key, result["reference"], result["status"])
+            number, round = posting_of(item.business_key)
+            _store_reference(engine, number, round, result["reference"], result["status"])
             counts["waiting_for_checker"] += 1
     if any(counts[k] for k in ("done", "not_recorded", "needs_human")):
         log.info("los decisions settled by the status page: %s", counts)
@@ -522,25 +654,27 @@ def _expire_abandoned(ledger: WorkItemLedger) -> None:
 def _settle(
     engine: Engine, ledger: WorkItemLedger, bot: LosBot, item: WorkItem, quiet: timedelta
 ) -> str:
-    number = item.business_key
+    number, round = posting_of(item.business_key)
     try:
         reading = bot.read_status(number)
     except LegacyError as exc:  # the LOS is down or strange: the item waits for the next run
         log.warning("los_decision %s: status page not read, stays in doubt: %s", number, exc)
         return "unreadable"
-    ours = [r for r in reading.decisions if _is_ours(r, item.payload)]
+    this_round = reading.of_round(round)  # an earlier round's decision is never this one
+    ours = [r for r in this_round if _is_ours(r, item.payload)]
     try:
         if ours:
             if len(ours) > 1:
                 log.error("los: %s holds the hub's decision %d times", number, len(ours))
             mine = ours[0]
+            status = round_status(reading, round)
             receipt = DecisionReceipt(
                 number,
                 mine.reference,
-                reading.status,
+                status,
                 True,
                 "a second approver (复核): above this user's limit"
-                if reading.status == "PENDING_REVIEW"
+                if status == "PENDING_REVIEW"
                 else "",
             )
             ledger.resolve_in_doubt(
@@ -550,10 +684,10 @@ def _settle(
                 evidence=f"los status page of {number} shows {mine.reference} ({mine.decision} "
                 f"by {mine.user}, {mine.status_after})",
             )
-            _store_reference(engine, number, mine.reference, reading.status)
+            _store_reference(engine, number, round, mine.reference, status)
             return "done"
-        if reading.decisions:
-            return _refer(ledger, item, reading.decisions[-1], reading.status)
+        if this_round:
+            return _refer(ledger, item, this_round[-1], round_status(reading, round))
         if utcnow() - _last_send(item) < quiet:
             return "waiting"
         ledger.resolve_in_doubt(
@@ -573,7 +707,7 @@ def _refer(ledger: WorkItemLedger, item: WorkItem, last: Recorded, status: str) 
     """Someone else's decision, or another one, is in the LOS and ours is not: a person's
     case. The ledger has no IN_DOUBT -> NEEDS_HUMAN step, so: not done (audited, with what the
     page shows), claimed at once and handed to a person, nothing submitted in between."""
-    number = item.business_key
+    number, _ = posting_of(item.business_key)
     payload = item.payload
     reason = (
         f"los: {number} holds {last.reference} ({last.decision} by {last.user}, "
@@ -581,7 +715,7 @@ def _refer(ledger: WorkItemLedger, item: WorkItem, last: Recorded, status: str) 
         f"{payload.get('user')}: for a person, nothing was submitted"
     )
     ledger.resolve_in_doubt(item, happened=False, evidence=reason)
-    claimed = ledger.claim(KIND, number, payload)
+    claimed = ledger.claim(KIND, item.business_key, payload)
     if claimed.state is WorkItemState.IN_PROGRESS and claimed.owner == ledger.owner:
         ledger.needs_human(
             claimed,
@@ -612,12 +746,18 @@ def _last_send(item: WorkItem) -> Any:
     return item.lease_expires_at or item.updated_at
 
 
-def _store_reference(engine: Engine, application_no: str, reference: str, status: str) -> None:
-    """The LOS's reference and status with the decision, unless it already has them."""
+def _store_reference(
+    engine: Engine, application_no: str, round: int, reference: str, status: str
+) -> None:
+    """The LOS's reference and status with the round's decision, unless it already has them."""
     with engine.begin() as conn:
         conn.execute(
             update(decision)
-            .where(decision.c.application_no == application_no, decision.c.los_reference.is_(None))
+            .where(
+                decision.c.application_no == application_no,
+                decision.c.round == round,
+                decision.c.los_reference.is_(None),
+            )
             .values(los_reference=reference, los_status=status)
         )
 
@@ -674,7 +814,9 @@ def post_decisions(
         try:
             reference = post_to_los(engine, bot, guard, number)
         except Exception as exc:  # sorted below: one item never stops the rest
-            _sort(outcome, guard.ledger, number, exc)
+            made = decided(engine, number)
+            key = posting_key(number, made["round"] if made is not None else 1)
+            _sort(outcome, guard.ledger, number, key, exc)
             continue
         made = decided(engine, number)
         if made is not None and made["los_status"] == "PENDING_REVIEW":
@@ -684,9 +826,11 @@ def post_decisions(
     return outcome
 
 
-def _sort(outcome: PostOutcome, ledger: WorkItemLedger, number: str, exc: Exception) -> None:
+def _sort(
+    outcome: PostOutcome, ledger: WorkItemLedger, number: str, key: str, exc: Exception
+) -> None:
     reason = mask_text(f"{type(exc).__name__}: {exc}")[:500]
-    item = ledger.get(KIND, number)
+    item = ledger.get(KIND, key)
     state = item.state if item is not None else None
     if isinstance(exc, OutcomeUnknown) or state is WorkItemState.IN_DOUBT:
         outcome.in_doubt[number] = reason

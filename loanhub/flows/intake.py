@@ -209,7 +209,10 @@ def load_applicants(
                 continue
             good.append(candidate)
         new_apps = _insert_new(
-            conn, application, "application_no", [fact_row(g.application) for g in good]
+            conn,
+            application,
+            "application_no",
+            [{**fact_row(g.application), "round": 1} for g in good],  # rounds are the hub's
         )
         parties = {p.id_number: p for g in good for p in g.parties()}  # a guarantor of two
         _insert_new(conn, party, "id_number", [fact_row(p) for p in parties.values()])

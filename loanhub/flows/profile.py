@@ -4,7 +4,9 @@ Two steps, so that the condensing can be read and tested on its own: ``stored_fa
 the store what it knows about one applicant (the latest bureau report, the latest tax answer
 found, the contribution months, the bank's own relationship, the blacklist), and ``condense``
 turns those facts into the profile's values with no I/O at all. A profile is stored once per
-distinct input (``inputs_hash``): building it again from the same facts adds nothing.
+distinct input (``inputs_hash``) and decision round: building it again from the same facts
+adds nothing, and an application re-opened after a return (its next round) gets a profile of
+its own even when its facts did not change, the one its new round is decided on.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from schemas.tables import (
     social_security_month,
     tax_profile,
 )
+from schemas.tables import application as application_table
 from schemas.types import utcnow
 
 PROFILE_VERSION = "profile-v1"
@@ -251,12 +254,15 @@ def _full_years(since: date, on: date) -> int:
 
 
 def build_profile(engine: Engine, a: Applicant) -> ApplicantProfile:
-    """Query, condense, and store the profile once per distinct input."""
+    """Query, condense, and store the profile once per distinct input and round (round 1's
+    hash is the hash from before rounds existed, so rebuilding an old profile adds nothing)."""
     values = condense(a, stored_facts(engine, a))
-    digest = sha256_hex(values)
+    decision_round = _round(engine, a.application_no)
+    digest = sha256_hex(values if decision_round == 1 else {**values, "round": decision_round})
     profile = ApplicantProfile.model_validate(
         {
             **values,
+            "round": decision_round,
             "inputs_hash": digest,
             "lineage": Lineage(
                 source_system="hub",
@@ -269,3 +275,14 @@ def build_profile(engine: Engine, a: Applicant) -> ApplicantProfile:
     with engine.begin() as conn:
         conn.execute(insert_or_ignore(conn, applicant_profile).values(fact_row(profile)))
     return profile
+
+
+def _round(engine: Engine, application_no: str) -> int:
+    """The application's decision round (1 for one the store does not hold)."""
+    with engine.connect() as conn:
+        found = conn.execute(
+            select(application_table.c.round).where(
+                application_table.c.application_no == application_no
+            )
+        ).scalar()
+    return 1 if found is None else int(found)

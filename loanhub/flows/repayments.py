@@ -31,6 +31,7 @@ from sqlalchemy.dialects import sqlite
 
 from connectors.extracts import CoreExtracts
 from loanhub.platform import audit
+from loanhub.platform.db import insert_or_ignore
 from loanhub.platform.quarantine import quarantine, stored_reason
 from loanhub.platform.receipts import FileReceiptBook
 from mappings.lnrepay import (
@@ -41,8 +42,10 @@ from mappings.lnrepay import (
     installment_table,
     mapping_version,
 )
+from schemas.base import Lineage
 from schemas.hub import FileState
-from schemas.tables import quarantined_record, repayment_installment
+from schemas.lending import EarlyWarning, WarningSeverity
+from schemas.tables import early_warning, fact_row, quarantined_record, repayment_installment
 from schemas.types import utcnow
 
 SOURCE = "core"
@@ -125,19 +128,52 @@ def keep(data: bytes, result: ExtractResult, receipts: FileReceiptBook, kept_dir
     return Kept(receipt, path)
 
 
+REJECTED_RULE = "extract_rejected"
+
+
+def rejection_warning(result: ExtractResult) -> EarlyWarning:
+    """The early warning of a file refused as a whole, for operations (mailed by the notify
+    path like every warning): keyed by the file's name and checksum, so one file raises it
+    once however often it is taken, and a corrected re-delivery that fails again raises a new
+    one. It names the file where a warning names a loan (no loan is concerned, all are)."""
+    return EarlyWarning(
+        warning_key=f"{REJECTED_RULE}:{result.name}:{result.sha256}"[:80],
+        loan_account=result.name[:20],
+        rule=REJECTED_RULE,
+        severity=WarningSeverity.HIGH,
+        message=(
+            f"the core's extract {result.name} (sha256 {result.sha256[:12]}) was rejected, "
+            f"nothing of it loaded: {result.rejected}. Ask the core for a corrected file "
+            "under the same name; until then the night's repayments are unknown to the hub"
+        )[:500],
+        raised_at=utcnow(),
+        risk_class="",
+        lineage=Lineage(
+            source_system=SOURCE,
+            fetched_at=utcnow(),
+            mapping_version=mapping_version(),
+            raw_payload_hash=result.sha256,
+        ),
+    )
+
+
 def reject(
     engine: Engine, result: ExtractResult, kept: Path, receipts: FileReceiptBook, actor: str
 ) -> None:
     """A file refused as a whole (trailer count, hash, framing): nothing of it is loaded; an
-    alert is raised, the receipt says REJECTED with the reason, and the audit chain records it."""
+    alert is raised (the log line, and an early warning the notify path mails), the audit
+    chain records it, then the receipt says REJECTED with the reason. The warning and the
+    audit event go first, in one transaction: a receipt marked REJECTED is never without its
+    warning (a crash between them leaves the receipt RECEIVED, and the next try rejects it
+    again, the warning raised once by its key)."""
     name = result.name
     log.error(
         "ALERT extract %s rejected, nothing loaded, kept at %s: %s", name, kept, result.rejected
     )
-    receipts.mark(
-        SOURCE, name, result.sha256, FileState.REJECTED, result.rejected, str(kept), records=(0, 0)
-    )
     with engine.begin() as conn:
+        conn.execute(
+            insert_or_ignore(conn, early_warning).values(fact_row(rejection_warning(result)))
+        )
         audit.append(
             conn,
             actor=actor,
@@ -145,6 +181,9 @@ def reject(
             subject=name,
             after={"reason": result.rejected, "kept": str(kept)},
         )
+    receipts.mark(
+        SOURCE, name, result.sha256, FileState.REJECTED, result.rejected, str(kept), records=(0, 0)
+    )
 
 
 def merge(

@@ -8,8 +8,10 @@ application is RETURNED with the reason kept on the decision. Then:
 - credit ops is told once per return, by mail (``notify_returns``: one work item per return
   under a Message-ID derived from it, so a retry never mails twice);
 - the next intake of the same application number re-opens it (``reopen``, from
-  ``intake.load_applicants``): RECEIVED again, audited with the reason it was returned for,
-  so the next harvest takes it up; the bureau report of the first round is reused while it is
+  ``intake.load_applicants``): RECEIVED again in its next decision round, audited with the
+  reason it was returned for, so the next harvest takes it up, its new profile is decided
+  again and that round's decision is posted once (``decide``: one decision and one posting
+  per application and round); the bureau report of the first round is reused while it is
   younger than 30 days (``harvest.BureauInquiries``: one inquiry per application, subject and
   reason), so the return costs the applicant no second hard inquiry.
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, and_, select, update
 
 from connectors.smtp import Notifier, message_id_for
 from kernel.failures import LegacyError
@@ -45,7 +47,13 @@ def returned(engine: Engine) -> list[dict[str, Any]]:
                 decision.c.comment,
                 decision.c.decided_by,
             )
-            .join(application, application.c.application_no == decision.c.application_no)
+            .join(
+                application,
+                and_(
+                    application.c.application_no == decision.c.application_no,
+                    application.c.round == decision.c.round,  # this round's return
+                ),
+            )
             .where(
                 decision.c.outcome == "RETURN",
                 decision.c.los_reference.is_not(None),
@@ -101,11 +109,13 @@ def notify_returns(
 
 
 def reopen(conn: Connection, application_no: str, *, actor: str) -> bool:
-    """A RETURNED application submitted again (its documents arrived): RECEIVED once more,
-    audited with what it had been returned for. False when it was not RETURNED, or when the
-    return is not in the LOS yet (the posting comes first: the applicant was never told)."""
+    """A RETURNED application submitted again (its documents arrived): RECEIVED once more, in
+    its next decision round, audited with what it had been returned for. False when it was not
+    RETURNED, or when the round's return is not in the LOS yet (the posting comes first: the
+    applicant was never told). One statement: two intakes at once re-open it once."""
     posted = select(decision.c.id).where(
         decision.c.application_no == application_no,
+        decision.c.round == application.c.round,
         decision.c.outcome == "RETURN",
         decision.c.los_reference.is_not(None),
     )
@@ -116,14 +126,14 @@ def reopen(conn: Connection, application_no: str, *, actor: str) -> bool:
             application.c.status == "RETURNED",
             posted.exists(),
         )
-        .values(status="RECEIVED")
-        .returning(application.c.id)
+        .values(status="RECEIVED", round=application.c.round + 1)
+        .returning(application.c.round)
     ).first()
     if done is None:
         return False
     why = conn.execute(
         select(decision.c.los_reference, decision.c.comment, decision.c.decided_by).where(
-            decision.c.application_no == application_no
+            decision.c.application_no == application_no, decision.c.round == done.round - 1
         )
     ).first()
     audit.append(
@@ -133,8 +143,9 @@ def reopen(conn: Connection, application_no: str, *, actor: str) -> bool:
         subject=application_no,
         before={
             "status": "RETURNED",
+            "round": done.round - 1,
             **({} if why is None else {"returned": why.los_reference, "reason": why.comment}),
         },
-        after={"status": "RECEIVED"},
+        after={"status": "RECEIVED", "round": done.round},
     )
     return True

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, select
 
 from loanhub.flows.decide import KIND as LOS_DECISION
+from loanhub.flows.decide import posting_of
 from loanhub.flows.disburse import PAYEE_KIND
 from loanhub.flows.returns import RETURN_NOTICE
 from loanhub.platform.ledger import WorkItemLedger
@@ -55,9 +56,12 @@ def waiting_items(engine: Engine) -> list[Waiting]:
     """Every NEEDS_HUMAN and IN_DOUBT item with what it waits on (masked reasons only)."""
     ledger = WorkItemLedger(engine)
     with engine.connect() as conn:
-        los_status = dict(
-            conn.execute(select(decision.c.application_no, decision.c.los_status)).tuples().all()
-        )
+        los_status = {
+            (number, round): status
+            for number, round, status in conn.execute(
+                select(decision.c.application_no, decision.c.round, decision.c.los_status)
+            ).tuples()
+        }
         app_status = dict(
             conn.execute(select(application.c.application_no, application.c.status)).tuples().all()
         )
@@ -75,7 +79,10 @@ def stuck(engine: Engine) -> list[Waiting]:
 
 
 def _waiting(
-    item: WorkItem, los_status: dict[str, str | None], app_status: dict[str, str], lent: set[str]
+    item: WorkItem,
+    los_status: dict[tuple[str, int], str | None],
+    app_status: dict[str, str],
+    lent: set[str],
 ) -> Waiting:
     system = SYSTEM_OF.get(item.kind, f"the system of {item.kind}")
     reason = (item.error or "")[:200]
@@ -83,7 +90,7 @@ def _waiting(
         waits_on, why = f"{system}'s reader (loanhub settle)", None
     elif (item.result or {}).get("waiting_for"):
         waits_on, why = LOS_CHECKER, None
-        status = los_status.get(item.business_key)
+        status = los_status.get(posting_of(item.business_key))
         if status not in (None, "PENDING_REVIEW"):
             why = f"the hub already read the checker's answer: LOS status {status}"
     else:
@@ -91,7 +98,10 @@ def _waiting(
         waits_on, why = person or "a person (loanhub items list / release)", None
         if not reason:
             why = "NEEDS_HUMAN without a reason: nobody can know what to do"
-    lent_already = item.business_key in lent or app_status.get(item.business_key) == "DISBURSED"
+    number, _ = (
+        posting_of(item.business_key) if item.kind == LOS_DECISION else (item.business_key, 1)
+    )
+    lent_already = number in lent or app_status.get(number) == "DISBURSED"
     if why is None and item.kind in (LOS_DECISION, PAYEE_KIND) and lent_already:
-        why = f"application {item.business_key} is already lent"
+        why = f"application {number} is already lent"
     return Waiting(item.kind, item.business_key, item.state.value, waits_on, reason, why)

@@ -28,6 +28,7 @@ from kernel.failures import (
     TransientError,
 )
 from loanhub.flows.harvest import Applicant, applicants
+from loanhub.platform import audit
 from loanhub.platform.db import insert_or_ignore, retrying
 from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.ledger import ConflictingWorkItem, WorkItemLedger
@@ -51,12 +52,31 @@ RULES_VERSION = "warnings-v1"
 log = logging.getLogger(__name__)
 
 
-class WarningPolicy(BaseModel):
-    """What raises a warning and who hears of it (``LOANHUB_WARNINGS__*``)."""
+CLASSIFICATION_RULE = (
+    "商业银行金融资产风险分类办法 (2023, 国家金融监督管理总局 / 中国人民银行): a loan "
+    "overdue from day 1 is at least 关注, more than 90 days at least 次级, more than 270 "
+    "days at least 可疑, more than 360 days 损失"
+)
 
+
+class WarningPolicy(BaseModel):
+    """What raises a warning and who hears of it (``LOANHUB_WARNINGS__*``).
+
+    The five-tier class hint follows the 2023 rule named in ``classification_rule``: a loan
+    overdue (principal or interest) is at least 关注 from its first day, 次级 from day 91,
+    可疑 from day 271 and 损失 from day 361. The rule says "at least": the hint is the floor
+    the days past due alone set; a credit officer may classify lower, never higher."""
+
+    classification_rule: str = Field(
+        default=CLASSIFICATION_RULE,
+        description="the regulation the five-tier thresholds in risk_classes follow",
+    )
     risk_classes: dict[str, int] = Field(
-        default={"正常": 0, "关注": 1, "次级": 91, "可疑": 181, "损失": 361},
-        description="five-tier class hint: the days past due from which each class starts",
+        default={"正常": 0, "关注": 1, "次级": 91, "可疑": 271, "损失": 361},
+        description=(
+            "five-tier class hint: the days past due from which each class starts, by the "
+            "2023 financial-asset risk classification rule (classification_rule)"
+        ),
     )
     dpd_thresholds: list[int] = Field(
         default=[1, 30, 60, 90], description="a warning when a loan's DPD crosses each"
@@ -443,7 +463,10 @@ def settle_mails(
     return counts
 
 
-def acknowledge(engine: Engine, warning_key: str) -> bool:
+def acknowledge(engine: Engine, warning_key: str, actor: str = "loanhub") -> bool:
+    """Acknowledge a warning once, and its audit event (who acknowledged it) in the same
+    transaction: an acknowledgement the audit chain does not record never happened (an
+    append that fails rolls it back), and a second click changes and audits nothing."""
     with engine.begin() as conn:
         done = conn.execute(
             update(early_warning)
@@ -453,7 +476,10 @@ def acknowledge(engine: Engine, warning_key: str) -> bool:
             )
             .values(acknowledged_at=utcnow())
         )
-    return done.rowcount == 1
+        if done.rowcount != 1:
+            return False
+        audit.append(conn, actor=actor, action="warning.acknowledged", subject=warning_key)
+    return True
 
 
 def _mark(engine: Engine, warning_id: int, **values: Any) -> None:

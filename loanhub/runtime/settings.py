@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bots.config import LosLogin, PortalLogin
 from connectors.config import AirflowApiConfig, SftpConfig, SmtpConfig, SoapConfig
+from loanhub.flows.reconciliation import ReconciliationPolicy
 from loanhub.flows.warnings import WarningPolicy
 from loanhub.platform.ledger import LedgerSettings
 
@@ -151,6 +152,7 @@ class HubSettings(BaseSettings):
 
     ledger: LedgerSettings = LedgerSettings()
     warnings: WarningPolicy = WarningPolicy()
+    reconciliation: ReconciliationPolicy = ReconciliationPolicy()
     orchestration: OrchestrationSettings = OrchestrationSettings()
     airflow_api: AirflowApiConfig = AirflowApiConfig()
     dashboard: DashboardSettings = DashboardSettings()

@@ -234,6 +234,7 @@ def evaluate(application_nos: list[str], rule_set: str, maker: str) -> list[dict
                 "score": r.score,
                 "rate": r.rate,
                 "tier": r.tier,
+                "round": r.round,
             }
         )
     return requests
@@ -257,6 +258,7 @@ def record_review(
         referral["score"],
         referral["rate"],
         referral["tier"],
+        referral.get("round", 1),  # a referral asked before rounds existed: round 1
     )
     try:
         made = decide.record_review(
@@ -392,9 +394,46 @@ def fetch_and_ingest_extract(business_date: date) -> dict[str, Any] | None:
     )
     if report is None:
         return None
-    if report.state == "REJECTED":
-        raise RuntimeError(f"{report.file} rejected: {report.check.get('rejected')}")
-    return {"file": report.file, "inserted": report.inserted, "updated": report.updated}
+    state = report.state
+    if state == "SKIPPED":  # taken before: what became of it then is what counts
+        earlier = hub.receipts.state(repayments.SOURCE, report.file, report.sha256)
+        state = earlier.value if earlier is not None else state
+    return {
+        "file": report.file,
+        "sha256": report.sha256,
+        "state": state,
+        "inserted": report.inserted,
+        "updated": report.updated,
+        "rejected": report.check.get("rejected"),
+    }
+
+
+class ExtractRejected(RuntimeError):
+    """The night's extract was refused as a whole: the run ends failed (the file is kept, its
+    warning raised and mailed by then)."""
+
+
+def extract_accepted(report: dict[str, Any]) -> dict[str, Any]:
+    """``report``, or ``ExtractRejected`` when the night's file was rejected."""
+    if report.get("state") == "REJECTED":
+        raise ExtractRejected(f"{report['file']} rejected: {report.get('rejected')}")
+    return report
+
+
+def reconcile_extract(business_date: date, report: dict[str, Any] | None = None) -> dict[str, Any]:
+    """After the load: the night's extract against the hub's active loans and its days past
+    due; the totals (what the DAG task returns), each discrepancy raised as a warning."""
+    from loanhub.flows import reconciliation
+
+    if report is not None and report.get("state") == "REJECTED":
+        return {"business_date": business_date.isoformat(), "skipped": "the file was rejected"}
+    hub = Hub.here()
+    recon = reconciliation.reconcile_night(
+        hub.engine, business_date, hub.settings.reconciliation, hub.settings.actor
+    )
+    if recon is None:
+        return {"business_date": business_date.isoformat(), "skipped": "no extract loaded"}
+    return recon.totals()
 
 
 def raise_warnings(as_of: date) -> int:

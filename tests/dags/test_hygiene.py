@@ -13,7 +13,10 @@ ROOT = Path(__file__).resolve().parents[2]
 DAG_FILES = sorted(p for p in (ROOT / "dags").glob("*.py") if p.name != "__init__.py")
 
 # a retried review would ask credit ops the same question twice
-NO_RETRY_BY_DESIGN = {("credit_decision", "credit_ops_review")}
+NO_RETRY_BY_DESIGN = {
+    ("credit_decision", "credit_ops_review"),
+    ("repayment_sync", "extract_accepted"),  # a rejected file stays rejected: no retry helps
+}
 
 PROBE = """
 import socket, sys, time

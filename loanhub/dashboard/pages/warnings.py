@@ -12,7 +12,6 @@ from loanhub.dashboard import charts, figures
 from loanhub.dashboard.deps import CheckedForm, Operator, Render, Settings, Store
 from loanhub.dashboard.state import base_path
 from loanhub.flows import warnings
-from loanhub.platform import audit
 
 router = APIRouter()
 
@@ -49,12 +48,5 @@ def acknowledge(
     warning_key: Annotated[str, Form()],
 ) -> Response:
     """Acknowledge once: a second click (or a stale page) changes and audits nothing."""
-    if warnings.acknowledge(store, warning_key):
-        with store.begin() as conn:
-            audit.append(
-                conn,
-                actor=f"dashboard:{user.name}",
-                action="warning.acknowledged",
-                subject=warning_key,
-            )
+    warnings.acknowledge(store, warning_key, actor=f"dashboard:{user.name}")  # audited in it
     return RedirectResponse(f"{base_path(request)}/warnings", 303)

@@ -16,7 +16,7 @@ from loanhub.cli import app
 GROUPS = {
     "db": {"upgrade", "current"},
     "sim": {"up", "status", "down"},
-    "extract": {"check", "load"},
+    "extract": {"check", "load", "reconcile"},
     "mapping": {"check"},
     "audit": {"verify"},
     "id": {"check"},

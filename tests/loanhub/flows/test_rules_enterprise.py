@@ -154,3 +154,15 @@ def test_a_persons_profile_values_are_what_they_always_were():
     values = condense(person, stored(bureau=BureauFacts("R1", 700, False, 0, Decimal(0), 0)))
     assert not {"party_kind", "years_established", "guarantor_id_number"} & set(values)
     assert values["missing_sources"] == "social_security,core"
+
+
+def test_a_companys_referral_shows_its_own_facts_and_its_guarantor_not_a_persons():
+    from loanhub.flows.decide import referral
+
+    firm = company(guarantor_id_number="11010519491231002X", guarantor_score=640)
+    body = referral(firm, RULES.evaluate(firm)).body
+    assert "企业 company" in body and "guarantees given" in body
+    assert "social security" not in body  # a company has no history at the portal
+    assert "担保人 guarantor" in body and "11010519491231002X" not in body  # masked
+    person = referral(profile(), RULES.evaluate(profile())).body
+    assert "social security" in person and "企业 company" not in person

@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from connectors.smtp import Notifier, message_id_for
 from kernel.failures import FailureKind
 from loanhub.flows import repayments, warnings
+from loanhub.platform import audit
 from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.ledger import WorkItemLedger
 from loanhub.platform.masking import mask_text
@@ -28,16 +29,25 @@ from schemas.types import utcnow
 from tests.connectors.test_smtp import SmtpSim
 
 
-def test_risk_class_hint():
-    classes = HubSettings().warnings.risk_classes
-    assert [warnings.risk_class(d, classes) for d in (0, 1, 90, 91, 181, 400)] == [
-        "正常",
-        "关注",
-        "关注",
-        "次级",
-        "可疑",
-        "损失",
-    ]
+@pytest.mark.parametrize(
+    ("dpd", "expected"),
+    [
+        (0, "正常"),
+        (1, "关注"),  # overdue from the first day: at least 关注
+        (90, "关注"),
+        (91, "次级"),  # more than 90 days
+        (270, "次级"),
+        (271, "可疑"),  # more than 270 days
+        (360, "可疑"),
+        (361, "损失"),  # more than 360 days
+        (1000, "损失"),
+    ],
+)
+def test_the_class_hint_follows_the_2023_rule_at_each_boundary(dpd, expected):
+    policy = HubSettings().warnings
+    assert warnings.risk_class(dpd, policy.risk_classes) == expected
+    assert "商业银行金融资产风险分类办法" in policy.classification_rule
+    assert "2023" in policy.classification_rule
 
 
 def test_nightly_sync_raises_warnings_once_and_mails_them_once(
@@ -311,3 +321,63 @@ def test_one_mail_that_fails_conflicts_or_is_in_doubt_never_stops_the_others(
     assert later["notified"] == 1
     assert later["conflicts"] == 1
     assert warnings.pending(later) is not None  # keys[2] is still in doubt until settled
+
+
+# -- acknowledging, and a rejected extract -----------------------------------------------------
+
+
+def test_an_acknowledgement_and_its_audit_event_are_one_transaction(pg_engine, monkeypatch):
+    (key,) = _seed_warnings(pg_engine, 1)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the audit chain is unavailable")
+
+    monkeypatch.setattr(audit, "append", broken)
+    with pytest.raises(RuntimeError, match="audit chain"):
+        warnings.acknowledge(pg_engine, key, actor="dashboard:otto")
+    with pg_engine.connect() as conn:
+        # the acknowledgement went with the failed audit append: nothing half-done
+        assert conn.execute(select(early_warning.c.acknowledged_at)).scalar_one() is None
+    monkeypatch.undo()
+
+    assert warnings.acknowledge(pg_engine, key, actor="dashboard:otto")
+    assert not warnings.acknowledge(pg_engine, key, actor="dashboard:otto")  # once
+    with pg_engine.connect() as conn:
+        events = conn.execute(
+            select(audit_event.c.actor).where(audit_event.c.action == "warning.acknowledged")
+        ).all()
+    assert events == [("dashboard:otto",)]
+    assert audit.verify(pg_engine).ok
+
+
+def test_a_rejected_extract_is_a_warning_mailed_once_per_file(pg_engine, smtp_sim, tmp_path):
+    from tests.mappings.test_lnrepay import build
+
+    policy = HubSettings(data_dir=tmp_path).warnings
+    receipts = FileReceiptBook(pg_engine)
+    name = "LNREPAY.D261120"
+    counted = repayments.load_extract(pg_engine, build(count=7), name, receipts, tmp_path)
+    assert counted.state == "REJECTED"
+    again = repayments.load_extract(pg_engine, build(count=7), name, receipts, tmp_path)
+    assert again.state == "SKIPPED"  # the same file: taken once, warned once
+    hashed = repayments.load_extract(pg_engine, build(hash_total=1), name, receipts, tmp_path)
+    assert hashed.state == "REJECTED"  # another file under the name: its own warning
+    with pg_engine.connect() as conn:
+        raised = conn.execute(
+            select(early_warning.c.warning_key, early_warning.c.severity).where(
+                early_warning.c.rule == "extract_rejected"
+            )
+        ).all()
+    assert sorted(k for k, _ in raised) == sorted(
+        f"extract_rejected:{name}:{r.sha256}"[:80] for r in (counted, hashed)
+    )
+    assert {s for _, s in raised} == {"HIGH"}
+
+    notifier = Notifier(smtp_sim.config, mask_text)
+    guard = LedgerGuard(WorkItemLedger(pg_engine, owner="notify"))
+    assert warnings.notify(pg_engine, notifier, policy, utcnow(), guard)["notified"] == 2
+    assert warnings.notify(pg_engine, notifier, policy, utcnow(), guard)["notified"] == 0
+    mails = smtp_sim.mails()
+    assert len(mails) == 2
+    assert all(f"extract_rejected {name}" in m["subject"] for m in mails)
+    assert any("trailer counts 7 detail records" in m["body"] for m in mails)

@@ -3,6 +3,7 @@ post changes and audits nothing)."""
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
@@ -63,3 +64,27 @@ def test_an_operator_acknowledges_once(client: TestClient, hub: Hub):
         assert done.headers["location"] == "/warnings"
     assert acknowledged(hub, key) == (1, 1)
     assert f'data-key="{key}"' not in client.get("/warnings").text
+
+
+def test_an_acknowledgement_the_audit_chain_cannot_record_is_not_made(
+    client: TestClient, hub: Hub, monkeypatch
+):
+    """The acknowledgement and its audit event are one transaction: when the append fails,
+    the warning stays open (it is not acknowledged by nobody)."""
+    from loanhub.platform import audit
+
+    seed(hub.store, hub.settings.screen_evidence_dir)
+    key = an_open_warning(hub)
+    token = sign_in(client, "otto")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the audit chain is unavailable")
+
+    monkeypatch.setattr(audit, "append", broken)
+    with pytest.raises(RuntimeError, match="audit chain"):
+        client.post("/warnings/acknowledge", data={"warning_key": key, "csrf": token})
+    monkeypatch.undo()
+    assert acknowledged(hub, key) == (0, 0)
+    done = client.post("/warnings/acknowledge", data={"warning_key": key, "csrf": token})
+    assert done.status_code == 303
+    assert acknowledged(hub, key) == (1, 1)
