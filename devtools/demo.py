@@ -42,6 +42,7 @@ from sqlalchemy import Engine, func, select
 from devtools.aged_loans import age_loans
 from devtools.los_checker import confirm_held
 from devtools.los_list import take_companies, take_waiting
+from devtools.payees import name_waiting_payees
 from devtools.report import summarise, write_html
 from loanhub.flows.reconciliation import reconciled_totals
 from loanhub.flows.waiting import stuck
@@ -278,7 +279,8 @@ def _disburse(run: Run, admin: str) -> None:
     """loan_disbursement while one payee's account is closed at the core (the gateway answers
     AC04: the tranche is rejected with its reason and operations warned), then what an
     operator does once the customer's account is open again: ``loanhub payments repay`` with a
-    note (audited), and the next run pays the new instruction once."""
+    note (audited); an operator also names the new settlement account of each company the core
+    does not know (``payee_account`` items); the next run pays each once."""
     approved = select(func.count()).select_from(decision).where(decision.c.outcome == "APPROVE")
     answered = disbursement.c.status.in_(("ACSC", "RJCT"))
     closed = _first_payee(run.engine)
@@ -294,8 +296,31 @@ def _disburse(run: Run, admin: str) -> None:
         _count(run.engine, approved),
         run.count(select(func.count()).select_from(disbursement).where(answered)),
     )
-    if not closed:
-        return
+    again = _reinstruct_rejected(run, gateway, closed) if closed else []
+    for number in name_waiting_payees(run.engine, admin):
+        again.append(number)
+        run.progress.console.print(
+            f"[yellow]operations is scripted for this demo[/]: {number} has no account at the "
+            "core to pay into (the company does not bank with us yet); ops.demo names its new "
+            "settlement account (`loanhub payments payee ... --note ...`, audited)"
+        )
+    if again:
+        run.dag(
+            "disburse again",
+            "loan_disbursement",
+            {},
+            _count(run.engine, approved),
+            run.count(
+                select(func.count())
+                .select_from(disbursement)
+                .where(disbursement.c.status == "ACSC")
+            ),
+        )
+
+
+def _reinstruct_rejected(run: Run, gateway: str, closed: str) -> list[str]:
+    """The closed account open again, and each rejected tranche re-instructed by an operator
+    with ``loanhub payments repay`` (audited); returns the tranches re-instructed."""
     requests.patch(
         gateway, json={"gateway": {"answer": {"reject_accounts": {closed: None}}}}, timeout=10
     ).raise_for_status()
@@ -318,18 +343,7 @@ def _disburse(run: Run, admin: str) -> None:
             f"(AC04 closed account); ops.demo re-instructs it with `loanhub payments repay "
             f"{e2e} --note ...` once the account is open again"
         )
-    if rejected:
-        run.dag(
-            "disburse again",
-            "loan_disbursement",
-            {},
-            _count(run.engine, approved),
-            run.count(
-                select(func.count())
-                .select_from(disbursement)
-                .where(disbursement.c.status == "ACSC")
-            ),
-        )
+    return list(rejected)
 
 
 def _age_one_loan(run: Run) -> None:
@@ -422,6 +436,11 @@ def _edges(run: Run) -> list[tuple[str, str]]:
             .select_from(disbursement)
             .where(disbursement.c.instruction > 0, disbursement.c.status == "ACSC")
         ).scalar_one()
+        payees = conn.execute(
+            select(func.count())
+            .select_from(audit_event)
+            .where(audit_event.c.action == "payment.payee_named")
+        ).scalar_one()
         watched = conn.execute(
             select(func.count(func.distinct(credit_report.c.application_no)))
             .join(loan, loan.c.application_no == credit_report.c.application_no)
@@ -453,6 +472,7 @@ def _edges(run: Run) -> list[tuple[str, str]]:
         ("applications from companies", str(firms)),
         ("payments rejected by the gateway", str(rejected)),
         ("re-instructed by an operator and paid", str(repaid)),
+        ("payee accounts named by an operator", str(payees)),
         ("loans older than 90 days re-pulled (reason 02)", f"{watched} of {len(run.aged)}"),
         ("work items waiting on nothing", str(len(nothing))),
     ]

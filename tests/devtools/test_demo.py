@@ -41,12 +41,52 @@ def test_the_lifecycle_demo_runs_end_to_end_on_sqlite(airflow_env, tmp_path: Pat
     assert (tmp_path / "var" / "loanhub.db").exists()
     report = (tmp_path / "var" / "report" / "lifecycle.html").read_text()
     assert report.count("<svg") == 5
-    with sqlite3.connect(tmp_path / "var" / "loanhub.db") as db:
+    store = tmp_path / "var" / "loanhub.db"
+    with sqlite3.connect(store) as db:
         paid = {
             r[0] for r in db.execute("SELECT loan_account FROM disbursement WHERE status = 'ACSC'")
         }
         repaid = {r[0] for r in db.execute("SELECT loan_account FROM repayment_installment")}
         warned = {r[0] for r in db.execute("SELECT loan_account FROM early_warning")}
+        firms = db.execute("SELECT count(*) FROM party WHERE kind = 'ENTERPRISE'").fetchone()[0]
+        returned = db.execute("SELECT count(*) FROM decision WHERE outcome = 'RETURN'").fetchone()
+        actions = dict(
+            db.execute(
+                "SELECT action, count(*) FROM audit_event WHERE action IN ('payment.rejected', "
+                "'payment.reinstructed', 'application.returned', 'extract.reconciled') "
+                "GROUP BY action"
+            ).fetchall()
+        )
+        repulled = db.execute(
+            "SELECT count(*) FROM credit_report WHERE query_reason = '02'"
+        ).fetchone()[0]
     # the nightly extracts carry the loans the demo paid out, and only those
     assert repaid == paid
     assert warned <= paid
+    # the lifecycle's edges: companies, a return, a rejected payment re-instructed and paid,
+    # the old loan still re-pulled with reason 02, each night reconciled, nothing left waiting
+    # on nothing (the demo itself fails otherwise; what waits here waits on a person)
+    assert firms >= 3
+    assert returned[0] == 1
+    assert "applications from companies" in out
+    assert "work items waiting on nothing" in out
+    if paid:
+        assert actions.get("payment.rejected") == 1
+        assert actions.get("payment.reinstructed") == 1
+        assert repulled >= 1
+        assert actions.get("extract.reconciled", 0) >= 2
+    check = subprocess.run(
+        [
+            Path(sys.executable).with_name("loanhub"),
+            "items",
+            "check",
+            "--url",
+            f"sqlite:///{store}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "none on nothing" in check.stdout
