@@ -328,10 +328,11 @@ def test_a_returned_application_is_harvested_decided_and_posted_again_once_in_ro
     number = app["application_no"]
     taken_in(pg_engine, app)
     connectors = HubConnectors.build(settings, pg_engine)
-    bureau = BureauInquiries(connectors.bureau, ConsentBook(pg_engine), guard(pg_engine))
+    consents = ConsentBook(pg_engine)
+    bureau = BureauInquiries(connectors.bureau, consents, guard(pg_engine))
     steps = [
         harvest.BureauStep(pg_engine, bureau),
-        harvest.CoreStep(pg_engine, connectors.core, datetime.now(UTC).date()),
+        harvest.CoreStep(pg_engine, connectors.core, datetime.now(UTC).date(), consents),
     ]
 
     def harvested() -> None:
