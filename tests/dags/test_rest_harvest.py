@@ -120,7 +120,7 @@ def test_credit_ops_harvest_and_review_through_the_api(
         "LOANHUB_DATA_DIR": str(tmp_path / "var"),
     }
     UserBook(HubSettings(data_dir=tmp_path / "var").dashboard_users_path).put(
-        "mona", Role.VIEWER, "mona-pw"
+        "mona", Role.VIEWER, "Mona-pass-2026"
     )
     sim.controls({"tax": {"*": {"answer_delay": 12.0}}})  # long enough for the wait to defer
     with (
