@@ -239,17 +239,6 @@ class LocalCluster:
         self.stop()
 
 
-def _dashboard_users() -> None:
-    """A local cluster's dashboard users, like its Airflow users: the name is the password."""
-    from loanhub.dashboard.auth import Role, UserBook
-    from loanhub.runtime.settings import HubSettings
-
-    book = UserBook(HubSettings().dashboard_users_path)
-    for name, role in (("monitor", Role.VIEWER), ("ops", Role.OPERATOR)):
-        if name not in book.names():
-            book.put(name, role, name)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8080)
@@ -278,13 +267,12 @@ def main() -> int:
             flush=True,
         )
     home = Path(os.environ.get("AIRFLOW_HOME", ROOT / "airflow_home")) / "cluster"
-    _dashboard_users()
     cluster = LocalCluster(home, port=args.port).start()
     print(
         f"Airflow UI and API: {cluster.url} (users admin/admin, credit_ops/credit_ops, and the "
         "approvers, each with its name as password: credit_officer/credit_officer, ...); "
-        f"the monitoring dashboard: {cluster.url}/loanhub/ (monitor/monitor as viewer, "
-        "ops/ops as operator); Ctrl-C stops it",
+        f"the monitoring dashboard: {cluster.url}/loanhub/ (signed in as in Airflow; "
+        "credit_ops and admin may acknowledge); Ctrl-C stops it",
         flush=True,
     )
     try:

@@ -4,7 +4,6 @@ Redis and PostgreSQL, the hub's settings by their real names, pools, ports, and 
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 from importlib.metadata import version
@@ -13,7 +12,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from loanhub.cli.dashboard import dashboard_command
 from loanhub.flows.rules import RuleSet
 from loanhub.runtime.settings import HubSettings, LegacyEndpoints
 
@@ -32,7 +30,15 @@ ONE_SHOT = {"airflow-init"}
 
 
 def test_the_stack_has_every_service():
-    assert set(SERVICES) == {"postgres", "redis", "simulators", "dashboard", *AIRFLOW}
+    assert set(SERVICES) == {"postgres", "redis", "simulators", *AIRFLOW}
+
+
+def test_one_user_store_airflows():
+    """The dashboard is served inside Airflow behind Airflow's login: no service of its own
+    and no users of its own made anywhere in the stack."""
+    stack = (ROOT / "docker-compose.yml").read_text(encoding="utf-8")
+    assert "dashboard-user" not in stack
+    assert not any("dashboard" in " ".join(s.get("command") or []) for s in SERVICES.values())
 
 
 @pytest.mark.parametrize("name", sorted(set(SERVICES) - ONE_SHOT))
@@ -48,7 +54,7 @@ def test_every_dependency_waits_for_a_condition(name):
         assert needed in SERVICES, (name, needed)
         expected = "service_completed_successfully" if needed in ONE_SHOT else "service_healthy"
         assert how["condition"] == expected, (name, needed)
-    if name in AIRFLOW or name == "dashboard":
+    if name in AIRFLOW:
         needs = SERVICES[name]["depends_on"]
         assert {"postgres", "redis"} <= set(needs)
         if name not in ONE_SHOT:
@@ -128,11 +134,6 @@ def test_pools_are_the_hubs_and_the_init_imports_them():
 
 def test_ports_agree_with_the_programs():
     assert "8080:8080" in SERVICES["airflow-apiserver"]["ports"]
-    default = inspect.signature(dashboard_command).parameters["port"].default
-    dashboard = SERVICES["dashboard"]
-    assert f"{default}:{default}" in dashboard["ports"]
-    assert dashboard["command"][-1] == str(default)
-    assert str(default) in " ".join(dashboard["healthcheck"]["test"])
     sim = SERVICES["simulators"]
     args = dict(a.removeprefix("--").split("=", 1) for a in sim["command"][1:])
     assert args["advertise"] == "simulators"  # the name the other services reach it by

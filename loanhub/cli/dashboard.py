@@ -1,13 +1,30 @@
 """``loanhub dashboard`` and ``loanhub dashboard-user``: serve the monitoring dashboard on
-its own, and keep the book of who may log in to it (a file of password hashes)."""
+its own, and keep the book of who may log in to it (a file of password hashes). Inside
+Airflow the dashboard has no users of its own: Airflow's auth manager signs people in.
+
+Every change of the book is audited in the store, as ``cli:<the OS user>``."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import getpass
+from typing import Annotated, Any
 
 import typer
 
-from loanhub.cli.common import console, fail, settings
+from loanhub.cli.common import console, engine, fail, settings
+
+
+def _audit(action: str, name: str, after: dict[str, Any] | None = None) -> None:
+    from loanhub.dashboard.auth import audited
+
+    audited(
+        engine(None, migrated=True),
+        actor=f"cli:{getpass.getuser()}",
+        action=action,
+        subject=name,
+        after=after,
+    )
+
 
 app = typer.Typer()  # the top-level ``dashboard`` command, merged into the root
 users_app = typer.Typer(help="Who may log in to the dashboard.", no_args_is_help=True)
@@ -19,7 +36,8 @@ def dashboard_command(
     port: Annotated[int, typer.Option(min=1, max=65535, help="port to listen on")] = 8790,
 ) -> None:
     """Serve the monitoring dashboard on its own (it also runs inside Airflow's API server,
-    under /loanhub, as a plugin). Users come from ``loanhub dashboard-user add``."""
+    under /loanhub, as a plugin, behind Airflow's login). Users come from
+    ``loanhub dashboard-user add``; this login works while Airflow is down."""
     import uvicorn
 
     from loanhub.dashboard.app import create_app
@@ -41,7 +59,8 @@ def dashboard_user_add(
         str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)
     ] = "",
 ) -> None:
-    """Add a user (or change one's role and password); the password is kept as a hash."""
+    """Add a user (or change one's role and password, which ends their open sessions); the
+    password (12 characters or more, three kinds, not the name) is kept as a hash."""
     from loanhub.dashboard.auth import Role, UserBook
 
     try:
@@ -50,20 +69,23 @@ def dashboard_user_add(
         roles = " or ".join(r.value for r in Role)
         raise typer.BadParameter(f"{role!r} is not a role: {roles}", param_hint="--role") from exc
     try:
-        UserBook(settings().dashboard_users_path).put(name, chosen, password)
-    except ValueError as exc:  # an empty name or password
+        new = UserBook(settings().dashboard_users_path).put(name, chosen, password)
+    except ValueError as exc:  # an empty name, a weak password
         fail(str(exc))
+    action = "dashboard.user_added" if new else "dashboard.user_changed"
+    _audit(action, name, {"role": chosen.value, "sessions": "ended"})
     console.print(f"{name}: {role}")
 
 
 @users_app.command("remove")
 def dashboard_user_remove(name: str) -> None:
-    """Remove a user; their open sessions end with their next request."""
+    """Remove a user; their open sessions end with them."""
     from loanhub.dashboard.auth import UserBook
 
     if not UserBook(settings().dashboard_users_path).remove(name):
         console.print(f"[red]no user {name}[/]")
         raise typer.Exit(1)
+    _audit("dashboard.user_removed", name)
     console.print(f"removed {name}")
 
 

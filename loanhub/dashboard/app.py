@@ -2,10 +2,13 @@
 
 Runs on its own (``loanhub dashboard``) or inside Airflow's API server as a plugin's
 ``fastapi_apps`` entry (``dags/support/plugin.py``); links are built from the mount point, so
-both work unchanged. The routes live in ``loanhub.dashboard.pages``, one router per page, and
-take what they share through the dependencies of ``loanhub.dashboard.deps``: every page needs a
-login, and everything rendered passes through ``mask_text`` on its way into the HTML, charts
-included (``loanhub.dashboard.rendering``), so no template can leak an ID.
+both work unchanged. Who is signed in is the identity provider's answer
+(``loanhub.dashboard.identity``): the standalone dashboard's own login by default, Airflow's
+auth manager when the plugin builds the app. The routes live in ``loanhub.dashboard.pages``,
+one router per page, and take what they share through the dependencies of
+``loanhub.dashboard.deps``: every page needs a signed-in user, and everything rendered
+passes through ``mask_text`` on its way into the HTML, charts included
+(``loanhub.dashboard.rendering``), so no template can leak an ID.
 """
 
 from __future__ import annotations
@@ -13,24 +16,31 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from loanhub.dashboard.deps import LoginRequired, to_login
-from loanhub.dashboard.pages import ROUTERS
+from loanhub.dashboard.identity import IdentityProvider, LocalLogin
+from loanhub.dashboard.pages import ROUTERS, login
 from loanhub.dashboard.rendering import environment
 from loanhub.dashboard.state import Dashboard
 from loanhub.runtime.settings import HubSettings
 
 
 def create_app(
-    settings: HubSettings | None = None, *, airflow_db_url: str | None = None
+    settings: HubSettings | None = None,
+    *,
+    airflow_db_url: str | None = None,
+    identity: IdentityProvider | None = None,
 ) -> FastAPI:
-    """The dashboard app. Nothing is opened here (no DB, no file): the first request does."""
+    """The dashboard app. Nothing is opened here (no DB, no file): the first request does.
+    ``identity``: who signs people in; unset, the dashboard's own login (``LocalLogin``)."""
     settings = settings or HubSettings()
-    board = Dashboard(settings, airflow_db_url or settings.airflow_db_url)
+    identity = identity or LocalLogin()
+    board = Dashboard(settings, airflow_db_url or settings.airflow_db_url, identity)
     app = FastAPI(title="loanhub dashboard", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.dashboard = board
     app.state.templates = environment(board.zone)
     app.add_exception_handler(LoginRequired, to_login)
     for router in ROUTERS:
-        app.include_router(router)
+        if router is not login.router or identity.local_login:
+            app.include_router(router)
     return app
 
 

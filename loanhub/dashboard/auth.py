@@ -1,25 +1,35 @@
-"""Who may look at the dashboard: its own users and roles, because Airflow does not protect
-the endpoints of a plugin's FastAPI app.
+"""The standalone dashboard's own users (``loanhub dashboard``, which must work while Airflow
+is down); inside Airflow the dashboard trusts Airflow's auth manager instead
+(``loanhub.dashboard.identity``) and none of this is used.
 
 Two roles: ``viewer`` sees every page (masked); ``operator`` may also open evidence and
-acknowledge warnings. Passwords are kept as scrypt hashes in a JSON file owner-only; the
-session cookie is signed with a secret from the settings or, unset, one made on first use
-beside the store.
+acknowledge warnings. Passwords are kept as scrypt hashes in a JSON file owner-only and must
+pass ``password_problem``; each login opens a server-side session kept beside the hash, so a
+logout ends it and a password change ends them all. ``LoginGuard`` locks a user, and an
+address, out after repeated failures. The session cookie is signed with a secret from the
+settings or, unset, one made on first use beside the store.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import hashlib
 import hmac
 import json
 import os
 import secrets
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
+from sqlalchemy import Engine
+
+from loanhub.platform import audit
 from loanhub.runtime.settings import HubSettings
 
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
@@ -62,35 +72,85 @@ def password_matches(password: str, stored: str) -> bool:
 _DECOY = hash_password(secrets.token_urlsafe(16))
 
 
+MIN_PASSWORD_LENGTH = 12
+SESSION_SECONDS = 8 * 3600
+
+
+def password_problem(name: str, password: str) -> str | None:
+    """Why ``password`` will not do for ``name`` (None: it will): at least 12 characters, of
+    three kinds of lower case, upper case, digits and others, and not the user's name."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return f"a password needs at least {MIN_PASSWORD_LENGTH} characters"
+    kinds = [str.islower, str.isupper, str.isdigit, lambda c: not c.isalnum()]
+    if sum(any(kind(c) for c in password) for kind in kinds) < 3:
+        return "a password needs three of: lower case, upper case, digits, other characters"
+    if name and name.casefold() in password.casefold():
+        return "a password must not contain the user's name"
+    return None
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One writer at a time for a JSON file of this module (several processes may serve)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(f".{path.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
+    os.chmod(temp, 0o600)
+    temp.replace(path)
+
+
 class UserBook:
-    """The users file: ``{"name": {"role": "viewer", "password": "scrypt$…"}}``."""
+    """The users file: ``{"name": {"role": "viewer", "password": "scrypt$…",
+    "sessions": {"<id>": <expiry epoch>}}}``."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def _read(self) -> dict[str, dict[str, str]]:
-        if not self.path.exists():
-            return {}
-        return json.loads(self.path.read_text(encoding="utf-8"))
+    def _read(self) -> dict[str, dict[str, Any]]:
+        return _read_json(self.path)
 
-    def put(self, name: str, role: Role, password: str) -> None:
-        """Add the user, or change their role and password."""
+    def _update(self, change: Callable[[dict[str, dict[str, Any]]], Any]) -> Any:
+        with _locked(self.path):
+            users = self._read()
+            result = change(users)
+            _write_json(self.path, users)
+            return result
+
+    def put(self, name: str, role: Role, password: str) -> bool:
+        """Add the user, or change their role and password; a new password ends every open
+        session of the user (a role change applies to them at their next request). True if
+        the user is new. ``ValueError`` for a weak password."""
         if not name or not password:
             raise ValueError("a user needs a name and a password")
-        users = self._read()
-        users[name] = {"role": role.value, "password": hash_password(password)}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        temp.write_text(json.dumps(users, indent=1, sort_keys=True), encoding="utf-8")
-        os.chmod(temp, 0o600)
-        temp.replace(self.path)
+        problem = password_problem(name, password)
+        if problem:
+            raise ValueError(problem)
+
+        def change(users: dict[str, dict[str, Any]]) -> bool:
+            before = users.get(name)
+            same = before is not None and password_matches(password, before["password"])
+            sessions = before.get("sessions", {}) if same and before else {}
+            users[name] = {
+                "role": role.value,
+                "password": before["password"] if same and before else hash_password(password),
+                "sessions": sessions,  # a new password ends every session; a role change none
+            }
+            return before is None
+
+        return self._update(change)
 
     def remove(self, name: str) -> bool:
-        users = self._read()
-        if users.pop(name, None) is None:
-            return False
-        self.path.write_text(json.dumps(users, indent=1, sort_keys=True), encoding="utf-8")
-        return True
+        return self._update(lambda users: users.pop(name, None) is not None)
 
     def names(self) -> dict[str, Role]:
         return {name: Role(u["role"]) for name, u in sorted(self._read().items())}
@@ -100,6 +160,74 @@ class UserBook:
         entry = self._read().get(name)
         ok = password_matches(password, entry["password"] if entry else _DECOY)
         return User(name, Role(entry["role"])) if ok and entry else None
+
+    def open_session(self, name: str) -> str:
+        """A new session of ``name`` (expired ones are dropped on the way); its id."""
+        sid = secrets.token_urlsafe(24)
+        now = time.time()
+
+        def change(users: dict[str, dict[str, Any]]) -> None:
+            kept = {s: t for s, t in users[name].get("sessions", {}).items() if t > now}
+            users[name]["sessions"] = kept | {sid: now + SESSION_SECONDS}
+
+        self._update(change)
+        return sid
+
+    def session_user(self, name: str, sid: str) -> User | None:
+        """The user of an open session, with their role as it is now; None when the session
+        was ended (logout, new password), has expired or its user is gone."""
+        entry = self._read().get(name)
+        if not entry or entry.get("sessions", {}).get(sid, 0) <= time.time():
+            return None
+        return User(name, Role(entry["role"]))
+
+    def close_session(self, name: str, sid: str) -> None:
+        def change(users: dict[str, dict[str, Any]]) -> None:
+            if name in users:
+                users[name].get("sessions", {}).pop(sid, None)
+
+        self._update(change)
+
+
+class LoginGuard:
+    """Failed logins counted per user and per address over a window; ``limit`` failures in
+    it lock the user (or the address) out for the window's length, and while locked no
+    password is even checked. Kept in a file beside the users file so every process serving
+    the dashboard, and a restart, see the same counts."""
+
+    def __init__(self, path: Path, *, user_limit: int, address_limit: int, minutes: int) -> None:
+        self.path = path
+        self.limits = {"user": user_limit, "address": address_limit}
+        self.seconds = minutes * 60
+
+    def locked(self, keys: list[str]) -> str | None:
+        """The first of ``keys`` (``user:NAME``, ``address:IP``) that is locked out now."""
+        until = _read_json(self.path).get("locked", {})
+        now = time.time()
+        return next((k for k in keys if until.get(k, 0) > now), None)
+
+    def failed(self, keys: list[str]) -> list[str]:
+        """Count a failure against each key; the keys this failure locked out."""
+        now = time.time()
+        with _locked(self.path):
+            state = _read_json(self.path)
+            failures, until = state.setdefault("failures", {}), state.setdefault("locked", {})
+            newly = []
+            for key in keys:
+                recent = [t for t in failures.get(key, []) if t > now - self.seconds] + [now]
+                failures[key] = recent
+                if len(recent) >= self.limits[key.split(":", 1)[0]] and until.get(key, 0) <= now:
+                    until[key] = now + self.seconds
+                    newly.append(key)
+            _write_json(self.path, state)
+        return newly
+
+    def succeeded(self, user_key: str) -> None:
+        """A good login forgets the user's failures (the address keeps its count)."""
+        with _locked(self.path):
+            state = _read_json(self.path)
+            state.get("failures", {}).pop(user_key, None)
+            _write_json(self.path, state)
 
 
 def session_secret(settings: HubSettings) -> str:
@@ -117,3 +245,12 @@ def session_secret(settings: HubSettings) -> str:
             os.link(temp, path)  # the first writer wins
         temp.unlink()
     return path.read_text(encoding="utf-8").strip()
+
+
+def audited(
+    engine: Engine, *, actor: str, action: str, subject: str, after: dict[str, Any] | None = None
+) -> None:
+    """One audit event of the login or the users file, in a transaction of its own (the
+    change it records is in the users file, not in the store)."""
+    with engine.begin() as conn:
+        audit.append(conn, actor=actor, action=action, subject=subject, after=after)

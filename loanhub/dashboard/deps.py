@@ -1,24 +1,25 @@
-"""The routes' FastAPI dependencies: the app's state, the signed-in user and the role rule,
-the CSRF check of posted forms, and the page renderer.
+"""The routes' FastAPI dependencies: the app's state, the signed-in user (from the app's
+identity provider, ``loanhub.dashboard.identity``) and the role rule, the CSRF check of
+posted forms, and the page renderer.
 
 Every page route takes ``Render`` (which needs a signed-in ``Viewer``, so no page renders for
-an anonymous request: it is sent to the login page); operator-only routes add ``Operator``;
-every form post takes ``CheckedForm`` after its user, so a stale or forged form is refused
-before it does anything.
+an anonymous request: the identity provider refuses it, with its login page or 401);
+operator-only routes add ``Operator``; every form post takes ``CheckedForm`` after its user,
+so a stale or forged form is refused before it does anything.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import Depends, Form, HTTPException, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment
 from sqlalchemy import Engine
 
-from loanhub.dashboard.auth import Role, User, same_secret
+from loanhub.dashboard.auth import Role, same_secret
+from loanhub.dashboard.identity import SignedIn
 from loanhub.dashboard.rendering import PAGES
 from loanhub.dashboard.state import Dashboard, base_path
 from loanhub.runtime.settings import HubSettings
@@ -28,10 +29,9 @@ class LoginRequired(Exception):
     """Raised by ``viewer`` for an anonymous request; ``to_login`` answers it."""
 
 
-def to_login(request: Request, exc: Exception) -> RedirectResponse:
-    """The exception handler for ``LoginRequired``: to the login page, back here after."""
-    wanted = request.url.path
-    return RedirectResponse(f"{base_path(request)}/login?next={quote(wanted)}", status_code=303)
+def to_login(request: Request, exc: Exception) -> Response:
+    """The exception handler for ``LoginRequired``: as the identity provider refuses."""
+    return request.app.state.dashboard.identity.refuse(request)
 
 
 def dashboard(request: Request) -> Dashboard:
@@ -63,36 +63,48 @@ def settings(board: Board) -> HubSettings:
 Settings = Annotated[HubSettings, Depends(settings)]
 
 
-def viewer(request: Request, board: Board) -> User:
-    """Any logged-in user; anonymous requests are sent to the login page."""
-    user = board.user(request)
-    if user is None:
+async def viewer(request: Request, board: Board) -> SignedIn:
+    """Any signed-in user; anonymous requests are refused as the identity provider says."""
+    found = await board.identity.signed_in(request)
+    if found is None:
         raise LoginRequired
-    return user
+    return found
 
 
-Viewer = Annotated[User, Depends(viewer)]
+Viewer = Annotated[SignedIn, Depends(viewer)]
 
 
-def operator(user: Viewer) -> User:
-    if not user.role.allows(Role.OPERATOR):
+def operator(who: Viewer) -> SignedIn:
+    if not who.user.role.allows(Role.OPERATOR):
         raise HTTPException(403, "operators only")
-    return user
+    return who
 
 
-Operator = Annotated[User, Depends(operator)]
+Operator = Annotated[SignedIn, Depends(operator)]
 
 
-def checked_form(request: Request, board: Board, csrf: Annotated[str, Form()] = "") -> str:
-    """The form's CSRF token, if it is the one in this session's cookie (the forms carry it
-    as a hidden field; another site can post a form but cannot read the cookie)."""
-    expected = board.session(request).get("csrf", "")
-    if not expected or not same_secret(csrf, expected):
+def _same_csrf(sent: str, expected: str) -> None:
+    if not expected or not same_secret(sent, expected):
         raise HTTPException(403, "the form is stale: reload the page")
+
+
+def checked_form(who: Viewer, csrf: Annotated[str, Form()] = "") -> str:
+    """The form's CSRF token, if it is the one bound to this sign-in (the forms carry it as a
+    hidden field; another site can post a form but cannot read the page or the cookie)."""
+    _same_csrf(csrf, who.csrf)
     return csrf
 
 
 CheckedForm = Annotated[str, Depends(checked_form)]
+
+
+def login_form_token(request: Request, board: Board, csrf: Annotated[str, Form()] = "") -> str:
+    """The login form's CSRF token, the one of the pre-login cookie (nobody is known yet)."""
+    _same_csrf(csrf, board.session(request).get("csrf", ""))
+    return csrf
+
+
+LoginForm = Annotated[str, Depends(login_form_token)]
 
 
 @dataclass(frozen=True)
@@ -103,22 +115,23 @@ class Renderer:
     request: Request
     board: Dashboard
     templates: Environment
-    user: User
+    who: SignedIn
 
     def __call__(self, template: str, **values: Any) -> HTMLResponse:
         body = self.templates.get_template(template).render(
             base=base_path(self.request),
-            user=self.user,
+            user=self.who.user,
+            local_login=self.board.identity.local_login,
             pages=PAGES,
-            csrf=self.board.session(self.request).get("csrf", ""),
+            csrf=self.who.csrf,
             zone=self.board.settings.timezone,
             **values,
         )
         return HTMLResponse(body)
 
 
-def renderer(request: Request, board: Board, templates: Templates, user: Viewer) -> Renderer:
-    return Renderer(request, board, templates, user)
+def renderer(request: Request, board: Board, templates: Templates, who: Viewer) -> Renderer:
+    return Renderer(request, board, templates, who)
 
 
 Render = Annotated[Renderer, Depends(renderer)]

@@ -1,9 +1,12 @@
 """What every route shares, kept on ``app.state``: the settings, the engines (made on first use,
-not at import, so building the app opens nothing), the users file and the signed session."""
+not at import, so building the app opens nothing), who signs people in (the identity provider
+of ``loanhub.dashboard.identity``), the users file and the login guard of the standalone
+login, and the signed cookie."""
 
 from __future__ import annotations
 
 from functools import cached_property
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from fastapi import Request, Response
@@ -11,12 +14,14 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import Engine
 
 from loanhub.dashboard import figures
-from loanhub.dashboard.auth import User, UserBook, session_secret
+from loanhub.dashboard.auth import SESSION_SECONDS, LoginGuard, UserBook, session_secret
 from loanhub.platform.db import open_store
 from loanhub.runtime.settings import HubSettings
 
+if TYPE_CHECKING:
+    from loanhub.dashboard.identity import IdentityProvider
+
 COOKIE = "loanhub_session"
-SESSION_SECONDS = 8 * 3600
 
 
 def base_path(request: Request) -> str:
@@ -28,10 +33,20 @@ def base_path(request: Request) -> str:
 class Dashboard:
     """The app's state: one per app, shared by every request."""
 
-    def __init__(self, settings: HubSettings, airflow_db_url: str | None) -> None:
+    def __init__(
+        self, settings: HubSettings, airflow_db_url: str | None, identity: IdentityProvider
+    ) -> None:
         self.settings = settings
         self.airflow_db_url = airflow_db_url
+        self.identity = identity
         self.users = UserBook(settings.dashboard_users_path)
+        login = settings.dashboard
+        self.guard = LoginGuard(
+            settings.dashboard_users_path.with_name("dashboard-logins.json"),
+            user_limit=login.lockout_user_failures,
+            address_limit=login.lockout_address_failures,
+            minutes=login.lockout_minutes,
+        )
         self.zone = ZoneInfo(settings.timezone)
 
     @cached_property
@@ -55,13 +70,6 @@ class Dashboard:
             return self.signer.loads(raw, max_age=SESSION_SECONDS)
         except BadSignature:
             return {}
-
-    def user(self, request: Request) -> User | None:
-        """The session's user, as the users file has them now (a removed user is logged out,
-        a changed role applies at once)."""
-        name = self.session(request).get("user")
-        role = self.users.names().get(name) if name else None
-        return User(name, role) if name and role else None
 
     def set_session(self, response: Response, request: Request, data: dict[str, str]) -> None:
         """Sign ``data`` into the cookie: script-proof, same-site only, scoped to the mount."""

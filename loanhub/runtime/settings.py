@@ -99,6 +99,15 @@ class DashboardSettings(BaseModel):
     metrics_token: SecretStr | None = Field(
         default=None, description="bearer token Prometheus sends to /metrics; unset: open"
     )
+    lockout_user_failures: int = Field(
+        default=5, ge=1, description="failed logins of one user that lock that user out"
+    )
+    lockout_address_failures: int = Field(
+        default=20, ge=1, description="failed logins from one address that lock it out"
+    )
+    lockout_minutes: int = Field(
+        default=15, ge=1, description="the window failures are counted in, and the lock-out"
+    )
 
 
 class RetentionSettings(BaseModel):

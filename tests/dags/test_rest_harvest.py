@@ -28,9 +28,7 @@ from connectors.config import AirflowApiConfig
 from devtools.cluster import LocalCluster
 from devtools.scratch import scratch_database
 from devtools.synthetic import los_intake
-from loanhub.dashboard.auth import Role, UserBook
 from loanhub.flows.intake import load_applicants
-from loanhub.runtime.settings import HubSettings
 from schemas.tables import applicant_profile, decision
 
 LOANHUB = Path(sys.executable).with_name("loanhub")
@@ -76,25 +74,19 @@ def wait_for_reviews(air: LocalCluster, run_id: str, approvers: list[str]) -> di
 
 
 def look_at_the_dashboard_inside_airflow(air: LocalCluster) -> dict[str, str]:
-    """The plugin's pages, served by Airflow's own API server under /loanhub, behind the
-    dashboard's login; returns the pages' HTML."""
-    browser = requests.Session()
-    anonymous = browser.get(f"{air.url}/loanhub/sources", allow_redirects=False, timeout=30)
-    assert anonymous.status_code == 303
-    assert anonymous.headers["location"] == "/loanhub/login?next=/loanhub/sources"
-    form = browser.get(f"{air.url}/loanhub/login?next=/loanhub/sources", timeout=30)
-    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text)[1]
-    pages = {}
-    signed_in = browser.post(
-        f"{air.url}/loanhub/login",
-        data={"username": "mona", "password": "mona-pw", "csrf": csrf, "next": "/loanhub/sources"},
-        timeout=30,
-    )
-    pages["sources"] = signed_in.text
-    pages["overview"] = browser.get(f"{air.url}/loanhub/", timeout=30).text
+    """The plugin's pages, served by Airflow's own API server under /loanhub, behind Airflow's
+    login only (no second one); returns the pages' HTML."""
+    anonymous = requests.get(f"{air.url}/loanhub/sources", allow_redirects=False, timeout=30)
+    assert anonymous.status_code == 401
     token = requests.post(
         f"{air.url}/auth/token", json={"username": "admin", "password": "admin"}, timeout=30
     ).json()["access_token"]
+    browser = requests.Session()
+    browser.headers["Authorization"] = f"Bearer {token}"
+    pages = {
+        "sources": browser.get(f"{air.url}/loanhub/sources", timeout=30).text,
+        "overview": browser.get(f"{air.url}/loanhub/", timeout=30).text,
+    }
     plugins = requests.get(
         f"{air.url}/api/v2/plugins", headers={"Authorization": f"Bearer {token}"}, timeout=30
     ).json()["plugins"]
@@ -119,9 +111,6 @@ def test_credit_ops_harvest_and_review_through_the_api(
         "LOANHUB_SIM_DIR": str(sim_dir),
         "LOANHUB_DATA_DIR": str(tmp_path / "var"),
     }
-    UserBook(HubSettings(data_dir=tmp_path / "var").dashboard_users_path).put(
-        "mona", Role.VIEWER, "mona-pw"
-    )
     sim.controls({"tax": {"*": {"answer_delay": 12.0}}})  # long enough for the wait to defer
     with (
         scratch_database() as metadata_url,

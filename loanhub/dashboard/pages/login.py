@@ -1,6 +1,12 @@
-"""Logging in and out. The login form gets a CSRF token before anyone is known (a session
-with only ``csrf`` in it); logging in replaces the session, token included, so a token seen
-before the login is worth nothing after it."""
+"""Logging in and out of the standalone dashboard (inside Airflow these routes are not served:
+Airflow signs people in). The login form gets a CSRF token before anyone is known (a cookie
+with only ``csrf`` in it); logging in opens a server-side session and replaces the cookie, so
+a token seen before the login is worth nothing after it.
+
+Every login, failure, lock-out and logout is audited; a user or an address with too many
+recent failures is locked out (``loanhub.dashboard.auth.LoginGuard``) before any password is
+checked, so guessing on costs the guesser nothing but time.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +14,16 @@ import secrets
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from loanhub.dashboard.deps import Board, CheckedForm, Templates, checked_form, viewer
+from loanhub.dashboard.auth import audited
+from loanhub.dashboard.deps import Board, CheckedForm, LoginForm, Templates, Viewer
 from loanhub.dashboard.state import base_path
 
 router = APIRouter()
+
+LOCKED = "Too many failed logins: try again later."
 
 
 def _local(request: Request, wanted: str) -> str:
@@ -44,8 +53,8 @@ def login_form(
     request: Request, board: Board, templates: Templates, next: str = ""
 ) -> HTMLResponse:
     session = board.session(request)
-    if "csrf" not in session:
-        session = {"csrf": secrets.token_urlsafe(24)}
+    if "csrf" not in session:  # a signed-in session stays signed in
+        session = {**session, "csrf": secrets.token_urlsafe(24)}
     response = _login_page(request, templates, next, session["csrf"])
     board.set_session(response, request, session)
     return response
@@ -56,23 +65,62 @@ def login(
     request: Request,
     board: Board,
     templates: Templates,
-    csrf: CheckedForm,
+    csrf: LoginForm,
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
     next: Annotated[str, Form()] = "",
 ) -> Response:
+    address = request.client.host if request.client else "unknown"
+    keys = [f"user:{username}", f"address:{address}"]
+    where = {"address": address}
+    locked = board.guard.locked(keys)
+    if locked:
+        audited(
+            board.engine,
+            actor=keys[1],
+            action="dashboard.login_refused",
+            subject=username,
+            after={**where, "locked": locked},
+        )
+        return _login_page(request, templates, next, csrf, LOCKED, 429)
     user = board.users.check(username, password)
     if user is None:
-        time.sleep(0.5)  # a guess costs time
+        audited(
+            board.engine,
+            actor=keys[1],
+            action="dashboard.login_failed",
+            subject=username,
+            after=where,
+        )
+        for key in board.guard.failed(keys):
+            audited(
+                board.engine,
+                actor="dashboard",
+                action="dashboard.locked_out",
+                subject=key,
+                after={"minutes": board.settings.dashboard.lockout_minutes},
+            )
+        time.sleep(0.2)  # a guess costs time
         return _login_page(request, templates, next, csrf, "Unknown user or wrong password.", 401)
+    board.guard.succeeded(keys[0])
+    sid = board.users.open_session(user.name)
+    audited(
+        board.engine,
+        actor=f"dashboard:{user.name}",
+        action="dashboard.login",
+        subject=user.name,
+        after=where,
+    )
     response = RedirectResponse(_local(request, next) or f"{base_path(request)}/", 303)
-    board.set_session(response, request, {"user": user.name, "csrf": secrets.token_urlsafe(24)})
+    board.set_session(response, request, {"user": user.name, "sid": sid})
     return response
 
 
-@router.post("/logout", dependencies=[Depends(viewer), Depends(checked_form)])
-def logout(request: Request, board: Board) -> Response:
-    """Signed in and the form is this session's (else to the login page, or 403)."""
+@router.post("/logout")
+def logout(request: Request, board: Board, who: Viewer, csrf: CheckedForm) -> Response:
+    """Ends this session in the users file (a copy of the cookie is worth nothing after)."""
+    board.users.close_session(who.user.name, board.session(request)["sid"])
+    audited(board.engine, actor=who.actor, action="dashboard.logout", subject=who.user.name)
     response = RedirectResponse(f"{base_path(request)}/login", 303)
     board.end_session(response, request)
     return response

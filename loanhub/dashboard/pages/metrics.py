@@ -13,13 +13,13 @@ from loanhub.dashboard.metrics import exposition
 router = APIRouter()
 
 
-def scraper_or_person(request: Request, board: Board) -> None:
+async def scraper_or_person(request: Request, board: Board) -> None:
     """Prometheus scrapes with the bearer token; a logged-in person may look too. Without a
     configured token anyone may scrape (the compose network is the fence then)."""
     token = board.settings.dashboard.metrics_token
     sent = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
     allowed = token is None or (sent and same_secret(sent, token.get_secret_value()))
-    if not allowed and board.user(request) is None:
+    if not allowed and await board.identity.signed_in(request) is None:
         raise HTTPException(401, "bearer token required", {"WWW-Authenticate": "Bearer"})
 
 

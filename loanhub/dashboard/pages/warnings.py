@@ -42,11 +42,11 @@ def warnings_page(render: Render, store: Store, settings: Settings) -> HTMLRespo
 @router.post("/warnings/acknowledge")
 def acknowledge(
     request: Request,
-    user: Operator,
+    who: Operator,
     csrf: CheckedForm,
     store: Store,
     warning_key: Annotated[str, Form()],
 ) -> Response:
     """Acknowledge once: a second click (or a stale page) changes and audits nothing."""
-    warnings.acknowledge(store, warning_key, actor=f"dashboard:{user.name}")  # audited in it
+    warnings.acknowledge(store, warning_key, actor=who.actor)  # audited in it
     return RedirectResponse(f"{base_path(request)}/warnings", 303)

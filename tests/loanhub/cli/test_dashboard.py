@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from loanhub.cli import app
@@ -11,20 +12,39 @@ from tests.loanhub.cli.refusals import assert_refused
 runner = CliRunner()
 
 
+PASSWORD = "Strong-pass-4242"
+
+
 @pytest.fixture
-def book(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def book(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_url: str, pg_engine: Engine) -> Path:
     monkeypatch.setenv("LOANHUB_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LOANHUB_DATABASE_URL", pg_url)  # where the changes are audited
     return tmp_path
 
 
-def test_add_list_remove(book: Path) -> None:
-    added = runner.invoke(
-        app, ["dashboard-user", "add", "li", "--role", "operator"], input="pw\npw\n"
-    )
+def test_add_list_remove_each_audited(book: Path, pg_engine: Engine) -> None:
+    typed = f"{PASSWORD}\n{PASSWORD}\n"
+    added = runner.invoke(app, ["dashboard-user", "add", "li", "--role", "operator"], input=typed)
     assert added.exit_code == 0, added.output
     assert "li  operator" in runner.invoke(app, ["dashboard-user", "list"]).output
+    again = ["dashboard-user", "add", "li", "--password", "Other-pass-4242"]
+    assert runner.invoke(app, again).exit_code == 0
     assert runner.invoke(app, ["dashboard-user", "remove", "li"]).exit_code == 0
     assert_refused(runner.invoke(app, ["dashboard-user", "remove", "li"]), 1, "no user li")
+    with pg_engine.connect() as conn:
+        rows = conn.execute(text("SELECT actor, action, subject FROM audit_event ORDER BY seq"))
+        found = [(actor.split(":")[0], action, subject) for actor, action, subject in rows]
+    assert found == [
+        ("cli", "dashboard.user_added", "li"),
+        ("cli", "dashboard.user_changed", "li"),
+        ("cli", "dashboard.user_removed", "li"),
+    ]
+
+
+def test_a_weak_password_is_refused(book: Path) -> None:
+    weak = ["dashboard-user", "add", "li", "--password", "li-password"]
+    assert_refused(runner.invoke(app, weak), 1, "at least 12 characters")
+    assert "li" not in runner.invoke(app, ["dashboard-user", "list"]).output
 
 
 def test_an_unknown_role_and_an_empty_password_are_refused(book: Path) -> None:

@@ -23,7 +23,7 @@ from tests.conftest import truncate
 from tests.loanhub.dashboard.seed import World, seed
 
 RUN_PREFIX = "dashboard_seed__"
-PASSWORDS = {"vera": "viewer-pw", "otto": "operator-pw"}
+PASSWORDS = {"vera": "Viewer-pass-2026", "otto": "Operator-pass-2026"}
 
 
 @dataclass

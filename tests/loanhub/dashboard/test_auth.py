@@ -9,26 +9,26 @@ from loanhub.runtime.settings import HubSettings
 
 def test_passwords_are_kept_hashed_and_checked(tmp_path: Path):
     book = UserBook(tmp_path / "users.json")
-    book.put("otto", Role.OPERATOR, "s3cret")
+    book.put("otto", Role.OPERATOR, "S3cret-pass-word")
     kept = (tmp_path / "users.json").read_text()
-    assert "s3cret" not in kept
+    assert "S3cret-pass-word" not in kept
     assert "scrypt$" in kept
     assert stat.S_IMODE((tmp_path / "users.json").stat().st_mode) == 0o600
-    assert book.check("otto", "s3cret").role is Role.OPERATOR
+    assert book.check("otto", "S3cret-pass-word").role is Role.OPERATOR
     assert book.check("otto", "wrong") is None
-    assert book.check("nobody", "s3cret") is None
+    assert book.check("nobody", "S3cret-pass-word") is None
 
 
 def test_roles_change_and_users_go(tmp_path: Path):
     book = UserBook(tmp_path / "users.json")
-    book.put("vera", Role.VIEWER, "pw")
+    book.put("vera", Role.VIEWER, "First-pass-1x")
     assert not Role.VIEWER.allows(Role.OPERATOR)
-    book.put("vera", Role.OPERATOR, "pw2")
+    book.put("vera", Role.OPERATOR, "Second-pass-2")
     assert book.names() == {"vera": Role.OPERATOR}
-    assert book.check("vera", "pw") is None
+    assert book.check("vera", "First-pass-1x") is None
     assert book.remove("vera")
     assert not book.remove("vera")
-    assert book.check("vera", "pw2") is None
+    assert book.check("vera", "Second-pass-2") is None
 
 
 def test_the_session_secret_is_made_once_and_kept_private(tmp_path: Path):
