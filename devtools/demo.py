@@ -507,7 +507,8 @@ def _summary(settings: HubSettings, run: Run, admin: str, home: Path, began: flo
     )
     console.print(
         "the monitoring dashboard over this run: `loanhub dashboard-user add NAME --role "
-        f"viewer`, then `LOANHUB_AIRFLOW_DB_URL=sqlite:///{home / 'airflow.db'} "
+        "viewer` (a password of 12+ characters of three kinds), then "
+        f"`LOANHUB_AIRFLOW_DB_URL=sqlite:///{home / 'airflow.db'} "
         ".venv/bin/loanhub dashboard` and http://127.0.0.1:8790/"
     )
 
