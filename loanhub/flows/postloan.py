@@ -33,7 +33,6 @@ from loanhub.flows import harvest, warnings
 from loanhub.platform.consents import ConsentBook
 from schemas.lending import EarlyWarning, WarningSeverity
 from schemas.tables import application, loan
-from schemas.types import utcnow
 
 POST_LOAN = "02"  # the bureau's post-loan management code; the hub's post-loan reason for all
 WATCHED_SCOPES = ("BUREAU", "TAX", "SOCIAL_SECURITY")  # what the re-pull calls
@@ -170,19 +169,17 @@ def repull(
     application_nos: list[str],
     own_institution: str,
     policy: warnings.WarningPolicy | None = None,
-    today: date | None = None,
+    *,
+    today: date,
 ) -> int:
     """All of it, in one go (the DAG runs the three steps in their pools): the warnings raised,
     post-loan consents about to lapse included. A source that failed for some applicants does
-    not stop the other source or the warnings (they are drawn from what is stored)."""
+    not stop the other source or the warnings (they are drawn from what is stored). ``today``
+    is the bank's day."""
     policy = policy or warnings.WarningPolicy()
     repull_bureau(engine, bureau, application_nos)
     repull_social_security(engine, ss, bureau.consents, application_nos)
-    raised = warnings.post_loan_warnings(engine, application_nos, own_institution)
+    raised = warnings.post_loan_warnings(engine, application_nos, own_institution, today)
     return raised + consent_lapse_warnings(
-        engine,
-        bureau.consents,
-        application_nos,
-        policy.consent_lapse_days,
-        today or utcnow().date(),
+        engine, bureau.consents, application_nos, policy.consent_lapse_days, today
     )
