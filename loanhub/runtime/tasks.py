@@ -530,4 +530,5 @@ def post_loan_warnings(application_nos: list[str], now: datetime | None = None) 
         application_nos,
         hub.settings.warnings.consent_lapse_days,
         today,
+        zone=hub.clock.zone,
     )

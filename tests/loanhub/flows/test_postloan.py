@@ -72,7 +72,13 @@ def test_repull_asks_the_bureau_for_post_loan_and_warns_once(
     bots = HubBots.build(settings, pg_engine, chromium)
     assert postloan.active_applications(pg_engine) == [app.application_no]
     first = postloan.repull(
-        pg_engine, hub.bureau, bots.social_security, [app.application_no], "领航银行", today=TODAY
+        pg_engine,
+        hub.bureau,
+        bots.social_security,
+        [app.application_no],
+        "领航银行",
+        today=TODAY,
+        zone=UTC,
     )
     assert first >= 1
     with pg_engine.connect() as conn:
@@ -81,7 +87,13 @@ def test_repull_asks_the_bureau_for_post_loan_and_warns_once(
     reasons = [q.get("reason") or q.get("queryReason") for q in sim.journal("bureau", "query")]
     assert "02" in reasons
     again = postloan.repull(
-        pg_engine, hub.bureau, bots.social_security, [app.application_no], "领航银行", today=TODAY
+        pg_engine,
+        hub.bureau,
+        bots.social_security,
+        [app.application_no],
+        "领航银行",
+        today=TODAY,
+        zone=UTC,
     )
     assert again == 0  # the same state raises nothing new
 
@@ -198,7 +210,13 @@ def test_a_loan_older_than_90_days_is_still_re_pulled_with_reason_02(
     hub = Hub(settings)
     bots = HubBots.build(settings, pg_engine, chromium)
     postloan.repull(
-        pg_engine, hub.bureau, bots.social_security, [app.application_no], "领航银行", today=TODAY
+        pg_engine,
+        hub.bureau,
+        bots.social_security,
+        [app.application_no],
+        "领航银行",
+        today=TODAY,
+        zone=UTC,
     )
     (asked,) = sim.journal("bureau", "query")
     assert (asked["subject"], asked["reason"]) == (app.id_number, "02")
@@ -236,7 +254,9 @@ def test_a_post_loan_consent_lapsing_before_the_loan_matures_warns_once(pg_engin
     today = now.date()
 
     def check(day: date) -> int:
-        return postloan.consent_lapse_warnings(pg_engine, book, [app.application_no], 30, day)
+        return postloan.consent_lapse_warnings(
+            pg_engine, book, [app.application_no], 30, day, zone=UTC
+        )
 
     assert check(today) == 1
     assert check(today) == 0  # the same consent: nothing new

@@ -9,17 +9,21 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import select, update
 
 from loanhub.runtime import tasks
 from loanhub.runtime.clock import BankClock
 from loanhub.runtime.settings import HubSettings
 from loanhub.runtime.tasks import Hub
+from schemas.tables import consent, early_warning
 from schemas.types import local_day
 from tests.loanhub.flows.test_harvest import take_in
+from tests.loanhub.flows.test_postloan import active_loan
 
 MORNING = datetime(2026, 3, 4, 23, 30, tzinfo=UTC)  # 07:30 on 5 March in Shanghai
 NIGHT_RUN = datetime(2026, 3, 4, 18, 30, tzinfo=UTC)  # 02:30 on 5 March: repayment_sync's run
 BANK = BankClock.named("Asia/Shanghai")
+FAR = datetime(2099, 1, 1, tzinfo=UTC)
 
 
 def test_at_0730_in_shanghai_the_banks_today_is_the_5th():
@@ -70,3 +74,31 @@ def test_a_tax_request_made_at_0730_in_shanghai_is_named_for_the_banks_day(
     assert asked["request"].startswith("TAXQ_LHB001_20260305_")
     again = tasks.submit_tax([app.application_no], purpose="post_loan", now=MORNING)
     assert again["suffix"] == "-R260305"
+
+
+def test_a_consent_ending_at_0400_shanghai_on_the_6th_lapses_on_the_6th_not_the_5th(
+    hub, sim_dataset, pg_engine
+):
+    """At 07:30 on 5 March in Shanghai, a post-loan tax consent that expires at 20:00 UTC on
+    the 5th (04:00 on the 6th in Shanghai) has not lapsed: it lapses tomorrow, a WATCH, not a
+    HIGH "lapsed" (what the UTC dates would say: the 5th, today)."""
+    app = sim_dataset.applications[24]
+    active_loan(pg_engine, app, "LNCLOCK024")
+    # the social-security one outlasts the loan
+    ends = {"TAX": datetime(2026, 3, 5, 20, 0, tzinfo=UTC), "SOCIAL_SECURITY": FAR}
+    with pg_engine.begin() as conn:
+        for scope, at in ends.items():
+            conn.execute(
+                update(consent)
+                .where(consent.c.consent_ref == f"CNS-{app.application_no}-{scope[:3]}02")
+                .values(expires_at=at)
+            )
+    assert tasks.post_loan_warnings([app.application_no], now=MORNING) == 1
+    with pg_engine.connect() as conn:
+        severity, message = conn.execute(
+            select(early_warning.c.severity, early_warning.c.message).where(
+                early_warning.c.rule == "consent_lapsing"
+            )
+        ).one()
+    assert severity == "WATCH"
+    assert "lapses on 2026-03-06" in message
