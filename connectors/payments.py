@@ -17,7 +17,7 @@ import importlib.resources
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from enum import StrEnum
 from functools import cache
@@ -29,7 +29,7 @@ from lxml.builder import ElementMaker
 from connectors.sftp import SftpConnector, TakenFile, part_name
 from kernel.failures import ContractError
 from schemas.lending import Disbursement
-from schemas.types import utcnow
+from schemas.types import local_day, utcnow
 
 PAIN001 = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09"
 PAIN002 = "urn:iso:std:iso:20022:tech:xsd:pain.002.001.08"
@@ -94,9 +94,18 @@ class Debtor:
 
 
 def build_pain001(
-    msg_id: str, debtor: Debtor, payments: list[Disbursement], created: datetime | None = None
+    msg_id: str,
+    debtor: Debtor,
+    payments: list[Disbursement],
+    created: datetime | None = None,
+    *,
+    zone: tzinfo,
 ) -> bytes:
-    """A validated pain.001.001.09 for ``payments`` (all in one currency, one execution day)."""
+    """A validated pain.001.001.09 for ``payments`` (all in one currency, one execution day).
+
+    ``ReqdExctnDt`` is a calendar day of the debtor's bank, so it is the day ``created`` falls
+    on in the bank's ``zone``: a file made at 07:30 in Shanghai on 5 March (23:30 UTC on the
+    4th) asks for the 5th, not for a day the bank has already closed. ``CreDtTm`` stays UTC."""
     if not payments:
         raise ContractError("a payment file needs at least one payment")
     for p in payments:
@@ -122,7 +131,7 @@ def build_pain001(
                 E.PmtMtd("TRF"),
                 E.NbOfTxs(str(len(payments))),
                 E.CtrlSum(f"{total:.2f}"),
-                E.ReqdExctnDt(E.Dt(created.date().isoformat())),
+                E.ReqdExctnDt(E.Dt(local_day(zone, created).isoformat())),
                 E.Dbtr(E.Nm(debtor.name)),
                 E.DbtrAcct(E.Id(E.Othr(E.Id(debtor.account)))),
                 E.DbtrAgt(E.FinInstnId(E.Othr(E.Id(debtor.agent)))),
@@ -207,17 +216,20 @@ class FileAtGateway(StrEnum):
 
 
 class PaymentGatewayConnector:
-    def __init__(self, sftp: SftpConnector, debtor: Debtor, local_dir: Path) -> None:
+    def __init__(
+        self, sftp: SftpConnector, debtor: Debtor, local_dir: Path, *, zone: tzinfo
+    ) -> None:
         self.system = sftp.system
         self.sftp = sftp
         self.debtor = debtor
         self.local_dir = local_dir
+        self.zone = zone  # the debtor bank's: its calendar dates the execution day
 
     def send(self, payments: list[Disbursement], msg_id: str | None = None) -> str:
         """Build, validate and upload one file (then its ``.ok``); returns its MsgId."""
         msg_id = msg_id or new_msg_id()
         self.sftp.put_bytes(
-            build_pain001(msg_id, self.debtor, payments),
+            build_pain001(msg_id, self.debtor, payments, zone=self.zone),
             INBOX,
             f"{msg_id}.xml",
             trigger=True,

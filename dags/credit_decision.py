@@ -43,11 +43,12 @@ def _maker() -> str:
     default_args=DEFAULT_ARGS,
     doc_md=__doc__,
     params={
-        "application_nos": Param(
+        "application_nos": Param(  # optional: its type allows null
             [],
-            type="array",
+            type=["null", "array"],
             items={"type": "string", "pattern": "^[A-Z0-9-]{4,32}$"},
             title="Application numbers",
+            description="Optional. Leave empty for every profiled application not yet decided.",
         ),
         "rule_set": Param("credit-v1", type="string", pattern="^[a-z0-9-]+$", title="Rule set"),
         "requested_by": Param(
@@ -65,7 +66,7 @@ def credit_decision() -> None:
         from loanhub.runtime import tasks
 
         params = get_current_context()["params"]
-        return tasks.evaluate(params["application_nos"], params["rule_set"], _maker())
+        return tasks.evaluate(params["application_nos"] or [], params["rule_set"], _maker())
 
     @task
     def review_requests(referrals: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -75,7 +76,15 @@ def credit_decision() -> None:
         task_id="credit_ops_review",
         options=OPTIONS,
         retries=0,
-        params={"comment": Param("", type="string", maxLength=500)},
+        params={
+            "comment": Param(
+                "",
+                type=["null", "string"],
+                maxLength=500,
+                title="Comment",
+                description="Optional: why, for the case file.",
+            )
+        },
     ).expand_kwargs(review_requests(referrals := evaluate()))
 
     @task(multiple_outputs=False, trigger_rule="none_failed")
@@ -97,7 +106,8 @@ def credit_decision() -> None:
         from loanhub.runtime import tasks
 
         params = get_current_context()["params"]
-        counts = tasks.post_decisions(tasks.decided_applications(params["application_nos"]))
+        chosen = params["application_nos"] or []
+        counts = tasks.post_decisions(tasks.decided_applications(chosen))
         return counts["posted"] + counts["waiting_for_checker"]
 
     post_to_los(record_reviews(referrals, review.output))

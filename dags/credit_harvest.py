@@ -38,12 +38,13 @@ DEFAULT_ARGS = default_args(2, timedelta(seconds=20), retry_exponential_backoff=
     default_args=DEFAULT_ARGS,
     doc_md=__doc__,
     params={
+        # optional: a type without "null" makes the form mark a field required
         "application_nos": Param(
             [],
-            type="array",
+            type=["null", "array"],
             items={"type": "string", "pattern": "^[A-Z0-9-]{4,32}$"},
             title="Application numbers",
-            description="Leave empty for every application still received.",
+            description="Optional. Leave empty for every application still received.",
         ),
         "batch_size": Param(10, type="integer", minimum=1, maximum=200, title="Batch size"),
     },
@@ -54,7 +55,7 @@ def credit_harvest() -> None:
         from loanhub.runtime import tasks
 
         params = get_current_context()["params"]
-        return tasks.harvest_batches(params["application_nos"], params["batch_size"])
+        return tasks.harvest_batches(params["application_nos"] or [], params["batch_size"])
 
     @task(multiple_outputs=False, pool="bureau", retries=3)
     def bureau(batch: list[str]) -> dict[str, int]:

@@ -15,18 +15,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, PokeReturnValue, dag, task
+from airflow.sdk import AssetOrTimeSchedule, PokeReturnValue, dag, task
 
-from dags.support.defaults import DECISIONS, START, default_args
+from dags.support.defaults import DECISIONS, START, bank_cron, default_args
 
 DEFAULT_ARGS = default_args(3, timedelta(seconds=30))
 
 
 @dag(
     dag_id="loan_disbursement",
-    schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("15 * * * *", timezone="UTC"), assets=[DECISIONS]
-    ),
+    schedule=AssetOrTimeSchedule(timetable=bank_cron("15 * * * *"), assets=[DECISIONS]),
     start_date=START,
     catchup=False,
     max_active_runs=1,

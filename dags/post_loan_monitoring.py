@@ -1,10 +1,11 @@
 """# post_loan_monitoring
 
-Weekly, for every active loan: the credit bureau again (query reason 02, post-loan; a report
-younger than 30 days is reused, so a subject is queried at most monthly), the social-security
-portal again, and the tax authority again (a request file, its answer awaited in the
-triggerer); warnings for new overdue at other lenders, contributions stopped or owed, and a tax
-rating downgrade since origination. Emits the `loanhub://warnings` asset.
+Weekly (Mondays 03:00 in the bank's time zone, `LOANHUB_TIMEZONE`), for every active loan:
+the credit bureau again (query reason 02, post-loan; a report younger than 30 days is
+reused, so a subject is queried at most monthly), the social-security portal again, and the
+tax authority again (a request file, its answer awaited in the triggerer); warnings for new
+overdue at other lenders, contributions stopped or owed, and a tax rating downgrade since
+origination. Emits the `loanhub://warnings` asset.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import timedelta
 
 from airflow.sdk import dag, task
 
-from dags.support.defaults import START, WARNINGS, default_args
+from dags.support.defaults import START, WARNINGS, bank_cron, default_args
 from dags.support.tax_wait import TaxAnswerOperator
 
 DEFAULT_ARGS = default_args(2, timedelta(minutes=5))
@@ -21,7 +22,7 @@ DEFAULT_ARGS = default_args(2, timedelta(minutes=5))
 
 @dag(
     dag_id="post_loan_monitoring",
-    schedule="0 3 * * 1",
+    schedule=bank_cron("0 3 * * 1"),  # Mondays 03:00, the bank's time
     start_date=START,
     catchup=False,
     max_active_runs=1,

@@ -1,6 +1,7 @@
 """# repayment_sync
 
-Nightly: waits for the core's `LNREPAY.D<YYMMDD>` extract of the business date (written
+Nightly at 02:30 in the bank's time zone (`LOANHUB_TIMEZONE`): waits for the core's
+`LNREPAY.D<YYMMDD>` extract of the business date (by default the bank's yesterday; written
 whole, by rename, then checked by its trailer count and hash), loads it once (COPY and merge
 on PostgreSQL; its bad records quarantined), reconciles it (every active hub loan in it, the
 core's days past due equal to the hub's: totals returned, each discrepancy a warning), computes
@@ -13,26 +14,27 @@ installment, a partial payment, days past due crossing 1 / 30 / 60 / 90. Emits t
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 from airflow.sdk import Param, PokeReturnValue, dag, get_current_context, task
 
-from dags.support.defaults import START, WARNINGS, default_args
+from dags.support.defaults import START, WARNINGS, bank_cron, default_args
 
 DEFAULT_ARGS = default_args(2, timedelta(minutes=2))
 
 
 def _business_date() -> date:
+    """The form's date, else the bank's yesterday at the run's logical date (02:30 Shanghai on
+    the 5th works on the 4th; the UTC date then is already the 4th)."""
+    from loanhub.runtime import tasks
+
     context = get_current_context()
-    chosen = context["params"].get("business_date")
-    if chosen:
-        return date.fromisoformat(chosen)
-    return (context["logical_date"] or datetime.now(UTC)).date() - timedelta(days=1)
+    return tasks.business_date(context["params"].get("business_date"), context["logical_date"])
 
 
 @dag(
     dag_id="repayment_sync",
-    schedule="30 2 * * *",
+    schedule=bank_cron("30 2 * * *"),  # 02:30 in the bank's time zone
     start_date=START,
     catchup=False,
     max_active_runs=1,
@@ -41,7 +43,12 @@ def _business_date() -> date:
     doc_md=__doc__,
     params={
         "business_date": Param(
-            None, type=["null", "string"], format="date", title="Business date (default: yesterday)"
+            None,
+            type=["null", "string"],
+            format="date",
+            title="Business date",
+            description="Optional. Leave empty for yesterday in the bank's time zone "
+            "(LOANHUB_TIMEZONE).",
         )
     },
 )

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, task
+from airflow.sdk import AssetOrTimeSchedule, dag, task
 
-from dags.support.defaults import START, WARNINGS, default_args
+from dags.support.defaults import START, WARNINGS, bank_cron, default_args
 
 DEFAULT_ARGS = default_args(3, timedelta(minutes=1))
 
 
 @dag(
     dag_id="warning_notify",
-    schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("0 * * * *", timezone="UTC"), assets=[WARNINGS]
-    ),
+    schedule=AssetOrTimeSchedule(timetable=bank_cron("0 * * * *"), assets=[WARNINGS]),
     start_date=START,
     catchup=False,
     max_active_runs=1,

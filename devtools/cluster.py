@@ -30,6 +30,8 @@ import psutil
 import psycopg
 import requests
 
+from schemas.types import DEFAULT_BANK_TIMEZONE
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -111,6 +113,11 @@ class LocalCluster:
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "devtools.cluster.worker_hostname",
             **(extra_env or {}),
         }
+        # Airflow's default zone is the bank's (LOANHUB_TIMEZONE): naive times, bare crons
+        self.env.setdefault(
+            "AIRFLOW__CORE__DEFAULT_TIMEZONE",
+            self.env.get("LOANHUB_TIMEZONE") or DEFAULT_BANK_TIMEZONE,
+        )
         if workers:
             self.env |= {
                 "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",

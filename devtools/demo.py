@@ -80,6 +80,7 @@ def _environment(settings: HubSettings) -> dict[str, str]:
         "AIRFLOW_HOME": os.environ.get("AIRFLOW_HOME", str(ROOT / "airflow_home")),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__DEFAULT_TIMEZONE": settings.timezone,  # the bank's clock
         "PYTHONPATH": str(ROOT),
         "LOANHUB_DATA_DIR": str(settings.data_dir.resolve()),
     }

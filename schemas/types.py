@@ -7,9 +7,10 @@ the SQL column follow it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, AwareDatetime, Field
 from sqlalchemy import BigInteger, DateTime, Numeric, TypeDecorator
@@ -36,6 +37,32 @@ Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", max_length=64)]
 def utcnow() -> datetime:
     """The current time, timezone-aware in UTC; the only clock the hub's records use."""
     return datetime.now(UTC)
+
+
+DEFAULT_BANK_TIMEZONE = "Asia/Shanghai"
+"""The bank's time zone unless ``LOANHUB_TIMEZONE`` names another (an IANA name)."""
+
+
+def _known_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{name!r} is not an IANA time zone (e.g. Asia/Shanghai)") from exc
+    return name
+
+
+TimeZoneName = Annotated[str, AfterValidator(_known_zone)]
+"""An IANA time zone name, refused at start-up when the zone database does not know it."""
+
+
+def local_day(zone: tzinfo, at: datetime | None = None) -> date:
+    """The calendar day ``at`` (default: now) falls on in ``zone``. A bank's "today", its
+    business dates and a payment's execution date are days of its own clock: at 07:30 in
+    Shanghai it is already the 5th while UTC still says the 4th. Stored timestamps stay UTC."""
+    moment = at or utcnow()
+    if moment.tzinfo is None:
+        raise ValueError(f"naive datetime {moment!r} refused: which zone's day?")
+    return moment.astimezone(zone).date()
 
 
 class UTCDateTimeType(TypeDecorator[datetime]):

@@ -119,6 +119,15 @@ def test_the_hubs_variables_are_settings_it_has():
                 assert field in model.model_fields, (name, key)
 
 
+def test_airflow_keeps_the_banks_time_zone():
+    """Airflow's default zone (naive times, the zone its pages name) is the hub's, from one
+    variable; the default is the settings' own."""
+    env = STACK["x-airflow-common"]["environment"]
+    default = f"${{LOANHUB_TIMEZONE:-{HubSettings.model_fields['timezone'].default}}}"
+    assert env["LOANHUB_TIMEZONE"] == default
+    assert env["AIRFLOW__CORE__DEFAULT_TIMEZONE"] == default
+
+
 def test_pools_are_the_hubs_and_the_init_imports_them():
     env = SERVICES["airflow-init"]["environment"]
     pools = json.loads(env["LOANHUB_ORCHESTRATION__POOLS"])

@@ -1,18 +1,31 @@
-"""What every loanhub DAG shares, said once: the assets that link them, the owner, the start
-date and the retry defaults (each DAG names only its own retry count and delay)."""
+"""What every loanhub DAG shares, said once: the assets that link them, the owner, the bank's
+time zone and the start date in it, its cron schedules, and the retry defaults (each DAG names
+only its own retry count and delay)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import os
+from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import Asset
+import pendulum
+from airflow.sdk import Asset, CronTriggerTimetable
+
+from schemas.types import DEFAULT_BANK_TIMEZONE
 
 PROFILES = Asset("loanhub://profiles")
 DECISIONS = Asset("loanhub://decisions")
 WARNINGS = Asset("loanhub://warnings")
 OWNER = "credit-integration"
-START = datetime(2026, 1, 1, tzinfo=UTC)
+# the bank's zone (loanhub.runtime.settings: LOANHUB_TIMEZONE), read from the environment at
+# parse time (no Variable, no database): "30 2 * * *" means 02:30 in Shanghai, not in UTC
+BANK_TIMEZONE = pendulum.timezone(os.environ.get("LOANHUB_TIMEZONE") or DEFAULT_BANK_TIMEZONE)
+START = pendulum.datetime(2026, 1, 1, tz=BANK_TIMEZONE)
+
+
+def bank_cron(expression: str) -> CronTriggerTimetable:
+    """A cron schedule read on the bank's clock (a run at the time it names, no interval)."""
+    return CronTriggerTimetable(expression, timezone=BANK_TIMEZONE)
 
 
 def default_args(retries: int, retry_delay: timedelta, **more: Any) -> dict[str, Any]:

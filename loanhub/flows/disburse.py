@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
@@ -102,12 +103,13 @@ def _lineage(source: str, digest: str) -> Lineage:
     )
 
 
-def book_loans(engine: Engine) -> list[str]:
+def book_loans(engine: Engine, *, today: date) -> list[str]:
     """A loan and its single tranche for every approval the LOS holds and the hub has not
     booked, paid into the applicant's active deposit account at the core. An approval with no
     such account is not skipped in silence: it waits for a person as the work item
     ``payee_account`` (``_payee``), and once an operator has named the account
-    (``name_payee``) the next run books it, once (one loan per application)."""
+    (``name_payee``) the next run books it, once (one loan per application). A loan starts on
+    ``today``, the bank's day (the runtime's clock), never the UTC date."""
     booked = []
     ledger = WorkItemLedger(engine)
     with engine.connect() as conn:
@@ -149,7 +151,7 @@ def book_loans(engine: Engine) -> list[str]:
             principal=row["approved_amount"],
             annual_rate=row["annual_rate"],
             term_months=row["term_months"],
-            start_date=utcnow().date(),
+            start_date=today,
             lineage=_lineage("loan-v1", row["inputs_hash"]),
         )
         tranche = Disbursement(

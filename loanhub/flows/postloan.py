@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -33,7 +33,7 @@ from loanhub.flows import harvest, warnings
 from loanhub.platform.consents import ConsentBook
 from schemas.lending import EarlyWarning, WarningSeverity
 from schemas.tables import application, loan
-from schemas.types import utcnow
+from schemas.types import local_day
 
 POST_LOAN = "02"  # the bureau's post-loan management code; the hub's post-loan reason for all
 WATCHED_SCOPES = ("BUREAU", "TAX", "SOCIAL_SECURITY")  # what the re-pull calls
@@ -114,12 +114,16 @@ def consent_lapse_warnings(
     application_nos: list[str],
     lapse_days: int,
     today: date,
+    *,
+    zone: tzinfo,
 ) -> int:
     """An early warning for every post-loan consent of an active loan that lapses before the
     loan matures and within ``lapse_days`` of ``today`` (or has lapsed, or was never given):
     without it the loan's re-pulls of that source are refused, so credit ops must have it
     renewed. Keyed by loan and consent: raised once per consent however often the check runs;
     a renewed consent that lapses in its turn is warned about again. Returns how many are new.
+    ``today`` is the bank's day and a consent's last day the day its expiry falls on in the
+    bank's ``zone`` (an expiry at 04:00 Shanghai on the 6th is 20:00 UTC on the 5th).
     """
     query = select(
         loan.c.loan_account, loan.c.start_date, loan.c.term_months, application.c.party_id_number
@@ -140,7 +144,7 @@ def consent_lapse_warnings(
                 key, severity = f"consent_none:{account}:{scope}", WarningSeverity.HIGH
                 what = f"no post-loan {scope} consent recorded"
             else:
-                ends = held.expires_at.date()
+                ends = local_day(zone, held.expires_at)
                 if ends >= matures or ends > horizon:
                     continue
                 key = f"consent_lapse:{account}:{held.consent_ref}"
@@ -170,19 +174,18 @@ def repull(
     application_nos: list[str],
     own_institution: str,
     policy: warnings.WarningPolicy | None = None,
-    today: date | None = None,
+    *,
+    today: date,
+    zone: tzinfo,
 ) -> int:
     """All of it, in one go (the DAG runs the three steps in their pools): the warnings raised,
     post-loan consents about to lapse included. A source that failed for some applicants does
-    not stop the other source or the warnings (they are drawn from what is stored)."""
+    not stop the other source or the warnings (they are drawn from what is stored). ``today``
+    is the bank's day, ``zone`` its time zone."""
     policy = policy or warnings.WarningPolicy()
     repull_bureau(engine, bureau, application_nos)
     repull_social_security(engine, ss, bureau.consents, application_nos)
-    raised = warnings.post_loan_warnings(engine, application_nos, own_institution)
+    raised = warnings.post_loan_warnings(engine, application_nos, own_institution, today)
     return raised + consent_lapse_warnings(
-        engine,
-        bureau.consents,
-        application_nos,
-        policy.consent_lapse_days,
-        today or utcnow().date(),
+        engine, bureau.consents, application_nos, policy.consent_lapse_days, today, zone=zone
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 
 from connectors.tax import RequestNameTaken, TaxExchange, TaxQuery
 from contracts.tax_files import answer_name
@@ -25,7 +25,7 @@ from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.ledger import WorkItemLedger
 from loanhub.platform.receipts import FileReceiptBook
 from schemas.hub import WorkItem, WorkItemState
-from schemas.types import utcnow
+from schemas.types import local_day, utcnow
 
 log = logging.getLogger(__name__)
 ANSWER_KEPT = timedelta(days=7)  # the authority deletes its answers after 7 days
@@ -77,12 +77,15 @@ def request_in_force(
     purpose: str,
     queries: Callable[[], list[TaxQuery]],
     now: datetime | None = None,
+    *,
+    zone: tzinfo,
 ) -> str:
     """The request whose answer to wait for: ``request`` itself, or, once its answer can no
     longer come (``answer_gone``), the request that asks again in its place, submitted once.
 
     ``queries`` builds the batch's rows afresh (each with its consent: no consent, no second
-    request). ``now`` is the clock (tests age the request instead of sleeping a week)."""
+    request). ``now`` is the clock (tests age the request instead of sleeping a week);
+    ``zone`` the bank's, whose day names the request asked again."""
     current = request
     for _ in range(MAX_CHAIN):
         again = ledger.get(TAX_REQUEST_AGAIN, current)
@@ -91,7 +94,7 @@ def request_in_force(
             continue
         if not answer_gone(tax, receipts, current, now):
             return current
-        return _ask_again(ledger, tax, current, batch, purpose, queries)
+        return _ask_again(ledger, tax, current, batch, purpose, queries, zone)
     raise TransientError(f"{request}: asked again {MAX_CHAIN} times, no answer kept", system="tax")
 
 
@@ -102,10 +105,12 @@ def _ask_again(
     batch: list[str],
     purpose: str,
     queries: Callable[[], list[TaxQuery]],
+    zone: tzinfo,
 ) -> str:
     def submit(item: WorkItem) -> dict[str, str]:
-        # the day is the item's, not today's: a retry on a later day sends the same name
-        day = item.created_at.date()
+        # the day is the item's (the bank's day it was noticed), not today's: a retry on a
+        # later day sends the same name
+        day = local_day(zone, item.created_at)
         try:
             name = submit_request(ledger, tax, queries(), day, batch, f"{purpose} again: {lost}")
         except OutcomeUnknown as exc:  # the same file under the same name is the same request

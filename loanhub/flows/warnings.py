@@ -499,16 +499,21 @@ def _mark(engine: Engine, warning_id: int, **values: Any) -> None:
 RATING_ORDER = "ABMCD"  # best to worst
 
 
-def post_loan_warnings(engine: Engine, application_nos: list[str], own_institution: str) -> int:
+def post_loan_warnings(
+    engine: Engine, application_nos: list[str], own_institution: str, today: date
+) -> int:
     """Warnings from what the re-pulled sources now say about active loans: overdue at other
-    lenders, contributions owed or stopped, a tax rating downgrade; returns how many are new."""
+    lenders, contributions owed or stopped (measured from ``today``, the bank's day), a tax
+    rating downgrade; returns how many are new."""
     found = []
     for a in applicants(engine, application_nos):
-        found.extend(_source_changes(engine, a, own_institution))
+        found.extend(_source_changes(engine, a, own_institution, today))
     return store_warnings(engine, found)
 
 
-def _source_changes(engine: Engine, a: Applicant, own_institution: str) -> list[EarlyWarning]:
+def _source_changes(
+    engine: Engine, a: Applicant, own_institution: str, today: date
+) -> list[EarlyWarning]:
     with engine.connect() as conn:
         account = conn.execute(
             select(loan.c.loan_account).where(loan.c.application_no == a.application_no)
@@ -561,7 +566,7 @@ def _source_changes(engine: Engine, a: Applicant, own_institution: str) -> list[
                         f"{account}: social security owed for {latest:%Y-%m}",
                     )
                 )
-            if latest < (utcnow().date().replace(day=1) - timedelta(days=62)):
+            if latest < (today.replace(day=1) - timedelta(days=62)):
                 found.append(
                     warning(
                         f"ss_stopped:{account}:{latest:%Y%m}",

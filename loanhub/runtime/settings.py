@@ -19,6 +19,7 @@ from connectors.config import AirflowApiConfig, SftpConfig, SmtpConfig, SoapConf
 from loanhub.flows.reconciliation import ReconciliationPolicy
 from loanhub.flows.warnings import WarningPolicy
 from loanhub.platform.ledger import LedgerSettings
+from schemas.types import DEFAULT_BANK_TIMEZONE, TimeZoneName
 
 
 class LosUser(BaseModel):
@@ -141,8 +142,9 @@ class HubSettings(BaseSettings):
         description="SQLAlchemy URL of the store; unset means the embedded SQLite file",
     )
     actor: str = Field(default="loanhub", description="who the audit chain names by default")
-    timezone: str = Field(
-        default="Asia/Shanghai", description="the bank's time zone: 'today' and times shown"
+    timezone: TimeZoneName = Field(
+        default=DEFAULT_BANK_TIMEZONE,
+        description="the bank's time zone (IANA): schedules, business dates, 'today', times shown",
     )
     sim_dir: Path | None = Field(
         default=None, description="the simulators' data directory; unset means data_dir/sim"

@@ -29,6 +29,7 @@ from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.ledger import WorkItemLedger
 from loanhub.platform.masking import install_log_masking
 from loanhub.platform.receipts import FileReceiptBook
+from loanhub.runtime.clock import BankClock
 from loanhub.runtime.settings import HubSettings
 from loanhub.runtime.wiring import HubBots, HubConnectors, build_ledger
 from schemas.types import utcnow
@@ -49,6 +50,11 @@ class Hub:
             install_log_masking()
             cls._current = cls(HubSettings())
         return cls._current
+
+    @cached_property
+    def clock(self) -> BankClock:
+        """The bank's day (``LOANHUB_TIMEZONE``): what every flow is given as "today"."""
+        return BankClock.named(self.settings.timezone)
 
     @cached_property
     def engine(self) -> Engine:
@@ -105,7 +111,7 @@ def harvest_source(source: str, application_nos: list[str]) -> dict[str, int]:
     steps: dict[str, Callable[[], harvest.SourceStep]] = {
         "bureau": lambda: harvest.BureauStep(hub.engine, hub.bureau),
         "core": lambda: harvest.CoreStep(
-            hub.engine, hub.connectors.core, utcnow().date(), hub.consents
+            hub.engine, hub.connectors.core, hub.clock.today(), hub.consents
         ),
         "social_security": lambda: harvest.SocialSecurityStep(
             hub.engine, hub.bots.social_security, hub.consents
@@ -136,14 +142,17 @@ def settle_bureau() -> dict[str, int]:
     return counts
 
 
-def submit_tax(application_nos: list[str], purpose: str = "harvest") -> dict[str, Any]:
+def submit_tax(
+    application_nos: list[str], purpose: str = "harvest", now: datetime | None = None
+) -> dict[str, Any]:
     """Upload the batch's tax request under its own sequence number for the day; returns what
     the wait for its answer needs. A post-loan re-pull suffixes its request ids with the day,
     so its answers are stored beside the ones from origination, and asks with the post-loan
     consent (reason 02). Applicants without consent are refused alone; when none has one,
-    nothing is uploaded and the request is ``""`` (its wait then ends at once)."""
+    nothing is uploaded and the request is ``""`` (its wait then ends at once). The file's day
+    is the bank's (``now``: the clock, for tests)."""
     hub = Hub.here()
-    day = utcnow().date()
+    day = hub.clock.today(now)
     suffix = "" if purpose == "harvest" else f"-R{day:%y%m%d}"
     ledger = hub.ledger
     batch = harvest.applicants(hub.engine, application_nos)
@@ -178,7 +187,14 @@ def tax_request_in_force(
         return harvest.tax_queries(hub.consents, batch, suffix, tax_reason(purpose))
 
     return tax_requests.request_in_force(
-        hub.ledger, hub.connectors.tax, hub.receipts, request, application_nos, purpose, queries
+        hub.ledger,
+        hub.connectors.tax,
+        hub.receipts,
+        request,
+        application_nos,
+        purpose,
+        queries,
+        zone=hub.clock.zone,
     )
 
 
@@ -313,9 +329,11 @@ def post_decisions(application_nos: list[str]) -> dict[str, int]:
 
 
 def book_loans() -> list[str]:
+    """Each new loan starts on the bank's today."""
     from loanhub.flows import disburse
 
-    return disburse.book_loans(Hub.here().engine)
+    hub = Hub.here()
+    return disburse.book_loans(hub.engine, today=hub.clock.today())
 
 
 def send_payments() -> dict[str, Any]:
@@ -491,21 +509,26 @@ def repull(source: str, application_nos: list[str]) -> dict[str, int]:
     return outcome.counts()
 
 
-def post_loan_warnings(application_nos: list[str]) -> int:
+def business_date(chosen: str | None, logical: datetime | None) -> date:
+    """The night a repayment run works on: the form's date, else the bank's yesterday at the
+    run's logical date (``BankClock.business_date``)."""
+    return Hub.here().clock.business_date(chosen, logical)
+
+
+def post_loan_warnings(application_nos: list[str], now: datetime | None = None) -> int:
     """What the re-pulled sources say, and post-loan consents about to lapse before their loan
     matures (``LOANHUB_WARNINGS__CONSENT_LAPSE_DAYS``, today in the bank's time zone)."""
-    from zoneinfo import ZoneInfo
-
     from loanhub.flows import postloan, warnings
     from loanhub.runtime.wiring import DEBTOR
 
     hub = Hub.here()
-    raised = warnings.post_loan_warnings(hub.engine, application_nos, DEBTOR.name)
-    today = datetime.now(ZoneInfo(hub.settings.timezone)).date()
+    today = hub.clock.today(now)
+    raised = warnings.post_loan_warnings(hub.engine, application_nos, DEBTOR.name, today)
     return raised + postloan.consent_lapse_warnings(
         hub.engine,
         hub.consents,
         application_nos,
         hub.settings.warnings.consent_lapse_days,
         today,
+        zone=hub.clock.zone,
     )

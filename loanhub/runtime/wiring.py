@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
@@ -70,7 +71,9 @@ class HubConnectors:
             bureau=BureauConnector(endpoints.bureau, mask_text, evidence, observer=calls),
             core=CoreConnector(endpoints.core, mask_text, evidence, observer=calls),
             tax=TaxExchange(sftp("tax"), files / "tax", BANK_CODE),
-            payments=PaymentGatewayConnector(sftp("gateway"), DEBTOR, files / "payments"),
+            payments=PaymentGatewayConnector(
+                sftp("gateway"), DEBTOR, files / "payments", zone=ZoneInfo(settings.timezone)
+            ),
             extracts=CoreExtracts(sftp("core"), files / "core" / "incoming"),
             notifier=Notifier(endpoints.smtp, mask_text, observer=calls),
         )

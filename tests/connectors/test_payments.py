@@ -1,7 +1,10 @@
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
+from lxml import etree
 
 from connectors.payments import (
     Debtor,
@@ -17,6 +20,8 @@ from schemas.base import Lineage
 from schemas.lending import Disbursement
 from schemas.types import utcnow
 from tests.connectors.conftest import sftp_config
+
+BANK = ZoneInfo("Asia/Shanghai")
 
 DEBTOR = Debtor("领航银行", "LHB0010000000001", "LHB001")
 
@@ -41,7 +46,10 @@ def disbursement(loan: str, tranche: int, account: str, amount: str = "1000.00")
 @pytest.fixture
 def gateway(sim_endpoints, tmp_path) -> PaymentGatewayConnector:
     return PaymentGatewayConnector(
-        SftpConnector(sftp_config(sim_endpoints), system="gateway"), DEBTOR, tmp_path / "payments"
+        SftpConnector(sftp_config(sim_endpoints), system="gateway"),
+        DEBTOR,
+        tmp_path / "payments",
+        zone=BANK,
     )
 
 
@@ -72,17 +80,28 @@ def test_end_to_end_id_is_derived_not_generated():
 def test_a_pain001_that_fails_the_xsd_is_never_uploaded(sim, sim_endpoints, tmp_path):
     long_name = Debtor("银" * 141, DEBTOR.account, DEBTOR.agent)  # Max140Text in the XSD
     gateway = PaymentGatewayConnector(
-        SftpConnector(sftp_config(sim_endpoints), system="gateway"), long_name, tmp_path
+        SftpConnector(sftp_config(sim_endpoints), system="gateway"), long_name, tmp_path, zone=BANK
     )
     with pytest.raises(ContractError, match="official XSD"):
         gateway.send([disbursement("LN1", 1, "6222000000000001")])
     assert sim.journal("sftp", "upload") == []
 
 
+def test_a_file_made_at_0730_in_shanghai_asks_to_execute_that_day_not_utcs():
+    """07:30 on 5 March in Shanghai is 23:30 UTC on the 4th: the bank asks for the 5th (its
+    own calendar day); the creation time stays UTC."""
+    made = datetime(2026, 3, 4, 23, 30, tzinfo=UTC)
+    doc = etree.fromstring(
+        build_pain001("M1", DEBTOR, [disbursement("LN1", 1, "X")], made, zone=BANK)
+    )
+    assert doc.findtext(".//{*}ReqdExctnDt/{*}Dt") == "2026-03-05"
+    assert doc.findtext(".//{*}CreDtTm") == "2026-03-04T23:30:00+00:00"
+
+
 def test_a_tampered_end_to_end_id_is_refused(sim_dataset):
     d = disbursement("LN1", 1, "X").model_copy(update={"end_to_end_id": "RANDOM-1"})
     with pytest.raises(ContractError, match="not derived"):
-        build_pain001("M1", DEBTOR, [d])
+        build_pain001("M1", DEBTOR, [d], zone=BANK)
 
 
 def test_send_and_read_statuses_then_a_retry_cannot_pay_twice(sim, gateway, sim_dataset):

@@ -21,6 +21,7 @@ from loanhub.platform.receipts import FileReceiptBook
 from loanhub.runtime.settings import HubSettings
 from loanhub.runtime.wiring import HubConnectors
 from schemas.tables import audit_event, disbursement, early_warning
+from schemas.types import utcnow
 from tests.loanhub.cli.refusals import assert_refused
 from tests.loanhub.flows.test_disburse import approved, settle
 from tests.loanhub.flows.test_payment_rejections import UNKNOWN_ACCOUNT
@@ -38,7 +39,7 @@ def gateway(sim, sim_dir, pg_url, pg_engine, tmp_path: Path):
 def book(pg_engine: Engine, sim_dataset, n: int) -> tuple[str, str]:
     """Customer ``OFFSET + n`` booked; the tranche's EndToEndId and the account it pays."""
     approved(pg_engine, sim_dataset, OFFSET + n)
-    [number] = disburse.book_loans(pg_engine)
+    [number] = disburse.book_loans(pg_engine, today=utcnow().date())
     with pg_engine.connect() as conn:
         account = conn.execute(select(disbursement.c.creditor_account)).scalar_one()
     return disburse.end_to_end_id(number, 1), account
@@ -174,7 +175,7 @@ def test_an_operator_names_the_payee_of_a_company_the_core_does_not_know(
     a = harvested(pg_engine, hub, sim_dataset, 80)
     assert a.id_number not in sim_dataset.customer_by_id
     approved(pg_engine, a)
-    assert disburse.book_loans(pg_engine) == []
+    assert disburse.book_loans(pg_engine, today=utcnow().date()) == []
     listed = runner.invoke(app, ["items", "list", "--kind", "payee_account", "--url", pg_url])
     assert listed.exit_code == 0, listed.output
     assert "payee_account" in listed.output  # the table wraps its key and reason columns
@@ -223,8 +224,8 @@ def test_an_operator_names_the_payee_of_a_company_the_core_does_not_know(
     assert done.exit_code == 0, done.output
     assert "pays it once" in done.output
     assert_refused(payee(pg_url, a.application_no, "--account", account, *good), 2, "does not wait")
-    [number] = disburse.book_loans(pg_engine)
-    assert disburse.book_loans(pg_engine) == []
+    [number] = disburse.book_loans(pg_engine, today=utcnow().date())
+    assert disburse.book_loans(pg_engine, today=utcnow().date()) == []
     with pg_engine.connect() as conn:
         assert conn.execute(select(disbursement.c.creditor_account)).scalar_one() == account
     assert_refused(payee(pg_url, a.application_no, "--account", account, *good), 2, "already lent")

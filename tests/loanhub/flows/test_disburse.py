@@ -18,6 +18,7 @@ from loanhub.runtime.settings import HubSettings
 from loanhub.runtime.wiring import HubConnectors
 from schemas.hub import WorkItemState
 from schemas.tables import core_account, decision, disbursement
+from schemas.types import utcnow
 from tests.loanhub.flows.test_decide import stored
 from tests.loanhub.flows.test_rules import RULES
 
@@ -83,8 +84,8 @@ def test_each_tranche_is_paid_once_and_settles(
     settings = HubSettings(data_dir=tmp_path, sim_dir=sim_dir, database_url=pg_url)
     gateway = HubConnectors.build(settings, pg_engine).payments
     guard = LedgerGuard(WorkItemLedger(pg_engine, owner="w1"))
-    assert len(disburse.book_loans(pg_engine)) == 2
-    assert disburse.book_loans(pg_engine) == []  # booked once
+    assert len(disburse.book_loans(pg_engine, today=utcnow().date())) == 2
+    assert disburse.book_loans(pg_engine, today=utcnow().date()) == []  # booked once
     assert len(disburse.send_payments(pg_engine, gateway, guard)) == 2
     assert disburse.send_payments(pg_engine, gateway, guard) == []  # nothing pending any more
     assert settle(pg_engine, gateway, 2).settled == 2
@@ -110,7 +111,7 @@ def test_a_worker_that_died_after_sending_is_settled_by_reading_the_gateway(
     approved(pg_engine, sim_dataset, 3)
     settings = HubSettings(data_dir=tmp_path, sim_dir=sim_dir, database_url=pg_url)
     gateway = HubConnectors.build(settings, pg_engine).payments
-    [number] = disburse.book_loans(pg_engine)
+    [number] = disburse.book_loans(pg_engine, today=utcnow().date())
     e2e = disburse.end_to_end_id(number, 1)
     # the worker claimed the item, stored the MsgId, uploaded ... and died before recording
     ledger = WorkItemLedger(pg_engine, owner="dead-worker", lease=timedelta(seconds=0))
@@ -148,4 +149,4 @@ def test_an_approval_waiting_for_the_los_checker_is_not_paid(sim_dataset, pg_eng
             .where(decision.c.application_no == number)
             .values(los_status="PENDING_REVIEW")
         )
-    assert disburse.book_loans(pg_engine) == []
+    assert disburse.book_loans(pg_engine, today=utcnow().date()) == []

@@ -29,6 +29,7 @@ from loanhub.runtime.settings import HubSettings
 from loanhub.runtime.tasks import Hub
 from schemas.hub import WorkItemState
 from schemas.tables import audit_event, consent, decision, disbursement, loan
+from schemas.types import utcnow
 from tests.loanhub.flows.test_disburse import settle
 
 BANKED = 85  # a company application whose applicant banks with the bank
@@ -97,8 +98,8 @@ def test_a_company_that_banks_here_is_asked_at_the_core_and_paid_once(
     assert profile.core_average_balance is not None
     assert "core" not in profile.missing_sources.split(",")
     approved(pg_engine, a)
-    [number] = disburse.book_loans(pg_engine)
-    assert disburse.book_loans(pg_engine) == []  # booked once
+    [number] = disburse.book_loans(pg_engine, today=utcnow().date())
+    assert disburse.book_loans(pg_engine, today=utcnow().date()) == []  # booked once
     assert len(pay(pg_engine, hub)) == 1
     assert pay(pg_engine, hub) == []
     assert settle(pg_engine, hub.connectors.payments, 1).settled == 1
@@ -130,7 +131,7 @@ def test_a_company_the_core_does_not_know_waits_for_an_operator_then_is_paid_onc
     approved(pg_engine, a)
     ledger = WorkItemLedger(pg_engine)
     for _ in range(2):  # not paid, not skipped in silence: one item in a person's queue
-        assert disburse.book_loans(pg_engine) == []
+        assert disburse.book_loans(pg_engine, today=utcnow().date()) == []
         [item] = ledger.items(kind=disburse.PAYEE_KIND)
         assert (item.business_key, item.state) == (a.application_no, WorkItemState.NEEDS_HUMAN)
     assert "no customer of the core" in item.error
@@ -167,8 +168,8 @@ def test_a_company_the_core_does_not_know_waits_for_an_operator_then_is_paid_onc
             pg_engine, a.application_no, account=account, note="again", operator="ops.li"
         )
 
-    [number] = disburse.book_loans(pg_engine)
-    assert disburse.book_loans(pg_engine) == []
+    [number] = disburse.book_loans(pg_engine, today=utcnow().date())
+    assert disburse.book_loans(pg_engine, today=utcnow().date()) == []
     with pg_engine.connect() as conn:
         lent = conn.execute(select(loan.c.customer_no)).scalar_one()
         payee = conn.execute(select(disbursement.c.creditor_account)).scalar_one()

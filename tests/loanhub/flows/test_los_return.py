@@ -35,6 +35,7 @@ from loanhub.runtime.settings import HubSettings
 from loanhub.runtime.wiring import HubBots, HubConnectors
 from schemas.hub import WorkItemState
 from schemas.tables import applicant_profile, application, audit_event, fact_row
+from schemas.types import utcnow
 from tests.conftest import FAST, SimAdmin
 from tests.loanhub.flows.test_rules import profile
 
@@ -396,7 +397,9 @@ def test_a_returned_application_is_harvested_decided_and_posted_again_once_in_ro
     assert tuple(app_row(pg_engine, number)) == ("APPROVED", 2)
     assert decide.undecided(pg_engine) == []
     assert decide.unposted(pg_engine) == []
-    assert disburse.book_loans(pg_engine) == [disburse.loan_account_for(number)]
+    assert disburse.book_loans(pg_engine, today=utcnow().date()) == [
+        disburse.loan_account_for(number)
+    ]
     assert waiting.stuck(pg_engine) == []
 
 

@@ -29,6 +29,7 @@ from loanhub.runtime.settings import HubSettings
 from loanhub.runtime.wiring import HubConnectors
 from schemas.hub import WorkItemState
 from schemas.tables import disbursement, work_item
+from schemas.types import utcnow
 from tests.loanhub.flows.test_disburse import approved
 
 PART, FILE, OK = "/payments/in/.*.xml.part", "/payments/in/*.xml", "/payments/in/*.xml.ok"
@@ -62,7 +63,10 @@ def book(pg_engine: Engine, sim_dataset, *ns: int) -> list[str]:
     the session pays); their tranches' EndToEndIds."""
     for n in ns:
         approved(pg_engine, sim_dataset, OFFSET + n)
-    return [disburse.end_to_end_id(number, 1) for number in disburse.book_loans(pg_engine)]
+    return [
+        disburse.end_to_end_id(number, 1)
+        for number in disburse.book_loans(pg_engine, today=utcnow().date())
+    ]
 
 
 def crash(sim, at: str, when: str, path: str, action: str = "drop") -> None:

@@ -38,7 +38,7 @@ def hub(sim, sim_dir, pg_url, pg_engine, tmp_path: Path) -> HubConnectors:
 def book(pg_engine: Engine, sim_dataset, n: int) -> str:
     """Customer ``OFFSET + n``'s approval booked as a loan; its tranche's EndToEndId."""
     approved(pg_engine, sim_dataset, OFFSET + n)
-    [number] = disburse.book_loans(pg_engine)
+    [number] = disburse.book_loans(pg_engine, today=utcnow().date())
     return disburse.end_to_end_id(number, 1)
 
 

@@ -26,6 +26,8 @@ from schemas.types import utcnow
 from tests.loanhub.flows.test_bureau_inquiries import inquiries
 from tests.loanhub.flows.test_rules import profile
 
+TODAY = utcnow().date()  # the day these tests run (the zone is not what they check)
+
 
 def active_loan(engine, app, loan_account: str, days_ago: int = 0, applied_before: int = 0) -> None:
     """The application taken in from the LOS ``applied_before`` days before a loan was paid
@@ -70,7 +72,13 @@ def test_repull_asks_the_bureau_for_post_loan_and_warns_once(
     bots = HubBots.build(settings, pg_engine, chromium)
     assert postloan.active_applications(pg_engine) == [app.application_no]
     first = postloan.repull(
-        pg_engine, hub.bureau, bots.social_security, [app.application_no], "领航银行"
+        pg_engine,
+        hub.bureau,
+        bots.social_security,
+        [app.application_no],
+        "领航银行",
+        today=TODAY,
+        zone=UTC,
     )
     assert first >= 1
     with pg_engine.connect() as conn:
@@ -79,7 +87,13 @@ def test_repull_asks_the_bureau_for_post_loan_and_warns_once(
     reasons = [q.get("reason") or q.get("queryReason") for q in sim.journal("bureau", "query")]
     assert "02" in reasons
     again = postloan.repull(
-        pg_engine, hub.bureau, bots.social_security, [app.application_no], "领航银行"
+        pg_engine,
+        hub.bureau,
+        bots.social_security,
+        [app.application_no],
+        "领航银行",
+        today=TODAY,
+        zone=UTC,
     )
     assert again == 0  # the same state raises nothing new
 
@@ -127,7 +141,7 @@ def test_a_tax_re_pull_is_kept_beside_origination_and_a_downgrade_warns_once(
         (app.application_no, people[app.id_number].tax.rating),
         (f"{app.application_no}-R261124", "D"),
     ]
-    assert warnings.post_loan_warnings(pg_engine, [app.application_no], "领航银行") >= 1
+    assert warnings.post_loan_warnings(pg_engine, [app.application_no], "领航银行", TODAY) >= 1
     with pg_engine.connect() as conn:
         downgrades = (
             conn.execute(
@@ -139,7 +153,7 @@ def test_a_tax_re_pull_is_kept_beside_origination_and_a_downgrade_warns_once(
             .all()
         )
     assert downgrades == [f"LNPOST0002: tax rating {people[app.id_number].tax.rating} -> D"]
-    assert warnings.post_loan_warnings(pg_engine, [app.application_no], "领航银行") == 0
+    assert warnings.post_loan_warnings(pg_engine, [app.application_no], "领航银行", TODAY) == 0
 
 
 def test_one_applicant_failing_never_stops_the_bureau_re_pull_of_the_others(
@@ -195,7 +209,15 @@ def test_a_loan_older_than_90_days_is_still_re_pulled_with_reason_02(
     settings = HubSettings(data_dir=tmp_path, sim_dir=sim_dir, database_url=pg_url)
     hub = Hub(settings)
     bots = HubBots.build(settings, pg_engine, chromium)
-    postloan.repull(pg_engine, hub.bureau, bots.social_security, [app.application_no], "领航银行")
+    postloan.repull(
+        pg_engine,
+        hub.bureau,
+        bots.social_security,
+        [app.application_no],
+        "领航银行",
+        today=TODAY,
+        zone=UTC,
+    )
     (asked,) = sim.journal("bureau", "query")
     assert (asked["subject"], asked["reason"]) == (app.id_number, "02")
     assert asked["consent_ref"] == f"CNS-{app.application_no}-BUR02"
@@ -232,7 +254,9 @@ def test_a_post_loan_consent_lapsing_before_the_loan_matures_warns_once(pg_engin
     today = now.date()
 
     def check(day: date) -> int:
-        return postloan.consent_lapse_warnings(pg_engine, book, [app.application_no], 30, day)
+        return postloan.consent_lapse_warnings(
+            pg_engine, book, [app.application_no], 30, day, zone=UTC
+        )
 
     assert check(today) == 1
     assert check(today) == 0  # the same consent: nothing new

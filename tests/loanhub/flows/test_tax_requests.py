@@ -8,6 +8,7 @@ import os
 import time
 from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -17,10 +18,11 @@ from contracts.tax_files import answer_name
 from loanhub.flows import harvest, tax_requests
 from loanhub.platform.ledger import WorkItemLedger
 from loanhub.platform.receipts import FileReceiptBook
-from schemas.types import utcnow
+from schemas.types import local_day
 from tests.connectors.conftest import sftp_config
 from tests.connectors.test_tax import queries
 
+BANK = ZoneInfo("Asia/Shanghai")
 BATCH = ["AGAIN-1", "AGAIN-2"]  # no stored applicants to link: rows are stored as they come
 
 
@@ -60,7 +62,9 @@ def test_an_answer_deleted_before_it_was_taken_is_asked_for_again_once(
     first = tax_requests.submit_request(ledger, tax, asked, date(2026, 5, 4), BATCH, "harvest")
     until(lambda: tax.answered(first))  # answered, and not taken by the hub
     assert (
-        tax_requests.request_in_force(ledger, tax, receipts, first, BATCH, "harvest", lambda: asked)
+        tax_requests.request_in_force(
+            ledger, tax, receipts, first, BATCH, "harvest", lambda: asked, zone=BANK
+        )
         == first
     )  # answered: nothing to ask again
 
@@ -69,7 +73,7 @@ def test_an_answer_deleted_before_it_was_taken_is_asked_for_again_once(
 
     def in_force() -> str:
         return tax_requests.request_in_force(
-            ledger, tax, receipts, first, BATCH, "harvest", lambda: asked
+            ledger, tax, receipts, first, BATCH, "harvest", lambda: asked, zone=BANK
         )
 
     again = in_force()
@@ -82,7 +86,8 @@ def test_an_answer_deleted_before_it_was_taken_is_asked_for_again_once(
     assert in_force() == again
     time.sleep(0.3)  # a third request taken would be journaled by now
     assert [r["file"] for r in sim.journal("tax", "request")] == [first, again]
-    assert again.startswith(f"TAXQ_LHB001_{utcnow():%Y%m%d}_")  # a name of the day it was noticed
+    # a name of the bank's day it was noticed
+    assert again.startswith(f"TAXQ_LHB001_{local_day(BANK):%Y%m%d}_")
 
 
 def test_a_request_younger_than_the_authoritys_seven_days_is_waited_on(
@@ -95,7 +100,9 @@ def test_a_request_younger_than_the_authoritys_seven_days_is_waited_on(
     age(sim_endpoints, request, 6.9)
     assert tax.answered(request) is None
     assert (
-        tax_requests.request_in_force(ledger, tax, receipts, request, BATCH, "slow", lambda: asked)
+        tax_requests.request_in_force(
+            ledger, tax, receipts, request, BATCH, "slow", lambda: asked, zone=BANK
+        )
         == request
     )
     time.sleep(0.3)  # the authority takes requests every 0.1 s
