@@ -3,7 +3,8 @@
 Imports point downward only, through this stack (a layer may import any layer below it):
 
     dags -> loanhub_provider -> loanhub.cli -> loanhub.dashboard -> loanhub.runtime
-         -> loanhub.flows -> loanhub.platform -> connectors -> bots -> mappings -> schemas -> kernel -> contracts
+         -> loanhub.flows -> loanhub.platform -> connectors -> bots -> mappings -> schemas
+         -> kernel -> contracts
 
 Besides:
 - nothing below ``dags/`` and ``loanhub_provider/`` (the hooks) imports Airflow, and nothing

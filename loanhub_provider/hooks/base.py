@@ -28,7 +28,7 @@ class LoanhubHook(BaseHook):
             self._conn = self.get_connection(self.conn_id)
         return self._conn
 
-    def extra(self, name: str, default: Any = None) -> Any:
+    def field(self, name: str, default: Any = None) -> Any:
         """An extra field, as the JSON gives it (``name``) or as an older form saved it
         (``extra__<type>__<name>``)."""
         extra = self.connection.extra_dejson

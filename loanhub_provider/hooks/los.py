@@ -29,7 +29,7 @@ class LosHook(LoanhubHook):
 
     @property
     def approval_limit(self) -> Decimal:
-        raw = str(self.required(self.extra("approval_limit"), "extra approval_limit"))
+        raw = str(self.required(self.field("approval_limit"), "extra approval_limit"))
         try:
             return Decimal(raw)
         except InvalidOperation as exc:

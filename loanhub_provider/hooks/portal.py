@@ -19,7 +19,7 @@ class PortalHook(LoanhubHook):
 
     def get_config(self) -> PortalLogin:
         conn = self.connection
-        totp = self.required(self.extra("totp_secret"), "extra totp_secret")
+        totp = self.required(self.field("totp_secret"), "extra totp_secret")
         return PortalLogin(
             url=str(self.required(conn.host, "host (the portal URL)")),
             username=str(self.required(conn.login, "login")),

@@ -22,7 +22,6 @@ from connectors.sftp import SftpConnector
 from kernel.failures import ContractError, LegacyError, RetryPolicy
 from loanhub_provider.hooks.base import LoanhubHook
 
-
 _ONCE = RetryPolicy(attempts=1)  # "Test" says what is wrong now, not after four tries
 
 
@@ -52,9 +51,9 @@ class SftpHook(LoanhubHook):
 
     def get_config(self) -> SftpConfig:
         conn = self.connection
-        host_key = str(self.required(self.extra("host_key"), "extra host_key (pinned key)"))
-        pem = self.secret(self.extra("private_key"), f"{self.conn_id}.private_key")
-        path = self.extra("private_key_path")
+        host_key = str(self.required(self.field("host_key"), "extra host_key (pinned key)"))
+        pem = self.secret(self.field("private_key"), f"{self.conn_id}.private_key")
+        path = self.field("private_key_path")
         if not pem and not path:
             raise ValueError(f"connection {self.conn_id!r} has no private_key or private_key_path")
         return SftpConfig(

@@ -18,7 +18,7 @@ class SmtpHook(LoanhubHook):
     def get_config(self) -> SmtpConfig:
         conn = self.connection
         self.secret(conn.password, f"{self.conn_id}.password")
-        sender = self.extra("from_email")
+        sender = self.field("from_email")
         return SmtpConfig(
             host=str(self.required(conn.host, "host")),
             port=int(conn.port or 25),

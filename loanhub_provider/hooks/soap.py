@@ -9,6 +9,7 @@ with a business fault only after it has checked the token.
 from __future__ import annotations
 
 import tempfile
+from contextlib import suppress
 from pathlib import Path
 from typing import ClassVar
 
@@ -39,10 +40,10 @@ class SoapHook(LoanhubHook):
         conn = self.connection
         url = str(self.required(conn.host, "host (the service URL)"))
         password = self.secret(conn.password, f"{self.conn_id}.password") or ""
-        timeout = self.extra("operation_timeout")
+        timeout = self.field("operation_timeout")
         return SoapConfig(
             url=url,
-            wsdl=str(self.extra("wsdl") or f"{url}?wsdl"),
+            wsdl=str(self.field("wsdl") or f"{url}?wsdl"),
             username=str(self.required(conn.login, "login")),
             password=SecretStr(password),
             **({"operation_timeout": float(timeout)} if timeout is not None else {}),
@@ -62,10 +63,9 @@ class SoapHook(LoanhubHook):
                 if "RetrieveReport" in operations:  # the bureau: a reference it never received
                     bureau.retrieve(PROBE_REF, "000000000000000000", "01")
                 elif "GetAccounts" in operations:  # the core: a customer number nobody has
-                    try:
+                    # "no such customer" is said only to an authenticated caller
+                    with suppress(BusinessAnswer):
                         CoreConnector(config, mask_text, evidence).accounts(PROBE_REF)
-                    except BusinessAnswer:
-                        pass  # "no such customer": said only to an authenticated caller
                 else:
                     return True, f"WSDL {config.wsdl} loaded ({len(operations)} operations)"
         except ContractError as exc:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 
 import pytest
 
@@ -68,11 +67,11 @@ def sim_connections(sim_endpoints: dict) -> dict[str, dict]:
 
 
 @pytest.fixture
-def conn_env(sim_connections: dict[str, dict], monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+def conn_env(sim_connections: dict[str, dict], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The simulators' connections in this process's environment, for the test's duration."""
     for name in [n for n in os.environ if n.startswith("AIRFLOW_CONN_LOANHUB_")]:
         monkeypatch.delenv(name)
     env = env_of(sim_connections)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    yield env
+    return env
