@@ -52,7 +52,10 @@ class SftpHook(LoanhubHook):
     def get_config(self) -> SftpConfig:
         conn = self.connection
         host_key = str(self.required(self.field("host_key"), "extra host_key (pinned key)"))
-        pem = self.secret(self.field("private_key"), f"{self.conn_id}.private_key")
+        pem = self.field("private_key")
+        if pem:  # the whole key, and each line of it: a log may show one line alone
+            for part in (pem, pem.strip(), *pem.strip().splitlines()[1:-1]):
+                self.secret(part, f"{self.conn_id}.private_key")
         path = self.field("private_key_path")
         if not pem and not path:
             raise ValueError(f"connection {self.conn_id!r} has no private_key or private_key_path")
