@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from loanhub_provider.hooks import BureauHook, CoreHook, LosHook, PortalHook, SftpHook, SmtpHook
-from tests.loanhub_provider.conftest import env_of
 
 ROOT = Path(__file__).resolve().parents[2]
 HOOKS = [BureauHook, CoreHook, SftpHook, PortalHook, LosHook, SmtpHook]
