@@ -30,7 +30,7 @@ from airflow.sdk import Param, dag, get_current_context, task
         "id_number": Param(type="string", pattern="^[0-9]{17}[0-9X]$", title="Resident ID"),
         "name": Param(type="string", minLength=1, title="Name as on the ID card"),
         "consent_ref": Param(type="string", minLength=1, title="The applicant's consent"),
-        "evidence_dir": Param("/tmp/bureau-evidence", type="string", title="Raw reports kept in"),
+        "evidence_dir": Param("var/evidence/example", type="string", title="Raw reports kept in"),
         "conn_id": Param("loanhub_bureau", type="string", title="Bureau connection"),
     },
 )

@@ -44,9 +44,7 @@ def test_the_example_dag_fetches_a_report_with_the_bureau_hook_alone(
     )
     assert "STATE success" in done.stdout, done.stdout[-3000:] + done.stderr[-3000:]
     queries = [
-        j
-        for j in sim.journal("bureau", "query")
-        if str(j.get("request_ref", "")).startswith("EX-")
+        j for j in sim.journal("bureau", "query") if str(j.get("request_ref", "")).startswith("EX-")
     ]
     assert len(queries) == 1, queries
     assert [p.name for p in (tmp_path / "evidence").rglob("*") if p.is_file()]  # the raw report
