@@ -88,3 +88,60 @@ def test_every_loanhub_task_installs_the_connections_before_it_runs() -> None:
         assert settings._endpoints_source == [connections_or_file]
     finally:
         use_endpoints(None)
+
+
+PROBE_DAG = """
+from datetime import timedelta
+from airflow.sdk import dag, task
+from dags.support.defaults import START, default_args
+
+@dag(dag_id="probe_endpoints", schedule=None, start_date=START, catchup=False,
+     default_args=default_args(0, timedelta(seconds=1)))
+def probe_endpoints():
+    @task
+    def endpoints() -> str:
+        from loanhub.runtime.settings import HubSettings
+        url = HubSettings().legacy_endpoints().bureau.url  # the settings' file does not exist
+        print("BUREAU", url)
+        return url
+    endpoints()
+
+DAG = probe_endpoints()
+"""
+RUN = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("probe_endpoints", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print("STATE", module.DAG.test().state)
+"""
+
+
+def test_a_task_of_a_loanhub_dag_gets_its_endpoints_from_the_connections(
+    airflow_env: dict, sim_connections: dict, sim_endpoints: dict, tmp_path: Path
+) -> None:
+    """In a real task process (``dag.test()``): the callback of ``default_args`` installs the
+    source before the callable runs; the endpoints file named in the settings does not exist."""
+    import subprocess
+    import sys
+
+    from tests.loanhub_provider.conftest import env_of
+
+    folder = tmp_path / "dags"
+    folder.mkdir()
+    (folder / "probe_endpoints.py").write_text(PROBE_DAG)
+    env = {k: v for k, v in airflow_env.items() if not k.startswith(("AIRFLOW_CONN_", "LOANHUB_"))}
+    env |= env_of(sim_connections) | {
+        "AIRFLOW__CORE__DAGS_FOLDER": str(folder),
+        "LOANHUB_ENDPOINTS_FILE": str(tmp_path / "absent.json"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", RUN, str(folder / "probe_endpoints.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    out = done.stdout + done.stderr
+    assert "STATE success" in done.stdout, out[-4000:]
+    assert f"BUREAU {sim_endpoints['bureau']['url']}" in out
