@@ -26,6 +26,7 @@ COPY --chown=airflow:0 bots ./bots
 COPY --chown=airflow:0 mappings ./mappings
 COPY --chown=airflow:0 simulators ./simulators
 COPY --chown=airflow:0 dags ./dags
+COPY --chown=airflow:0 loanhub_provider ./loanhub_provider
 RUN pip install --no-cache-dir --no-deps .
 
 ENV AIRFLOW__CORE__DAGS_FOLDER=/opt/loanhub/dags \

@@ -2,12 +2,14 @@
 
 Imports point downward only, through this stack (a layer may import any layer below it):
 
-    dags -> loanhub.cli -> loanhub.dashboard -> loanhub.runtime -> loanhub.flows
-         -> loanhub.platform -> connectors -> bots -> mappings -> schemas -> kernel -> contracts
+    dags -> loanhub_provider -> loanhub.cli -> loanhub.dashboard -> loanhub.runtime
+         -> loanhub.flows -> loanhub.platform -> connectors -> bots -> mappings -> schemas
+         -> kernel -> contracts
 
 Besides:
-- nothing below ``dags/`` imports Airflow, and nothing under ``loanhub/`` reads Airflow's
-  shapes (the human-review fields are the DAGs' adapter's business);
+- nothing below ``dags/`` and ``loanhub_provider/`` (the hooks) imports Airflow, and nothing
+  under ``loanhub/`` reads Airflow's shapes (the human-review fields are the DAGs' adapter's
+  business);
 - connectors and bots import no store (SQLAlchemy) and none of the hub's services;
 - simulators import nothing of the hub but the shared contracts;
 - nothing imports ``devtools`` (the local cluster, the demo, the scripted humans): it sits above
@@ -28,6 +30,7 @@ LAYERS: list[str] = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]
     "layers"
 ]  # the stack, written once in pyproject.toml
 TOPS = {name.split(".")[0] for name in LAYERS} | {"simulators", "devtools"}
+AIRFLOW_IMPORTERS = {"dags", "loanhub_provider", "devtools"}  # the DAGs, the hooks, dev tools
 NO_STORE = {"connectors", "bots"}  # plain protocol clients, as Airflow's hooks are
 AIRFLOW_SHAPES = re.compile(
     r"\b(assigned_users|responded_by_user|chosen_options|params_input|task_instance|dag_run_id)\b"
@@ -73,7 +76,7 @@ def violations(root: Path, layer: str) -> list[str]:
         for name in imports(path):
             top = name.split(".")[0]
             target = layer_of(name)
-            if top == "airflow" and layer not in {"dags", "devtools"}:
+            if top == "airflow" and layer not in AIRFLOW_IMPORTERS:
                 found.append(f"{module} imports Airflow ({name})")
             elif layer in NO_STORE and top in {"sqlalchemy", "psycopg", "asyncpg", "alembic"}:
                 found.append(f"{module} imports a store ({name})")
@@ -120,6 +123,8 @@ def test_the_checker_catches_upward_imports_airflow_stores_and_hub_imports(
         ("simulators", "from schemas.party import Party\n"),
         ("loanhub.runtime", "def f(d):\n    return d['responded_by_user']\n"),
         ("dags", "from devtools.cluster import LocalCluster\n"),
+        ("loanhub.runtime", "from loanhub_provider.hooks import BureauHook\n"),
+        ("connectors", "from airflow.sdk import BaseHook\n"),
     ]:
         folder = tmp_path.joinpath(*layer.split("."))
         folder.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,8 @@ from airflow.sdk import Asset, CronTriggerTimetable
 
 from schemas.types import DEFAULT_BANK_TIMEZONE
 
+from dags.support.connections import use_airflow_connections
+
 PROFILES = Asset("loanhub://profiles")
 DECISIONS = Asset("loanhub://decisions")
 WARNINGS = Asset("loanhub://warnings")
@@ -29,4 +31,12 @@ def bank_cron(expression: str) -> CronTriggerTimetable:
 
 
 def default_args(retries: int, retry_delay: timedelta, **more: Any) -> dict[str, Any]:
-    return {"owner": OWNER, "retries": retries, "retry_delay": retry_delay, **more}
+    """Every task also installs the Airflow Connections as the runtime's endpoints before it
+    runs (``dags.support.connections``)."""
+    return {
+        "owner": OWNER,
+        "retries": retries,
+        "retry_delay": retry_delay,
+        "on_execute_callback": use_airflow_connections,
+        **more,
+    }

@@ -7,7 +7,7 @@ needs, so a test or a DAG can build one explicitly.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -72,6 +72,20 @@ class LegacyEndpoints(BaseModel):
                 "(loanhub sim up) or point LOANHUB_SIM_DIR at one"
             )
         return cls.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+EndpointsSource = Callable[[], "LegacyEndpoints | None"]
+"""Where a process's endpoints come from instead of the file: in an Airflow task, the
+Connections (``loanhub_provider.connections.connections_or_file``, installed by the DAG side).
+None from the source means "none defined here": the endpoints file is read (development)."""
+
+_endpoints_source: list[EndpointsSource] = []
+
+
+def use_endpoints(source: EndpointsSource | None) -> None:
+    """Install (or, with None, remove) this process's endpoints source. The runtime imports no
+    Airflow: the DAG side hands it the Connections this way, at task run time."""
+    _endpoints_source[:] = [source] if source is not None else []
 
 
 class OrchestrationSettings(BaseModel):
@@ -187,7 +201,11 @@ class HubSettings(BaseSettings):
         return self.endpoints_file or self.simulators_dir / "endpoints.json"
 
     def legacy_endpoints(self) -> LegacyEndpoints:
-        """Where the legacy systems answer, read from the endpoints file at call time."""
+        """Where the legacy systems answer, at call time: from the installed source (Airflow
+        Connections in a task, ``use_endpoints``), else from the endpoints file."""
+        for source in _endpoints_source:
+            if (endpoints := source()) is not None:
+                return endpoints
         return LegacyEndpoints.load(self.endpoints_path)
 
     @property
