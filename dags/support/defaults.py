@@ -11,9 +11,8 @@ from typing import Any
 import pendulum
 from airflow.sdk import Asset, CronTriggerTimetable
 
-from schemas.types import DEFAULT_BANK_TIMEZONE
-
 from dags.support.connections import use_airflow_connections
+from schemas.types import DEFAULT_BANK_TIMEZONE
 
 PROFILES = Asset("loanhub://profiles")
 DECISIONS = Asset("loanhub://decisions")
