@@ -30,6 +30,8 @@ import psutil
 import psycopg
 import requests
 
+from devtools.sim_connections import sim_connection_env
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 SERVICES = ("api-server", "scheduler", "dag-processor", "triggerer")
@@ -111,6 +113,7 @@ class LocalCluster:
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "devtools.cluster.worker_hostname",
             **(extra_env or {}),
         }
+        self.env |= sim_connection_env(self.env)  # the triggerer's waits read loanhub_sftp
         if workers:
             self.env |= {
                 "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",

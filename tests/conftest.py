@@ -182,23 +182,6 @@ def sim_endpoints(sim_dir: Path) -> Iterator[dict]:
     subprocess.run([*cmd, "down", "--data-dir", str(data_dir)], check=True, timeout=60)
 
 
-def sftp_connection_env(endpoints: dict, conn_id: str = "loanhub_sftp") -> dict[str, str]:
-    """The SFTP simulator as the Airflow connection ``conn_id`` (``AIRFLOW_CONN_*``, JSON), in
-    the shape of the shared contract: host, port, login, extra private_key_path and the
-    pinned host_key. (``loanhub sim up`` writing ``airflow.env`` will make this redundant.)"""
-    import json
-
-    sftp = endpoints["sftp"]
-    conn = {
-        "conn_type": "loanhub_sftp",
-        "host": sftp["host"],
-        "port": sftp["port"],
-        "login": sftp["username"],
-        "extra": {"private_key_path": sftp["private_key"], "host_key": sftp["host_key"]},
-    }
-    return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn)}
-
-
 @pytest.fixture
 def sim(sim_endpoints: dict) -> SimAdmin:
     """Admin access with fast, fault-free controls, unlocked users and an empty journal."""

@@ -16,7 +16,6 @@ from sqlalchemy import func, select
 
 from schemas.identifiers import InvalidIdentifier, validate_resident_id
 from schemas.tables import disbursement, early_warning, repayment_installment
-from tests.conftest import sftp_connection_env
 from tests.dags.test_credit_e2e import run_dag
 from tests.loanhub.flows.test_disburse import approved
 from tests.loanhub.flows.test_reconciliation import hub_loan
@@ -31,10 +30,8 @@ def is_id(value: str) -> bool:
 
 
 def hub_env(airflow_env, pg_url, sim_dir, tmp_path: Path) -> dict:
-    endpoints = json.loads((sim_dir / "endpoints.json").read_text())
     return {
         **airflow_env,
-        **sftp_connection_env(endpoints),  # what the deferred waits' triggers read
         "LOANHUB_DATABASE_URL": pg_url,
         "LOANHUB_SIM_DIR": str(sim_dir),
         "LOANHUB_DATA_DIR": str(tmp_path),

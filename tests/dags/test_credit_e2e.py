@@ -17,7 +17,6 @@ from sqlalchemy import select
 from devtools.synthetic import los_intake
 from loanhub.flows.intake import load_applicants
 from schemas.tables import applicant_profile, decision
-from tests.conftest import sftp_connection_env
 
 FAULTS = {
     "bureau": {"*": {"rate": 0.2}},  # Server.Busy now and then: retried
@@ -48,7 +47,6 @@ def test_harvest_then_decide_posts_each_decision_once(
     numbers = [a.application_no for a in apps]
     env = {
         **airflow_env,
-        **sftp_connection_env(json.loads((sim_dir / "endpoints.json").read_text())),
         "LOANHUB_DATABASE_URL": pg_url,
         "LOANHUB_SIM_DIR": str(sim_dir),
         "LOANHUB_DATA_DIR": str(tmp_path),

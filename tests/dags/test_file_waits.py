@@ -11,10 +11,10 @@ import pytest
 from airflow.sdk.exceptions import AirflowSensorTimeout, TaskDeferred
 
 from dags.support.file_waits import ExtractLoadOperator
+from devtools.sim_connections import sftp_connection_env
 from loanhub.runtime.settings import HubSettings
 from loanhub.runtime.tasks import Hub
 from loanhub_provider.triggers.sftp import SftpFileTrigger
-from tests.conftest import sftp_connection_env
 
 NIGHT = date(2026, 10, 3)  # a night no other test asks the core to write
 

@@ -14,10 +14,10 @@ from airflow.sdk.exceptions import TaskDeferred
 from connectors.tax import ANSWERS
 from contracts.tax_files import answer_name
 from dags.support.tax_wait import TaxAnswerOperator
+from devtools.sim_connections import sftp_connection_env
 from loanhub.runtime.settings import HubSettings
 from loanhub.runtime.tasks import Hub
 from loanhub_provider.triggers.sftp import SftpFileTrigger
-from tests.conftest import sftp_connection_env
 from tests.connectors.test_tax import queries
 
 # the answer takes a second (so the first look finds nothing), and its first delivery is cut

@@ -14,9 +14,9 @@ from pathlib import Path
 import asyncssh
 import pytest
 
+from devtools.sim_connections import sftp_connection_env
 from kernel.failures import ContractError
 from loanhub_provider.triggers.sftp import SftpFileTrigger
-from tests.conftest import sftp_connection_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
