@@ -31,12 +31,23 @@ def sftp_connection_env(endpoints: Mapping, conn_id: str = CONN_ID) -> dict[str,
 
 
 def sim_connection_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The connection for the simulators ``LOANHUB_SIM_DIR`` names, unless ``env`` already
-    has one (a connection given by the caller wins); empty when there are no simulators."""
-    env = os.environ if env is None else env
-    sim_dir = env.get("LOANHUB_SIM_DIR")
+    """The connection for the simulators the hub's settings name (``LOANHUB_ENDPOINTS_FILE``,
+    ``LOANHUB_SIM_DIR``, else the data directory's ``sim/``), unless the environment already
+    has one (a connection given by the caller wins); empty when no simulators run there.
+    ``env``: another process's environment (the local cluster's); default this process's."""
     name = f"AIRFLOW_CONN_{CONN_ID.upper()}"
-    endpoints = Path(sim_dir or ".") / "endpoints.json"
-    if name in env or not sim_dir or not endpoints.exists():
+    if name in (os.environ if env is None else env):
+        return {}
+    if env is None:
+        from loanhub.runtime.settings import HubSettings
+
+        endpoints = HubSettings().endpoints_path
+    elif env.get("LOANHUB_ENDPOINTS_FILE"):
+        endpoints = Path(env["LOANHUB_ENDPOINTS_FILE"])
+    elif env.get("LOANHUB_SIM_DIR"):
+        endpoints = Path(env["LOANHUB_SIM_DIR"]) / "endpoints.json"
+    else:
+        return {}
+    if not endpoints.exists():
         return {}
     return sftp_connection_env(json.loads(endpoints.read_text()))
