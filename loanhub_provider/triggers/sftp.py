@@ -113,7 +113,8 @@ class SftpFileTrigger(BaseTrigger):
                     )
                 new = {name: v for name, v in found.items() if self.seen.get(name) != v}
                 if new:
-                    log.info("%s: %s arrived in %s", self.conn_id, sorted(new), self.folder)
+                    for name, v in new.items():
+                        log.info("%s: %s arrived in %s (%s)", self.conn_id, name, self.folder, v)
                     yield TriggerEvent({"folder": self.folder, "files": new})
                     return
             except TransientError as exc:
