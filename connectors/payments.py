@@ -74,6 +74,13 @@ REASONS = {  # ISO 20022 ExternalStatusReason1Code: the codes the gateway answer
 }
 
 
+def report_pattern(msg_ids: list[str]) -> str:
+    """The names of the gateway's status reports for ``msg_ids`` (``<MsgId>.<n>.pain002.xml``),
+    as one whole-name regular expression; group 1 is the report's number."""
+    ids = "|".join(re.escape(m) for m in msg_ids) or "(?!)"  # no file in flight: matches nothing
+    return rf"(?:{ids})\.(\d+)\.pain002\.xml"
+
+
 def reason_text(code: str | None) -> str:
     """What a status reason code means, for people (an unlisted code is said as such)."""
     if not code:
@@ -278,13 +285,24 @@ class PaymentGatewayConnector:
         out = []
         with self.sftp.session("take reports") as session:
             names = session.listdir(OUTBOX)
-            report_name = re.compile(rf"^{re.escape(msg_id)}\.(\d+)\.pain002\.xml$")
-            numbered = [(int(m[1]), n) for n in names if (m := report_name.match(n))]
+            report_name = re.compile(report_pattern([msg_id]))
+            numbered = [(int(m[1]), n) for n in names if (m := report_name.fullmatch(n))]
             for _, name in sorted(numbered):
                 taken = self.sftp.take(session, OUTBOX, name, self.local_dir)
                 if taken is not None:
                     out.append(taken)
         return out
+
+    def report_deliveries(self) -> dict[str, str]:
+        """Every status report in the gateway's outbox with its ``.ok``, name -> delivery
+        (``SftpSession.version``): one listing, nothing downloaded."""
+        with self.sftp.session("list reports") as session:
+            names = set(session.listdir(OUTBOX))
+            return {
+                n: v
+                for n in sorted(names)
+                if f"{n}.ok" in names and (v := session.version(f"{OUTBOX}/{n}")) is not None
+            }
 
     def reports(self, msg_id: str) -> list[StatusReport]:
         """Every status report the gateway has written for ``msg_id`` so far, in order."""

@@ -20,6 +20,8 @@ from contracts.tax_files import ANSWER_HEADER, ENCODING, REQUEST_HEADER, answer_
 from kernel.failures import ContractError
 from schemas.identifiers import InvalidIdentifier, validate_resident_id, validate_uscc
 
+ANSWERS = "/outbox"  # where the authority writes its answers (and their .ok)
+
 
 @dataclass(frozen=True)
 class TaxQuery:
@@ -136,7 +138,7 @@ class TaxExchange:
                     raise RequestNameTaken(f"{name} holds another request", system="tax")
                 if not session.exists(f"/inbox/{name}.ok"):
                     session.trigger("/inbox", name)  # the file is whole: only its .ok is missing
-            elif session.exists(f"/outbox/{answer_name(name)}"):
+            elif session.exists(f"{ANSWERS}/{answer_name(name)}"):
                 raise RequestNameTaken(f"{name} was answered already", system="tax")
             else:
                 session.upload(io.BytesIO(body), "/inbox", name, trigger=True)
@@ -146,7 +148,7 @@ class TaxExchange:
         """Which delivery of the answer is there once it has its ``.ok``, unless it is the one
         already ``seen`` (a refused answer is waited past until it is delivered again); None
         before. Two stats, nothing downloaded, so a deferred wait can ask often and cheaply."""
-        path = f"/outbox/{answer_name(request)}"
+        path = f"{ANSWERS}/{answer_name(request)}"
         with self.sftp.session("answered") as session:
             if not session.exists(f"{path}.ok"):
                 return None
@@ -163,4 +165,4 @@ class TaxExchange:
         """Download the answer once it has its ``.ok``; None before. The caller checks it with
         ``parse_answer`` (a truncated answer is a ``ContractError``)."""
         with self.sftp.session("take answer") as session:
-            return self.sftp.take(session, "/outbox", answer_name(request), self.local_dir)
+            return self.sftp.take(session, ANSWERS, answer_name(request), self.local_dir)

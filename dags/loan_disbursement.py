@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import AssetOrTimeSchedule, PokeReturnValue, dag, task
+from airflow.sdk import AssetOrTimeSchedule, dag, task
 
 from dags.support.defaults import DECISIONS, START, bank_cron, default_args
+from dags.support.file_waits import SettlePaymentsOperator
 
 DEFAULT_ARGS = default_args(3, timedelta(seconds=30))
 
@@ -60,21 +61,16 @@ def loan_disbursement() -> None:
 
         return tasks.send_payments()["sent"]
 
-    @task.sensor(poke_interval=5, timeout=3600, mode="reschedule", pool="gateway")
-    def settled(_: int) -> PokeReturnValue:
-        from loanhub.runtime import tasks
-
-        state = tasks.settle_payments()
-        done = state["waiting"] == 0 and not state["in_doubt"].get("still_unknown")
-        return PokeReturnValue(is_done=done, xcom_value=state)
-
     @task(multiple_outputs=False)
     def reconcile(_: dict) -> dict:
         from loanhub.runtime import tasks
 
         return tasks.reconcile_payments()
 
-    reconcile(settled(send_payments(book_loans(refresh_checker_decisions(settle_doubts())))))
+    # between looks at the gateway's reports the wait is in the triggerer: no slot is held
+    settled = SettlePaymentsOperator(task_id="settled", pool="gateway", wait=timedelta(hours=1))
+    send_payments(book_loans(refresh_checker_decisions(settle_doubts()))) >> settled
+    reconcile(settled.output)
 
 
 loan_disbursement_dag = loan_disbursement()

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from airflow.sdk import Param, PokeReturnValue, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
 from dags.support.defaults import START, WARNINGS, bank_cron, default_args
+from dags.support.file_waits import ExtractLoadOperator
 
 DEFAULT_ARGS = default_args(2, timedelta(minutes=2))
 
@@ -53,13 +54,6 @@ def _business_date() -> date:
     },
 )
 def repayment_sync() -> None:
-    @task.sensor(poke_interval=60, timeout=6 * 3600, mode="reschedule", pool="core")
-    def extract_loaded() -> PokeReturnValue:
-        from loanhub.runtime import tasks
-
-        loaded = tasks.fetch_and_ingest_extract(_business_date())
-        return PokeReturnValue(is_done=loaded is not None, xcom_value=loaded)
-
     @task(multiple_outputs=False)
     def reconcile(report: dict) -> dict:
         from loanhub.runtime import tasks
@@ -80,7 +74,14 @@ def repayment_sync() -> None:
 
         return tasks.extract_accepted(report)
 
-    report = extract_loaded()
+    # until the extract is there the wait is in the triggerer: no slot is held
+    report = ExtractLoadOperator(
+        task_id="extract_loaded",
+        pool="core",
+        business_date=_business_date,
+        wait=timedelta(hours=6),
+        poke_seconds=60,
+    ).output
     extract_accepted(report, raise_warnings(report, reconcile(report)))
 
 

@@ -30,6 +30,7 @@ import psutil
 import psycopg
 import requests
 
+from devtools.sim_connections import sim_connection_env
 from schemas.types import DEFAULT_BANK_TIMEZONE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,6 +119,7 @@ class LocalCluster:
             "AIRFLOW__CORE__DEFAULT_TIMEZONE",
             self.env.get("LOANHUB_TIMEZONE") or DEFAULT_BANK_TIMEZONE,
         )
+        self.env |= sim_connection_env(self.env)  # the triggerer's waits read loanhub_sftp
         if workers:
             self.env |= {
                 "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 
 from airflow.sdk import DAG
 
+from devtools.sim_connections import sim_connection_env
+
 
 def run(dag_id: str, conf: dict) -> str:
+    os.environ.update(sim_connection_env())  # the deferred waits read loanhub_sftp
     module = importlib.import_module(f"dags.{dag_id}")
     dag = next(v for v in vars(module).values() if isinstance(v, DAG) and v.dag_id == dag_id)
     result = dag.test(run_conf=conf)

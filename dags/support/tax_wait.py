@@ -2,64 +2,21 @@
 
 The authority answers in seconds to minutes, sometimes longer. A sensor holding a worker slot
 (or rescheduling through the scheduler every few seconds) for that long wastes the slots the
-other sources need, so the task defers: the triggerer asks the SFTP outbox whether the
+other sources need, so the task defers: the triggerer asks the SFTP outbox, with an async
+client and nothing of the hub (``loanhub_provider.triggers.sftp.SftpFileTrigger``), whether the
 answer's ``.ok`` has arrived, and only then does a worker take the answer and store it.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import AsyncIterator, Sequence
+import re
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
-from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from kernel.failures import TransientError
-
-POKE_SECONDS = 5.0
-log = logging.getLogger(__name__)
-
-
-def _answered(request: str, seen: str) -> str | None:
-    from loanhub.runtime import tasks  # imported off the triggerer's loop: it takes a second
-
-    return tasks.tax_answered(request, seen)
-
-
-class TaxAnswerTrigger(BaseTrigger):
-    """Fires once an answer to ``request`` carries its ``.ok`` trigger file and is not the
-    delivery already ``seen`` (an answer the hub refused is waited past until it is delivered
-    again). A dropped connection while asking is waited out; anything else fails the task with
-    its cause."""
-
-    def __init__(self, request: str, seen: str = "", poke_seconds: float = POKE_SECONDS) -> None:
-        super().__init__()
-        self.request = request
-        self.seen = seen
-        self.poke_seconds = poke_seconds
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {"request": self.request, "seen": self.seen, "poke_seconds": self.poke_seconds},
-        )
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        while True:
-            try:
-                # the connector is the synchronous hook with the pinned host key: one short
-                # stat in a thread keeps the triggerer's loop free for the other waits
-                version = await asyncio.to_thread(_answered, self.request, self.seen)
-                if version is not None:
-                    log.info("tax answer to %s is there (%s)", self.request, version)
-                    yield TriggerEvent({"request": self.request, "version": version})
-                    return
-            except TransientError as exc:
-                log.warning("tax outbox not reachable, asking again: %s", exc)
-            await asyncio.sleep(self.poke_seconds)
+from loanhub_provider.triggers.sftp import DEFAULT_CONN_ID, POKE_SECONDS, SftpFileTrigger
 
 
 class TaxAnswerOperator(BaseOperator):
@@ -69,10 +26,16 @@ class TaxAnswerOperator(BaseOperator):
     template_fields: Sequence[str] = ("request",)
 
     def __init__(
-        self, *, request: dict[str, Any], poke_seconds: float = POKE_SECONDS, **kwargs: Any
+        self,
+        *,
+        request: dict[str, Any],
+        conn_id: str = DEFAULT_CONN_ID,
+        poke_seconds: float = POKE_SECONDS,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.request = request
+        self.conn_id = conn_id
         self.poke_seconds = poke_seconds
 
     def execute(self, context: Context) -> str:
@@ -88,6 +51,8 @@ class TaxAnswerOperator(BaseOperator):
         one submitted, or the one that asked again once its answer could no longer come (the
         authority deletes answers after 7 days; a task resumed or retried after that would
         wait forever)."""
+        from connectors.tax import ANSWERS
+        from contracts.tax_files import answer_name
         from loanhub.runtime import tasks
 
         batch, suffix = list(self.request["batch"]), str(self.request.get("suffix", ""))
@@ -98,9 +63,17 @@ class TaxAnswerOperator(BaseOperator):
         name = tasks.tax_request_in_force(name, batch, suffix, purpose)
         if name != self.request["request"] and tasks.collect_tax(name, batch, suffix):
             return name
-        seen = str(event.get("version", "")) if event.get("request", name) == name else ""
+        answer = answer_name(name)
+        files = event.get("files", {})  # what woke the last wait: past that delivery
+        seen = {answer: files[answer]} if answer in files else {}
         self.defer(
-            trigger=TaxAnswerTrigger(name, seen, self.poke_seconds),
+            trigger=SftpFileTrigger(
+                ANSWERS,
+                re.escape(answer),
+                conn_id=self.conn_id,
+                seen=seen,
+                poke_seconds=self.poke_seconds,
+            ),
             method_name="collect",
             timeout=timedelta(seconds=tasks.tax_wait_seconds()),
         )

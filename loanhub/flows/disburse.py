@@ -730,6 +730,17 @@ def _read_tranche(
     return verdict({m: r for m, r in readings.items() if r is not None or m not in withdrawn})
 
 
+def msg_ids_in_flight(engine: Engine) -> list[str]:
+    """Every file of the tranches still in flight (sent or accepted, not settled): the files
+    whose next status report ``collect_reports`` waits for."""
+    with engine.connect() as conn:
+        in_flight = conn.execute(
+            select(disbursement.c.end_to_end_id).where(disbursement.c.status.in_(["SENT", "ACCP"]))
+        ).scalars()
+        e2es = list(in_flight)
+    return list(dict.fromkeys(m for e2e in e2es for m, _ in tranche_files(engine, e2e)))
+
+
 def collect_reports(
     engine: Engine, gateway: PaymentGatewayConnector, receipts: FileReceiptBook
 ) -> Settlement:

@@ -9,6 +9,7 @@ the work itself.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -198,11 +199,6 @@ def tax_request_in_force(
     )
 
 
-def tax_answered(request: str, seen: str = "") -> str | None:
-    """What the deferred wait asks, from the triggerer: which answer is there, once one is."""
-    return Hub.here().connectors.tax.answered(request, seen)
-
-
 def tax_wait_seconds() -> int:
     return Hub.here().settings.orchestration.tax_wait_seconds
 
@@ -382,6 +378,27 @@ def settle_payments() -> dict[str, Any]:
     }
 
 
+def payment_reports_listed() -> dict[str, str]:
+    """The gateway's status reports there now (with their ``.ok``), name -> delivery. Looked
+    at before ``settle_payments``: what it applies is in this listing or later, so a wait on
+    reports not in it misses none."""
+    return Hub.here().connectors.payments.report_deliveries()
+
+
+def payment_reports_awaited(listed: dict[str, str]) -> dict[str, Any]:
+    """What the deferred settlement waits for: a new report for a file still in flight
+    (``SftpFileTrigger``'s folder, pattern and what ``listed`` already showed), and how
+    many files are in flight."""
+    from connectors.payments import OUTBOX, report_pattern
+    from loanhub.flows import disburse
+
+    msg_ids = disburse.msg_ids_in_flight(Hub.here().engine)
+    pattern = report_pattern(msg_ids)
+    wanted = re.compile(pattern)
+    seen = {name: v for name, v in listed.items() if wanted.fullmatch(name)}
+    return {"folder": OUTBOX, "pattern": pattern, "seen": seen, "in_flight": len(msg_ids)}
+
+
 def reconcile_payments() -> dict[str, Any]:
     """Fails the run when the gateway accepted a tranche twice, paid one the hub recorded as
     rejected, or disagrees with the hub about any file of a tranche."""
@@ -395,6 +412,18 @@ def reconcile_payments() -> dict[str, Any]:
 
 
 # -- repayment_sync, post_loan_monitoring, warning_notify ------------------------------------
+
+
+def extract_awaited(business_date: date) -> dict[str, Any]:
+    """What the deferred nightly wait waits for: the night's extract, whole once its name is
+    there (the core renames it into place; it has no ``.ok``)."""
+    from connectors.extracts import FOLDER, extract_name
+
+    return {
+        "folder": FOLDER,
+        "pattern": re.escape(extract_name(business_date)),
+        "require_ok": False,
+    }
 
 
 def fetch_and_ingest_extract(business_date: date) -> dict[str, Any] | None:

@@ -44,7 +44,9 @@ def test_disbursement_pays_each_tranche_once_across_runs(
     for n in range(10, 13):
         approved(pg_engine, sim_dataset, n)
     env = hub_env(airflow_env, pg_url, sim_dir, tmp_path)
-    run_dag(env, "loan_disbursement", {})
+    sim.controls({"gateway": {"*": {"answer_delay": 3.0}}})  # the first look finds no report
+    first = run_dag(env, "loan_disbursement", {})
+    assert "running trigger in line" in first  # the settlement waited in the trigger
     run_dag(env, "loan_disbursement", {})  # a second run (a retry, a clear): pays nothing new
     with pg_engine.connect() as conn:
         statuses = Counter(conn.execute(select(disbursement.c.status)).scalars())

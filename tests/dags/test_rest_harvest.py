@@ -172,7 +172,8 @@ def test_credit_ops_harvest_and_review_through_the_api(
     assert "credit_harvest run" in harvest.stdout
     assert ": success" in harvest.stdout
     # every batch's tax wait was deferred to the triggerer and woken by its answer
-    assert len(set(re.findall(r"tax answer to (TAXQ_\S+) is there", waits))) == 2, waits[-3000:]
+    answers = set(re.findall(r"loanhub_sftp: (TAXR_\S+) arrived in /outbox", waits))
+    assert len(answers) == 2, waits[-3000:]
     with pg_engine.connect() as conn:
         profiled = set(conn.execute(select(applicant_profile.c.application_no)).scalars())
         decided = {r.application_no: r for r in conn.execute(select(decision)).all()}
