@@ -275,8 +275,13 @@ def main() -> int:
             f"({intake.loaded} new); trigger credit_harvest with an empty list to harvest them",
             flush=True,
         )
+    from devtools.connections import airflow_environment
+    from loanhub.runtime.settings import HubSettings
+
     home = Path(os.environ.get("AIRFLOW_HOME", ROOT / "airflow_home")) / "cluster"
-    cluster = LocalCluster(home, port=args.port).start()
+    # the legacy systems' connections, as `loanhub sim up` wrote them (AIRFLOW_CONN_*)
+    connections = airflow_environment(HubSettings().simulators_dir)
+    cluster = LocalCluster(home, port=args.port, extra_env=connections).start()
     print(
         f"Airflow UI and API: {cluster.url} (users admin/admin, credit_ops/credit_ops, and the "
         "approvers, each with its name as password: credit_officer/credit_officer, ...); "

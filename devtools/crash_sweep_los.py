@@ -67,7 +67,7 @@ def _bot(endpoints: dict[str, Any], evidence_dir: Path, navigation_timeout: floa
     chromium = Chromium(
         BrowserConfig(action_timeout=5, navigation_timeout=navigation_timeout, trace=False)
     )
-    login = LosLogin(url=endpoints["los"]["url"], **endpoints["los"]["users"][0])
+    login = LosLogin.model_validate(endpoints["los"])  # the robot
     policy = ScreenPolicy(busy=RetryPolicy(attempts=4, base_seconds=0.1, cap_seconds=0.5))
     return LosBot(login, chromium, ScreenEvidence(evidence_dir, mask_text), mask_text, policy)
 

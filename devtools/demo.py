@@ -40,6 +40,7 @@ from rich.table import Table
 from sqlalchemy import Engine, func, select
 
 from devtools.aged_loans import age_loans
+from devtools.connections import airflow_environment
 from devtools.los_checker import confirm_held
 from devtools.los_list import take_companies, take_waiting
 from devtools.payees import name_waiting_payees
@@ -524,6 +525,7 @@ def main() -> int:
     began = time.perf_counter()
     console.rule("[bold]loanhub demo: the credit lifecycle end to end")
     endpoints = _start_simulators(settings, env)
+    env |= airflow_environment(settings.simulators_dir)  # the legacy systems' connections
     home = _prepare_airflow(env)
     engine = make_engine(settings.store_url)
     upgrade(engine)

@@ -29,6 +29,7 @@ import psutil
 import requests
 
 from devtools.cluster import LocalCluster, free_port
+from devtools.connections import airflow_environment
 from devtools.scratch import scratch_database, simulators_running, take_applications
 
 POOLS = {"bureau": 4, "core": 4, "tax": 1, "social_security": 4, "los": 1, "gateway": 1}
@@ -113,6 +114,7 @@ def run(
             "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "32",
             # a lost worker's tasks are noticed after this (300 s by default)
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+            **airflow_environment(tmp / "sim"),  # the legacy systems' connections
         }
         seen: dict[int, psutil.Process] = {}  # by PID, every process the cluster started
         cluster = LocalCluster(

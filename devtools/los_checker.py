@@ -38,7 +38,7 @@ def answer_held(
 ) -> tuple[str, list[str]]:
     """The LOS's checker answers each held application with ``decision`` (APPROVE, REJECT or
     RETURN) in the LOS's own form; returns the checker's name and the applications answered."""
-    checker = los["users"][1]
+    checker = los["checker"]  # the simulators' file only: no connection of the hub's has it
     http = requests.Session()
     http.post(
         los["url"] + "login",

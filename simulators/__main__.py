@@ -19,6 +19,7 @@ from pathlib import Path
 
 import uvloop
 
+from simulators import connections
 from simulators.dataset import generate
 from simulators.server import ENDPOINTS, SimConfig, serve
 
@@ -57,6 +58,7 @@ def up(args: argparse.Namespace) -> int:
         return 0
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / ENDPOINTS).unlink(missing_ok=True)
+    connections.remove(data_dir)  # a killed run's ports: the new run writes its own
     log = (data_dir / "simulators.log").open("ab")
     proc = subprocess.Popen(
         [
@@ -121,6 +123,7 @@ def down(args: argparse.Namespace) -> int:
     if _alive(endpoints["pid"]):
         os.kill(endpoints["pid"], signal.SIGKILL)
     (args.data_dir / ENDPOINTS).unlink(missing_ok=True)
+    connections.remove(args.data_dir)
     print("simulators: stopped")
     return 0
 

@@ -3,7 +3,9 @@
 HTTP (waitress, one port): the bureau's and the core's SOAP services and the admin endpoint.
 SFTP (asyncssh): the exchange root that the tax authority, the core's extract job and the
 payment gateway work on. SMTP (aiosmtpd). The endpoints file names every URL, port, credential
-and the SFTP host key fingerprint; the hub's settings read it.
+and the SFTP host key fingerprint, for the tests and development tools (and the hub's
+development fallback); beside it, ``connections.json`` and ``airflow.env`` give the hub's
+credentials to Airflow (simulators/connections.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 from waitress.server import create_server
 
+from simulators import connections
 from simulators.admin import Admin
 from simulators.bureau import Bureau
 from simulators.controls import Controls
@@ -206,6 +209,7 @@ async def serve(cfg: SimConfig) -> None:
     for worker in workers:
         worker.add_done_callback(_report_crash)
     public = cfg.advertise or cfg.host
+    robot, checker = creds["los"]["users"]
     base = f"http://{public}:{http.effective_port}"
     sftp_info = {**sftp_info, "host": public}
     smtp_info = {**smtp_info, "host": public}
@@ -223,9 +227,12 @@ async def serve(cfg: SimConfig) -> None:
         "smtp": smtp_info,
         "admin": {"url": f"{base}/admin"},
         "ss_portal": {"url": f"{base}/ss/", **creds["ss"]},
-        "los": {"url": f"{base}/los/", **creds["los"]},
+        # the hub's robot; its checker (a person) is for the development tools only
+        "los": {"url": f"{base}/los/", **robot, "checker": checker},
         "data_dir": str(data_dir),
     }
+    # what Airflow reads (the hub's only credentials), before the endpoints file that says "up"
+    connections.write(data_dir, endpoints)
     write_atomically(data_dir / ENDPOINTS, endpoints)  # it holds credentials: owner only
     log.info("simulators up: %s", data_dir / ENDPOINTS)
     stop = asyncio.Event()
@@ -239,3 +246,4 @@ async def serve(cfg: SimConfig) -> None:
     smtp.close()
     http.close()
     (data_dir / ENDPOINTS).unlink(missing_ok=True)
+    connections.remove(data_dir)

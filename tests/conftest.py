@@ -189,7 +189,7 @@ def sim(sim_endpoints: dict) -> SimAdmin:
     admin.post("/controls/reset", {})  # drop what an earlier test set per operation
     admin.controls(FAST)
     admin.post("/unlock", {"system": "ss", "user": sim_endpoints["ss_portal"]["username"]})
-    for user in sim_endpoints["los"]["users"]:
+    for user in (sim_endpoints["los"], sim_endpoints["los"]["checker"]):  # robot and checker
         admin.post("/unlock", {"system": "los", "user": user["username"]})
     admin.clear_journal()
     return admin

@@ -4,6 +4,7 @@ Redis and PostgreSQL, the hub's settings by their real names, pools, ports, and 
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from importlib.metadata import version
@@ -138,7 +139,6 @@ def test_pools_are_the_hubs_and_the_init_imports_them():
     assert "airflow pools import /tmp/loanhub-pools.json" in script
     assert "airflow db migrate" in script
     assert "loanhub db upgrade" in script
-    assert "loanhub endpoints write" in script  # pinned host keys from the environment
 
 
 def test_ports_agree_with_the_programs():
@@ -150,7 +150,66 @@ def test_ports_agree_with_the_programs():
         sim["expose"]
     )
     assert args["http-port"] in " ".join(sim["healthcheck"]["test"])
-    assert SERVICES["airflow-init"]["environment"]["LOANHUB_SIM_DIR"] == args["data-dir"]
+    script = SERVICES["airflow-init"]["command"][1]
+    assert f"airflow connections import --overwrite {args['data-dir']}/connections.json" in script
+    assert f"simulators-data:{args['data-dir']}" in sim["volumes"]  # the file the init imports
+    assert f"simulators-data:{args['data-dir']}:ro" in SERVICES["airflow-worker"]["volumes"]
+
+
+def test_the_init_imports_the_connections_from_a_secret():
+    """Credentials from Airflow only: the connections file is a docker secret the init imports
+    into Airflow, checked there; no service reads an endpoints file or LOANHUB_ENDPOINT_*."""
+    init = SERVICES["airflow-init"]
+    script = init["command"][1]
+    mounted = {s["target"]: s["source"] for s in init["secrets"] if isinstance(s, dict)}
+    assert mounted["loanhub-connections.json"] == "loanhub-connections"
+    assert "airflow connections import --overwrite /run/secrets/loanhub-connections.json" in script
+    assert STACK["secrets"]["loanhub-connections"]["file"].startswith("${LOANHUB_CONNECTIONS_FILE")
+    assert "for system in bureau core sftp ss_portal los smtp" in script
+    assert "airflow connections get" in script  # every connection resolves, or the init fails
+    assert "loanhub endpoints" not in script
+    for name, service in SERVICES.items():
+        for key in service.get("environment") or {}:
+            assert not key.startswith("LOANHUB_ENDPOINT"), (name, key)  # _ENDPOINT_*, _FILE
+            assert key != "LOANHUB_SIM_DIR", (name, key)  # the hub never finds the sim's file
+    example = (ROOT / ".env.example").read_text()
+    assert "LOANHUB_ENDPOINT" not in example
+
+
+def _defaults(text: str) -> str:
+    """A compose value with each ``${VAR-default}`` / ``${VAR:-default}`` at its default."""
+    return re.sub(r"\$\{\w+:?-([^}]*)\}", r"\1", text)
+
+
+def test_airflow_looks_the_connections_up_in_vault():
+    from airflow.providers.hashicorp.secrets.vault import VaultBackend
+
+    for name in AIRFLOW:
+        service = SERVICES[name]
+        env = service["environment"]
+        backend = _defaults(env["AIRFLOW__SECRETS__BACKEND"])
+        module, _, cls = backend.rpartition(".")
+        assert getattr(importlib.import_module(module), cls) is VaultBackend, name
+        kwargs = json.loads(_defaults(env["AIRFLOW__SECRETS__BACKEND_KWARGS"]))
+        VaultBackend(**kwargs)  # every parameter is one the provider has (no Vault contacted)
+        assert kwargs["connections_path"] == "connections"
+        assert kwargs["auth_type"] == "token"
+        assert "token" not in kwargs  # no secret in the environment: a docker secret's file
+        assert kwargs["token_path"] == "/run/secrets/vault-token"
+        assert "vault-token" in service["secrets"], name
+    assert STACK["secrets"]["vault-token"]["file"].startswith("${VAULT_TOKEN_FILE")
+
+
+def test_one_user_store_airflows():
+    """The dashboard's own users are gone from the stack: no first user made by the init, no
+    password for one in the environment or .env."""
+    script = SERVICES["airflow-init"]["command"][1]
+    assert "dashboard-user" not in script
+    for name, service in SERVICES.items():
+        for key in service.get("environment") or {}:
+            assert "DASHBOARD_OPERATOR" not in key, (name, key)
+            assert "USERS_FILE" not in key, (name, key)
+    assert "LOANHUB_DASHBOARD_OPERATOR_PASSWORD" not in (ROOT / ".env.example").read_text()
 
 
 def test_the_image_is_the_airflow_we_lock_plus_the_browser():

@@ -52,4 +52,4 @@ def endpoints_check() -> None:
     console.print(f"  sftp      {sftp.host}:{sftp.port} pinned {sftp.host_key.split()[0]} key")
     console.print(f"  smtp      {endpoints.smtp.host}:{endpoints.smtp.port}")
     console.print(f"  ss portal {endpoints.ss_portal.url}")
-    console.print(f"  los       {endpoints.los.url} ({len(endpoints.los.users)} user(s))")
+    console.print(f"  los       {endpoints.los.url} (as {endpoints.los.username})")

@@ -36,7 +36,8 @@ def sim_up(
     persons: Annotated[int, typer.Option(min=0, help="number of persons")] = 200,
     enterprises: Annotated[int, typer.Option(min=0, help="number of enterprises")] = 40,
 ) -> None:
-    """Start every simulator on loopback and write the endpoints file."""
+    """Start every simulator on loopback; write the endpoints file and, beside it, their
+    Airflow Connections (connections.json, airflow.env)."""
     _simulators(
         "up", "--seed", str(seed), "--persons", str(persons), "--enterprises", str(enterprises)
     )

@@ -22,26 +22,28 @@ from loanhub.platform.ledger import LedgerSettings
 from schemas.types import DEFAULT_BANK_TIMEZONE, TimeZoneName
 
 
-class LosUser(BaseModel):
+class LosEndpoint(BaseModel):
+    """The LOS and the hub's one user there (the robot). The LOS's checker, its second user, is
+    a person: the hub never holds their credentials (devtools plays them in development)."""
+
+    url: str
     username: str
     password: SecretStr
-    limit: str = Field(description="the largest amount this user may approve alone")
-
-
-class LosEndpoint(BaseModel):
-    url: str
-    users: list[LosUser]
+    limit: str | None = Field(
+        default=None, description="the largest amount the robot may approve alone"
+    )
 
     def login(self, username: str | None = None) -> LosLogin:
-        """One user's login (the first, the bot's own, unless named)."""
-        user = next((u for u in self.users if username in (None, u.username)), None)
-        if user is None:
-            raise KeyError(f"no LOS user {username!r} in the endpoints file")
-        return LosLogin(url=self.url, username=user.username, password=user.password)
+        """The robot's login; the hub has no other LOS user to name."""
+        if username not in (None, self.username):
+            raise KeyError(f"no LOS user {username!r}: the hub logs in as {self.username} only")
+        return LosLogin(url=self.url, username=self.username, password=self.password)
 
 
 class LegacyEndpoints(BaseModel):
-    """The endpoints file the simulators write (and a deployment writes for the real systems)."""
+    """Where each legacy system answers and the hub's credentials there. In production the DAG
+    side builds it from Airflow Connections (``loanhub_<system>``); the endpoints file the
+    simulators write (``LOANHUB_ENDPOINTS_FILE``) is a development fallback only."""
 
     bureau: SoapConfig
     core: SoapConfig
@@ -165,7 +167,8 @@ class HubSettings(BaseSettings):
     )
     endpoints_file: Path | None = Field(
         default=None,
-        description="where the legacy systems answer (JSON); unset: the simulators' file",
+        description="development fallback only (production: Airflow Connections): where the "
+        "legacy systems answer (JSON); unset: the simulators' file",
     )
     airflow_db_url: str | None = Field(
         default=None,

@@ -14,6 +14,7 @@ from bots.los.bot import LosBot
 from bots.ss.bot import SocialSecurityBot
 from kernel.failures import RetryPolicy
 from loanhub.platform.masking import mask_text
+from tests.simulators.portal_pages import los_user
 
 FAST_POLICY = ScreenPolicy(busy=RetryPolicy(attempts=4, base_seconds=0.05, cap_seconds=0.2))
 
@@ -33,8 +34,7 @@ def ss_bot(sim, sim_endpoints, chromium, evidence) -> Iterator[SocialSecurityBot
 
 
 def los_login(endpoints: dict, index: int = 0) -> LosLogin:
-    user = endpoints["los"]["users"][index]
-    return LosLogin(url=endpoints["los"]["url"], **user)
+    return LosLogin(url=endpoints["los"]["url"], **los_user(endpoints, index))
 
 
 @pytest.fixture

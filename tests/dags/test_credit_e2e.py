@@ -17,6 +17,7 @@ from sqlalchemy import select
 from devtools.synthetic import los_intake
 from loanhub.flows.intake import load_applicants
 from schemas.tables import applicant_profile, decision
+from tests.dags.conftest import credentials_in
 
 FAULTS = {
     "bureau": {"*": {"rate": 0.2}},  # Server.Busy now and then: retried
@@ -39,7 +40,7 @@ def run_dag(env: dict, dag_id: str, conf: dict) -> str:
 
 
 def test_harvest_then_decide_posts_each_decision_once(
-    airflow_env, sim, sim_dir, sim_dataset, pg_url, pg_engine, tmp_path: Path
+    airflow_env, sim, sim_dir, sim_endpoints, sim_dataset, pg_url, pg_engine, tmp_path: Path
 ):
     apps = sim_dataset.applications[40:46]
     records = los_intake([dataclasses.asdict(a) for a in apps], datetime.now(UTC))
@@ -88,3 +89,8 @@ def test_harvest_then_decide_posts_each_decision_once(
     assert set(queries.values()) == {1}
     los = Counter(d["application_no"] for d in sim.journal("los", "decision"))
     assert los == Counter(numbers)  # one decision per application, 504s or not
+
+    # what the hub wrote (store files, evidence, traces, logs) holds no credential
+    assert list(tmp_path.rglob("*")), "the hub wrote nothing to look at"
+    assert credentials_in(sim_dir, sim_endpoints)  # the search finds them where they are
+    assert credentials_in(tmp_path, sim_endpoints) == []

@@ -26,6 +26,7 @@ from sqlalchemy import select, text
 from connectors.airflow_api import AirflowApi, AirflowApiError
 from connectors.config import AirflowApiConfig
 from devtools.cluster import LocalCluster
+from devtools.connections import airflow_environment
 from devtools.scratch import scratch_database
 from devtools.synthetic import los_intake
 from loanhub.flows.intake import load_applicants
@@ -110,6 +111,7 @@ def test_credit_ops_harvest_and_review_through_the_api(
         "LOANHUB_DATABASE_URL": pg_url,
         "LOANHUB_SIM_DIR": str(sim_dir),
         "LOANHUB_DATA_DIR": str(tmp_path / "var"),
+        **airflow_environment(sim_dir),  # the legacy systems' connections
     }
     sim.controls({"tax": {"*": {"answer_delay": 12.0}}})  # long enough for the wait to defer
     with (

@@ -53,8 +53,16 @@ def ss_browser_login(page: Page, endpoints: dict) -> Frame:
     return content
 
 
+def los_users(endpoints: dict) -> list[dict]:
+    """The LOS's users in the simulators' file: the hub's robot (0) and the checker (1), whom
+    only the tests and development tools play (no connection of the hub's carries them)."""
+    los = endpoints["los"]
+    robot = {k: los[k] for k in ("username", "password", "limit")}
+    return [robot, los["checker"]]
+
+
 def los_user(endpoints: dict, index: int = 0) -> dict:
-    return endpoints["los"]["users"][index]
+    return los_users(endpoints)[index]
 
 
 def los_http_login(

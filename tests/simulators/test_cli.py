@@ -1,5 +1,6 @@
 """Starting and stopping the simulators the way a person does: ``loanhub sim ...``."""
 
+import json
 import subprocess
 import sys
 
@@ -38,7 +39,10 @@ def test_sim_up_status_down_and_the_hub_reads_the_endpoints(tmp_path, monkeypatc
         assert endpoints.bureau.password.get_secret_value() not in repr(endpoints)
         assert endpoints.ss_portal.url.endswith("/ss/")
         assert len(endpoints.ss_portal.totp_secret.get_secret_value()) == 32
-        assert [u.username for u in endpoints.los.users] == ["loanhub_bot", "checker_wang"]
+        assert endpoints.los.username == "loanhub_bot"  # the robot only: no checker
+        written = json.loads((tmp_path / "sim" / "endpoints.json").read_text())
+        checker = written["los"]["checker"]
+        assert checker["password"] not in endpoints.model_dump_json()
     finally:
         down = loanhub("sim", "down", env=env)
     assert down.returncode == 0

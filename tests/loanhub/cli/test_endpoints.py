@@ -24,6 +24,8 @@ def test_endpoints_are_written_from_the_environment_with_the_host_key_pinned(
     assert stat.S_IMODE(target.stat().st_mode) == 0o600  # it holds credentials
     loaded = LegacyEndpoints.load(target)
     assert loaded.sftp.host_key == sim_endpoints["sftp"]["host_key"]
+    assert loaded.los.username == sim_endpoints["los"]["username"]  # the robot: no checker
+    assert sim_endpoints["los"]["checker"]["password"] not in target.read_text()
     checked = runner.invoke(app, ["endpoints", "check"])
     assert checked.exit_code == 0, checked.output
     assert "pinned ssh-" in checked.output

@@ -38,6 +38,7 @@ from schemas.tables import applicant_profile, application, audit_event, fact_row
 from schemas.types import utcnow
 from tests.conftest import FAST, SimAdmin
 from tests.loanhub.flows.test_rules import profile
+from tests.simulators.portal_pages import los_users
 
 SEED = 20190  # not the session's seed: fresh LOS applications nobody posted on
 RULES = RuleSet.load()
@@ -70,7 +71,7 @@ def admin(endpoints: dict) -> SimAdmin:
     sim = SimAdmin(endpoints)
     sim.post("/controls/reset", {})
     sim.controls(FAST)
-    for user in endpoints["los"]["users"]:
+    for user in los_users(endpoints):
         sim.post("/unlock", {"system": "los", "user": user["username"]})
     sim.clear_journal()
     return sim
