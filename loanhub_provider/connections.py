@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from loanhub.runtime.settings import LegacyEndpoints, LosEndpoint, LosUser
+from loanhub.runtime.settings import LegacyEndpoints, LosEndpoint
 from loanhub_provider.hooks import BureauHook, CoreHook, LosHook, PortalHook, SftpHook, SmtpHook
 
 log = logging.getLogger(__name__)
@@ -37,13 +37,9 @@ def endpoints_from_connections(conn_ids: Mapping[str, str] | None = None) -> Leg
         ss_portal=PortalHook(ids["ss_portal"]).get_config(),
         los=LosEndpoint(
             url=login.url,
-            users=[
-                LosUser(
-                    username=login.username,
-                    password=login.password,
-                    limit=str(los.approval_limit),
-                )
-            ],
+            username=login.username,
+            password=login.password,
+            limit=str(los.approval_limit),
         ),
     )
 

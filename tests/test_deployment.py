@@ -200,7 +200,7 @@ def test_airflow_looks_the_connections_up_in_vault():
     assert STACK["secrets"]["vault-token"]["file"].startswith("${VAULT_TOKEN_FILE")
 
 
-def test_one_user_store_airflows():
+def test_no_dashboard_user_is_made_or_given_a_password():
     """The dashboard's own users are gone from the stack: no first user made by the init, no
     password for one in the environment or .env."""
     script = SERVICES["airflow-init"]["command"][1]

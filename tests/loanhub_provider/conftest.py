@@ -9,51 +9,11 @@ import pytest
 
 
 def connections_of(endpoints: dict) -> dict[str, dict]:
-    """conn id -> the connection's JSON (``airflow connections import`` form), one per system;
-    the LOS gets its first user, the robot, alone."""
-    sftp, los, robot = endpoints["sftp"], endpoints["los"], endpoints["los"]["users"][0]
+    """conn id -> the connection's JSON (``airflow connections import`` form), one per system,
+    as ``loanhub sim up`` writes them (the LOS: the robot alone)."""
+    from simulators.connections import connections
 
-    def soap(system: str) -> dict:
-        e = endpoints[system]
-        return {
-            "conn_type": "loanhub_soap",
-            "host": e["url"],
-            "login": e["username"],
-            "password": e["password"],
-            "extra": {"wsdl": e["wsdl"], "operation_timeout": 30},
-        }
-
-    return {
-        "loanhub_bureau": soap("bureau"),
-        "loanhub_core": soap("core"),
-        "loanhub_sftp": {
-            "conn_type": "loanhub_sftp",
-            "host": sftp["host"],
-            "port": sftp["port"],
-            "login": sftp["username"],
-            "extra": {"private_key_path": sftp["private_key"], "host_key": sftp["host_key"]},
-        },
-        "loanhub_ss_portal": {
-            "conn_type": "loanhub_portal",
-            "host": endpoints["ss_portal"]["url"],
-            "login": endpoints["ss_portal"]["username"],
-            "password": endpoints["ss_portal"]["password"],
-            "extra": {"totp_secret": endpoints["ss_portal"]["totp_secret"]},
-        },
-        "loanhub_los": {
-            "conn_type": "loanhub_los",
-            "host": los["url"],
-            "login": robot["username"],
-            "password": robot["password"],
-            "extra": {"approval_limit": robot["limit"]},
-        },
-        "loanhub_smtp": {
-            "conn_type": "smtp",
-            "host": endpoints["smtp"]["host"],
-            "port": endpoints["smtp"]["port"],
-            "extra": {"from_email": "loanhub@bank.local"},
-        },
-    }
+    return connections(endpoints)
 
 
 def env_of(connections: dict[str, dict]) -> dict[str, str]:

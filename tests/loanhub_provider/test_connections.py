@@ -37,9 +37,7 @@ def test_with_the_source_installed_the_runtime_reads_connections_not_the_file(
     settings = HubSettings(endpoints_file=tmp_path / "absent.json")  # no file to fall back on
     endpoints = settings.legacy_endpoints()
     assert endpoints.bureau.password.get_secret_value() == sim_endpoints["bureau"]["password"]
-    assert [u.username for u in endpoints.los.users] == [
-        sim_endpoints["los"]["users"][0]["username"]
-    ]
+    assert endpoints.los.username == sim_endpoints["los"]["username"]
     use_endpoints(None)
     with pytest.raises(FileNotFoundError):
         settings.legacy_endpoints()
@@ -53,7 +51,7 @@ def test_the_endpoints_file_is_read_when_no_connection_is_defined_and_said_once(
         first = settings.legacy_endpoints()
         settings.legacy_endpoints()
     assert first.bureau.url == sim_endpoints["bureau"]["url"]
-    assert len(first.los.users) == len(sim_endpoints["los"]["users"])  # the file's, both users
+    assert first.los.username == sim_endpoints["los"]["username"]  # the file's robot
     said = [r for r in caplog.records if "endpoints file" in r.getMessage()]
     assert len(said) == 1
 

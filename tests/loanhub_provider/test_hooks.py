@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -45,13 +46,13 @@ def test_each_hook_builds_its_typed_config_from_the_connection(
     for key in ("host", "port", "username", "private_key", "host_key", "host_key_fingerprint"):
         assert sftp[key] == sim_endpoints["sftp"][key], key
     assert revealed(PortalHook().get_config()) == sim_endpoints["ss_portal"]
-    robot = sim_endpoints["los"]["users"][0]
+    robot = sim_endpoints["los"]
     assert revealed(LosHook().get_config()) == {
         "url": sim_endpoints["los"]["url"],
         "username": robot["username"],
         "password": robot["password"],
     }
-    assert str(LosHook().approval_limit) == robot["limit"]
+    assert LosHook().approval_limit == Decimal(robot["limit"])
     smtp = SmtpHook().get_config()
     assert (smtp.host, smtp.port, smtp.sender) == (
         sim_endpoints["smtp"]["host"],
@@ -75,9 +76,9 @@ def test_the_endpoints_from_connections_give_the_los_robot_alone(
     from loanhub_provider.connections import endpoints_from_connections
 
     endpoints = endpoints_from_connections()
-    robot = sim_endpoints["los"]["users"][0]
-    assert [u.username for u in endpoints.los.users] == [robot["username"]]
-    assert endpoints.los.users[0].limit == robot["limit"]
+    robot = sim_endpoints["los"]
+    assert endpoints.los.username == robot["username"]
+    assert Decimal(endpoints.los.limit) == Decimal(robot["limit"])
     assert endpoints.bureau.url == sim_endpoints["bureau"]["url"]
     assert endpoints.sftp.host_key == sim_endpoints["sftp"]["host_key"]
 
@@ -90,7 +91,7 @@ print(json.dumps({
     "bureau_password": e.bureau.password.get_secret_value(),
     "sftp_host_key": e.sftp.host_key,
     "totp": e.ss_portal.totp_secret.get_secret_value(),
-    "los": [u.username for u in e.los.users],
+    "los": [e.los.username],
     "smtp_port": e.smtp.port,
 }))
 """
@@ -123,7 +124,7 @@ def test_connections_come_from_a_secrets_backend_as_a_bank_configures_it(
         "bureau_password": sim_endpoints["bureau"]["password"],
         "sftp_host_key": sim_endpoints["sftp"]["host_key"],
         "totp": sim_endpoints["ss_portal"]["totp_secret"],
-        "los": [sim_endpoints["los"]["users"][0]["username"]],
+        "los": [sim_endpoints["los"]["username"]],
         "smtp_port": sim_endpoints["smtp"]["port"],
     }
 
@@ -201,7 +202,7 @@ def test_every_secret_is_registered_with_airflows_masker(
     for secret in (
         portal["totp_secret"],
         portal["password"],
-        sim_endpoints["los"]["users"][0]["password"],
+        sim_endpoints["los"]["password"],
         sim_endpoints["bureau"]["password"],
     ):
         logged = redact(f"logging in with {secret} now")
