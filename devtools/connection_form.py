@@ -6,7 +6,9 @@ It starts an ``airflow api-server`` of its own (SQLite home in a temporary folde
 a SimpleAuthManager admin), signs in, opens the type list filtered to "loanhub" and each type's
 form with its extra fields, and puts them side by side in one picture. With ``--sim-dir`` (the
 simulators running) it also saves an SFTP connection to them twice, with the pinned host key
-and with another key, presses each row's "Test Connection" and prints the two answers.
+and with another key, and a bureau (``loanhub_soap``) connection twice, with the right and a
+wrong password, presses each row's "Test Connection" and prints the four answers (the toasts
+are photographed too with ``--test-shots DIR``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import time
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from devtools.cluster import free_port
 
@@ -85,8 +88,11 @@ def stop(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def photograph(base: str, shots: Path, sftp: dict | None) -> list[str]:
-    """The pictures (PNG files under ``shots``), and the "Test" answers when ``sftp``."""
+def photograph(
+    base: str, shots: Path, sftp: dict | None, bureau: dict | None = None, tests: Path | None = None
+) -> list[str]:
+    """The pictures (PNG files under ``shots``), and the "Test" answers when ``sftp`` /
+    ``bureau`` (each answer's page photographed under ``tests``)."""
     from playwright.sync_api import sync_playwright
 
     from bots.config import BrowserConfig
@@ -128,9 +134,20 @@ def photograph(base: str, shots: Path, sftp: dict | None) -> list[str]:
             dialog.screenshot(path=shots / f"{i}-form.png")
         if sftp is not None:
             for name, host_key in (("pinned", sftp["host_key"]), ("wrong", _other_key(sftp))):
-                answers.append(f"{name}: {_test_sftp(page, base, sftp, host_key)}")
+                answers.append(f"sftp {name}: {_test_sftp(page, base, sftp, host_key)}")
+                _keep(page, tests, f"test-sftp-{name}.png")
+        if bureau is not None:
+            for name, password in (("right", bureau["password"]), ("wrong", "not-the-password")):
+                answers.append(f"bureau {name}: {_test_soap(page, base, bureau, password)}")
+                _keep(page, tests, f"test-bureau-{name}.png")
         browser.close()
     return answers
+
+
+def _keep(page: Page, folder: Path | None, name: str) -> None:
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=folder / name)
 
 
 def _other_key(sftp: dict) -> str:
@@ -140,9 +157,7 @@ def _other_key(sftp: dict) -> str:
 
 def _test_sftp(page: Page, base: str, sftp: dict, host_key: str) -> str:
     """Add an SFTP connection in the form, then press its row's "Test Connection" (the row's
-    test works for connections with a port: Airflow 3.3.2's UI sends port 0 for one without,
-    which the API refuses as "differs from the stored connection"; the REST API's
-    ``POST /api/v2/connections/test`` with the credentials in the body works for every type)."""
+    test sends the form's port, so every type shows its port: see ``_test_soap``)."""
     conn_id = f"loanhub_sftp_{int(time.time() * 1000)}"
     page.goto(base + "/connections")
     page.get_by_role("button", name="Add Connection").click()
@@ -160,9 +175,45 @@ def _test_sftp(page: Page, base: str, sftp: dict, host_key: str) -> str:
     page.locator("#element_private_key_path").fill(sftp["private_key"])
     page.get_by_role("button", name="Save").click()
     page.wait_for_timeout(2000)
+    return _save_and_test(page, conn_id)
+
+
+def _test_soap(page: Page, base: str, bureau: dict, password: str) -> str:
+    """Add a bureau connection (``loanhub_soap``) in the form, port = the URL's, then press its
+    row's "Test Connection"."""
+    conn_id = f"loanhub_bureau_{int(time.time() * 1000)}"
+    page.goto(base + "/connections")
+    page.get_by_role("button", name="Add Connection").click()
+    page.wait_for_timeout(1500)
+    page.locator("input[name=connection_id]").fill(conn_id)
+    page.locator("[role=combobox]").last.click(force=True)
+    page.keyboard.type("SOAP service")
+    page.get_by_role("option").first.click()
+    page.wait_for_timeout(800)
+    page.locator("input[name=host]").fill(bureau["url"])
+    page.locator("input[name=port]").fill(str(urlsplit(bureau["url"]).port))
+    page.locator("input[name=login]").fill(bureau["username"])
+    page.locator("input[name=password]").fill(password)
+    page.get_by_text("Extra Fields", exact=True).click()
+    page.locator("#element_wsdl").fill(bureau["wsdl"])
+    return _save_and_test(page, conn_id)
+
+
+def _save_and_test(page: Page, conn_id: str) -> str:
+    """Save (the form may have been submitted already: its Save is then gone), then press the
+    row's "Test Connection" and read its toast (not the "Create Connection" one)."""
+    page.wait_for_timeout(1000)
+    save = page.get_by_role("button", name="Save")
+    if save.count():
+        save.click()
+    page.wait_for_timeout(2000)
     row = page.get_by_role("row").filter(has_text=conn_id)
     row.get_by_role("button", name="Test Connection").click()
-    toast = page.locator("[data-scope=toast][data-part=root]").first
+    toast = (
+        page.locator("[data-scope=toast][data-part=root]")
+        .filter(has_not_text="Create Connection")
+        .first
+    )
     toast.wait_for(timeout=30_000)
     page.wait_for_timeout(500)
     return toast.inner_text()
@@ -196,17 +247,19 @@ def main(argv: list[str] | None = None) -> int:
     args = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     args.add_argument("--sim-dir", type=Path, help="the running simulators' data directory")
     args.add_argument("--out", type=Path, default=OUT)
+    args.add_argument("--test-shots", type=Path, help="where to save each Test answer's page")
     opts = args.parse_args(argv)
-    sftp = None
+    sftp = bureau = None
     if opts.sim_dir:
-        sftp = json.loads((opts.sim_dir / "endpoints.json").read_text())["sftp"]
+        endpoints = json.loads((opts.sim_dir / "endpoints.json").read_text())
+        sftp, bureau = endpoints["sftp"], endpoints["bureau"]
     with tempfile.TemporaryDirectory(prefix="loanhub-form-") as tmp:
         home, port = Path(tmp), free_port()
         proc, _ = start_api_server(home, port)
         try:
             shots = home / "shots"
             shots.mkdir()
-            answers = photograph(f"http://127.0.0.1:{port}", shots, sftp)
+            answers = photograph(f"http://127.0.0.1:{port}", shots, sftp, bureau, opts.test_shots)
         finally:
             stop(proc)
         side_by_side(shots, opts.out)

@@ -17,6 +17,10 @@ from typing import Any
 __version__ = "0.1.0"
 
 HOOKS = "loanhub_provider.hooks"
+# The URL types show the port too: Airflow 3.3.2's UI sends ``port: 0`` to "Test" for a hidden,
+# unset port, which the API server refuses as "differs from the stored connection". The hooks
+# check that a port given is the URL's own.
+URL_PORT = "Port (the URL's)"
 
 
 def _text(label: str, description: str, *, default: Any = None, secret: bool = False) -> dict:
@@ -52,11 +56,12 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
         "ui-field-behaviour": _behaviour(
             {
                 "host": "Service URL",
+                "port": URL_PORT,
                 "login": "WS-Security user",
                 "password": "WS-Security password",
             },
-            {"host": "http://bureau.bank.local/bureau", "login": "loanhub"},
-            ["schema", "port", "extra"],
+            {"host": "http://bureau.bank.local/bureau", "port": "80", "login": "loanhub"},
+            ["schema", "extra"],
         ),
     },
     {
@@ -92,9 +97,9 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
             ),
         },
         "ui-field-behaviour": _behaviour(
-            {"host": "Portal URL", "login": "Institution user"},
-            {"host": "https://ss.gov.example/ss/"},
-            ["schema", "port", "extra"],
+            {"host": "Portal URL", "port": URL_PORT, "login": "Institution user"},
+            {"host": "https://ss.gov.example/ss/", "port": "443"},
+            ["schema", "extra"],
         ),
     },
     {
@@ -109,9 +114,9 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
             ),
         },
         "ui-field-behaviour": _behaviour(
-            {"host": "LOS URL", "login": "Robot user"},
-            {"host": "https://los.bank.local/los/"},
-            ["schema", "port", "extra"],
+            {"host": "LOS URL", "port": URL_PORT, "login": "Robot user"},
+            {"host": "https://los.bank.local/los/", "port": "443"},
+            ["schema", "extra"],
         ),
     },
 ]

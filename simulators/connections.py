@@ -14,10 +14,17 @@ import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 CONNECTIONS = "connections.json"
 AIRFLOW_ENV = "airflow.env"
 SENDER = "loanhub@bank.local"
+
+
+def url_port(url: str) -> int | None:
+    """The URL's port, stored as the connection's port: Airflow's UI sends the port field to
+    "Test", and a stored port that is not the one sent is refused before any hook runs."""
+    return urlsplit(url).port
 
 
 def connections(endpoints: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -28,6 +35,7 @@ def connections(endpoints: dict[str, Any]) -> dict[str, dict[str, Any]]:
         return {
             "conn_type": "loanhub_soap",
             "host": end["url"],
+            "port": url_port(end["url"]),
             "login": end["username"],
             "password": end["password"],
             "extra": {"wsdl": end["wsdl"], "operation_timeout": 30},
@@ -48,6 +56,7 @@ def connections(endpoints: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "loanhub_ss_portal": {
             "conn_type": "loanhub_portal",
             "host": portal["url"],
+            "port": url_port(portal["url"]),
             "login": portal["username"],
             "password": portal["password"],
             "extra": {"totp_secret": portal["totp_secret"]},
@@ -55,6 +64,7 @@ def connections(endpoints: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "loanhub_los": {  # the robot only: the checker is a person, not the hub
             "conn_type": "loanhub_los",
             "host": los["url"],
+            "port": url_port(los["url"]),
             "login": los["username"],
             "password": los["password"],
             "extra": {"approval_limit": f"{Decimal(los['limit']):.2f}"},

@@ -4,6 +4,7 @@ secrets handed to Airflow's masker before anything can log them."""
 from __future__ import annotations
 
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from airflow.sdk import BaseHook, Connection
 from airflow.sdk.log import mask_secret
@@ -40,6 +41,24 @@ class LoanhubHook(BaseHook):
         if value in (None, ""):
             raise ValueError(f"connection {self.conn_id!r} has no {what}")
         return value
+
+    def url(self, what: str) -> str:
+        """The connection's host, a URL, checked against its port field: the UI's form shows the
+        port (and sends it to "Test"), so a port that is given must be the URL's own port
+        (its scheme's default when the URL names none); no port given is fine."""
+        url = str(self.required(self.connection.host, what))
+        port = self.connection.port
+        if port not in (None, "", 0):
+            parts = urlsplit(url)
+            try:
+                own = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+            except ValueError:
+                own = None
+            if int(port) != own:
+                raise ValueError(
+                    f"connection {self.conn_id!r}: port {port} is not the port of {url} ({own})"
+                )
+        return url
 
     @staticmethod
     def secret(value: str | None, name: str | None = None) -> str | None:

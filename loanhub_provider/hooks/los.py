@@ -22,7 +22,7 @@ class LosHook(LoanhubHook):
     def get_config(self) -> LosLogin:
         conn = self.connection
         return LosLogin(
-            url=str(self.required(conn.host, "host (the LOS URL)")),
+            url=self.url("host (the LOS URL)"),
             username=str(self.required(conn.login, "login")),
             password=SecretStr(self.secret(conn.password, f"{self.conn_id}.password") or ""),
         )

@@ -21,7 +21,7 @@ class PortalHook(LoanhubHook):
         conn = self.connection
         totp = self.required(self.field("totp_secret"), "extra totp_secret")
         return PortalLogin(
-            url=str(self.required(conn.host, "host (the portal URL)")),
+            url=self.url("host (the portal URL)"),
             username=str(self.required(conn.login, "login")),
             password=SecretStr(self.secret(conn.password, f"{self.conn_id}.password") or ""),
             totp_secret=SecretStr(str(self.secret(str(totp), f"{self.conn_id}.totp_secret"))),

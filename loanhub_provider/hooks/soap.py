@@ -38,7 +38,7 @@ class SoapHook(LoanhubHook):
         """The connector's typed config, read from the connection now; the password is
         registered with Airflow's masker first."""
         conn = self.connection
-        url = str(self.required(conn.host, "host (the service URL)"))
+        url = self.url("host (the service URL)")
         password = self.secret(conn.password, f"{self.conn_id}.password") or ""
         timeout = self.field("operation_timeout")
         return SoapConfig(

@@ -208,3 +208,36 @@ def test_every_secret_is_registered_with_airflows_masker(
         logged = redact(f"logging in with {secret} now")
         assert secret not in logged, secret
         assert "***" in logged
+
+
+URL_TYPES = {"loanhub_bureau": BureauHook, "loanhub_core": CoreHook}
+URL_TYPES.update({"loanhub_ss_portal": PortalHook, "loanhub_los": LosHook})
+
+
+def test_the_stored_port_is_the_urls_own(sim_connections: dict) -> None:
+    """Airflow's UI sends the form's port to "Test"; a stored port that is not the one the form
+    shows is refused (HTTP 400) before any hook runs, so sim up stores the URL's port."""
+    from urllib.parse import urlsplit
+
+    for conn_id in URL_TYPES:
+        document = sim_connections[conn_id]
+        assert document["port"] == urlsplit(document["host"]).port, conn_id
+
+
+@pytest.mark.parametrize("conn_id", sorted(URL_TYPES))
+def test_a_port_that_is_not_the_urls_is_refused_in_one_line(
+    conn_id: str, conn_env: dict, sim_connections: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    document = sim_connections[conn_id]
+    wrong = {**document, "port": document["port"] + 1}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(wrong))
+    with pytest.raises(ValueError, match="is not the port of") as raised:
+        URL_TYPES[conn_id]().get_config()
+    assert "\n" not in str(raised.value)
+    ok, message = URL_TYPES[conn_id]().test_connection()
+    assert not ok
+    assert f"port {document['port'] + 1} is not the port of {document['host']}" in message
+    assert "\n" not in message
+    default = {**document, "host": "http://127.0.0.1/x", "port": 80}  # the scheme's default
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(default))
+    assert URL_TYPES[conn_id]().get_config().url == "http://127.0.0.1/x"

@@ -50,6 +50,10 @@ def test_airflow_reads_the_form_from_the_provider_info_without_the_hooks() -> No
     behaviours = manager.field_behaviours
     assert behaviours["loanhub_soap"]["relabeling"]["host"] == "Service URL"
     assert "password" in behaviours["loanhub_sftp"]["hidden_fields"]
+    for url_type in ("loanhub_soap", "loanhub_portal", "loanhub_los"):
+        # shown: the UI sends the form's port to "Test" (0 for a hidden, unset one: refused)
+        assert "port" not in behaviours[url_type]["hidden_fields"], url_type
+        assert behaviours[url_type]["relabeling"]["port"] == "Port (the URL's)", url_type
 
 
 @pytest.fixture(scope="module")
