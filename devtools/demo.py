@@ -302,9 +302,9 @@ def _disburse(run: Run, admin: str) -> None:
     for number in name_waiting_payees(run.engine, admin):
         again.append(number)
         run.progress.console.print(
-            f"[yellow]operations is scripted for this demo[/]: {number} has no account at the "
-            "core to pay into (the company does not bank with us yet); ops.demo names its new "
-            "settlement account (`loanhub payments payee ... --note ...`, audited)"
+            f"[yellow]operations is scripted for this demo[/]: {number} has no active deposit "
+            "account at the core to pay into; ops.demo names the one the borrower opened at the "
+            "branch (`loanhub payments payee ... --note ...`, audited)"
         )
     if again:
         run.dag(

@@ -55,12 +55,15 @@ class _DeferringWait(BaseOperator):
         raise NotImplementedError
 
     def _look_or_defer(self, deadline: datetime) -> Any:
+        from loanhub.runtime import tasks
+
         done, value, awaited = self.look()
         if done:
             return value
         left = deadline - datetime.now(UTC)
         if left <= timedelta(0):
             raise AirflowSensorTimeout(f"{self.task_id}: still waiting after {self.wait}: {value}")
+        tasks.before_deferring()
         self.defer(
             trigger=SftpFileTrigger(
                 conn_id=self.conn_id, poke_seconds=self.poke_seconds, **awaited

@@ -66,6 +66,7 @@ class TaxAnswerOperator(BaseOperator):
         answer = answer_name(name)
         files = event.get("files", {})  # what woke the last wait: past that delivery
         seen = {answer: files[answer]} if answer in files else {}
+        tasks.before_deferring()
         self.defer(
             trigger=SftpFileTrigger(
                 ANSWERS,

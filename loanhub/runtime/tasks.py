@@ -90,9 +90,25 @@ class Hub:
     def chromium(self) -> Chromium:
         return Chromium()
 
+    def release_browser(self) -> None:
+        """Close this process's Chromium if a task started one (the next task starts it again).
+        A task about to defer holds nothing while it waits; and under ``dag.test()`` the trigger
+        then runs in this very process, whose ``asyncio.run`` cannot start while Playwright's
+        sync API keeps its own event loop running."""
+        started = self.__dict__.pop("chromium", None)
+        self.__dict__.pop("bots", None)
+        if started is not None:
+            started.close()
+
     @cached_property
     def bots(self) -> HubBots:
         return HubBots.build(self.settings, self.engine, self.chromium)
+
+
+def before_deferring() -> None:
+    """What a task gives up before it defers: the process's browser (``Hub.release_browser``)."""
+    if Hub._current is not None:
+        Hub._current.release_browser()
 
 
 # -- credit_harvest ---------------------------------------------------------------------------
