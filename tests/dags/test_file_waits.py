@@ -4,7 +4,6 @@ file into place, loads it in the worker, and gives up once the whole wait's dead
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -14,7 +13,7 @@ from dags.support.file_waits import ExtractLoadOperator
 from devtools.sim_connections import sftp_connection_env
 from loanhub.runtime.settings import HubSettings
 from loanhub.runtime.tasks import Hub
-from loanhub_provider.triggers.sftp import SftpFileTrigger
+from tests.dags.test_tax_wait import first_event
 
 NIGHT = date(2026, 10, 3)  # a night no other test asks the core to write
 
@@ -26,19 +25,6 @@ def hub(monkeypatch, sim, sim_dir, sim_endpoints, pg_url, tmp_path) -> Hub:
     settings = HubSettings(database_url=pg_url, sim_dir=sim_dir, data_dir=tmp_path)
     monkeypatch.setattr(Hub, "_current", Hub(settings))
     return Hub.here()
-
-
-def first_event(trigger: SftpFileTrigger, seconds: float) -> dict | None:
-    async def wait() -> dict | None:
-        events = trigger.run()
-        try:
-            return (await asyncio.wait_for(anext(events), seconds)).payload
-        except TimeoutError:
-            return None
-        finally:
-            await events.aclose()
-
-    return asyncio.run(wait())
 
 
 def test_the_extract_wait_defers_until_the_file_is_there_then_loads_it_in_the_worker(hub, sim):

@@ -7,20 +7,8 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
-from connectors.soap import SoapClient
-from loanhub.platform.masking import mask_text
 from mappings.engine import Mapping
-from tests.connectors.conftest import soap_config
 from tests.mappings.test_engine import run
-
-
-@pytest.fixture
-def bureau(sim_endpoints) -> SoapClient:
-    client = SoapClient(soap_config(sim_endpoints, "bureau"), mask_text)
-    client.system = "bureau"
-    return client
 
 
 def enterprise_report(client, firm) -> bytes:

@@ -9,7 +9,6 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from connectors.core import CoreConnector
-from connectors.soap import SoapClient
 from loanhub.cli import app
 from loanhub.platform.masking import mask_text
 from loanhub.platform.quarantine import quarantine_refused
@@ -28,13 +27,6 @@ def run(name: str, payload, **params) -> MappingResult:
     mapped = sum(len(r) for r in result.records.values())
     assert result.seen == mapped + result.refused_records
     return result
-
-
-@pytest.fixture
-def bureau(sim_endpoints) -> SoapClient:
-    client = SoapClient(soap_config(sim_endpoints, "bureau"), mask_text)
-    client.system = "bureau"
-    return client
 
 
 def personal_report(bureau, person) -> bytes:
