@@ -18,7 +18,7 @@ class Journal:
 
     def __init__(self, directory: Path | None = None) -> None:
         self.directory = directory
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # peak() records under the same lock: peaks stay in order
         self._entries: list[dict[str, Any]] = []
         self._peaks: dict[tuple[str, str], int] = {}
         self._files: dict[str, Any] = {}
@@ -50,7 +50,7 @@ class Journal:
             if value <= self._peaks.get((system, kind), 0):
                 return
             self._peaks[(system, kind)] = value
-        self.record(system, kind, value=value)
+            self.record(system, kind, value=value)
 
     def entries(self, system: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
