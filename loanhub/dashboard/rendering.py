@@ -42,7 +42,11 @@ def environment(zone: ZoneInfo) -> Environment:
         loader=PackageLoader("loanhub.dashboard", "templates"),
         autoescape=select_autoescape(default=True),
         finalize=_masked,
+        extensions=["jinja2.ext.i18n"],
     )
+    # Every string a person reads is marked {{ _("...") }} (or {% trans %}); the catalogues
+    # that translate them are installed per request, English until they are.
+    templates.install_null_translations(newstyle=True)
 
     def when(value: datetime | None) -> str:
         return "—" if value is None else value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
