@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ __all__ = [
     "MASK_CHAR",
     "MASK_RULES",
     "KnownNames",
+    "MaskedLogRecord",
     "MaskingFilter",
     "install_log_masking",
     "known_names",
@@ -30,6 +31,7 @@ __all__ = [
     "mask_id",
     "mask_name",
     "mask_phone",
+    "mask_record",
     "mask_text",
     "mask_value",
 ]
@@ -239,27 +241,70 @@ def mask_structure(value: Any) -> Any:
     return value
 
 
-class MaskingFilter(logging.Filter):
-    """A logging filter that rewrites each record's message with ``mask_text``.
+class MaskedLogRecord(logging.LogRecord):
+    """A record whose rendered message is masked, whatever formatter renders it.
 
-    The message is rendered (``msg % args``) before masking, because personal data usually
-    arrives in the arguments. Exception text is masked too. Never drops a record.
+    The record keeps its ``msg`` and ``args`` (strings among them masked in place): formatters
+    such as uvicorn's access log unpack ``args`` themselves, so emptying them would break every
+    library's own formatting. Module level, so records still pickle (queue handlers).
     """
 
+    def getMessage(self) -> str:  # noqa: N802 (logging's name)
+        return mask_text(super().getMessage())
+
+
+_masked_classes: dict[type[logging.LogRecord], type[logging.LogRecord]] = {
+    logging.LogRecord: MaskedLogRecord
+}
+
+
+def _masked_class(cls: type[logging.LogRecord]) -> type[logging.LogRecord]:
+    """The masked twin of a record class another library installed (its own fields kept)."""
+    if issubclass(cls, MaskedLogRecord):
+        return cls
+    twin = _masked_classes.get(cls)
+    if twin is None:
+        twin = _masked_classes[cls] = type(f"Masked{cls.__name__}", (MaskedLogRecord, cls), {})
+    return twin
+
+
+def _masked_arg(value: Any) -> Any:
+    return mask_text(value) if isinstance(value, str) else value
+
+
+def mask_record(record: logging.LogRecord) -> logging.LogRecord:
+    """Mask a record without changing its shape: string ``msg`` and string arguments masked
+    in place (a tuple stays a tuple of the same length, a mapping keeps its keys), the
+    rendered message masked by the record's class, exception and stack text masked. Never
+    drops a record; idempotent."""
+    if getattr(record, "_loanhub_masked", False):
+        return record
+    if isinstance(record.msg, str):
+        record.msg = mask_text(record.msg)
+    args = record.args
+    if isinstance(args, tuple):
+        record.args = tuple(_masked_arg(a) for a in args)
+    elif isinstance(args, Mapping):
+        record.args = {k: _masked_arg(v) for k, v in args.items()}
+    if record.exc_info and not record.exc_text:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = mask_text(record.exc_text)
+    if record.stack_info:
+        record.stack_info = mask_text(record.stack_info)
+    try:
+        record.__class__ = _masked_class(type(record))
+    except TypeError:  # a record class with an incompatible layout: mask the message now
+        record.msg, record.args = mask_text(record.getMessage()), None
+    record._loanhub_masked = True
+    return record
+
+
+class MaskingFilter(logging.Filter):
+    """A logging filter that masks each record (``mask_record``). Never drops a record."""
+
     def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "_loanhub_masked", False):
-            return True
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string must not lose the record
-            message = str(record.msg)
-        record.msg = mask_text(message)
-        record.args = None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = mask_text(record.exc_text)
-        record._loanhub_masked = True
+        mask_record(record)
         return True
 
 
@@ -310,12 +355,9 @@ def install_log_masking() -> None:
         if _factory_installed:
             return
         previous = logging.getLogRecordFactory()
-        masking = MaskingFilter()
 
         def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-            record = previous(*args, **kwargs)
-            masking.filter(record)
-            return record
+            return mask_record(previous(*args, **kwargs))
 
         logging.setLogRecordFactory(factory)
         _factory_installed = True

@@ -56,3 +56,43 @@ def test_an_unknown_role_and_an_empty_password_are_refused(book: Path) -> None:
 
 def test_the_dashboard_refuses_a_port_out_of_range() -> None:
     assert_refused(runner.invoke(app, ["dashboard", "--port", "70000"]), 2, "--port")
+
+
+def test_the_dashboard_writes_a_masked_access_log_line_per_request(book: Path) -> None:
+    """``loanhub dashboard`` installs the log masking; uvicorn's access log still works under
+    it (one line per request, its path masked) and no logging error is printed."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    from devtools.cluster import free_port
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "loanhub", "dashboard", "--port", str(port)],
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                answer = requests.get(
+                    f"http://127.0.0.1:{port}/login?next=/case?q=11010519491231002X", timeout=5
+                )
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None and time.monotonic() < deadline, "no dashboard"
+                time.sleep(0.3)
+        assert answer.status_code == 200
+    finally:
+        server.terminate()
+        log, _ = server.communicate(timeout=30)
+    assert '"GET /login?next=/case?q=1****************X HTTP/1.1" 200' in log, log
+    assert "11010519491231002X" not in log
+    assert "Logging error" not in log and "Traceback" not in log, log

@@ -122,3 +122,45 @@ def test_installed_masking_covers_every_logger(caplog: pytest.LogCaptureFixture)
 def test_grouped_cards_and_phones_are_masked_keeping_their_separators(text, masked):
     assert mask_text(text) == masked
     assert mask_text(masked) == masked
+
+
+def test_installed_masking_keeps_other_formatters_working() -> None:
+    """uvicorn's access formatter unpacks ``record.args`` itself: the masking must keep them
+    (masked in place) instead of emptying them, or every request logs a traceback."""
+    import io
+
+    from uvicorn.logging import AccessFormatter
+
+    install_log_masking()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s'))
+    log = logging.getLogger("uvicorn.access.test")
+    log.addHandler(handler)
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    errors = io.StringIO()
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("sys.stderr", errors)  # where logging reports a formatter's failure
+            log.info(
+                '%s - "%s %s HTTP/%s" %d',
+                *("127.0.0.1:5000", "GET", "/case?q=11010519491231002X", "1.1", 200),
+            )
+    finally:
+        log.removeHandler(handler)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == '127.0.0.1:5000 - "GET /case?q=1****************X HTTP/1.1" 200 OK'
+    assert "Logging error" not in errors.getvalue()
+
+
+def test_masked_records_keep_their_arguments_and_pickle() -> None:
+    import pickle
+
+    install_log_masking()
+    record = logging.getLogger("some.library").makeRecord(
+        "some.library", logging.INFO, __file__, 1, "%s has %d loans", ("11010519491231002X", 2), None
+    )
+    assert record.args == ("1****************X", 2)
+    assert record.getMessage() == "1****************X has 2 loans"
+    assert pickle.loads(pickle.dumps(record)).getMessage() == "1****************X has 2 loans"
