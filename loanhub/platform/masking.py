@@ -249,7 +249,7 @@ class MaskedLogRecord(logging.LogRecord):
     library's own formatting. Module level, so records still pickle (queue handlers).
     """
 
-    def getMessage(self) -> str:  # noqa: N802 (logging's name)
+    def getMessage(self) -> str:
         return mask_text(super().getMessage())
 
 

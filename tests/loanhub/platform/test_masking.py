@@ -159,7 +159,8 @@ def test_masked_records_keep_their_arguments_and_pickle() -> None:
 
     install_log_masking()
     record = logging.getLogger("some.library").makeRecord(
-        "some.library", logging.INFO, __file__, 1, "%s has %d loans", ("11010519491231002X", 2), None
+        *("some.library", logging.INFO, __file__, 1),
+        *("%s has %d loans", ("11010519491231002X", 2), None),
     )
     assert record.args == ("1****************X", 2)
     assert record.getMessage() == "1****************X has 2 loans"
