@@ -27,6 +27,11 @@ TITLES = {
     429: N_("Too many attempts"),
 }
 UNKNOWN = N_("Something went wrong")
+EXPLAINED = {
+    403: N_("Your role may not open this page."),
+    404: N_("There is no such page here."),
+}
+"""What a refusal without words of its own says (Starlette's for an unknown path)."""
 
 
 async def error_page(request: Request, exc: Exception) -> Response:
@@ -36,8 +41,8 @@ async def error_page(request: Request, exc: Exception) -> Response:
         return await http_exception_handler(request, exc)
     title = TITLES.get(exc.status_code, UNKNOWN)
     detail = exc.detail if isinstance(exc.detail, str) else ""
-    if detail == _phrase(exc.status_code):  # Starlette's own (no route): the title says it
-        detail = ""
+    if not detail or detail == _phrase(exc.status_code):  # Starlette's own (no route)
+        detail = EXPLAINED.get(exc.status_code, "")
     body = request.app.state.templates.get_template("error.html").render(
         base=base_path(request),
         here=here(request),

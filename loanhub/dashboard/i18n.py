@@ -13,8 +13,9 @@ it), English a click away, from gettext message catalogues rather than strings i
   ``LanguageMiddleware`` sets around each request (each request, and the worker thread a sync
   route runs in, has its own copy), so two requests in two languages never see each other's.
 - Codes the store and the CLI speak (work item states, call outcomes, severities, ...) stay
-  codes in English and get a label per language: ``code("NEEDS_HUMAN")`` is 人工复核 in
-  Chinese (the ``code`` context of the catalogue, listed in ``CODES``).
+  codes in English and get a label per language: ``code("NEEDS_HUMAN")`` is 待人工处理 in
+  Chinese (the ``code`` context of the catalogue, listed in ``CODES``). Identifiers that are
+  data (DAG ids, work item kinds, field paths) stay as they are in both.
 
 The catalogues are ``locale/<ll_CC>/LC_MESSAGES/messages.po``, compiled when first used (no
 ``.mo`` to go stale beside its ``.po``); ``python -m devtools.i18n`` extracts, updates and
@@ -26,6 +27,7 @@ from __future__ import annotations
 import functools
 import gettext as _gettext
 import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -158,14 +160,25 @@ def text(value: str) -> str:
     return gettext(value) if value else value
 
 
+_NUMBERED = re.compile(r"(?P<stem>[a-z][a-z_]*_)(?P<n>\d+)")
+
+
 def code(value: Any) -> Any:
-    """A code's label in the request's language (``NEEDS_HUMAN``: 人工复核); a code without
-    a label, or a value that is not a string, as it is."""
+    """A code's label in the request's language (``NEEDS_HUMAN``: 待人工处理); a code that
+    ends in a number (``dpd_crossed_30``) by its family's label (``dpd_crossed_%(n)s``); a
+    code without a label, or a value that is not a string, as it is."""
     if isinstance(value, Text):
         return value.translated()
     if not isinstance(value, str) or not value:
         return value
-    return pgettext(CODE, value)
+    label = pgettext(CODE, value)
+    numbered = _NUMBERED.fullmatch(value) if label == value else None
+    if numbered:
+        family = numbered["stem"] + "%(n)s"
+        said = pgettext(CODE, family)
+        if said != family:
+            return said % {"n": int(numbered["n"])}
+    return label
 
 
 CODES = (
@@ -209,6 +222,20 @@ CODES = (
     P_("code", "deciding"),
     P_("code", "paying out"),
     P_("code", "settling"),
+    # early warnings' rules (loanhub.flows: warnings, postloan, disburse, repayments,
+    # reconciliation); dpd_crossed_<days> is one family, its days set in the settings
+    P_("code", "dpd_crossed_%(n)s"),
+    P_("code", "missed_installment"),
+    P_("code", "partial_payment"),
+    P_("code", "overdue_other_lender"),
+    P_("code", "tax_rating_downgrade"),
+    P_("code", "contributions_owed"),
+    P_("code", "contributions_stopped"),
+    P_("code", "consent_lapsing"),
+    P_("code", "payment_rejected"),
+    P_("code", "extract_rejected"),
+    P_("code", "extract_missing_loan"),
+    P_("code", "core_dpd_mismatch"),
     # the dashboard's roles (loanhub.dashboard.auth.Role)
     P_("code", "viewer"),
     P_("code", "operator"),

@@ -96,6 +96,14 @@ def test_every_code_a_page_shows_has_a_chinese_label(codes: list[str]):
     assert unlabelled == []
 
 
+def test_a_numbered_code_takes_its_familys_label():
+    with i18n.speaking("zh-CN"):
+        assert i18n.code("dpd_crossed_30") == "逾期满 30 天"
+        assert i18n.code("dpd_crossed_") == "dpd_crossed_"
+        assert i18n.code("no_family_7") == "no_family_7"
+    assert i18n.code("dpd_crossed_30") == "dpd_crossed_30"  # English: the code
+
+
 def test_outside_a_request_text_is_english_and_a_marked_string_is_translated_when_printed():
     template = environment(ZoneInfo("Asia/Shanghai")).from_string(
         '{{ problem }}|{{ _("Log out") }}|{{ "NEEDS_HUMAN" | code }}'
