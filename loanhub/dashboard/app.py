@@ -8,14 +8,19 @@ auth manager when the plugin builds the app. The routes live in ``loanhub.dashbo
 one router per page, and take what they share through the dependencies of
 ``loanhub.dashboard.deps``: every page needs a signed-in user, and everything rendered
 passes through ``mask_text`` on its way into the HTML, charts included
-(``loanhub.dashboard.rendering``), so no template can leak an ID.
+(``loanhub.dashboard.rendering``), so no template can leak an ID. Each request is served in
+its language (``loanhub.dashboard.i18n``: Simplified Chinese unless the person chose English),
+error pages included (``loanhub.dashboard.errors``).
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException
 
+from loanhub.dashboard import i18n
 from loanhub.dashboard.deps import LoginRequired, to_login
+from loanhub.dashboard.errors import error_page
 from loanhub.dashboard.identity import IdentityProvider, LocalLogin
 from loanhub.dashboard.pages import ROUTERS, login
 from loanhub.dashboard.rendering import environment
@@ -38,6 +43,8 @@ def create_app(
     app.state.dashboard = board
     app.state.templates = environment(board.zone)
     app.add_exception_handler(LoginRequired, to_login)
+    app.add_exception_handler(HTTPException, error_page)
+    app.add_middleware(i18n.LanguageMiddleware, default=settings.dashboard.language)
     for router in ROUTERS:
         if router is not login.router or identity.local_login:
             app.include_router(router)

@@ -3,13 +3,23 @@ screen reader (each chart has a title and every bar its value as text) and by th
 
 Every label goes through XML escaping here; personal data never reaches a chart because the
 page masks everything it renders (``loanhub.dashboard.app``) and charts are rendered there.
+
+Charts are drawn in the request's language (``loanhub.dashboard.i18n``): the title is looked up
+in the catalogues (the extraction takes a literal first argument of ``hbar``, ``stacked`` and
+``histogram`` as a message, ``N_`` or not), and row labels and legend entries that are codes
+(states, outcomes, severities) get their labels; anything else (a DAG id, a field) is data and
+stays as it is.
 """
 
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Mapping, Sequence
 from xml.sax.saxutils import escape
+
+from loanhub.dashboard import i18n
+from loanhub.dashboard.i18n import N_
 
 PALETTE = {
     "failed": "#c62828",
@@ -38,6 +48,7 @@ DEFAULT_COLOUR = "#546e7a"
 BAR = "#1565c0"
 ROW = 26
 LABEL_WIDTH = 240
+EMPTY = N_("nothing to show")
 
 
 class Svg(str):
@@ -49,6 +60,11 @@ class Svg(str):
         return str(self)
 
 
+def _text_width(text: str, latin: float = 7.5) -> float:
+    """About how wide ``text`` is at the charts' 12 px: a CJK character takes a full em."""
+    return sum(12.5 if unicodedata.east_asian_width(c) in "WF" else latin for c in text)
+
+
 def _number(value: float) -> str:
     if value == int(value) and abs(value) < 1e15:
         return f"{int(value):,}"
@@ -56,6 +72,7 @@ def _number(value: float) -> str:
 
 
 def _svg(title: str, width: int, height: int, body: list[str]) -> Svg:
+    title = i18n.text(title)
     return Svg(
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" '
         f'viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px" '
@@ -69,7 +86,7 @@ def _empty(title: str, width: int) -> Svg:
         title,
         width,
         ROW + 8,
-        [f'<text x="0" y="{ROW - 6}" class="empty">nothing to show</text>'],
+        [f'<text x="0" y="{ROW - 6}" class="empty">{escape(i18n.text(EMPTY))}</text>'],
     )
 
 
@@ -80,7 +97,8 @@ def hbar(title: str, rows: Sequence[tuple[str, float]], *, unit: str = "", width
     top = max((v for _, v in rows), default=0) or 1
     span = width - LABEL_WIDTH - 90
     body = []
-    for i, (label, value) in enumerate(rows):
+    for i, (shown, value) in enumerate(rows):
+        label = i18n.code(shown)
         y = i * ROW
         length = max(span * value / top, 1 if value else 0)
         body.append(
@@ -109,7 +127,9 @@ def stacked(
     top = max(sum(r.values()) for _, r in rows) or 1
     span = width - LABEL_WIDTH - 60
     body = []
-    for i, (label, counts) in enumerate(rows):
+    names = {c: i18n.code(c) for c in seen}
+    for i, (shown, counts) in enumerate(rows):
+        label = i18n.code(shown)
         y = i * ROW
         x = float(LABEL_WIDTH)
         body.append(
@@ -123,7 +143,8 @@ def stacked(
             colour = PALETTE.get(category, DEFAULT_COLOUR)
             body.append(
                 f'<rect x="{x:.1f}" y="{y + 4}" width="{w:.1f}" height="{ROW - 8}" '
-                f'fill="{colour}"><title>{escape(label)} {escape(category)}: {n:,}</title></rect>'
+                f'fill="{colour}"><title>{escape(label)} {escape(names[category])}: {n:,}'
+                "</title></rect>"
             )
             if w >= 8 * len(f"{n:,}") + 4:
                 body.append(
@@ -137,13 +158,14 @@ def stacked(
     legend_y = len(rows) * ROW + 10
     lx = 0.0
     for category in seen:
-        step = 28 + 7.5 * len(category)
+        step = 28 + _text_width(names[category])
         if lx and lx + step > width:  # wrap the legend rather than cut it
             lx, legend_y = 0.0, legend_y + 18
         colour = PALETTE.get(category, DEFAULT_COLOUR)
         body.append(
             f'<rect x="{lx:.1f}" y="{legend_y}" width="12" height="12" fill="{colour}"/>'
-            f'<text x="{lx + 16:.1f}" y="{legend_y + 11}" class="legend">{escape(category)}</text>'
+            f'<text x="{lx + 16:.1f}" y="{legend_y + 11}" class="legend">'
+            f"{escape(names[category])}</text>"
         )
         lx += step
     return _svg(title, width, legend_y + 20, body)

@@ -19,9 +19,10 @@ from jinja2 import Environment
 from sqlalchemy import Engine
 
 from loanhub.dashboard.auth import Role, same_secret
+from loanhub.dashboard.i18n import N_
 from loanhub.dashboard.identity import SignedIn
 from loanhub.dashboard.rendering import PAGES
-from loanhub.dashboard.state import Dashboard, base_path
+from loanhub.dashboard.state import Dashboard, base_path, here
 from loanhub.runtime.settings import HubSettings
 
 
@@ -76,7 +77,7 @@ Viewer = Annotated[SignedIn, Depends(viewer)]
 
 def operator(who: Viewer) -> SignedIn:
     if not who.user.role.allows(Role.OPERATOR):
-        raise HTTPException(403, "operators only")
+        raise HTTPException(403, N_("operators only"))
     return who
 
 
@@ -85,7 +86,7 @@ Operator = Annotated[SignedIn, Depends(operator)]
 
 def _same_csrf(sent: str, expected: str) -> None:
     if not expected or not same_secret(sent, expected):
-        raise HTTPException(403, "the form is stale: reload the page")
+        raise HTTPException(403, N_("the form is stale: reload the page"))
 
 
 def checked_form(who: Viewer, csrf: Annotated[str, Form()] = "") -> str:
@@ -110,7 +111,8 @@ LoginForm = Annotated[str, Depends(login_form_token)]
 @dataclass(frozen=True)
 class Renderer:
     """Renders a page of the dashboard for the signed-in user, with what ``base.html``
-    needs (navigation, mount point, the user, the session's CSRF token for its forms)."""
+    needs (navigation, mount point, the user, the session's CSRF token for its forms, the
+    page's own address for the language switch to come back to)."""
 
     request: Request
     board: Dashboard
@@ -125,6 +127,7 @@ class Renderer:
             pages=PAGES,
             csrf=self.who.csrf,
             zone=self.board.settings.timezone,
+            here=here(self.request),
             **values,
         )
         return HTMLResponse(body)

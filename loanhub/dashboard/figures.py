@@ -15,6 +15,7 @@ from sqlalchemy import Engine, Select, String, Table, bindparam, func, select, t
 from sqlalchemy.engine import make_url
 
 from kernel.calls import SUCCESSFUL
+from loanhub.dashboard.i18n import N_
 from loanhub.platform.db import make_engine
 from schemas.hub import WorkItemState
 from schemas.tables import (
@@ -52,15 +53,20 @@ class System:
 
 
 SYSTEMS = (
-    System("bureau", "Credit bureau (SOAP)", "bureau", (credit_report,)),
-    System("tax", "Tax authority (SFTP)", "tax", (tax_profile,)),
-    System("social_security", "Social-security portal (browser)", "ss", (social_security_month,)),
+    System("bureau", N_("Credit bureau (SOAP)"), "bureau", (credit_report,)),
+    System("tax", N_("Tax authority (SFTP)"), "tax", (tax_profile,)),
     System(
-        "core", "Core banking (SOAP, SFTP extracts)", "core", (core_customer, repayment_installment)
+        "social_security", N_("Social-security portal (browser)"), "ss", (social_security_month,)
     ),
-    System("los", "Loan origination (browser)", "los"),
-    System("gateway", "Payment gateway (SFTP)", "gateway"),
-    System("smtp", "Mail (SMTP)", "smtp"),
+    System(
+        "core",
+        N_("Core banking (SOAP, SFTP extracts)"),
+        "core",
+        (core_customer, repayment_installment),
+    ),
+    System("los", N_("Loan origination (browser)"), "los"),
+    System("gateway", N_("Payment gateway (SFTP)"), "gateway"),
+    System("smtp", N_("Mail (SMTP)"), "smtp"),
 )
 
 

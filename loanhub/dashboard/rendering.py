@@ -2,7 +2,8 @@
 numbers and times with.
 
 Masking sits in Jinja's ``finalize`` rather than in each page, so no template (and no chart:
-their markup passes through it too) can print a resident ID, card or mobile in clear.
+their markup passes through it too) can print a resident ID, card or mobile in clear. The same
+hook prints Python's ``N_`` strings in the request's language (``loanhub.dashboard.i18n``).
 """
 
 from __future__ import annotations
@@ -11,26 +12,34 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
+from markupsafe import Markup
 
-from loanhub.dashboard import charts
+from loanhub.dashboard import charts, i18n
+from loanhub.dashboard.i18n import N_
 from loanhub.platform.masking import mask_text
 
 PAGES = (
-    ("overview", "Overview", ""),
-    ("sources", "Sources", "/sources"),
-    ("queues", "Queues", "/queues"),
-    ("approvals", "Approvals", "/approvals"),
-    ("warnings", "Warnings", "/warnings"),
-    ("files", "Files", "/files"),
+    ("overview", N_("Overview"), ""),
+    ("sources", N_("Sources"), "/sources"),
+    ("queues", N_("Queues"), "/queues"),
+    ("approvals", N_("Approvals"), "/approvals"),
+    ("warnings", N_("Warnings"), "/warnings"),
+    ("files", N_("Files"), "/files"),
 )
 """The navigation: (key a page marks itself active with, label, path under the mount)."""
 
 
 def _masked(value: Any) -> Any:
-    """Jinja's finalize: every value printed into a page is masked, markup (charts) too."""
+    """Jinja's finalize: every value printed into a page is masked, markup (charts, the
+    translations of ``_()``) too; an ``N_`` string is translated first."""
+    if isinstance(value, i18n.Text):
+        value = value.translated()
     if isinstance(value, charts.Svg):
         return charts.Svg(mask_text(value))
+    if isinstance(value, Markup):  # escaped already (its parameters): not a second time
+        return Markup(mask_text(value))  # noqa: S704 (masking replaces digits and names only)
     if isinstance(value, str):
         return mask_text(value)
     return value
@@ -44,15 +53,31 @@ def environment(zone: ZoneInfo) -> Environment:
         finalize=_masked,
         extensions=["jinja2.ext.i18n"],
     )
-    # Every string a person reads is marked {{ _("...") }} (or {% trans %}); the catalogues
-    # that translate them are installed per request, English until they are.
-    templates.install_null_translations(newstyle=True)
+    # Every string a person reads is marked {{ _("...") }} (or {% trans %}). The environment
+    # is shared by every request: its callables read the request's language from a context
+    # variable (``i18n.LanguageMiddleware`` sets it), not from anything installed here.
+    templates.install_gettext_callables(  # type: ignore[attr-defined]
+        i18n.gettext,
+        i18n.ngettext,
+        newstyle=True,
+        pgettext=i18n.pgettext,
+        npgettext=i18n.npgettext,
+    )
+    templates.globals.update(language=i18n.current, languages=i18n.LANGUAGES)
 
     def when(value: datetime | None) -> str:
         return "—" if value is None else value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
-    templates.filters.update(when=when, pct=_pct, hours=_hours, ms=_ms, ago=_ago)
+    templates.filters.update(when=when, pct=_pct, hours=_hours, ms=_ms, ago=_ago, code=_code)
     return templates
+
+
+@pass_context
+def _code(context: Context, value: Any) -> Any:
+    """A code's label in the request's language. Takes the context only so that Jinja does
+    not fold ``"NEEDS_HUMAN" | code`` into a constant when it compiles the template (in the
+    language of whoever asked first)."""
+    return i18n.code(value)
 
 
 def _pct(value: float | None) -> str:

@@ -30,6 +30,21 @@ def base_path(request: Request) -> str:
     return request.scope.get("root_path", "").rstrip("/")
 
 
+def local_target(request: Request, wanted: str) -> str:
+    """``wanted`` only when it is a page of this dashboard, "" otherwise (no open redirect:
+    a login's or a language switch's ``next``)."""
+    base = base_path(request)
+    if wanted.startswith(f"{base}/") and not wanted.startswith("//") and "\\" not in wanted:
+        return wanted
+    return ""
+
+
+def here(request: Request) -> str:
+    """The page asked for, path and query, as a ``next`` that comes back to it."""
+    query = request.url.query
+    return request.url.path + (f"?{query}" if query else "")
+
+
 class Dashboard:
     """The app's state: one per app, shared by every request."""
 

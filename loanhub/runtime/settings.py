@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -124,6 +124,10 @@ class DashboardSettings(BaseModel):
     )
     lockout_minutes: int = Field(
         default=15, ge=1, description="the window failures are counted in, and the lock-out"
+    )
+    language: Literal["zh-CN", "en"] = Field(
+        default="zh-CN",
+        description="the dashboard's language for whoever has not chosen one with its switch",
     )
 
 

@@ -3,7 +3,8 @@ behind Airflow's login only: an anonymous request is refused (401, or the browse
 Airflow's login page), an admin's token opens it, a viewer sees but may not acknowledge, an
 operator (an Airflow role that may edit DAG runs) acknowledges and is the audit event's actor;
 and in Chromium an admin signed in to Airflow's UI opens /loanhub/ with no second login
-(screenshot: docs/images/dashboard-in-airflow.png)."""
+(screenshot: docs/images/dashboard-in-airflow.png), in Chinese first and in English after the
+switch, its links and cookie under the mount."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import requests
 from sqlalchemy import Engine, text
 
 from devtools.cluster import free_port
+from loanhub.dashboard.i18n import COOKIE
 from tests.conftest import BIN, truncate
 from tests.loanhub.dashboard.seed import seed
 
@@ -44,9 +46,13 @@ class Airflow:
         assert answer.status_code in (200, 201), answer.text
         return answer.json()["access_token"]
 
-    def as_user(self, user: str) -> requests.Session:
+    def as_user(self, user: str, language: str | None = "en") -> requests.Session:
+        """A session of ``user``'s token that reads English (``language``: the cookie the
+        switch sets; None: the dashboard's default, Chinese)."""
         session = requests.Session()
         session.headers["Authorization"] = f"Bearer {self.token(user)}"
+        if language:
+            session.cookies.set(COOKIE, language, path="/loanhub")
         return session
 
 
@@ -137,6 +143,27 @@ def test_an_admins_token_opens_it_with_no_second_login(airflow: Airflow):
     assert "Log out" not in page.text  # Airflow signs people out, not the dashboard
 
 
+def test_inside_airflow_it_reads_chinese_and_switches_under_the_mount(airflow: Airflow):
+    admin = airflow.as_user("admin", language=None)
+    page = admin.get(f"{airflow.url}/loanhub/warnings", timeout=30)
+    assert '<html lang="zh-CN">' in page.text
+    assert "admin (操作员)" in page.text
+    assert ">预警</a>" in page.text
+    assert 'href="/loanhub/language/en?next=/loanhub/warnings"' in page.text
+    switched = admin.get(
+        f"{airflow.url}/loanhub/language/en",
+        params={"next": "/loanhub/warnings"},
+        allow_redirects=False,
+        timeout=30,
+    )
+    assert switched.status_code == 303
+    assert switched.headers["location"] == "/loanhub/warnings"
+    assert "Path=/loanhub" in switched.headers["set-cookie"]
+    english = admin.get(f"{airflow.url}/loanhub/warnings", timeout=30)
+    assert '<html lang="en">' in english.text
+    assert "admin (operator)" in english.text
+
+
 def test_a_viewer_sees_but_may_not_acknowledge(airflow: Airflow):
     vic = airflow.as_user("vic")
     page = vic.get(f"{airflow.url}/loanhub/warnings", timeout=30)
@@ -186,8 +213,11 @@ def test_signed_in_to_airflows_ui_an_admin_opens_the_dashboard(airflow: Airflow,
         page.wait_for_url(re.compile(r"^(?!.*auth/login).*$"))
         page.goto(f"{airflow.url}/loanhub/")
         assert page.url == f"{airflow.url}/loanhub/"
-        assert page.get_by_text("admin (operator)").is_visible()
+        assert page.get_by_text("admin (操作员)").is_visible()  # Chinese first
         page.screenshot(path=str(ROOT / "docs" / "images" / "dashboard-in-airflow.png"))
+        page.get_by_role("link", name="English").click()
+        page.wait_for_url(f"{airflow.url}/loanhub/")
+        assert page.get_by_text("admin (operator)").is_visible()
     finally:
         context.close()
 

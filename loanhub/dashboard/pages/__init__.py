@@ -9,6 +9,7 @@ from loanhub.dashboard.pages import (
     approvals,
     evidence,
     files,
+    language,
     login,
     metrics,
     overview,
@@ -19,6 +20,7 @@ from loanhub.dashboard.pages import (
 
 ROUTERS: tuple[APIRouter, ...] = (
     login.router,
+    language.router,
     metrics.router,
     overview.router,
     sources.router,

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from loanhub.dashboard import charts, figures
 from loanhub.dashboard.deps import Render, Store
+from loanhub.dashboard.i18n import N_
 from schemas.types import utcnow
 
 router = APIRouter()
@@ -29,9 +30,9 @@ def approvals(render: Render, store: Store, days: int = 30) -> HTMLResponse:
         median=figures.median,
         percentile=figures.percentile,
         steps_chart=charts.hbar(
-            "Median wait per step (hours)",
+            N_("Median wait per step (hours)"),
             [(n, round(v, 2)) for n, v in medians if v is not None],
             unit=" h",
         ),
-        cycle_chart=charts.histogram("Application to decision (hours)", found.cycle_hours),
+        cycle_chart=charts.histogram(N_("Application to decision (hours)"), found.cycle_hours),
     )

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from loanhub.dashboard import evidence, figures
 from loanhub.dashboard.deps import Render, Settings, Store, operator
+from loanhub.dashboard.i18n import N_
 
 router = APIRouter(dependencies=[Depends(operator)])
 
@@ -16,7 +17,7 @@ router = APIRouter(dependencies=[Depends(operator)])
 def _stuck_item(store: Engine, item_id: int) -> figures.QueueItem:
     item = figures.queue_item(store, item_id)
     if item is None:
-        raise HTTPException(404, "no such work item")
+        raise HTTPException(404, N_("no such work item"))
     return item
 
 
@@ -32,5 +33,5 @@ def evidence_screen(store: Store, settings: Settings, item_id: int) -> FileRespo
     """The masked screenshot only; the trace beside it is never served (no route for it)."""
     found = evidence.preview(settings, _stuck_item(store, item_id).evidence)
     if found is None or found.screenshot is None:
-        raise HTTPException(404, "no screenshot")
+        raise HTTPException(404, N_("no screenshot"))
     return FileResponse(found.screenshot, media_type="image/png")

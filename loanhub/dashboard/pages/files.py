@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse
 
 from loanhub.dashboard import charts, figures
 from loanhub.dashboard.deps import Render, Store
+from loanhub.dashboard.i18n import N_
 
 router = APIRouter()
 
@@ -19,9 +20,9 @@ def files_page(render: Render, store: Store) -> HTMLResponse:
         "files.html",
         active="files",
         found=found,
-        state_chart=charts.hbar("Files by state", sorted(found.by_state.items())),
+        state_chart=charts.hbar(N_("Files by state"), sorted(found.by_state.items())),
         reason_chart=charts.hbar(
-            "Quarantined records by field or rule",
+            N_("Quarantined records by field or rule"),
             found.quarantine_reasons.most_common(12),
         ),
     )

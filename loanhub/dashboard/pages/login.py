@@ -19,19 +19,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from loanhub.dashboard.auth import audited
 from loanhub.dashboard.deps import Board, CheckedForm, LoginForm, Templates, Viewer
-from loanhub.dashboard.state import base_path
+from loanhub.dashboard.i18n import N_
+from loanhub.dashboard.state import base_path, here, local_target
 
 router = APIRouter()
 
-LOCKED = "Too many failed logins: try again later."
-
-
-def _local(request: Request, wanted: str) -> str:
-    """``next`` only when it is a page of this dashboard (no open redirect)."""
-    base = base_path(request)
-    if wanted.startswith(f"{base}/") and not wanted.startswith("//") and "\\" not in wanted:
-        return wanted
-    return ""
+LOCKED = N_("Too many failed logins: try again later.")
+WRONG = N_("Unknown user or wrong password.")
 
 
 def _login_page(
@@ -39,11 +33,15 @@ def _login_page(
     templates: Templates,
     wanted: str,
     csrf: str,
-    error: str = "",
+    error: str = "",  # an N_ string: translated on the page
     status: int = 200,
 ) -> HTMLResponse:
     body = templates.get_template("login.html").render(
-        base=base_path(request), next=_local(request, wanted), csrf=csrf, error=error
+        base=base_path(request),
+        next=local_target(request, wanted),
+        csrf=csrf,
+        error=error,
+        here=here(request),
     )
     return HTMLResponse(body, status_code=status)
 
@@ -101,7 +99,7 @@ def login(
                 after={"minutes": board.settings.dashboard.lockout_minutes},
             )
         time.sleep(0.2)  # a guess costs time
-        return _login_page(request, templates, next, csrf, "Unknown user or wrong password.", 401)
+        return _login_page(request, templates, next, csrf, WRONG, 401)
     board.guard.succeeded(keys[0])
     sid = board.users.open_session(user.name)
     audited(
@@ -111,7 +109,7 @@ def login(
         subject=user.name,
         after=where,
     )
-    response = RedirectResponse(_local(request, next) or f"{base_path(request)}/", 303)
+    response = RedirectResponse(local_target(request, next) or f"{base_path(request)}/", 303)
     board.set_session(response, request, {"user": user.name, "sid": sid})
     return response
 

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 
 from loanhub.dashboard.auth import same_secret
 from loanhub.dashboard.deps import Board, Store
+from loanhub.dashboard.i18n import N_
 from loanhub.dashboard.metrics import exposition
 
 router = APIRouter()
@@ -20,7 +21,7 @@ async def scraper_or_person(request: Request, board: Board) -> None:
     sent = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
     allowed = token is None or (sent and same_secret(sent, token.get_secret_value()))
     if not allowed and await board.identity.signed_in(request) is None:
-        raise HTTPException(401, "bearer token required", {"WWW-Authenticate": "Bearer"})
+        raise HTTPException(401, N_("bearer token required"), {"WWW-Authenticate": "Bearer"})
 
 
 @router.get("/health")

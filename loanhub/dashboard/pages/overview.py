@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from loanhub.dashboard import charts, figures
 from loanhub.dashboard.deps import Board, Render, Store
+from loanhub.dashboard.i18n import N_
 from schemas.types import utcnow
 
 router = APIRouter()
@@ -28,19 +29,24 @@ def overview(render: Render, board: Board, store: Store) -> HTMLResponse:
     since = today_start(board.zone)
     runs: list[figures.RunCounts] = []
     failed: list[figures.FailedRun] = []
-    problem = ""
+    problem: str = ""
     if board.airflow is None:
-        problem = "Airflow's metadata DB is not configured (LOANHUB_AIRFLOW_DB_URL)."
+        problem = N_(
+            "Airflow's metadata DB is not configured (%(setting)s).",
+            setting="LOANHUB_AIRFLOW_DB_URL",
+        )
     else:
         try:
             runs = figures.runs_since(board.airflow, since)
             failed = figures.failed_runs(board.airflow, since)
         except SQLAlchemyError as exc:
-            problem = f"Airflow's metadata DB did not answer: {type(exc).__name__}"
+            problem = N_(
+                "Airflow's metadata DB did not answer: %(error)s", error=type(exc).__name__
+            )
     queues = figures.queues(store, limit=0)
     open_warnings = figures.warnings(store)
     chart = charts.stacked(
-        "Runs today by DAG and state",
+        N_("Runs today by DAG and state"),
         [(r.dag_id, r.states) for r in runs],
         figures.RUN_STATES,
     )

@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse
 
 from loanhub.dashboard import charts, figures
 from loanhub.dashboard.deps import Render, Store
+from loanhub.dashboard.i18n import N_
 
 router = APIRouter()
 
@@ -23,5 +24,7 @@ def queues(render: Render, store: Store) -> HTMLResponse:
         active="queues",
         queues=found,
         order=ORDER,
-        chart=charts.stacked("Work items by kind and state", list(found.by_kind.items()), ORDER),
+        chart=charts.stacked(
+            N_("Work items by kind and state"), list(found.by_kind.items()), ORDER
+        ),
     )

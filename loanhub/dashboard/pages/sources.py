@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from kernel.calls import CallOutcome
 from loanhub.dashboard import charts, figures
 from loanhub.dashboard.deps import Render, Store
+from loanhub.dashboard.i18n import N_
 from schemas.types import utcnow
 
 router = APIRouter()
@@ -28,12 +29,12 @@ def sources(render: Render, store: Store, hours: int = 24) -> HTMLResponse:
         health=health,
         now=now,
         calls_chart=charts.stacked(
-            f"Calls per system, last {hours} h, by outcome",
+            N_("Calls per system, last %(hours)s h, by outcome", hours=hours),
             [(h.system.title, h.by_outcome) for h in health],
             [o.value for o in CallOutcome],
         ),
         latency_chart=charts.hbar(
-            f"p95 latency per system, last {hours} h (ms)",
+            N_("p95 latency per system, last %(hours)s h (ms)", hours=hours),
             [(h.system.title, h.p95_ms) for h in health if h.p95_ms is not None],
             unit=" ms",
         ),

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from loanhub.dashboard import charts, figures
 from loanhub.dashboard.deps import CheckedForm, Operator, Render, Settings, Store
+from loanhub.dashboard.i18n import N_
 from loanhub.dashboard.state import base_path
 from loanhub.flows import warnings
 
@@ -26,13 +27,13 @@ def warnings_page(render: Render, store: Store, settings: Settings) -> HTMLRespo
         active="warnings",
         found=found,
         by=by,
-        rule_chart=charts.hbar("Open warnings by rule", by["rule"].most_common()),
+        rule_chart=charts.hbar(N_("Open warnings by rule"), by["rule"].most_common()),
         severity_chart=charts.hbar(
-            "Open warnings by severity",
+            N_("Open warnings by severity"),
             [(s, by["severity"][s]) for s in ("HIGH", "WATCH", "INFO") if by["severity"][s]],
         ),
         class_chart=charts.hbar(
-            "Open warnings by five-tier class",
+            N_("Open warnings by five-tier class"),
             [(c, by["risk_class"][c]) for c in classes]
             + [(c, n) for c, n in by["risk_class"].items() if c not in classes],
         ),

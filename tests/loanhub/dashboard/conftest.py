@@ -6,23 +6,27 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import uvicorn
+from playwright.sync_api import Page
 from sqlalchemy import Engine, delete, insert
 
 from devtools.cluster import free_port
 from loanhub.dashboard.app import create_app
 from loanhub.dashboard.auth import Role, UserBook
+from loanhub.dashboard.i18n import COOKIE
 from loanhub.platform.db import make_engine
 from loanhub.runtime.settings import HubSettings
 from tests.conftest import truncate
 from tests.loanhub.dashboard.seed import World, seed
 
 RUN_PREFIX = "dashboard_seed__"
+SCREEN = {"width": 1366, "height": 768}
 PASSWORDS = {"vera": "Viewer-pass-2026", "otto": "Operator-pass-2026"}
 
 
@@ -118,3 +122,19 @@ def served(
         truncate(store)
         store.dispose()
         airflow.dispose()
+
+
+@contextmanager
+def browser_page(chromium, url: str, language: str | None = "en") -> Iterator[Page]:
+    """A fresh browser session at 1366x768 in the module's Chromium (not pytest-playwright's
+    session-wide one, which would leave an event loop running under later sync Playwright).
+    It reads English (``language``: the cookie the language switch sets) unless told
+    otherwise; None: a first visit, the dashboard's default (Chinese)."""
+    context = chromium.browser.new_context(viewport=SCREEN)
+    context.set_default_timeout(10_000)
+    if language:
+        context.add_cookies([{"name": COOKIE, "value": language, "url": url}])
+    try:
+        yield context.new_page()
+    finally:
+        context.close()

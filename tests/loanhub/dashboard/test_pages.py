@@ -20,7 +20,7 @@ import requests
 from playwright.sync_api import Page, expect
 from sqlalchemy import text
 
-from tests.loanhub.dashboard.conftest import PASSWORDS, Served
+from tests.loanhub.dashboard.conftest import PASSWORDS, Served, browser_page
 
 PAGES = ["/", "/sources", "/queues", "/approvals", "/warnings", "/files"]
 ROOT = Path(__file__).resolve().parents[3]
@@ -38,13 +38,11 @@ def readme_shot(page: Page, name: str) -> None:
 
 
 @pytest.fixture
-def desk(chromium) -> Iterator[Page]:
-    """A fresh browser session at 1366x768 in the module's Chromium (not pytest-playwright's
-    session-wide one, which would leave an event loop running under later sync Playwright)."""
-    context = chromium.browser.new_context(viewport={"width": 1366, "height": 768})
-    context.set_default_timeout(10_000)
-    yield context.new_page()
-    context.close()
+def desk(chromium, served: Served) -> Iterator[Page]:
+    """A browser at 1366x768 that reads the dashboard in English (test_pages_i18n.py reads it
+    in Chinese, as a first visit does)."""
+    with browser_page(chromium, served.url) as page:
+        yield page
 
 
 def log_in(page: Page, served: Served, user: str, wanted: str = "/") -> None:

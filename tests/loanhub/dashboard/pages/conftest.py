@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from loanhub.dashboard.app import create_app
 from loanhub.dashboard.auth import Role, UserBook
+from loanhub.dashboard.i18n import COOKIE
 from loanhub.runtime.settings import HubSettings
 from tests.loanhub.dashboard.conftest import PASSWORDS
 
@@ -40,17 +41,23 @@ def hub(pg_engine: Engine, pg_url: str, tmp_path) -> Hub:
 @pytest.fixture
 def client_for(hub: Hub) -> Iterator[Callable[..., TestClient]]:
     """Make a client of the dashboard (``mount``: under that prefix of a parent app, as Airflow
-    mounts it); the apps' store engines are disposed of after the test."""
+    mounts it); the apps' store engines are disposed of after the test. The client reads
+    English (``language``; None: no choice made, the dashboard's default, Chinese), so the
+    route tests can say what they look for in the words they are written in."""
     apps: list[FastAPI] = []
 
-    def make(settings: HubSettings | None = None, *, mount: str = "") -> TestClient:
+    def make(
+        settings: HubSettings | None = None, *, mount: str = "", language: str | None = "en"
+    ) -> TestClient:
         app = create_app(settings or hub.settings)
         apps.append(app)
-        if not mount:
-            return TestClient(app, follow_redirects=False)
-        parent = FastAPI()
-        parent.mount(mount, app)
-        return TestClient(parent, follow_redirects=False)
+        if mount:
+            parent = FastAPI()
+            parent.mount(mount, app)
+        client = TestClient(parent if mount else app, follow_redirects=False)
+        if language:  # as the language switch leaves it
+            client.cookies.set(COOKIE, language)
+        return client
 
     yield make
     for app in apps:

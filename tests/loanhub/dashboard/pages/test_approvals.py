@@ -12,4 +12,4 @@ def test_the_window_is_clamped(client, asked: int, shown: int):
     sign_in(client, "vera")
     page = client.get("/approvals", params={"days": asked})
     assert page.status_code == 200
-    assert f"decided in the last {shown} days" in page.text
+    assert f"decided in the last {shown} {'day' if shown == 1 else 'days'}<" in page.text

@@ -17,7 +17,8 @@ from tests.loanhub.dashboard.pages.conftest import Hub, form_csrf, sign_in
 
 @pytest.fixture
 def client_at(hub: Hub):
-    """A client of a dashboard with small lock-out limits, calling from ``address``."""
+    """A client of a dashboard with small lock-out limits, calling from ``address`` (with no
+    language chosen: the login page speaks Chinese)."""
     apps = []
 
     def make(address: str, *, users: int = 3, addresses: int = 100) -> TestClient:
@@ -55,7 +56,7 @@ def test_a_user_is_locked_out_after_repeated_failures(client_at, hub: Hub):
         assert attempt(client, "vera", "Not-her-pass-1").status_code == 401
     locked = attempt(client, "vera", PASSWORDS["vera"])  # the right password, too late
     assert locked.status_code == 429
-    assert "Too many failed logins" in locked.text
+    assert "登录失败次数过多，请稍后再试。" in locked.text  # Too many failed logins
     assert client.get("/").status_code == 303  # nobody signed in
     assert attempt(client, "otto", PASSWORDS["otto"]).status_code == 303  # others may
     assert events(hub, "dashboard.locked_out") == [("dashboard", "user:vera")]
