@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from datetime import time
 from pathlib import Path
 from typing import ClassVar
 
@@ -124,6 +125,17 @@ class DashboardSettings(BaseModel):
     )
     lockout_minutes: int = Field(
         default=15, ge=1, description="the window failures are counted in, and the lock-out"
+    )
+    refresh_seconds: int = Field(
+        default=60,
+        ge=0,
+        le=3600,
+        description="every page reloads itself this often (a person may pause it); 0: never",
+    )
+    extract_due: time = Field(
+        default=time(2, 30),
+        description="when the core's nightly extract of a business date is due: the next "
+        "morning at this time in the bank's time zone (repayment_sync looks for it then)",
     )
 
 
