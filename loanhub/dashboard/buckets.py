@@ -144,3 +144,19 @@ class Window:
         if self.grain.shift:
             local = local - _int(self.grain.shift)
         return local // _int(self.grain.seconds)
+
+
+def grain_for(span: timedelta) -> Grain:
+    """A bucket that cuts ``span`` into a readable number of points (about 12 to 200)."""
+    if span <= timedelta(hours=3):
+        return FIVE_MINUTES
+    if span <= timedelta(days=8):
+        return HOUR
+    if span <= timedelta(days=120):
+        return DAY
+    return WEEK
+
+
+def span_words(hours: int) -> str:
+    """A window in words for a chart's title: "24 h", "7 days"."""
+    return f"{hours // 24} days" if hours >= 48 and hours % 24 == 0 else f"{hours} h"

@@ -169,9 +169,11 @@ class Night:
     deliveries: int
     rejected: int
 
-    def status(self, now: datetime) -> str:
+    def status(self, now: datetime, grace: timedelta = timedelta(0)) -> str:
+        """on time (loaded by ``grace`` after due), late, rejected (and not re-delivered),
+        waiting (delivered, not loaded), missing, or not due yet."""
         if self.loaded is not None:
-            return "late" if self.loaded > self.due else "on time"
+            return "late" if self.loaded > self.due + grace else "on time"
         if self.received is not None and self.rejected:
             return "rejected"
         if now < self.due:

@@ -137,6 +137,12 @@ class DashboardSettings(BaseModel):
         description="when the core's nightly extract of a business date is due: the next "
         "morning at this time in the bank's time zone (repayment_sync looks for it then)",
     )
+    extract_grace_minutes: int = Field(
+        default=30,
+        ge=0,
+        description="a nightly extract loaded this long after it was due is still on time "
+        "(the hub's first look and the load itself)",
+    )
 
 
 class RetentionSettings(BaseModel):

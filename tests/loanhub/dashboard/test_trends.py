@@ -194,8 +194,8 @@ def test_nightly_extracts_how_late_each_night_was(engine: Engine, clock: Clock):
         book.mark("core", name, digest * 64, state, records=(10, 0))
 
     night_file(
-        date(2026, 11, 18), "a", timedelta(minutes=-20), FileState.LOADED, timedelta(minutes=-19)
-    )
+        date(2026, 11, 18), "a", timedelta(minutes=8), FileState.LOADED, timedelta(minutes=10)
+    )  # 10 minutes after due: within the grace
     night_file(
         date(2026, 11, 19),
         "b",
@@ -221,7 +221,7 @@ def test_nightly_extracts_how_late_each_night_was(engine: Engine, clock: Clock):
 
     nights = trends.nightly_extracts(engine, date(2026, 11, 24), 7, due, SHANGHAI)
     assert [n.night for n in nights] == [date(2026, 11, 18) + timedelta(days=i) for i in range(7)]
-    status = {n.night.day: n.status(NOW) for n in nights}
+    status = {n.night.day: n.status(NOW, timedelta(minutes=30)) for n in nights}
     assert status == {
         18: "on time",
         19: "late",
@@ -232,7 +232,8 @@ def test_nightly_extracts_how_late_each_night_was(engine: Engine, clock: Clock):
         24: "not due",
     }
     late = {n.night.day: n.late_by(NOW) for n in nights}
-    assert late[18] == timedelta(0)
+    assert late[18] == timedelta(minutes=10)
+    assert nights[0].status(NOW) == "late"  # without the grace
     assert late[19] == timedelta(hours=2, minutes=5)
     assert late[20] == timedelta(hours=2, minutes=30)
     due_21 = datetime.combine(date(2026, 11, 22), due, tzinfo=SHANGHAI)
