@@ -260,12 +260,31 @@ def _labelled(starts: Sequence[datetime], step_seconds: int, room: int) -> list[
     return out or [0]
 
 
-def _axis_top(peak: float) -> tuple[float, float]:
-    """A round top for the axis and its grid step (four or five lines)."""
+def _axis_top(peak: float, *, whole: bool = False) -> tuple[float, float]:
+    """A round top for the axis and its grid step (four or five lines); ``whole``: counts,
+    so no grid line falls between two whole numbers."""
     if peak <= 0:
-        return 1.0, 0.25
+        return (1.0, 1.0) if whole else (1.0, 0.25)
     step = _nice_step(peak / 4)
+    if whole:
+        step = max(step, 1.0)
     return step * math.ceil(peak / step - 1e-9), step
+
+
+def _text_width(text: str) -> float:
+    """About how wide ``text`` is at the charts' 12 px: capitals and CJK wider, i and l
+    narrower; enough to keep legend entries apart."""
+    width = 0.0
+    for c in text:
+        if ord(c) >= 0x2E80:
+            width += 12
+        elif c.isupper() or c in "_%mwMW":
+            width += 8.2
+        elif c in " il.,:;|!'()":
+            width += 3.6
+        else:
+            width += 6.8
+    return width
 
 
 def timeline(
@@ -298,7 +317,8 @@ def timeline(
     peak = max([*stacks, *(v for _, vs in lines for v in vs if v is not None)], default=0)
     if limit is not None:
         peak = max(peak, limit[1])
-    top, grid = _axis_top(peak)
+    whole = all(float(v).is_integer() for v in values)
+    top, grid = _axis_top(peak, whole=whole)
     left, right = 52, width - (44 if rate is not None else 14)
     y_top, y_base = 30, height - 28
     span, slot = y_base - y_top, (right - left) / n
@@ -332,7 +352,7 @@ def timeline(
                 f'stroke-width="2.5"{dash}/>'
             )
         body.append(f'<text x="{lx + 16:.1f}" y="17" class="legend">{escape(name)}</text>')
-        lx += 30 + 7 * len(name)
+        lx += 30 + _text_width(name)
     # grid and the left axis
     v = 0.0
     while v <= top + 1e-9:

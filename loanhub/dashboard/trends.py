@@ -168,12 +168,16 @@ class Night:
     loaded: datetime | None
     deliveries: int
     rejected: int
+    tracked: bool = True  # False: before the first extract the store ever received
 
     def status(self, now: datetime, grace: timedelta = timedelta(0)) -> str:
         """on time (loaded by ``grace`` after due), late, rejected (and not re-delivered),
-        waiting (delivered, not loaded), missing, or not due yet."""
+        waiting (delivered, not loaded), missing, not due yet, or before the first extract
+        the hub ever took (it was not taking them yet: not a missing night)."""
         if self.loaded is not None:
             return "late" if self.loaded > self.due + grace else "on time"
+        if not self.tracked and self.received is None:
+            return "before the first extract"
         if self.received is not None and self.rejected:
             return "rejected"
         if now < self.due:
@@ -199,7 +203,8 @@ def nightly_extracts(
 ) -> list[Night]:
     """The ``nights`` business dates up to ``last``, oldest first, with their extract's
     receipts summed up by the database: one row per file name (a rejected delivery and its
-    corrected re-delivery share one)."""
+    corrected re-delivery share one). Nights before the first extract the store ever received
+    are not tracked: the hub was not taking extracts yet."""
     first = last - timedelta(days=nights - 1)
     r = file_receipt.c
     used = r.state.in_([FileState.LOADED.value, FileState.PARTIAL.value])
@@ -219,8 +224,10 @@ def nightly_extracts(
         )
         .group_by(r.name)
     )
+    earliest = select(func.min(r.name)).where(r.source_system == "core", r.name.like("LNREPAY.D%"))
     with engine.connect() as conn:
         found = {name: rest for name, *rest in conn.execute(query)}
+        first_ever = conn.execute(earliest).scalar()
     out = []
     for i in range(nights):
         night = first + timedelta(days=i)
@@ -233,6 +240,7 @@ def nightly_extracts(
                 _aware(loaded),
                 int(deliveries),
                 int(rejected or 0),
+                first_ever is not None and extract_name(night) >= first_ever,
             )
         )
     return out

@@ -177,7 +177,8 @@ def test_queue_lengths_are_replayed_from_the_audit_chain(engine: Engine, clock: 
         at_end = Counter(known[-1].values()) if known else Counter()
         for state in ("NEEDS_HUMAN", "IN_DOUBT", "FAILED", "IN_PROGRESS", "DONE"):
             assert levels[state][i] == at_end[state], (state, end)
-    assert levels["NEEDS_HUMAN"][-1] == 0 and levels["IN_DOUBT"][-1] == 1
+    assert levels["NEEDS_HUMAN"][-1] == 0
+    assert levels["IN_DOUBT"][-1] == 1
     assert max(levels["NEEDS_HUMAN"]) == 2
 
 
@@ -239,8 +240,12 @@ def test_nightly_extracts_how_late_each_night_was(engine: Engine, clock: Clock):
     due_21 = datetime.combine(date(2026, 11, 22), due, tzinfo=SHANGHAI)
     assert late[21] == NOW - due_21  # still overdue
     assert late[24] is None
+    earlier = trends.nightly_extracts(engine, date(2026, 11, 20), 5, due, SHANGHAI)
+    assert [n.status(NOW) for n in earlier[:2]] == ["before the first extract"] * 2
+    assert earlier[2].tracked
     by_night = {n.night.day: n for n in nights}
-    assert by_night[20].deliveries == 2 and by_night[20].rejected == 1
+    assert by_night[20].deliveries == 2
+    assert by_night[20].rejected == 1
     assert by_night[20].received == datetime.combine(
         date(2026, 11, 21), due, tzinfo=SHANGHAI
     ) + timedelta(minutes=1)
