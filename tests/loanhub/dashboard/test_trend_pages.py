@@ -424,6 +424,15 @@ def test_approvals_show_cycle_times_per_week(served: Served, history: dict, desk
 
 
 PAGES = ["/", "/sources", "/queues", "/approvals", "/warnings", "/files"]
+PERIODS = [
+    "/sources?hours=1",
+    "/sources?hours=168",
+    "/sources?hours=720",
+    "/queues?hours=720",
+    "/approvals?days=7",
+    "/approvals?days=365",
+    "/files?nights=7",
+]
 
 
 def test_every_page_says_when_its_data_was_read_is_masked_and_fits(
@@ -432,7 +441,7 @@ def test_every_page_says_when_its_data_was_read_is_masked_and_fits(
     SHOTS.mkdir(parents=True, exist_ok=True)
     log_in(desk, served, "otto", "/")
     zone = ZoneInfo(served.settings.timezone)
-    for path in PAGES:
+    for path in [*PAGES, *PERIODS]:
         before = datetime.now(UTC).replace(microsecond=0)
         response = desk.goto(served.url + path)
         assert response is not None
@@ -454,7 +463,13 @@ def test_every_page_says_when_its_data_was_read_is_masked_and_fits(
         assert_masked(response.text(), served)
         width = desk.evaluate("document.documentElement.scrollWidth")
         assert width <= 1366, f"{path} scrolls sideways at 1366 px ({width} px)"
-        name = path.strip("/") or "overview"
+        name = (
+            re.sub(r"\W+", "-", path.strip("/"))
+            .replace("-hours-", "-")
+            .replace("-days-", "-")
+            .replace("-nights-", "-")
+            or "overview"
+        )
         desk.screenshot(path=str(SHOTS / f"trends-{name}.png"), full_page=True)
     plain = requests.get(served.url + "/sources", timeout=10, allow_redirects=False)
     assert plain.status_code == 303  # and none of it without signing in

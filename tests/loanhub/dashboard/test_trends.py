@@ -18,7 +18,7 @@ from sqlalchemy import Engine, insert, select, update
 from devtools.synthetic import applicant_batch
 from kernel.calls import CallOutcome, SourceCall
 from kernel.failures import FailureKind
-from loanhub.dashboard import trends
+from loanhub.dashboard import figures, trends
 from loanhub.dashboard.buckets import DAY, HOUR, WEEK, Window, offset_changes
 from loanhub.flows.intake import load_applicants
 from loanhub.platform import audit, ledger, receipts
@@ -394,3 +394,35 @@ def test_cycle_times_per_week(engine: Engine):
         assert p.payout_median == (pytest.approx(statistics.median(paid)) if paid else None)
     assert sum(p.decisions for p in points) == sum(1 for d, _, _ in facts if d >= window.since)
     assert any(p.decisions >= 2 for p in points)  # a median of two, at least once
+
+
+def test_source_percentiles_are_ranked_by_the_database(engine: Engine):
+    """p50 and p95 per system as PostgreSQL's percentile_cont interpolates them, on both
+    stores, counted there rather than by reading every call."""
+    journal = CallJournal(engine)
+    durations = {"bureau": [120, 180, 250, 900, 1500, 1750, 2100, 60, 3000, 3100], "core": [40]}
+    for system, values in durations.items():
+        for i, ms in enumerate(values):
+            outcome = CallOutcome.TRANSIENT if ms >= 3000 else CallOutcome.OK
+            at = NOW - timedelta(minutes=i + 1)
+            journal(
+                SourceCall(
+                    system=system, operation="x", started_at=at, duration_ms=ms, outcome=outcome
+                )
+            )
+    journal(
+        SourceCall(
+            system="bureau",
+            operation="x",
+            started_at=NOW - timedelta(days=2),
+            duration_ms=99999,
+            outcome=CallOutcome.OK,
+        )
+    )
+    health = {h.system.calls: h for h in figures.sources(engine, NOW - timedelta(hours=24))}
+    for system, values in durations.items():
+        assert health[system].calls == len(values)
+        assert health[system].p50_ms == pytest.approx(figures.percentile(values, 0.5))
+        assert health[system].p95_ms == pytest.approx(figures.percentile(values, 0.95))
+    assert health["bureau"].ok == 8
+    assert health["ss"].p95_ms is None
