@@ -255,7 +255,9 @@ early_warning = derived_table(
 work_item = derived_table(
     "work_item", WorkItem, unique=(("kind", "business_key"),), index=(("state",),)
 )
-audit_event = derived_table("audit_event", AuditEvent, primary_key="seq")
+audit_event = derived_table(
+    "audit_event", AuditEvent, primary_key="seq", index=(("occurred_at",),)
+)
 quarantined_record = derived_table(
     "quarantined_record", QuarantinedRecord, index=(("source_system", "source_ref"),)
 )

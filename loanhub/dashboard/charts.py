@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import unicodedata
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
 from loanhub.dashboard import i18n
@@ -216,3 +217,274 @@ def _nice_step(raw: float) -> float:
         if raw <= m * power:
             return m * power
     return 10 * power
+
+
+# -- over time --------------------------------------------------------------------------------
+
+SERIES_COLOURS = ("#1565c0", "#ef6c00", "#6a1b9a", "#00897b", "#c62828", "#6d4c41")
+"""Lines whose name has no colour of its own in ``PALETTE`` take these, in order."""
+TREND_PALETTE = {
+    "succeeded": "#66bb6a",
+    "failed": "#c62828",
+    "calls succeeded": "#66bb6a",
+    "calls failed": "#c62828",
+    "success rate": "#0d47a1",
+    "on time": "#2e7d32",
+    "late": "#ef6c00",
+    "rejected": "#c62828",
+    "missing": "#c62828",
+    "waiting": "#f9a825",
+}
+MONDAY = datetime(1970, 1, 5, tzinfo=UTC)
+"""Labels fall on round times counted from a Monday midnight: 00/06/12/18 h, Mondays."""
+LABEL_STEPS = {
+    300: (1, 2, 3, 6, 12, 24, 48, 96),
+    3600: (1, 2, 3, 6, 12, 24, 48, 168),
+    86400: (1, 2, 7, 14, 28, 56),
+    604800: (1, 2, 4, 8, 13, 26, 52),
+}
+
+
+MARK_SYMBOLS = {"on time": "✓", "rejected": "!", "waiting": "…"}
+"""A mark's symbol on the baseline by its name; any other mark is a cross."""
+
+
+def _symbol(name: str) -> str:
+    return MARK_SYMBOLS.get(name, "×")
+
+
+def _colour(name: str, i: int) -> str:
+    return TREND_PALETTE.get(name) or PALETTE.get(name) or SERIES_COLOURS[i % len(SERIES_COLOURS)]
+
+
+def _when(start: datetime, step_seconds: int) -> str:
+    """A bucket's name in its titles: the local time it starts, as precise as the bucket."""
+    if step_seconds < 86400:
+        return start.strftime("%Y-%m-%d %H:%M")
+    if step_seconds < 604800:
+        return start.strftime("%Y-%m-%d")
+    return f"week of {start:%Y-%m-%d}"
+
+
+def _tick_label(start: datetime, step_seconds: int) -> str:
+    if step_seconds < 86400 and (start.hour, start.minute) != (0, 0):
+        return start.strftime("%H:%M")
+    return start.strftime("%m-%d")
+
+
+def _labelled(starts: Sequence[datetime], step_seconds: int, room: int) -> list[int]:
+    """Which buckets get an axis label: every n-th on a round time, n as small as fits."""
+    steps = LABEL_STEPS.get(step_seconds, (1, 2, 5, 10, 20, 50, 100))
+    step = next((s for s in steps if len(starts) / s <= room), steps[-1])
+    out = []
+    for i, start in enumerate(starts):
+        wall = start.replace(tzinfo=UTC) - MONDAY
+        if int(wall.total_seconds()) // step_seconds % step == 0:
+            out.append(i)
+    return out or [0]
+
+
+def _axis_top(peak: float, *, whole: bool = False) -> tuple[float, float]:
+    """A round top for the axis and its grid step (four or five lines); ``whole``: counts,
+    so no grid line falls between two whole numbers."""
+    if peak <= 0:
+        return (1.0, 1.0) if whole else (1.0, 0.25)
+    step = _nice_step(peak / 4)
+    if whole:
+        step = max(step, 1.0)
+    return step * math.ceil(peak / step - 1e-9), step
+
+
+def _text_width(text: str) -> float:
+    """About how wide ``text`` is at the charts' 12 px: capitals and CJK wider, i and l
+    narrower; enough to keep legend entries apart."""
+    width = 0.0
+    for c in text:
+        if ord(c) >= 0x2E80:
+            width += 12
+        elif c.isupper() or c in "_%mwMW":
+            width += 8.2
+        elif c in " il.,:;|!'()":
+            width += 3.6
+        else:
+            width += 6.8
+    return width
+
+
+def _label(name: str) -> str:
+    """A series' name as the reader sees it: a code's label, or the marked English looked up
+    in the request's language (colours and symbols stay keyed by the name itself)."""
+    return i18n.text(i18n.code(name))
+
+
+def timeline(
+    title: str,
+    starts: Sequence[datetime],
+    step_seconds: int,
+    *,
+    bars: Sequence[tuple[str, Sequence[float]]] = (),
+    lines: Sequence[tuple[str, Sequence[float | None]]] = (),
+    rate: tuple[str, Sequence[float | None]] | None = None,
+    marks: Sequence[tuple[str, Sequence[bool]]] = (),
+    limit: tuple[str, float] | None = None,
+    unit: str = "",
+    width: int = 620,
+    height: int = 210,
+) -> Svg:
+    """Values over time, one slot per bucket (``starts``: each bucket's local start):
+    ``bars`` stacked in columns and ``lines`` on the left axis, ``rate`` (0 to 1) as a line on
+    a right-hand axis of 0-100 %, ``marks`` as a symbol on the baseline of the buckets they
+    flag (a night without its file: ×; ``MARK_SYMBOLS``), ``limit`` a dashed line (an allowed
+    wait). Every column segment and every point carries its bucket and value as a title; the
+    legend names each series; axis labels fall on round times, never closer than about 60 px."""
+    n = len(starts)
+    values = [v for _, vs in bars for v in vs] + [v for _, vs in lines for v in vs if v is not None]
+    flagged = any(f for _, fs in marks for f in fs)
+    rated = rate is not None and any(v is not None for v in rate[1])
+    if not n or not (any(values) or flagged or rated):
+        return _empty(title, width)
+    stacks = [sum(vs[i] for _, vs in bars) for i in range(n)] if bars else [0.0]
+    peak = max([*stacks, *(v for _, vs in lines for v in vs if v is not None)], default=0)
+    if limit is not None:
+        peak = max(peak, limit[1])
+    whole = all(float(v).is_integer() for v in values)
+    top, grid = _axis_top(peak, whole=whole)
+    left, right = 52, width - (44 if rate is not None else 14)
+    y_top, y_base = 30, height - 28
+    span, slot = y_base - y_top, (right - left) / n
+
+    def y(v: float) -> float:
+        return y_base - span * v / top
+
+    def x(i: int) -> float:
+        return left + slot * (i + 0.5)
+
+    body: list[str] = []
+    # the legend, above the plot
+    legend = [(name, "bar") for name, _ in bars] + [(name, "line") for name, _ in lines]
+    legend += [(rate[0], "line")] if rate is not None else []
+    legend += [(name, "mark") for name, fs in marks if any(fs)]
+    legend += [(limit[0], "limit")] if limit is not None else []
+    lx = float(left)
+    for i, (name, kind) in enumerate(legend):
+        colour = _legend_colour(name, kind, i, bars, lines)
+        if kind == "bar":
+            body.append(f'<rect x="{lx:.1f}" y="6" width="12" height="12" fill="{colour}"/>')
+        elif kind == "mark":
+            body.append(
+                f'<text x="{lx + 6:.1f}" y="17" text-anchor="middle" class="mark" '
+                f'font-size="14" fill="{colour}">{_symbol(name)}</text>'
+            )
+        else:
+            dash = ' stroke-dasharray="4 3"' if kind == "limit" else ""
+            body.append(
+                f'<line x1="{lx:.1f}" y1="12" x2="{lx + 12:.1f}" y2="12" stroke="{colour}" '
+                f'stroke-width="2.5"{dash}/>'
+            )
+        shown = _label(name)
+        body.append(f'<text x="{lx + 16:.1f}" y="17" class="legend">{escape(shown)}</text>')
+        lx += 30 + _text_width(shown)
+    # grid and the left axis
+    v = 0.0
+    while v <= top + 1e-9:
+        body.append(
+            f'<line x1="{left}" y1="{y(v):.1f}" x2="{right}" y2="{y(v):.1f}" '
+            f'stroke="{"#90a4ae" if v == 0 else "#e3e8eb"}"/>'
+            f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" class="axis">'
+            f"{_number(v)}{escape(unit)}</text>"
+        )
+        v += grid
+    if rate is not None:
+        for share in (0, 0.5, 1):
+            body.append(
+                f'<text x="{right + 6}" y="{y_base - span * share + 4:.1f}" class="axis">'
+                f"{share * 100:.0f} %</text>"
+            )
+    # the time axis
+    for i in _labelled(starts, step_seconds, max(1, int((right - left) // 60))):
+        body.append(
+            f'<line x1="{x(i):.1f}" y1="{y_base}" x2="{x(i):.1f}" y2="{y_base + 4}" '
+            f'stroke="#90a4ae"/><text x="{x(i):.1f}" y="{y_base + 17}" text-anchor="middle" '
+            f'class="axis">{_tick_label(starts[i], step_seconds)}</text>'
+        )
+    # columns
+    bar_w = max(slot * 0.78, min(slot, 1.0))
+    for i in range(n):
+        base = 0.0
+        for j, (name, vs) in enumerate(bars):
+            value = vs[i]
+            if not value:
+                continue
+            h = max(span * value / top, 1.0)
+            body.append(
+                f'<rect x="{x(i) - bar_w / 2:.1f}" y="{y(base) - h:.1f}" width="{bar_w:.1f}" '
+                f'height="{h:.1f}" fill="{_colour(name, j)}"><title>'
+                f"{_when(starts[i], step_seconds)} {escape(_label(name))}: {_number(value)}"
+                f"{escape(unit)}"
+                "</title></rect>"
+            )
+            base += value
+    # the limit, lines, the rate
+    if limit is not None:
+        body.append(
+            f'<line x1="{left}" y1="{y(limit[1]):.1f}" x2="{right}" y2="{y(limit[1]):.1f}" '
+            f'stroke="#c62828" stroke-dasharray="4 3"><title>{escape(_label(limit[0]))}: '
+            f"{_number(limit[1])}{escape(unit)}</title></line>"
+        )
+    drawn = [(name, vs, lambda v: y(v), unit, i) for i, (name, vs) in enumerate(lines)]
+    if rate is not None:
+        drawn.append((rate[0], rate[1], lambda v: y_base - span * v, "", len(lines)))
+    for name, vs, to_y, suffix, k in drawn:
+        colour = _colour(name, k)
+        run: list[str] = []
+        for i, value in enumerate([*vs, None]):
+            if value is not None:
+                run.append(f"{x(i):.1f},{to_y(value):.1f}")
+                continue
+            if len(run) > 1:
+                body.append(
+                    f'<polyline points="{" ".join(run)}" fill="none" stroke="{colour}" '
+                    'stroke-width="2" stroke-linejoin="round"/>'
+                )
+            run = []
+        radius = 2.5 if n <= 60 else 1.5
+        for i, value in enumerate(vs):
+            if value is None:
+                continue
+            shown = (
+                f"{value * 100:.1f} %" if name == (rate or ("",))[0] else _number(value) + suffix
+            )
+            body.append(
+                f'<circle cx="{x(i):.1f}" cy="{to_y(value):.1f}" r="{radius}" fill="{colour}">'
+                f"<title>{_when(starts[i], step_seconds)} {escape(_label(name))}: {escape(shown)}"
+                "</title></circle>"
+            )
+    for j, (name, flags) in enumerate(marks):
+        colour = _colour(name, j)
+        for i, flag in enumerate(flags):
+            if flag:
+                body.append(
+                    f'<text x="{x(i):.1f}" y="{y_base - 3}" text-anchor="middle" class="mark" '
+                    f'font-size="14" fill="{colour}">{_symbol(name)}'
+                    f"<title>{_when(starts[i], step_seconds)}: {escape(_label(name))}"
+                    "</title></text>"
+                )
+    return _svg(title, width, height, body)
+
+
+def _legend_colour(
+    name: str,
+    kind: str,
+    i: int,
+    bars: Sequence[tuple[str, Sequence[float]]],
+    lines: Sequence[tuple[str, Sequence[float | None]]],
+) -> str:
+    if kind == "bar":
+        return _colour(name, [b for b, _ in bars].index(name))
+    if kind == "line" and name in [n for n, _ in lines]:
+        return _colour(name, [n for n, _ in lines].index(name))
+    if kind == "line":
+        return _colour(name, len(lines))
+    if kind == "limit":
+        return "#c62828"
+    return _colour(name, 0)

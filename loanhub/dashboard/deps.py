@@ -10,7 +10,8 @@ so a stale or forged form is refused before it does anything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Form, HTTPException, Request
@@ -24,6 +25,7 @@ from loanhub.dashboard.identity import SignedIn
 from loanhub.dashboard.rendering import PAGES
 from loanhub.dashboard.state import Dashboard, base_path, here
 from loanhub.runtime.settings import HubSettings
+from schemas.types import utcnow
 
 
 class LoginRequired(Exception):
@@ -118,6 +120,8 @@ class Renderer:
     board: Dashboard
     templates: Environment
     who: SignedIn
+    as_of: datetime = field(default_factory=utcnow)
+    """When the page's data was read: the request's start, before any of its queries."""
 
     def __call__(self, template: str, **values: Any) -> HTMLResponse:
         body = self.templates.get_template(template).render(
@@ -128,6 +132,8 @@ class Renderer:
             csrf=self.who.csrf,
             zone=self.board.settings.timezone,
             here=here(self.request),
+            as_of=self.as_of,
+            refresh_seconds=self.board.settings.dashboard.refresh_seconds,
             **values,
         )
         return HTMLResponse(body)

@@ -16,6 +16,8 @@ from sqlalchemy.engine import make_url
 
 from kernel.calls import SUCCESSFUL
 from loanhub.dashboard.i18n import N_
+from loanhub.dashboard.quantiles import Ranked
+from loanhub.dashboard.quantiles import percentile as quantile
 from loanhub.platform.db import make_engine
 from schemas.hub import WorkItemState
 from schemas.tables import (
@@ -146,36 +148,46 @@ class SourceHealth:
 
 def sources(engine: Engine, since: datetime) -> list[SourceHealth]:
     """Per legacy system over the window: calls, successes ("not found" is an answer), p50 and
-    p95 latency; the last success ever; the newest data it gave the store."""
-    durations: dict[str, list[int]] = defaultdict(list)
+    p95 latency; the last success ever; the newest data it gave the store. Counted and ranked
+    by the database (``loanhub.dashboard.quantiles``): the journal may hold millions of calls,
+    and one row per system and outcome leaves it."""
+    c = source_call.c
     outcomes: dict[str, Counter[str]] = defaultdict(Counter)
+    latency = Ranked.of(
+        select(c.system, c.duration_ms).where(c.started_at >= since).subquery(),
+        ["system"],
+        "duration_ms",
+    ).grouped(["system"], [0.5, 0.95])
     with engine.connect() as conn:
-        for system, ms, outcome in conn.execute(
-            select(source_call.c.system, source_call.c.duration_ms, source_call.c.outcome).where(
-                source_call.c.started_at >= since
-            )
+        for system, outcome, n in conn.execute(
+            select(c.system, c.outcome, func.count())
+            .where(c.started_at >= since)
+            .group_by(c.system, c.outcome)
         ):
-            durations[system].append(ms)
-            outcomes[system][outcome] += 1
+            outcomes[system][outcome] += n
+        percentiles = {
+            row.system: (quantile(row, 0.5), quantile(row, 0.95)) for row in conn.execute(latency)
+        }
         last_ok = dict(
             conn.execute(
-                select(source_call.c.system, func.max(source_call.c.started_at))
-                .where(source_call.c.outcome.in_([o.value for o in SUCCESSFUL]))
-                .group_by(source_call.c.system)
+                select(c.system, func.max(c.started_at))
+                .where(c.outcome.in_([o.value for o in SUCCESSFUL]))
+                .group_by(c.system)
             ).all()
         )
         newest = {s.key: _newest(conn, s.data) for s in SYSTEMS}
     out = []
     for s in SYSTEMS:
         seen = outcomes[s.calls]
+        p50, p95 = percentiles.get(s.calls, (None, None))
         out.append(
             SourceHealth(
                 system=s,
                 calls=sum(seen.values()),
                 ok=sum(seen[o.value] for o in SUCCESSFUL),
                 by_outcome=seen,
-                p50_ms=percentile(durations[s.calls], 0.5),
-                p95_ms=percentile(durations[s.calls], 0.95),
+                p50_ms=p50,
+                p95_ms=p95,
                 last_success=_aware(last_ok.get(s.calls)),
                 newest_data=newest[s.key],
             )

@@ -68,7 +68,12 @@ def environment(zone: ZoneInfo) -> Environment:
     def when(value: datetime | None) -> str:
         return "—" if value is None else value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
-    templates.filters.update(when=when, pct=_pct, hours=_hours, ms=_ms, ago=_ago, code=_code)
+    def stamp(value: datetime) -> str:
+        return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+    templates.filters.update(
+        when=when, stamp=stamp, pct=_pct, hours=_hours, ms=_ms, ago=_ago, code=_code
+    )
     return templates
 
 

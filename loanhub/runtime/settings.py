@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from datetime import time
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -128,6 +129,23 @@ class DashboardSettings(BaseModel):
     language: Literal["zh-CN", "en"] = Field(
         default="zh-CN",
         description="the dashboard's language for whoever has not chosen one with its switch",
+    )
+    refresh_seconds: int = Field(
+        default=60,
+        ge=0,
+        le=3600,
+        description="every page reloads itself this often (a person may pause it); 0: never",
+    )
+    extract_due: time = Field(
+        default=time(2, 30),
+        description="when the core's nightly extract of a business date is due: the next "
+        "morning at this time in the bank's time zone (repayment_sync looks for it then)",
+    )
+    extract_grace_minutes: int = Field(
+        default=30,
+        ge=0,
+        description="a nightly extract loaded this long after it was due is still on time "
+        "(the hub's first look and the load itself)",
     )
 
 
