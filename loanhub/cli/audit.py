@@ -100,5 +100,3 @@ def audit_verify_export(
     except ExportBroken as exc:
         fail(f"export BROKEN at {exc}")
     console.print(report.summary())
-
-
