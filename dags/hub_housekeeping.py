@@ -37,13 +37,13 @@ DEFAULT_ARGS = default_args(2, timedelta(minutes=5))
     doc_md=__doc__,
 )
 def hub_housekeeping() -> None:
-    @task
+    @task(multiple_outputs=False)
     def archive_closed_cases() -> dict[str, int]:
         from loanhub.runtime import tasks
 
         return tasks.archive_closed_cases()
 
-    @task(trigger_rule="all_done")
+    @task(multiple_outputs=False, trigger_rule="all_done")
     def purge_retention() -> dict[str, int]:
         from loanhub.runtime import tasks
 
