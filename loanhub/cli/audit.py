@@ -91,7 +91,7 @@ def audit_verify_export(
 ) -> None:
     """Check an export's hashes, links, count and seal without the store (what the shipped
     verifier does); exit 1 at the first problem."""
-    from loanhub.audit_verify import ExportBroken, verify_export
+    from contracts.audit_export import ExportBroken, verify_export
 
     try:
         report = verify_export(file)

@@ -4,8 +4,8 @@ The file holds the events exactly as the chain stores them (already masked), eac
 of the event that followed it, between a header naming the scope, the first event's
 predecessor hash, the head hash and the count, and a seal: the ``audit.exported`` event this
 export appends to the chain itself, naming the count and a manifest of the exported hashes.
-Anyone checks it with ``loanhub/audit_verify.py`` (standard library only; a copy is written
-beside every export), or with their own code from docs/audit-export.md.
+Anyone checks it with ``contracts/audit_export.py`` (standard library only; a copy is
+written beside every export), or with their own code from docs/audit-export.md.
 
 Which events belong to a scope (a date range in the bank's time zone, an application) is the
 flows' policy (``loanhub.flows.audit_export``); this module reads, writes and seals.
@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import Engine, String, cast, func, or_, select
 
-from loanhub import audit_verify
+from contracts import audit_export as audit_verify
 from loanhub.platform import audit
 from schemas.tables import audit_event
 from schemas.types import utcnow

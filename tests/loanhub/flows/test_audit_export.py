@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from loanhub.audit_verify import verify_export
+from contracts.audit_export import verify_export
 from loanhub.flows.audit_export import ExportRefused, export_application, export_range
 from loanhub.platform import audit
 from tests.loanhub.auditchain import forge

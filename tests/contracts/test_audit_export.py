@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 
-from loanhub.audit_verify import ExportBroken, event_hash, manifest_line, verify_export
+from contracts.audit_export import ExportBroken, event_hash, manifest_line, verify_export
 from loanhub.flows.audit_export import export_application, export_range
 from tests.loanhub.auditchain import forge
 from tests.loanhub.casebook import add_application, long_ago, person
@@ -92,6 +92,15 @@ def test_an_untouched_export_verifies_with_the_standard_library_alone(
         if line.startswith(("import ", "from "))
     }
     assert imported <= set(sys.stdlib_module_names) | {"__future__"}
+    hub = subprocess.run(
+        [sys.executable, "-m", "loanhub.audit_verify", str(export)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert hub.returncode == 0, hub.stdout + hub.stderr
+    assert hub.stdout == shipped.stdout
 
 
 def _edit_content(lines: list[Line]) -> list[Line]:
