@@ -83,9 +83,11 @@ def old_captures(root: Path, cutoff: datetime, keep: Sequence[Path] = ()) -> lis
 
 def remove(paths: Iterable[Path], root: Path, keep: Sequence[Path] = ()) -> int:
     """Remove each file or folder (one vanished meanwhile is not counted), then the folders
-    left empty under ``root``; returns how many went."""
+    this left empty, up to ``root`` (not root itself); returns how many went."""
     kept = [k.resolve() for k in keep]
+    top = root.resolve()
     gone = 0
+    emptied: set[Path] = set()
     for path in paths:
         if _inside(path, kept):
             continue
@@ -97,11 +99,14 @@ def remove(paths: Iterable[Path], root: Path, keep: Sequence[Path] = ()) -> int:
         except FileNotFoundError:
             continue
         gone += 1
-    if root.is_dir():
-        for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
-            if not _inside(folder, kept):
-                with contextlib.suppress(OSError):
-                    folder.rmdir()  # only empty ones go
+        emptied.add(path.parent.resolve())
+    for folder in sorted(emptied, key=lambda p: len(p.parts), reverse=True):
+        while folder != top and top in folder.parents and not _inside(folder, kept):
+            try:
+                folder.rmdir()  # only an empty one goes
+            except OSError:
+                break
+            folder = folder.parent
     return gone
 
 

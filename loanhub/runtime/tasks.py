@@ -591,7 +591,15 @@ def archive_closed_cases() -> dict[str, int]:
 
     hub = Hub.here()
     store = case_archive(hub.settings, hub.engine)
-    run = archive.archive_closed(hub.engine, store, case_file_renderer(hub.settings))
+    renderers: list[Callable[[Engine, str], bytes]] = []
+
+    def render(engine: Engine, application_no: str) -> bytes:
+        """The deployment's renderer, looked up when there is a case file to draw."""
+        if not renderers:
+            renderers.append(case_file_renderer(hub.settings))
+        return renderers[0](engine, application_no)
+
+    run = archive.archive_closed(hub.engine, store, render)
     log.info("archived %s case file(s): %s", len(run.archived), ", ".join(run.archived) or "-")
     if run.failed:
         failed = "; ".join(f"{k}: {v}" for k, v in sorted(run.failed.items()))
