@@ -34,10 +34,15 @@ class EvidenceStore:
         os.chmod(root / "raw", 0o700)
 
     def put_raw(self, data: bytes) -> str:
-        """Keep the payload as received; returns its SHA-256 (idempotent)."""
+        """Keep the payload as received; returns its SHA-256 (idempotent). The same payload
+        received again is stamped received now: the retention counts from its last receipt,
+        so a fact stored today never points at a payload purged for its first receipt."""
         digest = hashlib.sha256(data).hexdigest()
         path = self.root / "raw" / digest[:2] / digest
-        if not path.exists():
+        if path.exists():
+            with contextlib.suppress(OSError):  # the payload is kept; the stamp is best effort
+                os.utime(path)
+        else:
             temp = path.with_name(f".{digest}.{uuid.uuid4().hex}.tmp")  # one per writer
             try:
                 path.parent.mkdir(exist_ok=True)

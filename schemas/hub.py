@@ -107,3 +107,24 @@ class BlacklistEntry(CanonicalModel):
     listed_at: UtcDateTime
     lifted_by: str | None = Field(default=None, max_length=64)
     lifted_at: UtcDateTime | None = None
+
+
+class CaseArchive(CanonicalModel):
+    """A closed application's case file, archived once as one self-contained file.
+
+    The row says where the file is and what its SHA-256 is; the audit event it names
+    (``audit_seq``, action ``case.archived``) is what makes that hash evidence: the chain is
+    anchored outside the store, this table is not. ``personal_data_cleared_at`` is set when the
+    retention replaced the application's personal data in the store by pseudonyms (the archive
+    keeps the case file as it was at close)."""
+
+    id: int | None = None
+    application_no: str = Field(max_length=32)
+    closed_as: str = Field(max_length=20, description="why it closed: rejected | paid_and_settled")
+    closed_at: UtcDateTime
+    file_name: str = Field(max_length=200, description="the file, inside the archive directory")
+    sha256: Sha256Hex
+    size_bytes: int = Field(ge=0)
+    archived_at: UtcDateTime
+    audit_seq: int | None = Field(default=None, ge=1, description="its case.archived event")
+    personal_data_cleared_at: UtcDateTime | None = None

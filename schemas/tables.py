@@ -43,7 +43,14 @@ from schemas.bureau import (
     CreditPublicRecord,
     CreditReport,
 )
-from schemas.hub import AuditEvent, BlacklistEntry, FileReceipt, QuarantinedRecord, WorkItem
+from schemas.hub import (
+    AuditEvent,
+    BlacklistEntry,
+    CaseArchive,
+    FileReceipt,
+    QuarantinedRecord,
+    WorkItem,
+)
 from schemas.lending import (
     Decision,
     Disbursement,
@@ -269,6 +276,7 @@ file_receipt = derived_table(
 )
 blacklist_entry = derived_table("blacklist_entry", BlacklistEntry, index=(("id_number",),))
 source_call = derived_table("source_call", SourceCall, index=(("system", "started_at"),))
+case_archive = derived_table("case_archive", CaseArchive, unique=(("application_no",),))
 
 
 def fact_row(model: BaseModel) -> dict[str, Any]:

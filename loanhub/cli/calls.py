@@ -1,9 +1,9 @@
 """``loanhub calls``: the journal of every call to a legacy system (what the dashboard's source
-health and /metrics read), and its retention, by hand or from cron."""
+health and /metrics read), and its retention, by hand or from cron: the ``calls`` kind of
+``loanhub retention purge``, audited the same way, with a number of days of its own."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -22,9 +22,17 @@ def calls_purge(
     url: UrlOption = None,
 ) -> None:
     """Drop journaled calls older than the retention period (the dashboard's source health and
-    /metrics read the rest)."""
-    from loanhub.platform.calls import CallJournal
+    /metrics read the rest); audited as a retention purge of the kind ``calls``."""
+    from loanhub.flows.retention import purge
 
-    keep = days if days is not None else settings().retention.call_days
-    gone = CallJournal(engine(url, migrated=True)).purge(timedelta(days=keep))
-    console.print(f"purged {gone} call(s) older than {keep} days")
+    hub = settings()
+    keep = days if days is not None else hub.retention.call_days
+    [done] = purge(
+        engine(url, migrated=True),
+        hub.retention_areas,
+        hub.retention,
+        actor=hub.actor,
+        kinds=("calls",),
+        days={"calls": keep},
+    )
+    console.print(f"purged {done.count} call(s) older than {keep} days")

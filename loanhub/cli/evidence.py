@@ -3,13 +3,11 @@ their retention (they may show personal data, so they do not stay forever)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 import typer
 
-from loanhub.cli.common import console, settings
-from loanhub.platform.masking import mask_text
+from loanhub.cli.common import console, engine, settings
 
 app = typer.Typer(help="What the bots filed when they stopped.", no_args_is_help=True)
 
@@ -34,10 +32,22 @@ def evidence_purge(
         typer.Option(min=0, help="keep this many days (default: the retention setting)"),
     ] = None,
 ) -> None:
-    """Drop screen evidence older than the retention period (screenshots and traces)."""
-    from bots.evidence import ScreenEvidence  # Playwright loads only for the commands that use it
+    """Drop screen evidence older than the retention period (screenshots and traces); audited
+    as a retention purge of the kind ``bot_evidence`` (the store is opened, and migrated, for
+    its audit event)."""
+    from loanhub.flows.retention import purge
+    from loanhub.platform.db import upgrade
 
     hub = settings()
     keep = days if days is not None else hub.retention.evidence_days
-    gone = ScreenEvidence(hub.screen_evidence_dir, mask_text).purge(timedelta(days=keep))
-    console.print(f"purged {gone} capture(s) older than {keep} days")
+    store = engine(None)
+    upgrade(store)
+    [done] = purge(
+        store,
+        hub.retention_areas,
+        hub.retention,
+        actor=hub.actor,
+        kinds=("bot_evidence",),
+        days={"bot_evidence": keep},
+    )
+    console.print(f"purged {done.count} capture(s) older than {keep} days")

@@ -15,6 +15,7 @@ import typer
 
 from loanhub.cli import (
     airflow_runs,
+    archive,
     audit,
     blacklist,
     bot,
@@ -29,6 +30,7 @@ from loanhub.cli import (
     mapping,
     payments,
     pools,
+    retention,
     settle,
     sim,
 )
@@ -52,6 +54,8 @@ GROUPS: dict[str, typer.Typer] = {
     "calls": calls.app,
     "items": items.app,
     "payments": payments.app,
+    "archive": archive.app,
+    "retention": retention.app,
 }
 # Top-level commands (``harvest``, ``reviews``, ``airflow-pools``, ``dashboard``, ``settle``).
 COMMANDS: tuple[typer.Typer, ...] = (airflow_runs.app, pools.app, dashboard.app, settle.app)

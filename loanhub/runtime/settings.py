@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bots.config import LosLogin, PortalLogin
 from connectors.config import AirflowApiConfig, SftpConfig, SmtpConfig, SoapConfig
 from loanhub.flows.reconciliation import ReconciliationPolicy
+from loanhub.flows.retention import RetentionAreas, RetentionPolicy
 from loanhub.flows.warnings import WarningPolicy
 from loanhub.platform.ledger import LedgerSettings
 from schemas.types import DEFAULT_BANK_TIMEZONE, TimeZoneName
@@ -149,14 +150,21 @@ class DashboardSettings(BaseModel):
     )
 
 
-class RetentionSettings(BaseModel):
-    """How long the hub keeps what it only needs for a while (``LOANHUB_RETENTION__*``)."""
+RetentionSettings = RetentionPolicy
+"""The retention's spec, defined beside the purge that reads it (``loanhub.flows.retention``)."""
 
-    evidence_days: int = Field(
-        default=30, ge=1, description="screen evidence older than this is purged"
+
+class ArchiveSettings(BaseModel):
+    """Where closed applications' case files are archived (``LOANHUB_ARCHIVE__*``)."""
+
+    dir: Path | None = Field(
+        default=None, description="the archive directory (owner-only); unset: data_dir/archive"
     )
-    call_days: int = Field(
-        default=90, ge=1, description="calls to legacy systems older than this are purged"
+    lang: str = Field(
+        default="zh-CN",
+        min_length=2,
+        max_length=10,
+        description="the language the archived case file is rendered in",
     )
 
 
@@ -206,12 +214,30 @@ class HubSettings(BaseSettings):
     orchestration: OrchestrationSettings = OrchestrationSettings()
     airflow_api: AirflowApiConfig = AirflowApiConfig()
     dashboard: DashboardSettings = DashboardSettings()
-    retention: RetentionSettings = RetentionSettings()
+    retention: RetentionPolicy = RetentionPolicy()
+    archive: ArchiveSettings = ArchiveSettings()
 
     @property
     def screen_evidence_dir(self) -> Path:
         """Where the bots file screenshots and traces when they stop."""
         return self.data_dir / "evidence" / "screens"
+
+    @property
+    def archive_dir(self) -> Path:
+        """Where closed applications' case files are archived (never purged)."""
+        return self.archive.dir or self.data_dir / "archive"
+
+    @property
+    def retention_areas(self) -> RetentionAreas:
+        """Where each kind the retention purges lives, and the archive it never touches."""
+        evidence = self.data_dir / "evidence"
+        return RetentionAreas(
+            raw_payloads=evidence / "raw",
+            exchanges=evidence / "masked",
+            kept_files=self.data_dir / "files",
+            screens=self.screen_evidence_dir,
+            archive=self.archive_dir,
+        )
 
     @property
     def dashboard_users_path(self) -> Path:

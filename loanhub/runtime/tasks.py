@@ -577,3 +577,48 @@ def post_loan_warnings(application_nos: list[str], now: datetime | None = None) 
         today,
         zone=hub.clock.zone,
     )
+
+
+class ArchiveIncomplete(RuntimeError):
+    """Some closed applications could not be archived this run (the next run tries again)."""
+
+
+def archive_closed_cases() -> dict[str, int]:
+    """Archive the case file of every closed application not archived yet, once each; fails
+    (after trying all) when one could not be, so that the run shows red and says which."""
+    from loanhub.flows import archive
+    from loanhub.runtime.wiring import case_archive, case_file_renderer
+
+    hub = Hub.here()
+    store = case_archive(hub.settings, hub.engine)
+    renderers: list[Callable[[Engine, str], bytes]] = []
+
+    def render(engine: Engine, application_no: str) -> bytes:
+        """The deployment's renderer, looked up when there is a case file to draw."""
+        if not renderers:
+            renderers.append(case_file_renderer(hub.settings))
+        return renderers[0](engine, application_no)
+
+    run = archive.archive_closed(hub.engine, store, render)
+    log.info("archived %s case file(s): %s", len(run.archived), ", ".join(run.archived) or "-")
+    if run.failed:
+        failed = "; ".join(f"{k}: {v}" for k, v in sorted(run.failed.items()))
+        raise ArchiveIncomplete(f"{len(run.failed)} case file(s) not archived: {failed}")
+    return run.summary()
+
+
+def purge_retention(dry_run: bool = False) -> dict[str, int]:
+    """Purge what is older than its retention (the archive excepted), each kind audited."""
+    from loanhub.flows import retention
+
+    hub = Hub.here()
+    done = retention.purge(
+        hub.engine,
+        hub.settings.retention_areas,
+        hub.settings.retention,
+        actor=hub.settings.actor,
+        dry_run=dry_run,
+    )
+    for purge in done:
+        log.info("%s", purge.line())
+    return {purge.kind: purge.count for purge in done}

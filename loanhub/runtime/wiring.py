@@ -27,6 +27,7 @@ from connectors.payments import Debtor, PaymentGatewayConnector
 from connectors.sftp import SftpConnector
 from connectors.smtp import Notifier
 from connectors.tax import TaxExchange
+from loanhub.platform.archive import CaseArchiveStore, Renderer
 from loanhub.platform.calls import CallJournal
 from loanhub.platform.ledger import WorkItemLedger
 from loanhub.platform.masking import mask_text
@@ -108,3 +109,31 @@ class HubBots:
             ),
             evidence=evidence,
         )
+
+
+class RendererMissing(RuntimeError):
+    """The case-file renderer is not installed in this deployment."""
+
+
+def case_file_renderer(settings: HubSettings) -> Renderer:
+    """What archives are rendered with: the case file of the dashboard, as one self-contained
+    HTML document, in the archive's language (``LOANHUB_ARCHIVE__LANG``). The renderer lives
+    beside the case-file page (``loanhub.flows.casefile.render_standalone``); it is looked up
+    at call time, so the archive can be built, tested and run with any renderer handed in."""
+    try:
+        from loanhub.flows.casefile import render_standalone  # type: ignore[import-not-found]
+    except ImportError as exc:
+        raise RendererMissing(
+            "the case-file renderer (loanhub.flows.casefile.render_standalone) is not installed"
+        ) from exc
+    lang = settings.archive.lang
+
+    def render(engine: Engine, application_no: str) -> bytes:
+        return bytes(render_standalone(engine, application_no, lang=lang))
+
+    return render
+
+
+def case_archive(settings: HubSettings, engine: Engine) -> CaseArchiveStore:
+    """The archive of closed applications' case files, as the deployment configured it."""
+    return CaseArchiveStore(engine, settings.archive_dir, actor=settings.actor)

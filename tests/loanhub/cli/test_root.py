@@ -18,7 +18,7 @@ GROUPS = {
     "sim": {"up", "status", "down"},
     "extract": {"check", "load", "reconcile"},
     "mapping": {"check"},
-    "audit": {"verify"},
+    "audit": {"verify", "export", "verify-export"},
     "id": {"check"},
     "evidence": {"list", "purge"},
     "bot": {"history"},
@@ -28,6 +28,8 @@ GROUPS = {
     "calls": {"purge"},
     "items": {"check", "list", "release"},
     "payments": {"list", "repay", "payee"},
+    "archive": {"run", "list", "verify"},
+    "retention": {"purge"},
 }
 COMMANDS = {"harvest", "reviews", "airflow-pools", "dashboard", "settle"}
 ENTRY_POINT = Path(sys.executable).with_name("loanhub")
