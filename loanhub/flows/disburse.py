@@ -420,6 +420,12 @@ def _set_file(engine: Engine, msg_id: str, **values: Any) -> None:
         )
 
 
+def mark_sent(engine: Engine, end_to_end_id: str, msg_id: str) -> None:
+    """A tranche settled as arrived (by the automatic settling or an operator's): SENT in
+    ``msg_id``, its file SENT, unless a report moved it on already."""
+    _mark_sent(engine, end_to_end_id, msg_id)
+
+
 def _mark_sent(engine: Engine, end_to_end_id: str, msg_id: str) -> None:
     """A tranche the gateway has: sent in the file ``msg_id`` (a report may have moved it on)."""
     with engine.begin() as conn:
@@ -510,6 +516,37 @@ def verdict(readings: dict[str, tuple[str, str | None] | None]) -> Verdict:
     if readings:
         return Verdict(None, "DU05", next(iter(readings)), duplicate_only=True)
     return Verdict(None)
+
+
+def read_files(
+    engine: Engine, gateway: PaymentGatewayConnector, receipts: FileReceiptBook, e2e: str
+) -> tuple[str | None, list[str]]:
+    """What the gateway shows of every file of the tranche not yet withdrawn, read-only (no
+    ``.ok`` written, no partial upload removed): the first file that ``settle_files`` would
+    take as live (reported on, triggered, processed, or whole without its ``.ok``), or None,
+    and one line per file. ``LegacyError`` when the gateway cannot be read."""
+    live: str | None = None
+    seen: list[str] = []
+    for msg_id, state in tranche_files(engine, e2e):
+        if state is PaymentFileState.WITHDRAWN:
+            seen.append(f"{msg_id}: withdrawn before")
+            continue
+        if gateway_reports(gateway, receipts, msg_id):
+            where, detail = "reported", "the gateway reported on it"
+        else:
+            where = gateway.locate(msg_id).value
+            detail = f"the gateway's folders show it {where}"
+            if where == FileAtGateway.UNTRIGGERED:
+                detail += " (whole, its .ok missing: settling writes it, the upload's last step)"
+        if where in (
+            "reported",
+            FileAtGateway.UNTRIGGERED,
+            FileAtGateway.TRIGGERED,
+            FileAtGateway.PROCESSED,
+        ):
+            live = live or msg_id
+        seen.append(f"{msg_id}: {detail}")
+    return live, seen or ["no file was ever assigned"]
 
 
 def settle_files(
