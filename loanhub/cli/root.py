@@ -24,11 +24,13 @@ from loanhub.cli import (
     endpoints,
     evidence,
     extract,
+    files,
     identifiers,
     items,
     mapping,
     payments,
     pools,
+    quarantine,
     settle,
     sim,
 )
@@ -52,6 +54,8 @@ GROUPS: dict[str, typer.Typer] = {
     "calls": calls.app,
     "items": items.app,
     "payments": payments.app,
+    "files": files.app,
+    "quarantine": quarantine.app,
 }
 # Top-level commands (``harvest``, ``reviews``, ``airflow-pools``, ``dashboard``, ``settle``).
 COMMANDS: tuple[typer.Typer, ...] = (airflow_runs.app, pools.app, dashboard.app, settle.app)

@@ -667,9 +667,7 @@ class PostingReading:
     status: str = ""
 
 
-def read_posting(
-    bot: LosBot, item: WorkItem, quiet: timedelta = QUIET
-) -> PostingReading:
+def read_posting(bot: LosBot, item: WorkItem, quiet: timedelta = QUIET) -> PostingReading:
     """Read the application's status page for the posting of ``item`` (no submit, nothing
     changed). ``LegacyError`` when the LOS cannot be read."""
     number, round = posting_of(item.business_key)

@@ -170,6 +170,17 @@ class FileReceiptBook:
                 also(conn)
         return FileReceipt.model_validate(dict(row._mapping))
 
+    def newest(self, system: str, name: str) -> FileReceipt | None:
+        """The newest delivery of ``name`` from ``system``, whatever became of it."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(file_receipt)
+                .where(file_receipt.c.source_system == system, file_receipt.c.name == name)
+                .order_by(file_receipt.c.received_at.desc(), file_receipt.c.id.desc())
+                .limit(1)
+            ).first()
+        return None if row is None else FileReceipt.model_validate(dict(row._mapping))
+
     def newest_taken(self, system: str, name: str) -> FileReceipt | None:
         """The newest delivery of ``name`` that was read and stored (LOADED or PARTIAL)."""
         taken = (FileState.LOADED.value, FileState.PARTIAL.value)
