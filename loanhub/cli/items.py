@@ -19,6 +19,13 @@ from rich.table import Table
 
 from loanhub.cli.common import UrlOption, console, engine, fail, settings
 from loanhub.cli.common import operator_action as _act
+from loanhub.platform.masking import mask_text
+
+
+def shown(key: str) -> str:
+    """A key as printed: masked (a bureau inquiry's key holds the subject's ID number)."""
+    return escape(mask_text(key))
+
 
 if TYPE_CHECKING:
     from loanhub.flows.operator_actions import Reading
@@ -48,56 +55,62 @@ def items_list(
         fail(f"unknown state {state!r}: one of {', '.join(LISTED)}", code=2)
     ledger = WorkItemLedger(engine(url, migrated=True))
     states = [WorkItemState(state)] if state else [WorkItemState(s) for s in WAITING]
-    table = Table("kind", "key", "state", "since", "reason")
+    table = Table("id", "kind", "key (masked: act on #id)", "state", "since", "reason")
     shown = 0
     for wanted in states:
         for item in ledger.items(wanted, kind):
             table.add_row(
+                f"#{item.id}",
                 item.kind,
-                item.business_key,
+                escape(mask_text(item.business_key)),
                 item.state.value,
                 f"{item.updated_at:%Y-%m-%d %H:%M}",
-                (item.error or "")[:120],
+                escape(mask_text(item.error or "")[:120]),
             )
             shown += 1
     console.print(table)
     console.print(f"{shown} item(s)")
 
 
+KeyArgument = Annotated[str, typer.Argument(help="the item's business key, or #<id> as listed")]
+
+
 @app.command("release")
-def items_release(kind: str, key: str, note: NoteOption, url: UrlOption = None) -> None:
+def items_release(kind: str, key: KeyArgument, note: NoteOption, url: UrlOption = None) -> None:
     """Release a NEEDS_HUMAN item, or a FAILED one the hub would not retry by itself, for one
     more attempt by the next run (audited)."""
     from loanhub.flows import operator_actions
 
     ledger = _ledger(url)
     released = _act(lambda: operator_actions.release(ledger, kind, key, note))
-    console.print(f"{kind} {key}: released ({released.state.value}, attempt {released.attempts})")
+    console.print(
+        f"{kind} {shown(key)}: released ({released.state.value}, attempt {released.attempts})"
+    )
 
 
 @app.command("close")
-def items_close(kind: str, key: str, note: NoteOption, url: UrlOption = None) -> None:
+def items_close(kind: str, key: KeyArgument, note: NoteOption, url: UrlOption = None) -> None:
     """Close a NEEDS_HUMAN item a person settled outside the hub: CLOSED, never run again
     (audited; ``items reopen`` undoes it)."""
     from loanhub.flows import operator_actions
 
     ledger = _ledger(url)
     _act(lambda: operator_actions.close(ledger, kind, key, note))
-    console.print(f"{kind} {key}: closed by {escape(ledger.actor)}")
+    console.print(f"{kind} {shown(key)}: closed by {escape(ledger.actor)}")
 
 
 @app.command("reopen")
-def items_reopen(kind: str, key: str, note: NoteOption, url: UrlOption = None) -> None:
+def items_reopen(kind: str, key: KeyArgument, note: NoteOption, url: UrlOption = None) -> None:
     """Reopen a CLOSED item: NEEDS_HUMAN again, waiting for a person (audited)."""
     from loanhub.flows import operator_actions
 
     ledger = _ledger(url)
     _act(lambda: operator_actions.reopen(ledger, kind, key, note))
-    console.print(f"{kind} {key}: reopened, NEEDS_HUMAN")
+    console.print(f"{kind} {shown(key)}: reopened, NEEDS_HUMAN")
 
 
 @app.command("read")
-def items_read(kind: str, key: str, url: UrlOption = None) -> None:
+def items_read(kind: str, key: KeyArgument, url: UrlOption = None) -> None:
     """Ask the legacy system about one IN_DOUBT item (nothing is sent) and show what it read
     and the outcome it supports; exit 1 when the system cannot be read."""
     from loanhub.flows import operator_actions
@@ -111,7 +124,7 @@ def items_read(kind: str, key: str, url: UrlOption = None) -> None:
         fail("nothing can be settled now: read again once the system answers")
     if reading.supports is not None:
         console.print(
-            f"settle with: loanhub items settle {kind} {escape(key)} "
+            f"settle with: loanhub items settle {kind} {escape(mask_text(key))} "
             f"--outcome {reading.supports.value} --note ..."
         )
 
@@ -119,7 +132,7 @@ def items_read(kind: str, key: str, url: UrlOption = None) -> None:
 @app.command("settle")
 def items_settle(
     kind: str,
-    key: str,
+    key: KeyArgument,
     outcome: Annotated[
         str, typer.Option("--outcome", help="done, release or refer: what the reading supports")
     ],
@@ -139,7 +152,7 @@ def items_settle(
             )
         )
     _show(reading)
-    console.print(f"{kind} {key}: settled {outcome}, now {settled.state.value}")
+    console.print(f"{kind} {shown(key)}: settled {outcome}, now {settled.state.value}")
 
 
 def _ledger(url: str | None) -> WorkItemLedger:
@@ -153,7 +166,9 @@ def _ledger(url: str | None) -> WorkItemLedger:
 def _show(reading: Reading) -> None:
     from loanhub.flows.operator_actions import OUTCOME_WORDS
 
-    console.print(f"{reading.kind} {escape(reading.business_key)}: read {reading.system}")
+    console.print(
+        f"{reading.kind} {escape(mask_text(reading.business_key))}: read {reading.system}"
+    )
     for line in reading.lines:
         console.print(f"  {escape(line)}")
     supports = OUTCOME_WORDS[reading.supports] if reading.supports else "no outcome now"

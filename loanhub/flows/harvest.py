@@ -40,7 +40,7 @@ from loanhub.platform.facts import store_mapped
 from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.ledger import ConflictingWorkItem, WorkItemBusy, WorkItemLedger
 from loanhub.platform.masking import known_names
-from loanhub.platform.quarantine import quarantine_refused
+from loanhub.platform.quarantine import quarantine_refused, release_stored
 from loanhub.platform.receipts import FileReceiptBook
 from mappings.engine import Mapping, MappingResult
 from schemas.hub import FileState, WorkItem, WorkItemState
@@ -145,6 +145,14 @@ def store_source(
     )
     with engine.begin() as conn:
         new = store_mapped(conn, mapping, result)
+        release_stored(  # taken again, and stored this time: out of the quarantine
+            conn,
+            mapping.source_system,
+            source_ref,
+            [f"{r.name}#{r.index}" for records in result.records.values() for r in records],
+            mapping_version=mapping.version,
+            actor="loanhub",
+        )
         if result.refused:
             quarantine_refused(
                 conn,

@@ -44,8 +44,11 @@ from schemas.types import utcnow
 
 
 class ActionRefused(ValueError):
-    """An operator action the hub will not take now, with the one-line reason; nothing
-    changed."""
+    """An operator action the hub will not take now, with the one-line reason (masked: it
+    quotes keys that hold ID numbers); nothing changed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(mask_text(message))
 
 
 class BadInput(ActionRefused):
@@ -125,15 +128,22 @@ class Reading:
 
 
 def item_of(ledger: WorkItemLedger, kind: str, key: str) -> WorkItem:
+    """The item of ``kind`` under ``key``, or ``#<id>`` as listed (a key may quote an ID
+    number, which every list shows masked)."""
     item = ledger.get(kind, key)
+    if item is None and key.startswith("#") and key[1:].isdigit():
+        item = ledger.get_by_id(int(key[1:]))
+        if item is not None and item.kind != kind:
+            item = None
     if item is None:
-        raise BadInput(f"no work item {kind} {key}")
+        raise BadInput(f"no work item {kind} {mask_text(key)}")
     return item
 
 
 def read(engine: Engine, readers: Readers, ledger: WorkItemLedger, kind: str, key: str) -> Reading:
     """Ask the legacy system about this one IN_DOUBT item (never sending anything)."""
     item = item_of(ledger, kind, key)
+    key = item.business_key
     if kind not in READ_FROM:
         raise ActionRefused(
             f"{kind} {key}: no reader settles a {kind} item: its own run does (loanhub settle)"
@@ -238,6 +248,7 @@ def settle(
         names = ", ".join(o.value for o in allowed)
         raise BadInput(f"a {kind} item is settled to {names}, not {chosen.value}")
     seen = read(engine, readers, ledger, kind, key)
+    key = seen.business_key
     if seen.unavailable:
         raise ActionRefused(f"{kind} {key}: {seen.why} ({seen.lines[0]})")
     if seen.supports is not chosen:

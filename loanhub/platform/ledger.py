@@ -128,6 +128,11 @@ class WorkItemLedger:
         )
         return _item(row) if row else None
 
+    def get_by_id(self, item_id: int) -> WorkItem | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(work_item).where(work_item.c.id == item_id)).first()
+        return _item(row) if row else None
+
     def items(self, state: WorkItemState | None = None, kind: str | None = None) -> list[WorkItem]:
         query = select(work_item).order_by(work_item.c.id)
         if state is not None:

@@ -240,3 +240,33 @@ def requarantine(
             .where(quarantined_record.c.id.in_(surplus))
             .values(reprocessed_at=utcnow(), reprocessed_by=actor)
         )
+
+
+def release_stored(
+    conn: Connection,
+    source_system: str,
+    source_ref: str,
+    record_refs: Iterable[str],
+    *,
+    mapping_version: str,
+    actor: str,
+) -> int:
+    """Records of a source taken again (a retaken file, a re-harvested answer) that the
+    mapping stored this time: their open rows leave the quarantine, stamped. Returns how
+    many rows left."""
+    refs = [ref[:80] for ref in record_refs]
+    if not refs:
+        return 0
+    done = conn.execute(
+        update(quarantined_record)
+        .where(
+            quarantined_record.c.source_system == source_system,
+            quarantined_record.c.source_ref == source_ref[:255],
+            quarantined_record.c.record_ref.in_(refs),
+            quarantined_record.c.reprocessed_at.is_(None),
+        )
+        .values(
+            reprocessed_at=utcnow(), reprocessed_by=actor, stored_mapping_version=mapping_version
+        )
+    )
+    return done.rowcount or 0
