@@ -46,8 +46,9 @@ NOT_RETAKEN = {
 TAKEN = (FileState.LOADED, FileState.PARTIAL, FileState.REJECTED)
 
 
-def why_not(book: FileReceiptBook, receipt: FileReceipt) -> str | None:
-    """Why ``receipt`` may not be retaken now; None when it may."""
+def why_not(book: FileReceiptBook, receipt: FileReceipt, newest: int | None = None) -> str | None:
+    """Why ``receipt`` may not be retaken now; None when it may. ``newest``: the id of the
+    newest delivery of its name, when the caller knows it (a page of many files)."""
     system = receipt.source_system
     if system in NOT_RETAKEN:
         return NOT_RETAKEN[system]
@@ -55,6 +56,12 @@ def why_not(book: FileReceiptBook, receipt: FileReceipt) -> str | None:
         return f"files of {system} are not retaken"
     if receipt.state not in TAKEN:
         return f"{receipt.name} is {receipt.state.value}: not taken yet, the next run takes it"
+    if newest is not None:
+        if newest != receipt.id:
+            return (
+                f"a later delivery of {receipt.name} came after it: only the newest is taken again"
+            )
+        return None
     later = book.later_delivery(receipt)
     if later is not None:
         return (
@@ -62,6 +69,16 @@ def why_not(book: FileReceiptBook, receipt: FileReceipt) -> str | None:
             "only the newest is taken again"
         )
     return None
+
+
+def reasons(book: FileReceiptBook, receipts: list[FileReceipt]) -> dict[int, str | None]:
+    """``why_not`` for each of many receipts (None: it may be retaken), in two queries."""
+    newest = book.newest_of({(r.source_system, r.name) for r in receipts})
+    return {
+        r.id: why_not(book, r, newest.get((r.source_system, r.name), r.id))
+        for r in receipts
+        if r.id is not None
+    }
 
 
 def retake(book: FileReceiptBook, receipt_id: int, *, actor: str, note: str) -> FileReceipt:

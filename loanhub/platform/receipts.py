@@ -14,6 +14,7 @@ anew. Which files may be retaken is policy (``loanhub.flows.operator_actions``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from sqlalchemy import Connection, Engine, select, update
 
@@ -123,6 +124,11 @@ class FileReceiptBook:
             row = conn.execute(select(file_receipt).where(file_receipt.c.id == receipt_id)).first()
         return None if row is None else FileReceipt.model_validate(dict(row._mapping))
 
+    def by_ids(self, ids: list[int]) -> list[FileReceipt]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(file_receipt).where(file_receipt.c.id.in_(ids))).all()
+        return [FileReceipt.model_validate(dict(r._mapping)) for r in rows]
+
     def later_delivery(self, receipt: FileReceipt) -> FileReceipt | None:
         """A delivery of the same file received after ``receipt`` (other content): the
         newer one is what the source means now."""
@@ -180,6 +186,27 @@ class FileReceiptBook:
                 .limit(1)
             ).first()
         return None if row is None else FileReceipt.model_validate(dict(row._mapping))
+
+    def newest_of(self, names: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        """The newest delivery's id of each (system, name), in one query."""
+        if not names:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    file_receipt.c.source_system,
+                    file_receipt.c.name,
+                    file_receipt.c.id,
+                    file_receipt.c.received_at,
+                ).where(file_receipt.c.name.in_(sorted({n for _, n in names})))
+            ).all()
+        newest: dict[tuple[str, str], tuple[datetime, int]] = {}
+        for system, name, rid, at in rows:
+            if (system, name) in names and (
+                (system, name) not in newest or (at, rid) > newest[system, name]
+            ):
+                newest[system, name] = (at, rid)
+        return {k: rid for k, (_, rid) in newest.items()}
 
     def newest_taken(self, system: str, name: str) -> FileReceipt | None:
         """The newest delivery of ``name`` that was read and stored (LOADED or PARTIAL)."""

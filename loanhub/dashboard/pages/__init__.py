@@ -9,6 +9,7 @@ from loanhub.dashboard.pages import (
     approvals,
     evidence,
     files,
+    items,
     login,
     metrics,
     overview,
@@ -27,4 +28,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     warnings.router,
     files.router,
     evidence.router,
+    items.router,
 )

@@ -11,7 +11,7 @@ from loanhub.dashboard.deps import Render, Store
 
 router = APIRouter()
 
-ORDER = ["NEEDS_HUMAN", "IN_DOUBT", "FAILED", "IN_PROGRESS", "NEW", "DONE"]
+ORDER = ["NEEDS_HUMAN", "IN_DOUBT", "FAILED", "IN_PROGRESS", "NEW", "DONE", "CLOSED"]
 """States in the order they need attention."""
 
 
