@@ -55,7 +55,10 @@ def items_list(
         fail(f"unknown state {state!r}: one of {', '.join(LISTED)}", code=2)
     ledger = WorkItemLedger(engine(url, migrated=True))
     states = [WorkItemState(state)] if state else [WorkItemState(s) for s in WAITING]
-    table = Table("id", "kind", "key (masked: act on #id)", "state", "since", "reason")
+    table = Table()
+    for column in ("id", "kind", "key", "state", "since", "reason"):
+        # the short columns never wrap (a kind cut in two is unreadable); key and reason do
+        table.add_column(column, no_wrap=column in ("id", "kind", "state"))
     shown = 0
     for wanted in states:
         for item in ledger.items(wanted, kind):
@@ -69,7 +72,7 @@ def items_list(
             )
             shown += 1
     console.print(table)
-    console.print(f"{shown} item(s)")
+    console.print(f"{shown} item(s); keys are masked: act on an item by its #id")
 
 
 KeyArgument = Annotated[str, typer.Argument(help="the item's business key, or #<id> as listed")]

@@ -195,6 +195,8 @@ def _payee(engine: Engine, ledger: WorkItemLedger, row: Any) -> tuple[str, str] 
     NEEDS_HUMAN with the reason, so the approval is in a person's queue, never just logged."""
     app_no, customer_no = row["application_no"], row["core_customer_no"]
     named = ledger.get(PAYEE_KIND, app_no)
+    if named is not None and named.state is WorkItemState.CLOSED:
+        return None  # an operator's word: the payout was settled outside the hub, never here
     if named is not None and named.state is WorkItemState.DONE:
         result = named.result or {}
         return str(result["account"]), str(customer_no or result["customer_no"])

@@ -401,3 +401,23 @@ def test_a_posting_the_los_shows_nothing_of_is_released_only_after_the_quiet_per
     )
     assert state(pg_engine, "los_decision", late) == ("FAILED", "transient")
     assert [e for e in sim.journal("los", "decision") if e["application_no"] in (soon, late)] == []
+
+
+def test_an_approval_whose_payout_an_operator_closed_is_never_booked_or_paid(
+    sim, sim_dataset, pg_engine
+):
+    """Closed means a person settled it outside the hub: even once the core shows an account
+    to pay into, the hub books no loan for it (it would pay a second time)."""
+    from tests.loanhub.flows.test_disburse import approved
+
+    number = approved(pg_engine, sim_dataset, OFFSET + 3)  # a customer with a deposit account
+    worker = WorkItemLedger(pg_engine, owner="w1")
+    worker.needs_human(worker.claim(disburse.PAYEE_KIND, number, {"a": 1}), "no account then")
+    operator_actions.close(
+        operator(pg_engine), disburse.PAYEE_KIND, number, "paid out in cash at the branch"
+    )
+    assert disburse.book_loans(pg_engine, today=utcnow().date()) == []
+    operator_actions.reopen(
+        operator(pg_engine), disburse.PAYEE_KIND, number, "the branch never paid"
+    )
+    assert disburse.book_loans(pg_engine, today=utcnow().date()) != []  # reopened: paid by the hub
