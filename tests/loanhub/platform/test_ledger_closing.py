@@ -24,7 +24,9 @@ def waiting(engine: Engine) -> WorkItemLedger:
 
 def actions(engine: Engine) -> list[str]:
     with engine.connect() as conn:
-        return list(conn.execute(select(audit_event.c.action).order_by(audit_event.c.seq)).scalars())
+        return list(
+            conn.execute(select(audit_event.c.action).order_by(audit_event.c.seq)).scalars()
+        )
 
 
 def test_a_closed_item_is_handed_back_by_a_claim_and_never_run(pg_engine: Engine):
