@@ -136,8 +136,17 @@ def reprocess(
         waiting = open_records(conn, system, source_ref)
         if not waiting:
             raise ActionRefused(f"{system} {source_ref}: reprocessed meanwhile: look again")
-        moving = {ref: rows for ref, rows in waiting.items() if ref in mapped}
-        _store(conn, mapping, result, [mapped[ref] for ref in moving])
+        # a mapping with child records is stored whole (``_store``), and a child refused with
+        # its parent is counted otherwise than the same child mapped (one refusal per parent,
+        # one record per month): whatever of the source it does not refuse now is stored. A
+        # flat one stores exactly the records it takes; one not in this copy stays as it is.
+        whole = bool(mapping.parents())
+        moving = {
+            ref: rows
+            for ref, rows in waiting.items()
+            if ref not in refused and (whole or ref in mapped)
+        }
+        _store(conn, mapping, result, [mapped[ref] for ref in moving if ref in mapped])
         for ref, rows in waiting.items():
             if ref in moving:
                 release_rows(conn, rows, actor=actor, mapping_version=mapping.version)
@@ -206,10 +215,10 @@ def _store(
     records stores exactly those; one with children (a bureau report's accounts) stores the
     whole answer, whose rows stored before are left as they are (business keys), so that a
     child finds its parent's row."""
-    if not moving:
-        return
     if mapping.parents():
-        store_mapped(conn, mapping, result)
+        store_mapped(conn, mapping, result, complete=True)  # what is stored stays as it is
+        return
+    if not moving:
         return
     chosen: dict[str, list[MappedRecord]] = defaultdict(list)
     for record in moving:

@@ -264,3 +264,62 @@ def test_status_reports_and_sources_without_a_copy_are_refused(pg_engine):
         reprocessing.reprocess(pg_engine, "ss", "ss:portal", actor="otto", note="x")
     with pytest.raises(ActionRefused, match="copybook"):
         reprocessing.reprocess(pg_engine, "core", NAME, actor="otto", note="x")
+
+
+def test_a_bureau_report_is_mapped_again_from_its_raw_copy_in_the_evidence_store(
+    sim, sim_endpoints, evidence, sim_dataset, pg_engine, deployed
+):
+    """The bureau mapping knew no credit cards: the card account (and its months, refused
+    with it) quarantined; after the fix, the report's raw bytes, kept by hash when the
+    inquiry fetched them, are mapped again: no second inquiry, the card stored."""
+    from schemas.tables import credit_account
+    from tests.loanhub.flows.conftest import record_consent
+    from tests.loanhub.flows.test_bureau_inquiries import inquiries, known
+
+    person = known(sim_dataset, 44)  # one credit card, one loan
+    record_consent(pg_engine, person.id_number)
+    report = inquiries(sim_endpoints, evidence, pg_engine).personal_report(
+        "APP-RP44", person.id_number, person.name
+    )
+    shipped = (deployed / "bureau_personal.yaml").read_text(encoding="utf-8")
+    card = "account_type: {LOAN: LOAN, CREDIT_CARD: CREDIT_CARD}"
+    assert card in shipped
+    (deployed / "bureau_personal.yaml").write_text(
+        shipped.replace(card, "account_type: {LOAN: LOAN}"), encoding="utf-8"
+    )
+    mapping_engine._load.cache_clear()
+    ref = f"bureau:{report.report_no}"
+    harvest.store_source(
+        pg_engine,
+        "bureau_personal",
+        report.raw,
+        fetched_at=report.fetched_at,
+        raw_hash=report.raw_sha256,
+        source_ref=ref,
+        application_no="APP-RP44",
+        reason="01",
+    )
+    [source] = open_sources(pg_engine, "bureau")
+    assert (source.source_ref, source.records) == (ref, 2)  # the card and its months
+
+    def accounts() -> dict[str, str]:
+        with pg_engine.connect() as conn:
+            return dict(
+                conn.execute(
+                    select(credit_account.c.account_type, credit_account.c.mapping_version)
+                ).all()
+            )
+
+    assert set(accounts()) == {"LOAN"}
+    (deployed / "bureau_personal.yaml").write_text(shipped, encoding="utf-8")
+    mapping_engine._load.cache_clear()
+    fixed = mapping_engine.Mapping.load("bureau_personal").version
+    with pytest.raises(ActionRefused, match="evidence store is not at hand"):
+        reprocessing.reprocess(pg_engine, "bureau", ref, actor="otto", note="cards")
+    done = reprocessing.reprocess(
+        pg_engine, "bureau", ref, actor="otto", note="credit cards known", raw=evidence.get_raw
+    )
+    assert (done.moved, done.still, done.records_in) == (2, 0, None)
+    assert accounts()["CREDIT_CARD"] == fixed
+    assert open_sources(pg_engine, "bureau") == []
+    assert len(sim.journal("bureau", "query")) == 1  # mapped again, never asked again
