@@ -22,6 +22,7 @@ or ``BadInput`` (no note, an unknown outcome or item), with a one-line reason.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -41,6 +42,8 @@ from loanhub.platform.masking import mask_text
 from loanhub.platform.receipts import FileReceiptBook
 from schemas.hub import WorkItem, WorkItemState
 from schemas.types import utcnow
+
+log = logging.getLogger(__name__)
 
 
 class ActionRefused(ValueError):
@@ -153,7 +156,9 @@ def read(engine: Engine, readers: Readers, ledger: WorkItemLedger, kind: str, ke
     system = READ_FROM[kind]
     try:
         found = _read(engine, readers, item)
-    except (LegacyError, OSError, ValueError) as exc:  # the system cannot be read now
+    except Exception as exc:  # the system cannot be read now (down, strange, no browser)
+        if not isinstance(exc, (LegacyError, OSError, ValueError)):
+            log.exception("%s %s: reading failed", kind, mask_text(key))
         return Reading(
             kind,
             key,
