@@ -43,6 +43,7 @@ class MappedRecord:
     name: str
     model: BaseModel
     parent: int | None  # index of the parent in its record list
+    index: int | None = None  # its position among the source's ``name`` records, refused too
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,13 @@ class Mapping:
 
     @classmethod
     def load(cls, name: str) -> Mapping:
+        return _load(name)
+
+    @classmethod
+    def current(cls, name: str) -> Mapping:
+        """The mapping as its file is now, read again: a long-running process (the dashboard)
+        reprocessing after a mapping fix must not map with the version it loaded at start."""
+        _load.cache_clear()
         return _load(name)
 
     def parents(self) -> dict[str, str]:
@@ -278,8 +286,7 @@ class Mapping:
             return
         result.seen += 1
         records = result.records.setdefault(name, [])
-        records.append(MappedRecord(name, model, parent))
-        result.take_index(name)
+        records.append(MappedRecord(name, model, parent, result.take_index(name)))
         own = len(records) - 1
         child_context = {**context, **{f"{name}.{k}": v for k, v in values.items()}}
         for child in spec.get("children", []):
@@ -310,8 +317,7 @@ class Mapping:
         records = result.records.setdefault(name, [])
         for month in months:
             result.seen += 1
-            result.take_index(name)
-            records.append(MappedRecord(name, month, parent))
+            records.append(MappedRecord(name, month, parent, result.take_index(name)))
 
     def _refuse_descendants(
         self, spec: dict[str, Any], node: Any, name: str, result: MappingResult

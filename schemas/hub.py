@@ -19,6 +19,7 @@ class WorkItemState(StrEnum):
     FAILED = "FAILED"
     NEEDS_HUMAN = "NEEDS_HUMAN"
     IN_DOUBT = "IN_DOUBT"
+    CLOSED = "CLOSED"  # a person settled it outside the hub (an operator's note says how)
 
 
 class WorkItem(CanonicalModel):
@@ -69,6 +70,15 @@ class QuarantinedRecord(CanonicalModel):
     raw_masked: str | None = None
     mapping_version: str | None = Field(default=None, max_length=64)
     created_at: UtcDateTime
+    reprocessed_at: UtcDateTime | None = Field(
+        default=None,
+        description="when a reprocess under a newer mapping stored the record: it left the "
+        "quarantine then (None while it is still quarantined)",
+    )
+    reprocessed_by: str | None = Field(default=None, max_length=120)
+    stored_mapping_version: str | None = Field(
+        default=None, max_length=64, description="the mapping version the record was stored under"
+    )
 
 
 class FileState(StrEnum):

@@ -23,6 +23,7 @@ from airflow.plugins_manager import AirflowPlugin
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from dags.support.connections import use_airflow_connections
 from loanhub.dashboard.app import create_app
 from loanhub.dashboard.auth import Role, User
 from loanhub.dashboard.identity import SignedIn, csrf_for
@@ -39,6 +40,10 @@ class AirflowIdentity:
     local_login = False
 
     async def signed_in(self, request: Request) -> SignedIn | None:
+        # an operator's reading of a legacy system from the dashboard reaches it through the
+        # loanhub_* Connections, as every task does (installed on the first request, in the
+        # API server only: the other processes that load plugins read nothing through it)
+        use_airflow_connections()
         from airflow.api_fastapi.app import get_auth_manager
         from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
         from airflow.api_fastapi.auth.managers.models.resource_details import (

@@ -8,7 +8,8 @@ answer, a setting that does not parse). A traceback is left for what is a bug.
 
 from __future__ import annotations
 
-from typing import Annotated, NoReturn
+from collections.abc import Callable
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -97,3 +98,20 @@ def engine(url: str | None, *, migrated: bool = False) -> Engine:
     if migrated and revision is None:
         fail(f"the store at {_shown(target)} has no schema yet (run: loanhub db upgrade)")
     return store
+
+
+T = TypeVar("T")
+
+
+def operator_action(what: Callable[[], T]) -> T:
+    """Run an operator action (``loanhub.flows.operator_actions`` and its kin): a refusal is
+    one line, exit 2 for bad input (no note, an unknown item), 1 for what the hub will not do
+    now (the item's state, a legacy system that says otherwise)."""
+    from loanhub.flows.operator_actions import ActionRefused, BadInput
+
+    try:
+        return what()
+    except BadInput as exc:
+        fail(str(exc), code=2)
+    except ActionRefused as exc:
+        fail(str(exc))

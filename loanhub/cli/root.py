@@ -25,11 +25,13 @@ from loanhub.cli import (
     endpoints,
     evidence,
     extract,
+    files,
     identifiers,
     items,
     mapping,
     payments,
     pools,
+    quarantine,
     retention,
     settle,
     sim,
@@ -56,6 +58,8 @@ GROUPS: dict[str, typer.Typer] = {
     "payments": payments.app,
     "archive": archive.app,
     "retention": retention.app,
+    "files": files.app,
+    "quarantine": quarantine.app,
 }
 # Top-level commands (``harvest``, ``reviews``, ``airflow-pools``, ``dashboard``, ``settle``).
 COMMANDS: tuple[typer.Typer, ...] = (airflow_runs.app, pools.app, dashboard.app, settle.app)

@@ -34,6 +34,7 @@ PALETTE = {
     "NEW": "#7e57c2",
     "FAILED": "#6d4c41",
     "DONE": "#2e7d32",
+    "CLOSED": "#78909c",
     "ok": "#2e7d32",
     "business": "#00897b",
     "transient": "#ef6c00",

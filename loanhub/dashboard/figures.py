@@ -15,10 +15,12 @@ from sqlalchemy import Engine, Select, String, Table, bindparam, func, select, t
 from sqlalchemy.engine import make_url
 
 from kernel.calls import SUCCESSFUL
+from kernel.failures import FailureKind
 from loanhub.dashboard.i18n import N_
 from loanhub.dashboard.quantiles import Ranked
 from loanhub.dashboard.quantiles import percentile as quantile
 from loanhub.platform.db import make_engine
+from loanhub.platform.quarantine import QuarantinedSource, open_sources
 from schemas.hub import WorkItemState
 from schemas.tables import (
     applicant_profile,
@@ -259,6 +261,8 @@ class QueueItem:
 class Queues:
     by_kind: dict[str, Counter[str]]
     waiting: list[QueueItem]  # NEEDS_HUMAN and IN_DOUBT, oldest first
+    refused: list[QueueItem] = field(default_factory=list)  # FAILED, not retried by itself
+    closed: list[QueueItem] = field(default_factory=list)  # CLOSED by an operator, newest first
 
     def total(self, state: str) -> int:
         return sum(c[state] for c in self.by_kind.values())
@@ -282,7 +286,27 @@ def queues(engine: Engine, limit: int = 200) -> Queues:
             .order_by(work_item.c.updated_at, work_item.c.id)
             .limit(limit)
         ).all()
-    return Queues(dict(sorted(by_kind.items())), [QueueItem(*r) for r in rows])
+        refused = conn.execute(
+            _select(work_item, QueueItem)
+            .where(
+                work_item.c.state == WorkItemState.FAILED.value,
+                work_item.c.failure_kind != FailureKind.TRANSIENT.value,
+            )
+            .order_by(work_item.c.updated_at, work_item.c.id)
+            .limit(limit)
+        ).all()
+        closed = conn.execute(
+            _select(work_item, QueueItem)
+            .where(work_item.c.state == WorkItemState.CLOSED.value)
+            .order_by(work_item.c.updated_at.desc(), work_item.c.id.desc())
+            .limit(limit)
+        ).all()
+    return Queues(
+        dict(sorted(by_kind.items())),
+        [QueueItem(*r) for r in rows],
+        [QueueItem(*r) for r in refused],
+        [QueueItem(*r) for r in closed],
+    )
 
 
 def queue_item(engine: Engine, item_id: int) -> QueueItem | None:
@@ -463,10 +487,11 @@ class Quarantined:
 @dataclass
 class Files:
     receipts: list[Receipt]
-    quarantined: list[Quarantined]
+    quarantined: list[Quarantined]  # still quarantined (not reprocessed into the store)
     quarantined_total: int
     by_state: Counter[str]
     quarantine_reasons: Counter[str]
+    sources: list[QuarantinedSource] = field(default_factory=list)
 
 
 def files(engine: Engine, limit: int = 200) -> Files:
@@ -488,10 +513,12 @@ def files(engine: Engine, limit: int = 200) -> Files:
                 ).all()
             )
         )
+        still = quarantined_record.c.reprocessed_at.is_(None)  # not reprocessed into the store
         quarantined = [
             Quarantined(*r)
             for r in conn.execute(
                 _select(quarantined_record, Quarantined)
+                .where(still)
                 .order_by(quarantined_record.c.created_at.desc(), quarantined_record.c.id.desc())
                 .limit(limit)
             )
@@ -503,9 +530,13 @@ def files(engine: Engine, limit: int = 200) -> Files:
                     select(
                         func.coalesce(quarantined_record.c.field_path, "—").cast(String),
                         func.count(),
-                    ).group_by(quarantined_record.c.field_path)
+                    )
+                    .where(still)
+                    .group_by(quarantined_record.c.field_path)
                 )
             }
         )
-        total = conn.execute(select(func.count()).select_from(quarantined_record)).scalar_one()
-    return Files(receipts, quarantined, total, by_state, reasons)
+        total = conn.execute(
+            select(func.count()).select_from(quarantined_record).where(still)
+        ).scalar_one()
+    return Files(receipts, quarantined, total, by_state, reasons, open_sources(engine))

@@ -186,6 +186,7 @@ CODES = (
     P_("code", "NEW"),
     P_("code", "IN_PROGRESS"),
     P_("code", "DONE"),
+    P_("code", "CLOSED"),
     P_("code", "FAILED"),
     P_("code", "NEEDS_HUMAN"),
     P_("code", "IN_DOUBT"),

@@ -19,6 +19,7 @@ re-opening), its own decision (one per application and round) and its own postin
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -651,52 +652,113 @@ def _expire_abandoned(ledger: WorkItemLedger) -> None:
                 log.info("los_decision %s: %s", item.business_key, exc)
 
 
+@dataclass(frozen=True)
+class PostingReading:
+    """What the status page says of one posting in doubt, read-only: ``found`` is ``ours``
+    (the hub's decision is there: ``receipt``), ``other`` (another decision of the round is
+    there, the last one ``last``), ``nothing`` (nothing recorded, ``quiet`` after the last
+    possible send) or ``too_soon`` (nothing yet, but a late commit is still possible).
+    ``evidence`` says it in words, for the audit chain and the operator."""
+
+    found: str
+    evidence: str
+    receipt: DecisionReceipt | None = None
+    last: Recorded | None = None
+    status: str = ""
+
+
+def read_posting(bot: LosBot, item: WorkItem, quiet: timedelta = QUIET) -> PostingReading:
+    """Read the application's status page for the posting of ``item`` (no submit, nothing
+    changed). ``LegacyError`` when the LOS cannot be read."""
+    number, round = posting_of(item.business_key)
+    reading = bot.read_status(number)
+    this_round = reading.of_round(round)  # an earlier round's decision is never this one
+    ours = [r for r in this_round if _is_ours(r, item.payload)]
+    status = round_status(reading, round)
+    if ours:
+        if len(ours) > 1:
+            log.error("los: %s holds the hub's decision %d times", number, len(ours))
+        mine = ours[0]
+        receipt = DecisionReceipt(
+            number,
+            mine.reference,
+            status,
+            True,
+            "a second approver (复核): above this user's limit"
+            if status == "PENDING_REVIEW"
+            else "",
+        )
+        return PostingReading(
+            "ours",
+            f"los status page of {number} shows {mine.reference} ({mine.decision} "
+            f"by {mine.user}, {mine.status_after})",
+            receipt=receipt,
+            status=status,
+        )
+    if this_round:
+        last = this_round[-1]
+        payload = item.payload
+        return PostingReading(
+            "other",
+            f"los: {number} holds {last.reference} ({last.decision} by {last.user}, "
+            f"{last.status_after}), not the hub's {payload.get('decision')} by "
+            f"{payload.get('user')}: for a person, nothing was submitted",
+            last=last,
+            status=status,
+        )
+    waited = int((utcnow() - _last_send(item)).total_seconds())
+    if utcnow() - _last_send(item) < quiet:
+        return PostingReading(
+            "too_soon",
+            f"los status page of {number}: nothing recorded yet, {waited} s after the last "
+            f"send; a late commit behind a 504 is possible for {int(quiet.total_seconds())} s",
+            status=status,
+        )
+    return PostingReading(
+        "nothing",
+        f"los status page of {number}: nothing recorded, {waited} s after the last send; "
+        "the next run submits once",
+        status=status,
+    )
+
+
+def posting_done(
+    engine: Engine,
+    ledger: WorkItemLedger,
+    item: WorkItem,
+    seen: PostingReading,
+    also: Callable[[Connection], None] | None = None,
+) -> WorkItem:
+    """Settle a posting the status page shows as the hub's: DONE with its reference, stored
+    with the round's decision."""
+    assert seen.receipt is not None
+    number, round = posting_of(item.business_key)
+    done = ledger.resolve_in_doubt(
+        item, happened=True, result=seen.receipt.as_result(), evidence=seen.evidence, also=also
+    )
+    _store_reference(engine, number, round, seen.receipt.reference, seen.receipt.status)
+    return done
+
+
 def _settle(
     engine: Engine, ledger: WorkItemLedger, bot: LosBot, item: WorkItem, quiet: timedelta
 ) -> str:
-    number, round = posting_of(item.business_key)
+    number, _ = posting_of(item.business_key)
     try:
-        reading = bot.read_status(number)
+        seen = read_posting(bot, item, quiet)
     except LegacyError as exc:  # the LOS is down or strange: the item waits for the next run
         log.warning("los_decision %s: status page not read, stays in doubt: %s", number, exc)
         return "unreadable"
-    this_round = reading.of_round(round)  # an earlier round's decision is never this one
-    ours = [r for r in this_round if _is_ours(r, item.payload)]
     try:
-        if ours:
-            if len(ours) > 1:
-                log.error("los: %s holds the hub's decision %d times", number, len(ours))
-            mine = ours[0]
-            status = round_status(reading, round)
-            receipt = DecisionReceipt(
-                number,
-                mine.reference,
-                status,
-                True,
-                "a second approver (复核): above this user's limit"
-                if status == "PENDING_REVIEW"
-                else "",
-            )
-            ledger.resolve_in_doubt(
-                item,
-                happened=True,
-                result=receipt.as_result(),
-                evidence=f"los status page of {number} shows {mine.reference} ({mine.decision} "
-                f"by {mine.user}, {mine.status_after})",
-            )
-            _store_reference(engine, number, round, mine.reference, status)
+        if seen.found == "ours":
+            posting_done(engine, ledger, item, seen)
             return "done"
-        if this_round:
-            return _refer(ledger, item, this_round[-1], round_status(reading, round))
-        if utcnow() - _last_send(item) < quiet:
+        if seen.found == "other":
+            assert seen.last is not None
+            return _refer(ledger, item, seen.last, seen.status)
+        if seen.found == "too_soon":
             return "waiting"
-        ledger.resolve_in_doubt(
-            item,
-            happened=False,
-            evidence=f"los status page of {number}: nothing recorded, "
-            f"{int((utcnow() - _last_send(item)).total_seconds())} s after the last send; "
-            "the next run submits once",
-        )
+        ledger.resolve_in_doubt(item, happened=False, evidence=seen.evidence)
         return "not_recorded"
     except WorkItemError as exc:  # another worker settled or claimed it meanwhile
         log.info("los_decision %s: %s", number, exc)

@@ -195,6 +195,8 @@ def _payee(engine: Engine, ledger: WorkItemLedger, row: Any) -> tuple[str, str] 
     NEEDS_HUMAN with the reason, so the approval is in a person's queue, never just logged."""
     app_no, customer_no = row["application_no"], row["core_customer_no"]
     named = ledger.get(PAYEE_KIND, app_no)
+    if named is not None and named.state is WorkItemState.CLOSED:
+        return None  # an operator's word: the payout was settled outside the hub, never here
     if named is not None and named.state is WorkItemState.DONE:
         result = named.result or {}
         return str(result["account"]), str(customer_no or result["customer_no"])
@@ -420,6 +422,12 @@ def _set_file(engine: Engine, msg_id: str, **values: Any) -> None:
         )
 
 
+def mark_sent(engine: Engine, end_to_end_id: str, msg_id: str) -> None:
+    """A tranche settled as arrived (by the automatic settling or an operator's): SENT in
+    ``msg_id``, its file SENT, unless a report moved it on already."""
+    _mark_sent(engine, end_to_end_id, msg_id)
+
+
 def _mark_sent(engine: Engine, end_to_end_id: str, msg_id: str) -> None:
     """A tranche the gateway has: sent in the file ``msg_id`` (a report may have moved it on)."""
     with engine.begin() as conn:
@@ -510,6 +518,37 @@ def verdict(readings: dict[str, tuple[str, str | None] | None]) -> Verdict:
     if readings:
         return Verdict(None, "DU05", next(iter(readings)), duplicate_only=True)
     return Verdict(None)
+
+
+def read_files(
+    engine: Engine, gateway: PaymentGatewayConnector, receipts: FileReceiptBook, e2e: str
+) -> tuple[str | None, list[str]]:
+    """What the gateway shows of every file of the tranche not yet withdrawn, read-only (no
+    ``.ok`` written, no partial upload removed): the first file that ``settle_files`` would
+    take as live (reported on, triggered, processed, or whole without its ``.ok``), or None,
+    and one line per file. ``LegacyError`` when the gateway cannot be read."""
+    live: str | None = None
+    seen: list[str] = []
+    for msg_id, state in tranche_files(engine, e2e):
+        if state is PaymentFileState.WITHDRAWN:
+            seen.append(f"{msg_id}: withdrawn before")
+            continue
+        if gateway_reports(gateway, receipts, msg_id):
+            where, detail = "reported", "the gateway reported on it"
+        else:
+            where = gateway.locate(msg_id).value
+            detail = f"the gateway's folders show it {where}"
+            if where == FileAtGateway.UNTRIGGERED:
+                detail += " (whole, its .ok missing: settling writes it, the upload's last step)"
+        if where in (
+            "reported",
+            FileAtGateway.UNTRIGGERED,
+            FileAtGateway.TRIGGERED,
+            FileAtGateway.PROCESSED,
+        ):
+            live = live or msg_id
+        seen.append(f"{msg_id}: {detail}")
+    return live, seen or ["no file was ever assigned"]
 
 
 def settle_files(

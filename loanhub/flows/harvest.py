@@ -40,7 +40,7 @@ from loanhub.platform.facts import store_mapped
 from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.ledger import ConflictingWorkItem, WorkItemBusy, WorkItemLedger
 from loanhub.platform.masking import known_names
-from loanhub.platform.quarantine import quarantine_refused
+from loanhub.platform.quarantine import quarantine_refused, release_stored
 from loanhub.platform.receipts import FileReceiptBook
 from mappings.engine import Mapping, MappingResult
 from schemas.hub import FileState, WorkItem, WorkItemState
@@ -145,14 +145,25 @@ def store_source(
     )
     with engine.begin() as conn:
         new = store_mapped(conn, mapping, result)
+        release_stored(  # taken again, and stored this time: out of the quarantine
+            conn,
+            mapping.source_system,
+            source_ref,
+            [f"{r.name}#{r.index}" for records in result.records.values() for r in records],
+            mapping_version=mapping.version,
+            actor="loanhub",
+        )
         if result.refused:
-            new["quarantined"] = quarantine_refused(
+            quarantine_refused(
                 conn,
                 result.refused,
                 source_system=mapping.source_system,
                 source_ref=source_ref,
                 mapping_version=mapping.version,
             )
+            # records, not refusals (a record may break several rules): records in =
+            # stored + quarantined, as a file's receipt counts them
+            new["quarantined"] = result.refused_records
     return new
 
 
@@ -270,57 +281,74 @@ def settle_bureau_inquiries(ledger: WorkItemLedger, bureau: BureauConnector) -> 
     counts: ``done``, ``not_received``, ``left`` (still in doubt)."""
     counts = {"done": 0, "not_received": 0, "left": 0}
     for item in ledger.items(WorkItemState.IN_DOUBT, BUREAU_QUERY):
-        ref = request_ref(item)
-        subject, reason = item.payload["subject"], item.payload["reason"]
-        since = item.updated_at  # when it went in doubt: the query, if any, came before
-        if utcnow() - since > REPORT_VALIDITY:
-            ledger.resolve_in_doubt(
-                item,
-                happened=False,
-                evidence=f"in doubt since {since:%Y-%m-%d}, past the bureau's "
-                f"{BUREAU_KEEPS.days} days under {ref} and the {REPORT_VALIDITY.days} days a "
-                "report is valid: not retrieved; the next run queries once, a new inquiry",
-            )
-            counts["not_received"] += 1
-            continue
-        if utcnow() - since > BUREAU_KEEPS:
-            log.warning(
-                "%s %s stays in doubt for a person: the bureau no longer keeps %s, and a query "
-                "before %s could be a second inquiry within %d days",
-                BUREAU_QUERY,
-                item.business_key,
-                ref,
-                f"{since + REPORT_VALIDITY:%Y-%m-%d}",
-                REPORT_VALIDITY.days,
-            )
-            counts["left"] += 1
-            continue
         try:
-            report = bureau.retrieve(ref, subject, reason)
+            seen = read_inquiry(bureau, item)
         except LegacyError as exc:
             log.warning("%s %s stays in doubt: %s", BUREAU_QUERY, item.business_key, exc)
             counts["left"] += 1
             continue
-        if report is None:
-            ledger.resolve_in_doubt(
-                item,
-                happened=False,
-                evidence=f"RetrieveReport {ref}: Client.RequestNotFound, the bureau never "
-                "received this query; the next run sends it once under a new reference",
-            )
-            counts["not_received"] += 1
+        if seen.found == "left":
+            log.warning("%s %s %s", BUREAU_QUERY, item.business_key, seen.evidence)
+            counts["left"] += 1
             continue
-        what = "thin file" if report.thin_file else f"report {report.report_no}"
-        ledger.resolve_in_doubt(
-            item,
-            happened=True,
-            result=report.summary(),
-            evidence=f"RetrieveReport {ref}: {what}, raw sha256 {report.raw_sha256}",
-        )
-        counts["done"] += 1
+        if seen.found == "done":
+            assert seen.report is not None
+            ledger.resolve_in_doubt(
+                item, happened=True, result=seen.report.summary(), evidence=seen.evidence
+            )
+            counts["done"] += 1
+            continue
+        ledger.resolve_in_doubt(item, happened=False, evidence=seen.evidence)
+        counts["not_received"] += 1
     if any(counts.values()):
         log.info("bureau inquiries settled: %s", counts)
     return counts
+
+
+@dataclass(frozen=True)
+class InquiryReading:
+    """What the bureau says of one inquiry in doubt: ``found`` is ``done`` (its answer is on
+    file: ``report``), ``not_received`` (it never got the query, or a new inquiry is due
+    anyway) or ``left`` (nothing can be known now: it stays in doubt for a person);
+    ``evidence`` says it in words."""
+
+    found: str
+    evidence: str
+    report: BureauReport | None = None
+
+
+def read_inquiry(bureau: BureauConnector, item: WorkItem) -> InquiryReading:
+    """Read the bureau about one IN_DOUBT inquiry, never by asking again: ``RetrieveReport``
+    under the reference its last attempt was sent with (a read, no hard inquiry), and only
+    while the bureau keeps references. ``LegacyError`` when the bureau cannot be read."""
+    ref = request_ref(item)
+    subject, reason = item.payload["subject"], item.payload["reason"]
+    since = item.updated_at  # when it went in doubt: the query, if any, came before
+    if utcnow() - since > REPORT_VALIDITY:
+        return InquiryReading(
+            "not_received",
+            f"in doubt since {since:%Y-%m-%d}, past the bureau's {BUREAU_KEEPS.days} days "
+            f"under {ref} and the {REPORT_VALIDITY.days} days a report is valid: not "
+            "retrieved; the next run queries once, a new inquiry",
+        )
+    if utcnow() - since > BUREAU_KEEPS:
+        return InquiryReading(
+            "left",
+            f"stays in doubt for a person: the bureau no longer keeps {ref}, and a query "
+            f"before {since + REPORT_VALIDITY:%Y-%m-%d} could be a second inquiry within "
+            f"{REPORT_VALIDITY.days} days",
+        )
+    report = bureau.retrieve(ref, subject, reason)
+    if report is None:
+        return InquiryReading(
+            "not_received",
+            f"RetrieveReport {ref}: Client.RequestNotFound, the bureau never received this "
+            "query; the next run sends it once under a new reference",
+        )
+    what = "thin file" if report.thin_file else f"report {report.report_no}"
+    return InquiryReading(
+        "done", f"RetrieveReport {ref}: {what}, raw sha256 {report.raw_sha256}", report
+    )
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ read the checker's answer, or whose application is already lent or paid out; an 
 waiting for its payee account although it is lent) waits on nothing:
 it would stay open for ever and mislead whoever reads the queue. ``stuck`` lists those; the
 demo and ``loanhub items check`` assert it is empty. It reads the store only (no legacy
-system): a check that can run anywhere, any time.
+system): a check that can run anywhere, any time. A CLOSED item (an operator's word that a
+person settled it outside the hub, ``loanhub.flows.operator_actions``) waits on nothing by
+design and is not listed; reopened, it is NEEDS_HUMAN and checked again.
 """
 
 from __future__ import annotations

@@ -415,40 +415,19 @@ def settle_mails(
     )
     for kind in MAIL_KINDS:
         for item in ledger.items(state=WorkItemState.IN_DOUBT, kind=kind):
-            with ledger.engine.connect() as conn:
-                row = (
-                    conn.execute(
-                        select(early_warning).where(
-                            early_warning.c.warning_key == item.business_key
-                        )
-                    )
-                    .mappings()
-                    .first()
-                )
-            message_id = message_id_for(kind, item.business_key)
-            if row is None:
-                ledger.resolve_in_doubt(
-                    item, happened=False, evidence="the warning is gone: nothing to resend"
-                )
+            seen = read_mail(ledger.engine, kind, item.business_key)
+            row, message_id = seen.row, seen.message_id
+            if seen.found == "gone":
+                ledger.resolve_in_doubt(item, happened=False, evidence=seen.evidence)
                 counts["gone"] += 1
                 continue
-            if row[_MARK[kind]] is not None:
+            if seen.found == "already":
                 ledger.resolve_in_doubt(
-                    item,
-                    happened=True,
-                    result={"id": message_id},
-                    evidence=f"the warning is recorded as mailed ({_MARK[kind]})",
+                    item, happened=True, result={"id": message_id}, evidence=seen.evidence
                 )
                 counts["already"] += 1
                 continue
-            ledger.resolve_in_doubt(
-                item,
-                happened=False,
-                evidence=(
-                    "an SMTP server cannot be asked what it accepted: resent under the same "
-                    f"Message-ID {message_id}, receivers drop a duplicate by it"
-                ),
-            )
+            ledger.resolve_in_doubt(item, happened=False, evidence=seen.evidence)
             to = list(item.payload.get("to") or [])
             sent = _outcome(
                 lambda kind=kind, row=row, to=to: _mail_once(
@@ -461,6 +440,43 @@ def settle_mails(
             if sent:
                 _mark(ledger.engine, row["id"], **{_MARK[kind]: utcnow()})
     return counts
+
+
+@dataclass(frozen=True)
+class MailReading:
+    """What the store says of one mail in doubt (an SMTP server cannot be asked): ``found``
+    is ``already`` (the warning is recorded as mailed), ``gone`` (the warning no longer
+    exists: nothing to resend) or ``resend`` (the next run sends it again under the same
+    Message-ID, which receivers drop a duplicate by)."""
+
+    found: str
+    evidence: str
+    message_id: str
+    row: Any = None
+
+
+def read_mail(engine: Engine, kind: str, warning_key: str) -> MailReading:
+    """The rule that settles a warning mail or escalation in doubt, read from the store."""
+    with engine.connect() as conn:
+        row = (
+            conn.execute(select(early_warning).where(early_warning.c.warning_key == warning_key))
+            .mappings()
+            .first()
+        )
+    message_id = message_id_for(kind, warning_key)
+    if row is None:
+        return MailReading("gone", "the warning is gone: nothing to resend", message_id)
+    if row[_MARK[kind]] is not None:
+        return MailReading(
+            "already", f"the warning is recorded as mailed ({_MARK[kind]})", message_id, row
+        )
+    return MailReading(
+        "resend",
+        "an SMTP server cannot be asked what it accepted: resent under the same "
+        f"Message-ID {message_id}, receivers drop a duplicate by it",
+        message_id,
+        row,
+    )
 
 
 def acknowledge(engine: Engine, warning_key: str, actor: str = "loanhub") -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Table, UniqueConstraint
+from sqlalchemy import Connection, Table, UniqueConstraint, select
 
 from loanhub.platform.db import dialect_insert
 from mappings.engine import Mapping, MappingResult
@@ -52,8 +52,22 @@ def _insert_new(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> l
     return list(conn.execute(returning, rows).scalars())
 
 
-def store_mapped(conn: Connection, mapping: Mapping, result: MappingResult) -> dict[str, int]:
-    """Store what ``mapping`` produced; returns the new rows per record name."""
+def _stored_id(conn: Connection, table: Table, row: dict[str, Any]) -> int | None:
+    """The id of the row stored under ``row``'s business key."""
+    keys = _business_key(table)
+    return conn.execute(
+        select(table.c.id).where(*(table.c[k] == row[k] for k in keys))
+    ).scalar_one_or_none()
+
+
+def store_mapped(
+    conn: Connection, mapping: Mapping, result: MappingResult, *, complete: bool = False
+) -> dict[str, int]:
+    """Store what ``mapping`` produced; returns the new rows per record name.
+
+    ``complete``: a parent stored before may lack children (they were quarantined, and a
+    mapping fix now takes them): its stored row is looked up by its business key and the
+    children missing under it are added, those stored already left as they are."""
     parents = mapping.parents()
     with_children = set(parents.values())
     ids: dict[tuple[str, int], int | None] = {}
@@ -73,6 +87,8 @@ def store_mapped(conn: Connection, mapping: Mapping, result: MappingResult) -> d
             if name in with_children:  # its id links the children: one row at a time
                 stored = _insert_new(conn, table, [row])
                 ids[name, index] = stored[0] if stored else None
+                if not stored and complete:
+                    ids[name, index] = _stored_id(conn, table, row)
                 new[name] = new.get(name, 0) + bool(stored)
             else:
                 leaves.setdefault(table, []).append(row)

@@ -8,12 +8,17 @@ does not act blindly (architecture.md, "Work items").
 State machine::
 
     NEW -> IN_PROGRESS -> DONE | FAILED(transient | business | contract) | NEEDS_HUMAN | IN_DOUBT
+    NEEDS_HUMAN <-> CLOSED  (an operator's note: settled outside the hub / reopened)
 
 - a DONE item is handed back with its result and is not run again;
 - an item IN_PROGRESS under another owner is refused (``WorkItemBusy``) until its lease runs
   out; then nobody knows whether the effect happened, so it turns IN_DOUBT, never NEW;
 - IN_DOUBT is resolved by reading the legacy system's state (``resolve_in_doubt``);
-- FAILED(transient) may be claimed again; business and contract failures may not.
+- FAILED(transient) may be claimed again; business and contract failures may not;
+- CLOSED is an operator's word that a person settled the item outside the hub: terminal like
+  DONE for a claim (handed back, never run), but not DONE (the hub did not do it and holds no
+  result of its own), so nothing downstream takes it for the hub's effect. Only a
+  NEEDS_HUMAN item is closed, and only a CLOSED one reopened (back to NEEDS_HUMAN).
 
 Every transition writes an audit event in the same transaction.
 """
@@ -71,7 +76,16 @@ def default_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-_TERMINAL_FOR_CLAIM = {WorkItemState.DONE, WorkItemState.NEEDS_HUMAN, WorkItemState.IN_DOUBT}
+_TERMINAL_FOR_CLAIM = {
+    WorkItemState.DONE,
+    WorkItemState.NEEDS_HUMAN,
+    WorkItemState.IN_DOUBT,
+    WorkItemState.CLOSED,
+}
+
+Also = Callable[[Connection], None] | None
+"""A caller's own record (its audit event with the operator's note), written in the same
+transaction as the transition it goes with."""
 
 
 class LedgerSettings(BaseModel):
@@ -112,6 +126,11 @@ class WorkItemLedger:
             ).first(),
             what=f"read {kind}:{business_key}",
         )
+        return _item(row) if row else None
+
+    def get_by_id(self, item_id: int) -> WorkItem | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(work_item).where(work_item.c.id == item_id)).first()
         return _item(row) if row else None
 
     def items(self, state: WorkItemState | None = None, kind: str | None = None) -> list[WorkItem]:
@@ -264,7 +283,7 @@ class WorkItemLedger:
             item, "work_item.in_doubt", state=WorkItemState.IN_DOUBT, error=_text(reason)
         )
 
-    def release(self, item: WorkItem, reason: str) -> WorkItem:
+    def release(self, item: WorkItem, reason: str, also: Also = None) -> WorkItem:
         """An operator's decision, with a note: what stopped the item was fixed (a wrong
         password, a person answered in the legacy system), so it may be claimed again. From
         FAILED or NEEDS_HUMAN only (an IN_DOUBT item is settled by reading, never released
@@ -275,7 +294,7 @@ class WorkItemLedger:
                 raise IllegalTransition(
                     f"{_ref(current)} is {current.state}: only FAILED or NEEDS_HUMAN is released"
                 )
-            return self._transition(
+            released = self._transition(
                 conn,
                 current,
                 "work_item.released_for_retry",
@@ -283,6 +302,9 @@ class WorkItemLedger:
                 failure_kind=FailureKind.TRANSIENT,
                 error=_text(f"released by {self.actor}: {reason}"),
             )
+            if also is not None:
+                also(conn)
+            return released
 
     def resolve_in_doubt(
         self,
@@ -291,6 +313,7 @@ class WorkItemLedger:
         happened: bool,
         result: Mapping[str, Any] | None = None,
         evidence: str,
+        also: Also = None,
     ) -> WorkItem:
         """Settle an IN_DOUBT item from what the legacy system says it has.
 
@@ -302,7 +325,7 @@ class WorkItemLedger:
             if current.state is not WorkItemState.IN_DOUBT:
                 raise IllegalTransition(f"{_ref(current)} is {current.state}, not IN_DOUBT")
             if happened:
-                return self._transition(
+                settled = self._transition(
                     conn,
                     current,
                     "work_item.resolved_done",
@@ -310,14 +333,81 @@ class WorkItemLedger:
                     error=_text(evidence),
                     result=jsonable(dict(result or {})),
                 )
-            return self._transition(
+            else:
+                settled = self._transition(
+                    conn,
+                    current,
+                    "work_item.resolved_not_done",
+                    state=WorkItemState.FAILED,
+                    failure_kind=FailureKind.TRANSIENT,
+                    error=_text(evidence),
+                )
+            if also is not None:
+                also(conn)
+            return settled
+
+    def refer_in_doubt(self, item: WorkItem, reason: str, also: Also = None) -> WorkItem:
+        """An IN_DOUBT item the legacy system's reading hands to a person (the LOS holds
+        another decision than the hub's): NEEDS_HUMAN with what was read, in one step, so
+        nothing can claim and send it in between. Audited; only from IN_DOUBT."""
+        with self.engine.begin() as conn:
+            current = self._locked(conn, item)
+            if current.state is not WorkItemState.IN_DOUBT:
+                raise IllegalTransition(f"{_ref(current)} is {current.state}, not IN_DOUBT")
+            referred = self._transition(
                 conn,
                 current,
-                "work_item.resolved_not_done",
-                state=WorkItemState.FAILED,
-                failure_kind=FailureKind.TRANSIENT,
-                error=_text(evidence),
+                "work_item.referred_by_reading",
+                state=WorkItemState.NEEDS_HUMAN,
+                owner=None,
+                error=_text(reason),
             )
+            if also is not None:
+                also(conn)
+            return referred
+
+    def close(self, item: WorkItem, note: str, also: Also = None) -> WorkItem:
+        """An operator's word that a person settled a NEEDS_HUMAN item outside the hub (in
+        the legacy system, by phone): CLOSED with the note, its result kept as it was. A claim
+        hands a CLOSED item back and runs nothing, so closing never causes an effect; only
+        ``reopen`` moves it again. Audited."""
+        with self.engine.begin() as conn:
+            current = self._locked(conn, item)
+            if current.state is not WorkItemState.NEEDS_HUMAN:
+                raise IllegalTransition(
+                    f"{_ref(current)} is {current.state}: only a NEEDS_HUMAN item is closed"
+                )
+            closed = self._transition(
+                conn,
+                current,
+                "work_item.closed",
+                state=WorkItemState.CLOSED,
+                error=_text(f"closed by {self.actor}: {note} (it waited for: {current.error})"),
+            )
+            if also is not None:
+                also(conn)
+            return closed
+
+    def reopen(self, item: WorkItem, note: str, also: Also = None) -> WorkItem:
+        """A CLOSED item back to NEEDS_HUMAN (closed by mistake, or the outside settlement
+        fell through), with the note as its reason: it waits for a person again and is never
+        run by itself. Audited; only from CLOSED."""
+        with self.engine.begin() as conn:
+            current = self._locked(conn, item)
+            if current.state is not WorkItemState.CLOSED:
+                raise IllegalTransition(
+                    f"{_ref(current)} is {current.state}: only a CLOSED item is reopened"
+                )
+            reopened = self._transition(
+                conn,
+                current,
+                "work_item.reopened",
+                state=WorkItemState.NEEDS_HUMAN,
+                error=_text(f"reopened by {self.actor}: {note}"),
+            )
+            if also is not None:
+                also(conn)
+            return reopened
 
     def resolve_waiting(
         self,

@@ -9,6 +9,7 @@ from loanhub.dashboard.pages import (
     approvals,
     evidence,
     files,
+    items,
     language,
     login,
     metrics,
@@ -29,4 +30,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     warnings.router,
     files.router,
     evidence.router,
+    items.router,
 )

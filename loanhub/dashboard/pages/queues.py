@@ -18,7 +18,7 @@ from schemas.types import utcnow
 
 router = APIRouter()
 
-ORDER = ["NEEDS_HUMAN", "IN_DOUBT", "FAILED", "IN_PROGRESS", "NEW", "DONE"]
+ORDER = ["NEEDS_HUMAN", "IN_DOUBT", "FAILED", "IN_PROGRESS", "NEW", "DONE", "CLOSED"]
 """States in the order they need attention."""
 
 

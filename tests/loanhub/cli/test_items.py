@@ -55,7 +55,7 @@ def test_a_waiting_item_is_listed_and_released_once_with_a_note(pg_url, pg_engin
 def test_bad_input_is_one_line(pg_url):
     assert_refused(
         runner.invoke(app, ["items", "release", "payment", "NOPE", "--note", "x", "--url", pg_url]),
-        1,
+        2,
         "no work item payment NOPE",
     )
     assert_refused(
