@@ -29,6 +29,7 @@ from sqlalchemy import Connection, Engine, exists, select, update
 from bots.los.bot import DecisionReceipt, LosBot, StatusReading, decision_fields
 from bots.los.pages import Decision as LosDecision
 from bots.los.pages import Recorded
+from kernel.calls import call_subject
 from kernel.failures import (
     BusinessAnswer,
     ContractError,
@@ -167,6 +168,7 @@ def record(
         decided_at=utcnow(),
         rule_set_version=rules.version,
         reasons=mask_text(reasons)[:500],
+        score=rules.score(profile),
         lineage=Lineage(
             source_system="hub",
             fetched_at=utcnow(),
@@ -199,6 +201,7 @@ def record(
                     "rules": rules.version,
                     "by": decided_by,
                     "round": profile.round,
+                    "score": made.score,
                 },
             )
     if inserted is None:  # another run decided it first: that decision stands
@@ -258,6 +261,7 @@ def evaluate(engine: Engine, rules: RuleSet, application_nos: list[str]) -> list
         verdict = rules.evaluate(profile)
         if verdict.outcome == "REFER":
             referrals.append(referral(profile, verdict))
+            _audit_referral(engine, profile, verdict, rules)
             continue
         record(
             engine,
@@ -269,6 +273,29 @@ def evaluate(engine: Engine, rules: RuleSet, application_nos: list[str]) -> list
             rate=verdict.annual_rate,
         )
     return referrals
+
+
+def _audit_referral(
+    engine: Engine, profile: ApplicantProfile, verdict: Verdict, rules: RuleSet
+) -> None:
+    """A referral is a step of the case too: when it was referred, on what score and why, and
+    whose tier answers it (the maker is left out when the review is asked). Referred again
+    by a later run while nobody answered, it is audited again: each time it was asked."""
+    with engine.begin() as conn:
+        audit.append(
+            conn,
+            actor="loanhub",
+            action="decision.referred",
+            subject=profile.application_no,
+            after={
+                "round": profile.round,
+                "score": verdict.score,
+                "tier": verdict.tier + 1,
+                "approvers": list(verdict.approvers),
+                "reasons": list(verdict.reasons),
+                "rules": rules.version,
+            },
+        )
 
 
 def _party_rows(profile: ApplicantProfile) -> list[tuple[str, str]]:
@@ -429,7 +456,8 @@ def refresh_pending(engine: Engine, bot: LosBot, ledger: WorkItemLedger) -> int:
     changed = 0
     for number, round in sorted(held | set(waiting)):
         try:
-            reading = bot.read_status(number)
+            with call_subject(number):
+                reading = bot.read_status(number)
         except LegacyError as exc:
             log.warning("%s: the LOS status could not be read now: %s", number, exc)
             continue
@@ -656,7 +684,8 @@ def _settle(
 ) -> str:
     number, round = posting_of(item.business_key)
     try:
-        reading = bot.read_status(number)
+        with call_subject(number):
+            reading = bot.read_status(number)
     except LegacyError as exc:  # the LOS is down or strange: the item waits for the next run
         log.warning("los_decision %s: status page not read, stays in doubt: %s", number, exc)
         return "unreadable"
@@ -812,7 +841,8 @@ def post_decisions(
     outcome = PostOutcome()
     for number in application_nos:
         try:
-            reference = post_to_los(engine, bot, guard, number)
+            with call_subject(number):
+                reference = post_to_los(engine, bot, guard, number)
         except Exception as exc:  # sorted below: one item never stops the rest
             made = decided(engine, number)
             key = posting_key(number, made["round"] if made is not None else 1)

@@ -27,6 +27,7 @@ from bots.ss.bot import SocialSecurityBot
 from connectors.bureau import OPERATIONS, BureauConnector, BureauReport, SubjectKind
 from connectors.core import CoreConnector
 from connectors.tax import TaxExchange, TaxQuery, parse_answer
+from kernel.calls import call_subject
 from kernel.failures import (
     BusinessAnswer,
     ContractError,
@@ -296,7 +297,8 @@ def settle_bureau_inquiries(ledger: WorkItemLedger, bureau: BureauConnector) -> 
             counts["left"] += 1
             continue
         try:
-            report = bureau.retrieve(ref, subject, reason)
+            with call_subject(item.payload.get("application_no")):
+                report = bureau.retrieve(ref, subject, reason)
         except LegacyError as exc:
             log.warning("%s %s stays in doubt: %s", BUREAU_QUERY, item.business_key, exc)
             counts["left"] += 1
@@ -512,7 +514,8 @@ def run_batch(step: SourceStep, batch: list[Applicant]) -> BatchOutcome:
 
     def attempt(a: Applicant, call: Callable[[], Any]) -> tuple[bool, Any]:
         try:
-            return True, call()
+            with call_subject(a.application_no):  # each call journaled as made for it
+                return True, call()
         except (BusinessAnswer, ContractError, NeedsHuman) as exc:
             # the profile shows the source as missing and the rules refer it to a person
             log.warning("%s %s not harvested: %s", step.source, a.application_no, exc)
