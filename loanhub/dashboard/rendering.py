@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from loanhub.dashboard import charts
+from loanhub.flows.casefile.render import CaseBody
 from loanhub.platform.masking import mask_text
 
 PAGES = (
@@ -23,6 +24,7 @@ PAGES = (
     ("approvals", "Approvals", "/approvals"),
     ("warnings", "Warnings", "/warnings"),
     ("files", "Files", "/files"),
+    ("case", "Case files", "/case"),
 )
 """The navigation: (key a page marks itself active with, label, path under the mount)."""
 
@@ -31,6 +33,8 @@ def _masked(value: Any) -> Any:
     """Jinja's finalize: every value printed into a page is masked, markup (charts) too."""
     if isinstance(value, charts.Svg):
         return charts.Svg(mask_text(value))
+    if isinstance(value, CaseBody):  # drawn (and masked) by the case file's own template
+        return CaseBody(mask_text(value))
     if isinstance(value, str):
         return mask_text(value)
     return value

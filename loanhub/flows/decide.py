@@ -543,7 +543,7 @@ def _store_los_status(
             actor=answer.get("checker") or "los",
             action="decision.los_status",
             subject=application_no,
-            after={**answer, "application": after},
+            after={**answer, "application": after, "round": round},
         )
 
 
@@ -562,12 +562,30 @@ def post_to_los(engine: Engine, bot: LosBot, guard: LedgerGuard, application_no:
         return str(made["los_reference"])
     receipt = submit_once(bot, guard, application_no, los_form(made), made["round"])
     with engine.begin() as conn:
-        conn.execute(
+        stored = conn.execute(
             update(decision)
-            .where(decision.c.id == made["id"])
+            .where(decision.c.id == made["id"], decision.c.los_reference.is_(None))
             .values(los_reference=receipt.reference, los_status=receipt.status)
-        )
+            .returning(decision.c.id)
+        ).first()
+        if stored is not None:
+            _audit_posted(conn, application_no, made["round"], receipt.reference, receipt.status)
     return receipt.reference
+
+
+def _audit_posted(
+    conn: Connection, application_no: str, round: int, reference: str, status: str, how: str = ""
+) -> None:
+    """The LOS's first status of a round's decision, kept with its reference: the start of the
+    decision's LOS status history (``decision.los_status`` events carry what came after)."""
+    audit.append(
+        conn,
+        actor="loanhub",
+        action="decision.posted",
+        subject=application_no,
+        after={"round": round, "reference": reference, "status": status}
+        | ({"settled": how} if how else {}),
+    )
 
 
 def los_form(made: dict[str, Any]) -> LosDecision:
@@ -780,7 +798,7 @@ def _store_reference(
 ) -> None:
     """The LOS's reference and status with the round's decision, unless it already has them."""
     with engine.begin() as conn:
-        conn.execute(
+        stored = conn.execute(
             update(decision)
             .where(
                 decision.c.application_no == application_no,
@@ -788,7 +806,11 @@ def _store_reference(
                 decision.c.los_reference.is_(None),
             )
             .values(los_reference=reference, los_status=status)
-        )
+            .returning(decision.c.id)
+        ).first()
+        if stored is not None:
+            how = "read back from the LOS status page"
+            _audit_posted(conn, application_no, round, reference, status, how)
 
 
 # -- posting a batch, one application never stopping the others ------------------------------

@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from loanhub.dashboard.pages import (
     approvals,
+    case,
     evidence,
     files,
     login,
@@ -27,4 +28,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     warnings.router,
     files.router,
     evidence.router,
+    case.router,
 )

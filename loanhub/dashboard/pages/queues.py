@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse
 
 from loanhub.dashboard import charts, figures
 from loanhub.dashboard.deps import Render, Store
+from loanhub.flows.casefile import lookup
 
 router = APIRouter()
 
@@ -18,10 +19,16 @@ ORDER = ["NEEDS_HUMAN", "IN_DOUBT", "FAILED", "IN_PROGRESS", "NEW", "DONE"]
 @router.get("/queues", response_class=HTMLResponse)
 def queues(render: Render, store: Store) -> HTMLResponse:
     found = figures.queues(store)
+    named = lookup.applications_of_items(store, [(i.kind, i.business_key) for i in found.waiting])
     return render(
         "queues.html",
         active="queues",
         queues=found,
+        cases={
+            i.id: named[i.kind, i.business_key]
+            for i in found.waiting
+            if (i.kind, i.business_key) in named
+        },
         order=ORDER,
         chart=charts.stacked("Work items by kind and state", list(found.by_kind.items()), ORDER),
     )
