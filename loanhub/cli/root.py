@@ -19,6 +19,7 @@ from loanhub.cli import (
     blacklist,
     bot,
     calls,
+    case,
     dashboard,
     db,
     endpoints,
@@ -53,8 +54,15 @@ GROUPS: dict[str, typer.Typer] = {
     "items": items.app,
     "payments": payments.app,
 }
-# Top-level commands (``harvest``, ``reviews``, ``airflow-pools``, ``dashboard``, ``settle``).
-COMMANDS: tuple[typer.Typer, ...] = (airflow_runs.app, pools.app, dashboard.app, settle.app)
+# Top-level commands (``harvest``, ``reviews``, ``airflow-pools``, ``dashboard``, ``settle``,
+# ``case``).
+COMMANDS: tuple[typer.Typer, ...] = (
+    airflow_runs.app,
+    pools.app,
+    dashboard.app,
+    settle.app,
+    case.app,
+)
 
 for commands in COMMANDS:
     app.add_typer(commands)

@@ -611,7 +611,7 @@ def pay_tranches(
                 select(loan.c.loan_account, loan.c.application_no).where(
                     loan.c.loan_account.in_({t.loan_account for t in pending})
                 )
-            ).tuples()
+            ).all()
         )
     run = PaymentRun()
     for tranche in pending:

@@ -350,7 +350,7 @@ def notify(
                 select(loan.c.loan_account, loan.c.application_no).where(
                     loan.c.loan_account.in_({r["loan_account"] for r in (*fresh, *stale)})
                 )
-            ).tuples()
+            ).all()
         )
 
     for kind, rows, to, done in (

@@ -82,6 +82,8 @@ def case_page(
             application_no,
             zone=render.board.zone,
             risk_classes=settings.warnings.risk_classes,
+            evidence_root=settings.data_dir / "evidence",
+            screens_root=settings.screen_evidence_dir,
         )
     except CaseNotFound as exc:
         raise HTTPException(404, str(exc)) from exc

@@ -341,12 +341,16 @@ def class_history(
 ) -> tuple[ClassPoint, ...]:
     """Days past due and the class hint at each event the installments' dates name: each
     installment falling due, the day before one overdue was paid (its worst) and the day it
-    was, and today. An installment is unpaid from its due date until the day it was paid in
-    full (a part payment leaves it unpaid); days past due are counted from the oldest unpaid
-    one, as the warnings count them."""
+    was, and today (or the last extract's date, when the core's business date is ahead). An
+    installment is unpaid from its due date until the day it was paid in full (a part payment
+    leaves it unpaid); days past due are counted from the oldest unpaid one, as the warnings
+    count them."""
+    known = [i.due_date for i in installments if i.status != "D"]
+    known += [i.paid_date for i in installments if i.paid_date is not None]
+    as_of = max([today, *known])  # an extract is of a business date: it may be ahead of ours
     spans = []
     for i in installments:
-        if i.due_date > today:
+        if i.status == "D" or i.due_date > as_of:  # not due on the extract's date
             continue
         end = i.paid_date if i.paid >= i.due and i.paid_date else None
         spans.append((i.installment_no, i.due_date, end, i.status))
@@ -371,9 +375,10 @@ def class_history(
                 )
             moments.setdefault(end, []).append(f"installment {no} paid ({status})")
     if spans:
-        moments.setdefault(today, []).append("today")
+        last = "today" if as_of == today else "the core's last extract (its dates reach this day)"
+        moments.setdefault(as_of, []).append(last)
     return tuple(
         ClassPoint(day, (n := dpd(day)), risk_class(n, classes), "; ".join(why))
         for day, why in sorted(moments.items())
-        if day <= today
+        if day <= as_of
     )

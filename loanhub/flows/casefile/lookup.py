@@ -118,7 +118,7 @@ def applications_of_loans(engine: Engine, accounts: set[str]) -> dict[str, str]:
                 select(loan.c.loan_account, loan.c.application_no).where(
                     loan.c.loan_account.in_(accounts)
                 )
-            ).tuples()
+            ).all()
         )
 
 
@@ -152,7 +152,7 @@ def applications_of_items(
                         [k for (kind, k) in by_loan if kind.startswith("warning")]
                     )
                 )
-            ).tuples()
+            ).all()
         )
         for item, value in list(by_loan.items()):
             if item[0].startswith("warning"):

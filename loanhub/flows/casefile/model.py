@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,13 +31,14 @@ from loanhub.flows.casefile.facts import FactRecord, Trace, trace_of
 from loanhub.flows.casefile.history import ClassPoint, LosStatus, Referral
 from loanhub.flows.rules import RuleSet
 from loanhub.flows.warnings import WarningPolicy
-from loanhub.platform.masking import known_names
+from loanhub.platform.masking import known_names, mask_text
 from schemas.tables import (
     application,
     blacklist_entry,
     consent,
     decision,
     early_warning,
+    file_receipt,
     party,
     source_call,
 )
@@ -290,11 +292,14 @@ class Event:
 @dataclass(frozen=True)
 class Evidence:
     """What an operator can open or ask for: a work item's filed evidence (a bot's masked
-    capture, a connector's masked exchange), or a raw payload kept by hash."""
+    capture, a connector's masked exchange), a bot's screen capture when it stopped, or a raw
+    payload kept by hash."""
 
     what: str
     reference: str
     work_item: int | None = None  # the dashboard's /evidence/<id> shows it
+    kept: bool | None = None  # whether it is still there (None: not looked for)
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -348,11 +353,16 @@ def build(
     rules: RuleSet | None = None,
     zone: ZoneInfo = BANK_ZONE,
     risk_classes: dict[str, int] | None = None,
+    evidence_root: Path | None = None,
+    screens_root: Path | None = None,
 ) -> CaseFile:
     """The case file of ``application_no`` as the store holds it now (``CaseNotFound`` if it
     holds no such application). ``rules``: the rule set loaded for deciding now (default
     ``credit-v1``): a decision made under another version is explained by its own rules when
-    they are installed, and said so otherwise. ``zone``: the bank's, for "today"."""
+    they are installed, and said so otherwise. ``zone``: the bank's, for "today".
+    ``evidence_root`` (the connectors' evidence store) and ``screens_root`` (the bots'
+    captures): where to look for the evidence an operator may open; unset, it is listed from
+    the store alone."""
     rules = rules or RuleSet.load()
     classes = risk_classes or WarningPolicy().risk_classes
     now = utcnow()
@@ -466,6 +476,13 @@ def build(
                 decision_rows, [*(d.decided_at for d in decision_rows[1:]), None], strict=False
             )
         )
+        files = dict(  # a fact read from a file: the file is kept where its receipt says
+            conn.execute(
+                select(file_receipt.c.sha256, file_receipt.c.kept_at).where(
+                    file_receipt.c.sha256.in_({f.trace.raw_payload_hash for f in found_facts})
+                )
+            ).all()
+        )
         pending = None
         if app.round not in {d.round for d in decisions}:
             pending = evaluation.undecided(conn, number, app.round, app.party_id_number, rules)
@@ -511,7 +528,8 @@ def build(
         warnings=warnings,
         work_items=tuple(items),
         audit=tuple(audit_rows),
-        evidence=_evidence(items, found_facts),
+        evidence=_evidence(items, found_facts, evidence_root, files)
+        + _screens(screens_root, number, app.party_id_number),
     )
     return _with_timeline(case)
 
@@ -561,12 +579,45 @@ def _totals(calls: tuple[Call, ...]) -> tuple[CallTotal, ...]:
     )
 
 
-def _evidence(items: list[WorkItemRow], found: tuple[FactRecord, ...]) -> tuple[Evidence, ...]:
+def _screens(root: Path | None, number: str, applicant: str) -> tuple[Evidence, ...]:
+    """The captures the screen bots filed when they stopped on this application (the LOS)
+    or its applicant (the social-security portal), newest first, with their masked reason."""
+    if root is None or not (root / ".key").exists():  # no bot ever filed anything here
+        return ()
+    from bots.evidence import ScreenEvidence  # Playwright loads only when there is evidence
+
+    screens = ScreenEvidence(root, mask_text)
+    found = []
+    for kind, key in (("ss_history", applicant), ("los_decision", number), ("los_status", number)):
+        for capture in sorted(screens.folder(kind, key).glob("*/reason.txt"), reverse=True):
+            lines = dict(
+                line.split(": ", 1)
+                for line in capture.read_text(encoding="utf-8", errors="replace").splitlines()
+                if ": " in line
+            )
+            shot = "screenshot" if (capture.parent / "screen.png").exists() else "no screenshot"
+            found.append(
+                Evidence(
+                    f"screen capture ({kind})",
+                    str(capture.parent),
+                    kept=True,
+                    detail=f"{lines.get('reason', '')} ({shot})",
+                )
+            )
+    return tuple(found)
+
+
+def _evidence(
+    items: list[WorkItemRow],
+    found: tuple[FactRecord, ...],
+    root: Path | None,
+    files: dict[str, str | None],
+) -> tuple[Evidence, ...]:
     filed = [
         Evidence(f"{i.kind} {i.state}", i.evidence, i.id) for i in items if i.evidence is not None
     ]
     stuck = [
-        Evidence(f"{i.kind} {i.state}", i.error or "", i.id)
+        Evidence(f"{i.kind} {i.state}", i.business_key, i.id, detail=i.error or "")
         for i in items
         if i.evidence is None and i.state in ("NEEDS_HUMAN", "IN_DOUBT", "FAILED")
     ]
@@ -576,10 +627,24 @@ def _evidence(items: list[WorkItemRow], found: tuple[FactRecord, ...]) -> tuple[
         if f.trace.source_system != "hub"
     }
     kept = [
-        Evidence(f"raw {system} payload ({kind})", digest)
-        for (system, digest), kind in sorted(raw.items())
+        _raw(system, kind, digest, root, files) for (system, digest), kind in sorted(raw.items())
     ]
     return tuple(filed + stuck + kept)
+
+
+def _raw(
+    system: str, kind: str, digest: str, root: Path | None, files: dict[str, str | None]
+) -> Evidence:
+    """Where a fact's raw payload is: the connectors' evidence store (by hash), or the file it
+    came in, kept where its receipt says; ``kept`` False when it is in neither (a bot's answer
+    is read from the screen and kept only as facts)."""
+    what = f"raw {system} payload ({kind})"
+    if files.get(digest):
+        where = str(files[digest])
+        return Evidence(what, where, kept=Path(where).exists(), detail=f"sha256 {digest}")
+    if root is None:
+        return Evidence(what, digest)
+    return Evidence(what, digest, kept=(root / "raw" / digest[:2] / digest).exists())
 
 
 def _with_timeline(case: CaseFile) -> CaseFile:

@@ -12,6 +12,7 @@ Translations: null ones for now (English); ``lang`` is where the catalogues will
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
@@ -24,7 +25,12 @@ from sqlalchemy import Engine
 
 from loanhub.flows.casefile.model import BANK_ZONE, CaseFile, build
 from loanhub.platform.canonical import jsonable
-from loanhub.platform.masking import known_names, mask_name, mask_structure, mask_text
+from loanhub.platform.masking import (
+    known_names,
+    mask_card,
+    mask_name,
+    mask_text,
+)
 
 
 class CaseBody(str):
@@ -37,13 +43,56 @@ class CaseBody(str):
         return str(self)
 
 
+ACCOUNT = re.compile(r"(?<![\dA-Za-z])\d{14,34}(?![\dA-Za-z])")
+"""An account number written out: masked as a card is on a receipt (issuer prefix and last 4),
+whether or not its check digit makes it a card; a core customer number (12 digits) stays."""
+
+
+def mask_accounts(text: str) -> str:
+    return ACCOUNT.sub(lambda m: mask_card(m.group(0)), text)
+
+
+def _rate(value: Decimal | None) -> str:
+    """4.850000 -> 4.85: a rate as people write it."""
+    return "—" if value is None else f"{Decimal(value).normalize():f}"
+
+
+def change(before: dict[str, Any] | None, after: dict[str, Any] | None) -> str:
+    """An audit event's change, for people: of an image before and after, only what changed
+    (``state: IN_PROGRESS → DONE``); of a record alone, its fields."""
+
+    def shown(value: Any) -> str:
+        return json.dumps(jsonable(value), ensure_ascii=False)
+
+    if before and after:
+        keys = [k for k in sorted({*before, *after}) if before.get(k) != after.get(k)]
+        return "; ".join(f"{k}: {shown(before.get(k))} → {shown(after.get(k))}" for k in keys)
+    image = after or before or {}
+    return "; ".join(f"{k}: {shown(v)}" for k, v in sorted(image.items()) if v is not None)
+
+
 def _masked(value: Any) -> Any:
     """Jinja's finalize: every value printed is masked (markup too); nothing prints "None"."""
     if value is None:
         return "—"
     if isinstance(value, Markup):  # a translated string, its values escaped by the template
-        return Markup(mask_text(str(value)))  # noqa: S704 - escaped markup, masked in place
-    return mask_text(value if isinstance(value, str) else str(value))
+        return Markup(_mask(str(value)))  # noqa: S704 - escaped markup, masked in place
+    return _mask(value if isinstance(value, str) else str(value))
+
+
+def _mask(text: str) -> str:
+    """The hub's masking, and account numbers as on a receipt: what every printer applies."""
+    return mask_accounts(mask_text(text))
+
+
+def _mask_all(value: Any) -> Any:
+    if isinstance(value, str):
+        return _mask(value)
+    if isinstance(value, dict):
+        return {k: _mask_all(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_all(v) for v in value]
+    return value
 
 
 @cache
@@ -59,6 +108,7 @@ def environment(zone: str = str(BANK_ZONE)) -> Environment:
         lstrip_blocks=True,
     )
     env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    env.globals["change"] = change
 
     def when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         return "—" if value is None else value.astimezone(where).strftime(fmt)
@@ -70,8 +120,9 @@ def environment(zone: str = str(BANK_ZONE)) -> Environment:
         money=lambda v: "—" if v is None else f"{Decimal(v):,.2f}",
         ms=lambda v: "—" if v is None else (f"{v:.0f} ms" if v < 1000 else f"{v / 1000:.2f} s"),
         short=lambda v: "—" if not v else (v if len(v) <= 14 else f"{v[:12]}…"),
-        compact=lambda v: json.dumps(jsonable(v), ensure_ascii=False, sort_keys=True),
         name=mask_name,
+        rate=_rate,
+        account=lambda v: "—" if v is None else mask_accounts(str(v)),
     )
     return env
 
@@ -116,24 +167,24 @@ def as_json(case: CaseFile) -> dict[str, Any]:
     image = jsonable(case)
     for party in image["parties"]:
         party["name"] = mask_name(party["name"])
-    return mask_structure(image)
+    return _mask_all(image)
 
 
-def _v(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, datetime):
-        return value.astimezone(BANK_ZONE).strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return f"{value:,.2f}"
-    return str(value)
-
-
-def render_text(case: CaseFile) -> str:
-    """The case file for a terminal: every section in a few lines, masked."""
+def render_text(case: CaseFile, *, zone: ZoneInfo = BANK_ZONE) -> str:
+    """The case file for a terminal: every section in a few lines, masked; times in ``zone``."""
     known_names.add(*case.names())
+
+    def _v(value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, datetime):
+            return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, Decimal):
+            return f"{value:,.2f}"
+        return str(value)
+
     out: list[str] = []
     add = out.append
     add(f"Case file {case.application_no}  status {case.status}  round {case.round}")
@@ -177,7 +228,7 @@ def render_text(case: CaseFile) -> str:
             verdict = "FIRED" if c.fired else ("passed" if c.checked else "not checked")
             add(f"  reject {c.id}: {_v(c.value)} {c.op} {c.threshold}? {verdict}")
         add(
-            f"  tier {x.tier}, approvers {', '.join(x.approvers)}, rate {x.annual_rate} %, "
+            f"  tier {x.tier}, approvers {', '.join(x.approvers)}, rate {_rate(x.annual_rate)} %, "
             f"verdict {x.outcome}: {'; '.join(x.reasons)}"
         )
     for d in case.decisions:
@@ -199,7 +250,7 @@ def render_text(case: CaseFile) -> str:
             add(f"    {_v(s.at)} {_v(s.status)} {_v(s.reference)} by {s.by} ({s.how})")
     for loan in case.loans:
         add(
-            f"Loan {loan.loan_account}: {_v(loan.principal)} at {loan.annual_rate} % for "
+            f"Loan {loan.loan_account}: {_v(loan.principal)} at {_rate(loan.annual_rate)} % for "
             f"{loan.term_months} months from {_v(loan.start_date)}, {loan.status}"
         )
         for t in loan.tranches:
@@ -227,4 +278,4 @@ def render_text(case: CaseFile) -> str:
         add(f"  #{a.seq} {_v(a.occurred_at)} {a.actor} {a.action} {a.subject}")
     for note in case.notes:
         add(f"Note: {note}")
-    return "\n".join(mask_text(line) for line in out)
+    return "\n".join(_mask(line) for line in out)
