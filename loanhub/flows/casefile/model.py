@@ -25,13 +25,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select
 
 from kernel.calls import SUCCESSFUL, CallOutcome
-from loanhub.flows.casefile import evaluation, facts, history
+from loanhub.flows.casefile import evaluation, evidence, facts, history, timeline
 from loanhub.flows.casefile.evaluation import Evaluation
+from loanhub.flows.casefile.evidence import Evidence
 from loanhub.flows.casefile.facts import FactRecord, Trace, trace_of
 from loanhub.flows.casefile.history import ClassPoint, LosStatus, Referral
+from loanhub.flows.casefile.timeline import Event
 from loanhub.flows.rules import RuleSet
 from loanhub.flows.warnings import WarningPolicy
-from loanhub.platform.masking import known_names, mask_text
+from loanhub.platform.masking import known_names
 from schemas.tables import (
     application,
     blacklist_entry,
@@ -280,29 +282,6 @@ class AuditRow:
 
 
 @dataclass(frozen=True)
-class Event:
-    """One step of the timeline: ``kind`` says what (the template words it), ``detail`` is
-    data (a reference, a status, an amount)."""
-
-    at: datetime
-    kind: str
-    detail: str = ""
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """What an operator can open or ask for: a work item's filed evidence (a bot's masked
-    capture, a connector's masked exchange), a bot's screen capture when it stopped, or a raw
-    payload kept by hash."""
-
-    what: str
-    reference: str
-    work_item: int | None = None  # the dashboard's /evidence/<id> shows it
-    kept: bool | None = None  # whether it is still there (None: not looked for)
-    detail: str = ""
-
-
-@dataclass(frozen=True)
 class CaseFile:
     application_no: str
     built_at: datetime
@@ -528,10 +507,10 @@ def build(
         warnings=warnings,
         work_items=tuple(items),
         audit=tuple(audit_rows),
-        evidence=_evidence(items, found_facts, evidence_root, files)
-        + _screens(screens_root, number, app.party_id_number),
+        evidence=evidence.listed(items, found_facts, evidence_root, files)
+        + evidence.screens(screens_root, number, app.party_id_number),
     )
-    return _with_timeline(case)
+    return replace(case, timeline=timeline.milestones(case), notes=timeline.notes(case))
 
 
 def _decision(
@@ -577,148 +556,3 @@ def _totals(calls: tuple[Call, ...]) -> tuple[CallTotal, ...]:
         )
         for system in systems
     )
-
-
-def _screens(root: Path | None, number: str, applicant: str) -> tuple[Evidence, ...]:
-    """The captures the screen bots filed when they stopped on this application (the LOS)
-    or its applicant (the social-security portal), newest first, with their masked reason."""
-    if root is None or not (root / ".key").exists():  # no bot ever filed anything here
-        return ()
-    from bots.evidence import ScreenEvidence  # Playwright loads only when there is evidence
-
-    screens = ScreenEvidence(root, mask_text)
-    found = []
-    for kind, key in (("ss_history", applicant), ("los_decision", number), ("los_status", number)):
-        for capture in sorted(screens.folder(kind, key).glob("*/reason.txt"), reverse=True):
-            lines = dict(
-                line.split(": ", 1)
-                for line in capture.read_text(encoding="utf-8", errors="replace").splitlines()
-                if ": " in line
-            )
-            shot = "screenshot" if (capture.parent / "screen.png").exists() else "no screenshot"
-            found.append(
-                Evidence(
-                    f"screen capture ({kind})",
-                    str(capture.parent),
-                    kept=True,
-                    detail=f"{lines.get('reason', '')} ({shot})",
-                )
-            )
-    return tuple(found)
-
-
-def _evidence(
-    items: list[WorkItemRow],
-    found: tuple[FactRecord, ...],
-    root: Path | None,
-    files: dict[str, str | None],
-) -> tuple[Evidence, ...]:
-    filed = [
-        Evidence(f"{i.kind} {i.state}", i.evidence, i.id) for i in items if i.evidence is not None
-    ]
-    stuck = [
-        Evidence(f"{i.kind} {i.state}", i.business_key, i.id, detail=i.error or "")
-        for i in items
-        if i.evidence is None and i.state in ("NEEDS_HUMAN", "IN_DOUBT", "FAILED")
-    ]
-    raw = {
-        (f.trace.source_system, f.trace.raw_payload_hash): f.kind
-        for f in found
-        if f.trace.source_system != "hub"
-    }
-    kept = [
-        _raw(system, kind, digest, root, files) for (system, digest), kind in sorted(raw.items())
-    ]
-    return tuple(filed + stuck + kept)
-
-
-def _raw(
-    system: str, kind: str, digest: str, root: Path | None, files: dict[str, str | None]
-) -> Evidence:
-    """Where a fact's raw payload is: the connectors' evidence store (by hash), or the file it
-    came in, kept where its receipt says; ``kept`` False when it is in neither (a bot's answer
-    is read from the screen and kept only as facts)."""
-    what = f"raw {system} payload ({kind})"
-    if files.get(digest):
-        where = str(files[digest])
-        return Evidence(what, where, kept=Path(where).exists(), detail=f"sha256 {digest}")
-    if root is None:
-        return Evidence(what, digest)
-    return Evidence(what, digest, kept=(root / "raw" / digest[:2] / digest).exists())
-
-
-def _with_timeline(case: CaseFile) -> CaseFile:
-    """The milestones of the case in time order, each from a stored timestamp."""
-    events = [
-        Event(case.submitted_at, "submitted", case.product),
-        Event(case.trace.fetched_at, "taken_in", case.trace.source_system),
-    ]
-    events += [
-        Event(c.granted_at, "consent", f"{c.role} {c.scope} {c.reason} {c.consent_ref}")
-        for c in case.consents
-    ]
-    events += [
-        Event(c.expires_at, "consent_lapsed", f"{c.role} {c.scope} {c.reason} {c.consent_ref}")
-        for c in case.consents
-        if c.expires_at <= case.built_at
-    ]
-    events += [Event(b.listed_at, "blacklisted", f"{b.role}: {b.reason}") for b in case.blacklist]
-    events += [
-        Event(b.lifted_at, "blacklist_lifted", b.role) for b in case.blacklist if b.lifted_at
-    ]
-    events += [Event(f.trace.fetched_at, "fact", f"{f.kind} {f.key}") for f in case.facts]
-    events += [Event(p.built_at, "profiled", f"round {p.round}") for p in case.profiles]
-    for d in case.decisions:
-        if d.referral is not None:
-            events += [
-                Event(at, "referred", f"round {d.round}, score {d.referral.score}")
-                for at in d.referral.referred_at
-            ]
-        events.append(Event(d.decided_at, "decided", f"{d.outcome} by {d.decided_by}"))
-        events += [
-            Event(s.at, "los_status", f"{s.status} {s.reference or ''}".strip())
-            for s in d.los_history
-        ]
-    events += [
-        Event(a.occurred_at, "reopened", f"round {(a.after or {}).get('round', '')}")
-        for a in case.audit
-        if a.action == "application.reopened"
-    ]
-    for loan in case.loans:
-        events.append(Event(loan.trace.fetched_at, "booked", loan.loan_account))
-        for t in loan.tranches:
-            events.append(Event(t.requested_at, "tranche", f"{t.tranche} {t.end_to_end_id}"))
-            events += [
-                Event(f.updated_at, "payment_file", f"{f.msg_id} {f.gateway_status or f.state}")
-                for f in t.files
-            ]
-            if t.settled_at is not None:
-                events.append(Event(t.settled_at, "settled", f"{t.end_to_end_id} {t.status}"))
-        events += [
-            Event(
-                i.trace.fetched_at,
-                "installment",
-                f"{i.installment_no} {i.status} dpd {i.days_past_due}",
-            )
-            for i in loan.installments
-            if i.status != "D"
-        ]
-    for w in case.warnings:
-        events.append(Event(w.raised_at, "warning", f"{w.rule} {w.risk_class or ''}".strip()))
-        if w.acknowledged_at is not None:
-            events.append(Event(w.acknowledged_at, "acknowledged", w.rule))
-    ordered = tuple(sorted(events, key=lambda e: e.at))
-    return replace(case, timeline=ordered, notes=_notes(case))
-
-
-def _notes(case: CaseFile) -> tuple[str, ...]:
-    """What this case's file cannot show, and why."""
-    notes = []
-    if not case.calls:
-        notes.append(
-            "no call in the journal names this application: calls made before the journal kept "
-            "their application (revision 0013), or purged after the retention period"
-        )
-    if not case.facts and case.status not in ("RECEIVED",):
-        notes.append("no source facts are stored for this application")
-    return tuple(notes)

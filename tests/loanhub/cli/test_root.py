@@ -29,7 +29,7 @@ GROUPS = {
     "items": {"check", "list", "release"},
     "payments": {"list", "repay", "payee"},
 }
-COMMANDS = {"harvest", "reviews", "airflow-pools", "dashboard", "settle"}
+COMMANDS = {"harvest", "reviews", "airflow-pools", "dashboard", "settle", "case"}
 ENTRY_POINT = Path(sys.executable).with_name("loanhub")
 
 
