@@ -21,6 +21,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -111,6 +112,16 @@ class RetryPolicy(BaseModel):
         return random.uniform(0, ceiling)  # noqa: S311 - jitter, not a secret
 
 
+_attempt: ContextVar[int | None] = ContextVar("loanhub_attempt", default=None)
+
+
+def current_attempt() -> int | None:
+    """The attempt of the innermost ``with_retry`` running now (1-based), None outside one:
+    what the call journal stamps on each call, so a case file can tell a retry from a first
+    try."""
+    return _attempt.get()
+
+
 def with_retry(
     fn: Callable[[], T],
     policy: RetryPolicy,
@@ -123,6 +134,7 @@ def with_retry(
     Everything else (business answers, contract errors, unknown outcomes) propagates at once.
     """
     for attempt in range(1, policy.attempts + 1):
+        token = _attempt.set(attempt)
         try:
             return fn()
         except TransientError as exc:
@@ -138,4 +150,6 @@ def with_retry(
                 delay,
             )
             sleep(delay)
+        finally:
+            _attempt.reset(token)
     raise AssertionError("unreachable")

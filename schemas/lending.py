@@ -35,6 +35,12 @@ class Decision(Fact):
         default=None, max_length=64, description="the rule set that decided or referred it"
     )
     reasons: str | None = Field(default=None, max_length=500)
+    score: int | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="the rule set's score of the profile it was decided on (none before 0013)",
+    )
     los_reference: str | None = Field(default=None, max_length=40, description="审批流水号")
     los_status: str | None = Field(
         default=None, max_length=20, description="the LOS's status after posting"

@@ -275,7 +275,9 @@ file_receipt = derived_table(
     index=(("source_system", "name"),),
 )
 blacklist_entry = derived_table("blacklist_entry", BlacklistEntry, index=(("id_number",),))
-source_call = derived_table("source_call", SourceCall, index=(("system", "started_at"),))
+source_call = derived_table(
+    "source_call", SourceCall, index=(("system", "started_at"), ("subject", "started_at"))
+)
 case_archive = derived_table("case_archive", CaseArchive, unique=(("application_no",),))
 
 

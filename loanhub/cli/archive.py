@@ -25,15 +25,12 @@ def archive_run(
     archived yet; exit 1 when one could not be (it is tried again next time)."""
     from loanhub.flows.archive import NotClosed, archive_application, archive_closed
     from loanhub.platform.archive import ArchiveError
-    from loanhub.runtime.wiring import RendererMissing, case_archive, case_file_renderer
+    from loanhub.runtime.wiring import case_archive, case_file_renderer
 
     hub = settings()
     store = engine(url, migrated=True)
     archive = case_archive(hub, store)
-    try:
-        render = case_file_renderer(hub)
-    except RendererMissing as exc:
-        fail(str(exc))
+    render = case_file_renderer(hub)
     if application_no is not None:
         try:
             done = archive_application(store, archive, render, application_no)

@@ -20,6 +20,7 @@ from loanhub.cli import (
     blacklist,
     bot,
     calls,
+    case,
     dashboard,
     db,
     endpoints,
@@ -61,8 +62,15 @@ GROUPS: dict[str, typer.Typer] = {
     "files": files.app,
     "quarantine": quarantine.app,
 }
-# Top-level commands (``harvest``, ``reviews``, ``airflow-pools``, ``dashboard``, ``settle``).
-COMMANDS: tuple[typer.Typer, ...] = (airflow_runs.app, pools.app, dashboard.app, settle.app)
+# Top-level commands (``harvest``, ``reviews``, ``airflow-pools``, ``dashboard``, ``settle``,
+# ``case``).
+COMMANDS: tuple[typer.Typer, ...] = (
+    airflow_runs.app,
+    pools.app,
+    dashboard.app,
+    settle.app,
+    case.app,
+)
 
 for commands in COMMANDS:
     app.add_typer(commands)

@@ -18,6 +18,7 @@ from markupsafe import Markup
 
 from loanhub.dashboard import charts, i18n
 from loanhub.dashboard.i18n import N_
+from loanhub.flows.casefile.render import CaseBody
 from loanhub.platform.masking import mask_text
 
 PAGES = (
@@ -27,6 +28,7 @@ PAGES = (
     ("approvals", N_("Approvals"), "/approvals"),
     ("warnings", N_("Warnings"), "/warnings"),
     ("files", N_("Files"), "/files"),
+    ("case", N_("Case files"), "/case"),
 )
 """The navigation: (key a page marks itself active with, label, path under the mount)."""
 
@@ -38,6 +40,8 @@ def _masked(value: Any) -> Any:
         value = value.translated()
     if isinstance(value, charts.Svg):
         return charts.Svg(mask_text(value))
+    if isinstance(value, CaseBody):  # drawn (and masked) by the case file's own template
+        return CaseBody(mask_text(value))
     if isinstance(value, Markup):  # escaped already (its parameters): not a second time
         return Markup(mask_text(value))  # noqa: S704 (masking replaces digits and names only)
     if isinstance(value, str):

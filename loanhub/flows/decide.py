@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Engine, exists, select, update
 from bots.los.bot import DecisionReceipt, LosBot, StatusReading, decision_fields
 from bots.los.pages import Decision as LosDecision
 from bots.los.pages import Recorded
+from kernel.calls import call_subject
 from kernel.failures import (
     BusinessAnswer,
     ContractError,
@@ -168,6 +169,7 @@ def record(
         decided_at=utcnow(),
         rule_set_version=rules.version,
         reasons=mask_text(reasons)[:500],
+        score=rules.score(profile),
         lineage=Lineage(
             source_system="hub",
             fetched_at=utcnow(),
@@ -200,6 +202,7 @@ def record(
                     "rules": rules.version,
                     "by": decided_by,
                     "round": profile.round,
+                    "score": made.score,
                 },
             )
     if inserted is None:  # another run decided it first: that decision stands
@@ -259,6 +262,7 @@ def evaluate(engine: Engine, rules: RuleSet, application_nos: list[str]) -> list
         verdict = rules.evaluate(profile)
         if verdict.outcome == "REFER":
             referrals.append(referral(profile, verdict))
+            _audit_referral(engine, profile, verdict, rules)
             continue
         record(
             engine,
@@ -270,6 +274,29 @@ def evaluate(engine: Engine, rules: RuleSet, application_nos: list[str]) -> list
             rate=verdict.annual_rate,
         )
     return referrals
+
+
+def _audit_referral(
+    engine: Engine, profile: ApplicantProfile, verdict: Verdict, rules: RuleSet
+) -> None:
+    """A referral is a step of the case too: when it was referred, on what score and why, and
+    whose tier answers it (the maker is left out when the review is asked). Referred again
+    by a later run while nobody answered, it is audited again: each time it was asked."""
+    with engine.begin() as conn:
+        audit.append(
+            conn,
+            actor="loanhub",
+            action="decision.referred",
+            subject=profile.application_no,
+            after={
+                "round": profile.round,
+                "score": verdict.score,
+                "tier": verdict.tier + 1,
+                "approvers": list(verdict.approvers),
+                "reasons": list(verdict.reasons),
+                "rules": rules.version,
+            },
+        )
 
 
 def _party_rows(profile: ApplicantProfile) -> list[tuple[str, str]]:
@@ -430,7 +457,8 @@ def refresh_pending(engine: Engine, bot: LosBot, ledger: WorkItemLedger) -> int:
     changed = 0
     for number, round in sorted(held | set(waiting)):
         try:
-            reading = bot.read_status(number)
+            with call_subject(number):
+                reading = bot.read_status(number)
         except LegacyError as exc:
             log.warning("%s: the LOS status could not be read now: %s", number, exc)
             continue
@@ -516,7 +544,7 @@ def _store_los_status(
             actor=answer.get("checker") or "los",
             action="decision.los_status",
             subject=application_no,
-            after={**answer, "application": after},
+            after={**answer, "application": after, "round": round},
         )
 
 
@@ -535,12 +563,30 @@ def post_to_los(engine: Engine, bot: LosBot, guard: LedgerGuard, application_no:
         return str(made["los_reference"])
     receipt = submit_once(bot, guard, application_no, los_form(made), made["round"])
     with engine.begin() as conn:
-        conn.execute(
+        stored = conn.execute(
             update(decision)
-            .where(decision.c.id == made["id"])
+            .where(decision.c.id == made["id"], decision.c.los_reference.is_(None))
             .values(los_reference=receipt.reference, los_status=receipt.status)
-        )
+            .returning(decision.c.id)
+        ).first()
+        if stored is not None:
+            _audit_posted(conn, application_no, made["round"], receipt.reference, receipt.status)
     return receipt.reference
+
+
+def _audit_posted(
+    conn: Connection, application_no: str, round: int, reference: str, status: str, how: str = ""
+) -> None:
+    """The LOS's first status of a round's decision, kept with its reference: the start of the
+    decision's LOS status history (``decision.los_status`` events carry what came after)."""
+    audit.append(
+        conn,
+        actor="loanhub",
+        action="decision.posted",
+        subject=application_no,
+        after={"round": round, "reference": reference, "status": status}
+        | ({"settled": how} if how else {}),
+    )
 
 
 def los_form(made: dict[str, Any]) -> LosDecision:
@@ -671,7 +717,8 @@ def read_posting(bot: LosBot, item: WorkItem, quiet: timedelta = QUIET) -> Posti
     """Read the application's status page for the posting of ``item`` (no submit, nothing
     changed). ``LegacyError`` when the LOS cannot be read."""
     number, round = posting_of(item.business_key)
-    reading = bot.read_status(number)
+    with call_subject(number):
+        reading = bot.read_status(number)
     this_round = reading.of_round(round)  # an earlier round's decision is never this one
     ours = [r for r in this_round if _is_ours(r, item.payload)]
     status = round_status(reading, round)
@@ -813,7 +860,7 @@ def _store_reference(
 ) -> None:
     """The LOS's reference and status with the round's decision, unless it already has them."""
     with engine.begin() as conn:
-        conn.execute(
+        stored = conn.execute(
             update(decision)
             .where(
                 decision.c.application_no == application_no,
@@ -821,7 +868,11 @@ def _store_reference(
                 decision.c.los_reference.is_(None),
             )
             .values(los_reference=reference, los_status=status)
-        )
+            .returning(decision.c.id)
+        ).first()
+        if stored is not None:
+            how = "read back from the LOS status page"
+            _audit_posted(conn, application_no, round, reference, status, how)
 
 
 # -- posting a batch, one application never stopping the others ------------------------------
@@ -874,7 +925,8 @@ def post_decisions(
     outcome = PostOutcome()
     for number in application_nos:
         try:
-            reference = post_to_los(engine, bot, guard, number)
+            with call_subject(number):
+                reference = post_to_los(engine, bot, guard, number)
         except Exception as exc:  # sorted below: one item never stops the rest
             made = decided(engine, number)
             key = posting_key(number, made["round"] if made is not None else 1)

@@ -41,6 +41,7 @@ from connectors.payments import (
     reason_text,
 )
 from connectors.sftp import TakenFile
+from kernel.calls import call_subject
 from kernel.failures import (
     BusinessAnswer,
     ContractError,
@@ -644,6 +645,13 @@ def pay_tranches(
                 select(disbursement).where(disbursement.c.status == PaymentStatus.PENDING.value)
             )
         ]
+        lent = dict(
+            conn.execute(
+                select(loan.c.loan_account, loan.c.application_no).where(
+                    loan.c.loan_account.in_({t.loan_account for t in pending})
+                )
+            ).all()
+        )
     run = PaymentRun()
     for tranche in pending:
         e2e = tranche.end_to_end_id
@@ -660,7 +668,8 @@ def pay_tranches(
             return {"msg_id": msg_id, "sent_at": utcnow().isoformat()}
 
         try:
-            result = guard.once(KIND, e2e, work_payload(tranche), pay)
+            with call_subject(lent.get(tranche.loan_account)):  # journaled for its application
+                result = guard.once(KIND, e2e, work_payload(tranche), pay)
         except ConflictingWorkItem as exc:
             log.warning("%s not sent, its payment changed: %s", e2e, exc)
             run.conflicts[e2e] = str(exc)

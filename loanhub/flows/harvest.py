@@ -27,6 +27,7 @@ from bots.ss.bot import SocialSecurityBot
 from connectors.bureau import OPERATIONS, BureauConnector, BureauReport, SubjectKind
 from connectors.core import CoreConnector
 from connectors.tax import TaxExchange, TaxQuery, parse_answer
+from kernel.calls import call_subject
 from kernel.failures import (
     BusinessAnswer,
     ContractError,
@@ -338,7 +339,8 @@ def read_inquiry(bureau: BureauConnector, item: WorkItem) -> InquiryReading:
             f"before {since + REPORT_VALIDITY:%Y-%m-%d} could be a second inquiry within "
             f"{REPORT_VALIDITY.days} days",
         )
-    report = bureau.retrieve(ref, subject, reason)
+    with call_subject(item.payload.get("application_no")):
+        report = bureau.retrieve(ref, subject, reason)
     if report is None:
         return InquiryReading(
             "not_received",
@@ -540,7 +542,8 @@ def run_batch(step: SourceStep, batch: list[Applicant]) -> BatchOutcome:
 
     def attempt(a: Applicant, call: Callable[[], Any]) -> tuple[bool, Any]:
         try:
-            return True, call()
+            with call_subject(a.application_no):  # each call journaled as made for it
+                return True, call()
         except (BusinessAnswer, ContractError, NeedsHuman) as exc:
             # the profile shows the source as missing and the rules refer it to a person
             log.warning("%s %s not harvested: %s", step.source, a.application_no, exc)

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, select, update
 
 from connectors.smtp import Notifier, message_id_for
+from kernel.calls import call_subject
 from kernel.failures import LegacyError
 from loanhub.platform import audit
 from loanhub.platform.guards import LedgerGuard
@@ -87,19 +88,20 @@ def notify_returns(
         key = f"{row['application_no']}:{row['los_reference']}"
         subject, body = notice(row)
         try:
-            guard.once(
-                RETURN_NOTICE,
-                key,
-                {"to": recipients},
-                lambda subject=subject, body=body, key=key: {
-                    "id": notifier.send(
-                        recipients,
-                        subject,
-                        body,
-                        message_id=message_id_for(RETURN_NOTICE, key),
-                    )
-                },
-            )
+            with call_subject(row["application_no"]):
+                guard.once(
+                    RETURN_NOTICE,
+                    key,
+                    {"to": recipients},
+                    lambda subject=subject, body=body, key=key: {
+                        "id": notifier.send(
+                            recipients,
+                            subject,
+                            body,
+                            message_id=message_id_for(RETURN_NOTICE, key),
+                        )
+                    },
+                )
         except (LegacyError, WorkItemError) as exc:
             counts["failed"] += 1
             log.warning("return notice %s not sent: %s", key, exc)

@@ -136,14 +136,8 @@ class RuleSet:
 
     def score(self, profile: ApplicantProfile) -> int:
         section = self.section(profile)
-        total = 0
-        for card in section.scorecard if section is not None else []:
-            value = getattr(profile, card.field)
-            if value is None:
-                total += card.missing
-                continue
-            total += next((b.points for b in card.bands if _in_band(b, value)), 0)
-        return max(0, min(100, total))
+        lines = _lines(section.scorecard) if section is not None else []
+        return _clamped(sum(line(profile).points for line in lines))
 
     def tier(self, amount: Decimal) -> int:
         for n, tier in enumerate(self.spec.tiers):
@@ -177,11 +171,7 @@ class RuleSet:
         if section is None:
             why = f"rule set {self.spec.name} has no section for a {profile.party_kind.value}"
             return Verdict("REFER", score, tier, approvers, rate, "", (why,))
-        hits = [
-            r
-            for r in section.hard_rejects
-            if (v := getattr(profile, r.field)) is not None and OPS[r.op](_comparable(v), r.value)
-        ]
+        hits = [r for r in section.hard_rejects if _check(r, profile).fired]
         if hits:
             return Verdict(
                 "REJECT",
@@ -230,6 +220,155 @@ class RuleSet:
             else f"amount {profile.requested_amount} is above tier 1"
         )
         return Verdict("REFER", score, tier, approvers, rate, "", (why,))
+
+    # -- explaining -----------------------------------------------------------------------
+
+    def explain(self, profile: ApplicantProfile) -> Explanation:
+        """Why the rules say what they say about ``profile``, factor by factor: each scorecard
+        line with the value it read, the band it fell in and the points it gave; each hard
+        reject with the value it checked against its threshold and whether it fired; the sum
+        and the score (the sum held within 0-100: ``score``), the thresholds, the tier and
+        its approvers, the rate, and the verdict itself. Computed by the very code that
+        scores (``score`` sums these lines), so the breakdown cannot drift from the score."""
+        verdict = self.evaluate(profile)
+        section = self.section(profile)
+        tier = self.spec.tiers[verdict.tier]
+        if section is None:
+            cards: list[ScoreLine] = []
+            checks: list[RejectCheck] = []
+            must_see: tuple[str, ...] = ()
+        else:
+            cards = [line(profile) for line in _lines(section.scorecard)]
+            checks = [_check(r, profile) for r in section.hard_rejects]
+            must_see = section.must_see
+        return Explanation(
+            rule_set=self.spec.name,
+            version=self.version,
+            section=None
+            if section is None
+            else ("enterprise" if profile.party_kind is PartyKind.ENTERPRISE else "person"),
+            lines=tuple(cards),
+            total=sum(c.points for c in cards),
+            score=verdict.score,
+            hard_rejects=tuple(checks),
+            must_see=must_see,
+            missing=missing(profile, must_see) if must_see else (),
+            approve_at=None if section is None else section.approve_at,
+            reject_below=None if section is None else section.reject_below,
+            tier=verdict.tier + 1,
+            tier_up_to=tier.up_to,
+            auto_approve=tier.auto_approve,
+            approvers=verdict.approvers,
+            annual_rate=verdict.annual_rate,
+            outcome=verdict.outcome,
+            decided_by=verdict.decided_by,
+            reasons=verdict.reasons,
+        )
+
+    @classmethod
+    def installed(cls) -> list[RuleSet]:
+        """Every rule set shipped under ``rule_sets/``, by file name."""
+        return [_load(path.stem) for path in sorted(HERE.glob("*.yaml"))]
+
+    @classmethod
+    def of_version(cls, version: str | None) -> RuleSet | None:
+        """The installed rule set whose version (name and hash of its bytes) is ``version``, or
+        None: a decision made under rules edited or removed since cannot be replayed here, and
+        a breakdown by other rules would be wrong."""
+        return next((r for r in cls.installed() if r.version == version), None)
+
+
+@dataclass(frozen=True)
+class ScoreLine:
+    """One scorecard line as it read a profile."""
+
+    field: str
+    value: Any  # None: the source had nothing, and the line gave its ``missing`` points
+    band: str  # the band it fell in, in words: ">= 680", "= A", "missing", "no band"
+    points: int
+    best: int  # the most this line can give
+
+
+@dataclass(frozen=True)
+class RejectCheck:
+    """One hard reject as it checked a profile: on data that is there only."""
+
+    id: str
+    field: str
+    op: str
+    threshold: Any
+    value: Any
+    fired: bool
+    reason: str
+
+    @property
+    def checked(self) -> bool:
+        """False when the value was missing: a hard reject never fires on what nobody read."""
+        return self.value is not None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """The rules' reading of one profile, factor by factor (``RuleSet.explain``)."""
+
+    rule_set: str
+    version: str
+    section: str | None  # "person", "enterprise", or None (the rule set has none for it)
+    lines: tuple[ScoreLine, ...]
+    total: int  # the lines' points summed
+    score: int  # the total held within 0-100: what the thresholds compare
+    hard_rejects: tuple[RejectCheck, ...]
+    must_see: tuple[str, ...]
+    missing: tuple[str, ...]  # of ``must_see``, the sources that gave no answer
+    approve_at: int | None
+    reject_below: int | None
+    tier: int  # 1-based, as people count them
+    tier_up_to: Decimal | None
+    auto_approve: bool
+    approvers: tuple[str, ...]
+    annual_rate: Decimal
+    outcome: Outcome
+    decided_by: str
+    reasons: tuple[str, ...]
+
+    @property
+    def fired(self) -> tuple[RejectCheck, ...]:
+        return tuple(c for c in self.hard_rejects if c.fired)
+
+
+@dataclass(frozen=True)
+class _Line:
+    """A scorecard line bound to its card: reads a profile into a ``ScoreLine``."""
+
+    card: Card
+
+    def __call__(self, profile: ApplicantProfile) -> ScoreLine:
+        card = self.card
+        best = max([card.missing, *(b.points for b in card.bands)])
+        value = getattr(profile, card.field)
+        if value is None:
+            return ScoreLine(card.field, None, "missing", card.missing, best)
+        band = next((b for b in card.bands if _in_band(b, value)), None)
+        if band is None:
+            return ScoreLine(card.field, _comparable(value), "no band", 0, best)
+        words = f"= {band.equals}" if band.equals is not None else f">= {band.at_least:g}"
+        return ScoreLine(card.field, _comparable(value), words, band.points, best)
+
+
+def _lines(cards: list[Card]) -> list[_Line]:
+    return [_Line(card) for card in cards]
+
+
+def _clamped(total: int) -> int:
+    return max(0, min(100, total))
+
+
+def _check(rule: HardReject, profile: ApplicantProfile) -> RejectCheck:
+    value = getattr(profile, rule.field)
+    fired = value is not None and OPS[rule.op](_comparable(value), rule.value)
+    return RejectCheck(
+        rule.id, rule.field, rule.op, rule.value, _comparable(value), bool(fired), rule.reason
+    )
 
 
 def missing(profile: ApplicantProfile, must_see: tuple[str, ...] = MUST_SEE) -> tuple[str, ...]:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Connection, Engine, select, update
 
 from connectors.smtp import Notifier, message_id_for
+from kernel.calls import call_subject
 from kernel.failures import (
     BusinessAnswer,
     ContractError,
@@ -344,20 +345,28 @@ def notify(
             .mappings()
             .all()
         )
+        lent = dict(
+            conn.execute(
+                select(loan.c.loan_account, loan.c.application_no).where(
+                    loan.c.loan_account.in_({r["loan_account"] for r in (*fresh, *stale)})
+                )
+            ).all()
+        )
 
     for kind, rows, to, done in (
         (MAIL, fresh, policy.recipients, "notified"),
         (ESCALATION, stale, policy.escalation_recipients, "escalated"),
     ):
         for row in rows:
-            sent = _outcome(
-                lambda row=row, kind=kind, to=to: _mail_once(
-                    guard, notifier, kind, row, to, policy
-                ),
-                counts,
-                done,
-                f"{kind} {row['warning_key']}",
-            )
+            with call_subject(lent.get(row["loan_account"])):  # the mail, journaled for it
+                sent = _outcome(
+                    lambda row=row, kind=kind, to=to: _mail_once(
+                        guard, notifier, kind, row, to, policy
+                    ),
+                    counts,
+                    done,
+                    f"{kind} {row['warning_key']}",
+                )
             if sent:
                 _mark(engine, row["id"], **{_MARK[kind]: utcnow()})
     return counts

@@ -111,21 +111,13 @@ class HubBots:
         )
 
 
-class RendererMissing(RuntimeError):
-    """The case-file renderer is not installed in this deployment."""
-
-
 def case_file_renderer(settings: HubSettings) -> Renderer:
     """What archives are rendered with: the case file of the dashboard, as one self-contained
-    HTML document, in the archive's language (``LOANHUB_ARCHIVE__LANG``). The renderer lives
-    beside the case-file page (``loanhub.flows.casefile.render_standalone``); it is looked up
-    at call time, so the archive can be built, tested and run with any renderer handed in."""
-    try:
-        from loanhub.flows.casefile import render_standalone  # type: ignore[import-not-found]
-    except ImportError as exc:
-        raise RendererMissing(
-            "the case-file renderer (loanhub.flows.casefile.render_standalone) is not installed"
-        ) from exc
+    HTML document, in the archive's language (``LOANHUB_ARCHIVE__LANG``). The renderer is the
+    case file's (``loanhub.flows.casefile.render_standalone``); the archive takes any renderer
+    handed in, so its tests can use their own."""
+    from loanhub.flows.casefile import render_standalone
+
     lang = settings.archive.lang
 
     def render(engine: Engine, application_no: str) -> bytes:

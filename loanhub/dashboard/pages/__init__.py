@@ -7,6 +7,7 @@ from fastapi import APIRouter
 
 from loanhub.dashboard.pages import (
     approvals,
+    case,
     evidence,
     files,
     items,
@@ -31,4 +32,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     files.router,
     evidence.router,
     items.router,
+    case.router,
 )

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from loanhub.dashboard import evidence, figures
 from loanhub.dashboard.deps import Render, Settings, Store, operator
 from loanhub.dashboard.i18n import N_
+from loanhub.flows.casefile import lookup
 
 router = APIRouter(dependencies=[Depends(operator)])
 
@@ -25,7 +26,8 @@ def _stuck_item(store: Engine, item_id: int) -> figures.QueueItem:
 def evidence_page(render: Render, store: Store, settings: Settings, item_id: int) -> HTMLResponse:
     item = _stuck_item(store, item_id)
     found = evidence.preview(settings, item.evidence)
-    return render("evidence.html", active="queues", item=item, preview=found)
+    case = lookup.application_of_item(store, item.kind, item.business_key)
+    return render("evidence.html", active="queues", item=item, preview=found, case=case)
 
 
 @router.get("/evidence/{item_id}/screen.png")

@@ -14,6 +14,7 @@ from loanhub.dashboard import charts, figures, trends
 from loanhub.dashboard.buckets import Window, grain_for, grain_words, span_words
 from loanhub.dashboard.deps import Board, Render, Store
 from loanhub.dashboard.i18n import N_
+from loanhub.flows.casefile import lookup
 from schemas.types import utcnow
 
 router = APIRouter()
@@ -30,10 +31,16 @@ def queues(render: Render, board: Board, store: Store, hours: int = 24) -> HTMLR
     window = Window.ending(utcnow(), span, grain_for(span), board.zone)
     levels = trends.queue_levels(store, window)
     shown = [s.value for s in trends.QUEUE_STATES]
+    named = lookup.applications_of_items(store, [(i.kind, i.business_key) for i in found.waiting])
     return render(
         "queues.html",
         active="queues",
         queues=found,
+        cases={
+            i.id: named[i.kind, i.business_key]
+            for i in found.waiting
+            if (i.kind, i.business_key) in named
+        },
         order=ORDER,
         hours=hours,
         chart=charts.stacked(

@@ -13,6 +13,7 @@ from loanhub.dashboard.deps import CheckedForm, Operator, Render, Settings, Stor
 from loanhub.dashboard.i18n import N_
 from loanhub.dashboard.state import base_path
 from loanhub.flows import warnings
+from loanhub.flows.casefile import lookup
 
 router = APIRouter()
 
@@ -26,6 +27,7 @@ def warnings_page(render: Render, store: Store, settings: Settings) -> HTMLRespo
         "warnings.html",
         active="warnings",
         found=found,
+        cases=lookup.applications_of_loans(store, {w.loan_account for w in found.open}),
         by=by,
         rule_chart=charts.hbar(N_("Open warnings by rule"), by["rule"].most_common()),
         severity_chart=charts.hbar(

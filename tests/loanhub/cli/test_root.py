@@ -33,7 +33,7 @@ GROUPS = {
     "archive": {"run", "list", "verify"},
     "retention": {"purge"},
 }
-COMMANDS = {"harvest", "reviews", "airflow-pools", "dashboard", "settle"}
+COMMANDS = {"harvest", "reviews", "airflow-pools", "dashboard", "settle", "case"}
 ENTRY_POINT = Path(sys.executable).with_name("loanhub")
 
 
