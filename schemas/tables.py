@@ -43,7 +43,14 @@ from schemas.bureau import (
     CreditPublicRecord,
     CreditReport,
 )
-from schemas.hub import AuditEvent, BlacklistEntry, FileReceipt, QuarantinedRecord, WorkItem
+from schemas.hub import (
+    AuditEvent,
+    AuditVerification,
+    BlacklistEntry,
+    FileReceipt,
+    QuarantinedRecord,
+    WorkItem,
+)
 from schemas.lending import (
     Decision,
     Disbursement,
@@ -267,6 +274,19 @@ file_receipt = derived_table(
 )
 blacklist_entry = derived_table("blacklist_entry", BlacklistEntry, index=(("id_number",),))
 source_call = derived_table("source_call", SourceCall, index=(("system", "started_at"),))
+audit_verification = derived_table("audit_verification", AuditVerification)
+# The running totals behind /metrics' counters: one row per counter and label set, added to
+# in the transaction that stores what it counts, never decreased (a purge of the rows counted
+# leaves them as they are). No model: it holds 64-bit sums, not a canonical record.
+running_total = Table(
+    "running_total",
+    metadata,
+    Column("name", String(80), primary_key=True, comment="the counter, e.g. source_calls"),
+    Column(
+        "labels", String(400), primary_key=True, comment="its labels: canonical JSON, sorted keys"
+    ),
+    Column("value", BigInteger(), nullable=False, comment="the total so far; never decreases"),
+)
 
 
 def fact_row(model: BaseModel) -> dict[str, Any]:
