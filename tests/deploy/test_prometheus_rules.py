@@ -90,7 +90,8 @@ def test_every_alert_is_labelled_and_explained():
     for name, rule in alerts().items():
         assert rule["labels"]["severity"] in ("critical", "warning"), name
         assert rule["labels"]["service"] == "loanhub", name
-        assert rule["annotations"]["summary"] and rule["annotations"]["description"], name
+        assert rule["annotations"]["summary"], name
+        assert rule["annotations"]["description"], name
 
 
 def test_the_example_configs_are_valid():
