@@ -127,6 +127,17 @@ class DashboardSettings(BaseModel):
     )
 
 
+class AlertSettings(BaseModel):
+    """Who hears of a failed DAG task or a run past its deadline (``LOANHUB_ALERTS__*``): the
+    Airflow side's notifications, mailed over the ``loanhub_smtp`` connection. Prometheus
+    alerts are routed by the bank's Alertmanager instead (docs/operations.md, Alerting)."""
+
+    recipients: list[str] = Field(
+        default=["hub-operations@bank.local"],
+        description="mailboxes of DAG failure and deadline notices",
+    )
+
+
 class RetentionSettings(BaseModel):
     """How long the hub keeps what it only needs for a while (``LOANHUB_RETENTION__*``)."""
 
@@ -185,6 +196,7 @@ class HubSettings(BaseSettings):
     airflow_api: AirflowApiConfig = AirflowApiConfig()
     dashboard: DashboardSettings = DashboardSettings()
     retention: RetentionSettings = RetentionSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @property
     def screen_evidence_dir(self) -> Path:
