@@ -187,7 +187,7 @@ def test_a_failing_bureau_reaches_operations_by_mail(
             deadline = started + 150
             while not mails and time.monotonic() < deadline:
                 with pytest.raises(TransientError):  # busy, retried, still busy
-                    bureau.retrieve(f"T-{uuid.uuid4().hex[:20]}", "110101199003077777", "01")
+                    bureau.retrieve(f"T-{uuid.uuid4().hex[:20]}", "110101199003077774", "01")
                 time.sleep(1)
                 mails = mails_about(sim, "LoanhubSourceDown", "bureau")
             alerts = requests.get(f"{prometheus}/api/v1/alerts", timeout=10).json()
