@@ -10,15 +10,14 @@ dashboard replica serves the same numbers.
   the first failure of a source is an increase Prometheus can see.
 - **Gauges** are what is true now: work items by state and the age of the oldest stuck one,
   rejected files not yet replaced, records in quarantine, the last nightly load, the audit
-  chain's last recorded verification, and (from Airflow's metadata DB, when the dashboard
-  has it) the credit referrals waiting for a person.
+  chain's last recorded verification, and the applications waiting for their decision (the
+  referrals credit ops have not answered).
 
 The alerting rules that read these are in ``deploy/prometheus/loanhub-rules.yml``.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -30,8 +29,7 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from sqlalchemy import Connection, Engine, and_, exists, func, select, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection, Engine, and_, exists, func, select
 
 from kernel.calls import SUCCESSFUL, CallOutcome
 from loanhub.dashboard.figures import STUCK, SYSTEMS, _aware
@@ -47,15 +45,16 @@ from loanhub.platform.quarantine import QUARANTINED
 from loanhub.platform.receipts import OUTCOMES, RECEIVED, RECORDS_LOADED
 from schemas.hub import FileState
 from schemas.tables import (
+    applicant_profile,
+    application,
     audit_verification,
+    decision,
     early_warning,
     file_receipt,
     quarantined_record,
     work_item,
 )
 from schemas.types import utcnow
-
-log = logging.getLogger(__name__)
 
 BUCKETS_SECONDS = LATENCY_BUCKETS_SECONDS
 NIGHTLY_SOURCE = "core"
@@ -64,12 +63,6 @@ NIGHTLY_PREFIX = "LNREPAY"
 KNOWN_SYSTEMS = tuple(s.calls for s in SYSTEMS)
 """The systems whose call counters exist from zero (others appear with their first call)."""
 
-_WAITING_REFERRALS = text(
-    "SELECT ti.dag_id, count(*), min(h.created_at) FROM hitl_detail h "
-    "JOIN task_instance ti ON ti.id = h.ti_id "
-    "WHERE ti.state = 'awaiting_input' AND h.responded_at IS NULL GROUP BY ti.dag_id"
-)
-
 
 def _seconds(moment: datetime | str | None) -> float | None:
     found = _aware(moment)
@@ -77,9 +70,8 @@ def _seconds(moment: datetime | str | None) -> float | None:
 
 
 class HubCollector(Collector):
-    def __init__(self, engine: Engine, airflow: Engine | None = None) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.airflow = airflow
 
     def collect(self) -> Iterator[Metric]:
         now = utcnow()
@@ -103,8 +95,7 @@ class HubCollector(Collector):
             yield from _warnings(conn, counted)
             yield _nightly_sync(conn)
             yield from _audit_chain(conn)
-        if self.airflow is not None:
-            yield from _referrals(self.airflow, now)
+            yield from _decisions_waiting(conn, now)
 
 
 Counted = dict[str, list[tuple[dict[str, str], int]]]
@@ -322,40 +313,36 @@ def _audit_chain(conn: Connection) -> Iterator[Metric]:
     yield checked
 
 
-def _referrals(airflow: Engine, now: datetime) -> Iterator[Metric]:
-    """Referrals waiting under Airflow's Required actions (parked, unanswered review tasks).
-    Airflow's DB unreadable is reported as ``loanhub_airflow_db_up 0``, not a failed scrape:
-    the store's numbers still matter then."""
-    up = GaugeMetricFamily(
-        "loanhub_airflow_db_up", "1 if Airflow's metadata DB answered this scrape"
+def _decisions_waiting(conn: Connection, now: datetime) -> Iterator[Metric]:
+    """Applications profiled for their current round and not decided yet: the referrals
+    waiting for credit ops (under Airflow's Required actions) and any profile no decision run
+    has taken up. Their age runs from the round's first profile: since it could be decided."""
+    p, a, d = applicant_profile, application, decision
+    undecided = (
+        select(p.c.application_no, func.min(p.c.fetched_at).label("since"))
+        .join(a, and_(a.c.application_no == p.c.application_no, a.c.round == p.c.round))
+        .where(~exists().where(d.c.application_no == p.c.application_no, d.c.round == p.c.round))
+        .group_by(p.c.application_no)
+        .subquery()
     )
+    n, since = conn.execute(select(func.count(), func.min(undecided.c.since))).one()
     waiting = GaugeMetricFamily(
-        "loanhub_referrals_waiting", "Credit referrals waiting for a person", labels=["dag_id"]
+        "loanhub_decisions_waiting",
+        "Profiled applications without a decision yet (referrals waiting for credit ops)",
     )
-    oldest = GaugeMetricFamily(
-        "loanhub_referral_oldest_waiting_age_seconds",
-        "How long the oldest waiting credit referral has waited",
-        labels=["dag_id"],
-    )
-    try:
-        with airflow.connect() as conn:
-            rows = conn.execute(_WAITING_REFERRALS).all()
-    except SQLAlchemyError as exc:
-        log.warning("metrics: Airflow's metadata DB did not answer: %s", str(exc).splitlines()[0])
-        up.add_metric([], 0)
-        yield up
-        return
-    up.add_metric([], 1)
-    for dag_id, n, since in rows:
-        waiting.add_metric([dag_id], n)
-        oldest.add_metric([dag_id], max(now.timestamp() - (_seconds(since) or 0.0), 0.0))
-    yield up
+    waiting.add_metric([], n)
     yield waiting
+    oldest = GaugeMetricFamily(
+        "loanhub_decision_oldest_waiting_age_seconds",
+        "How long the longest-waiting profiled application has waited for its decision",
+    )
+    if since is not None:
+        oldest.add_metric([], max(now.timestamp() - (_seconds(since) or 0.0), 0.0))
     yield oldest
 
 
-def exposition(engine: Engine, airflow: Engine | None = None) -> bytes:
+def exposition(engine: Engine) -> bytes:
     """The text format Prometheus scrapes, computed now."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(HubCollector(engine, airflow))
+    registry.register(HubCollector(engine))
     return generate_latest(registry)

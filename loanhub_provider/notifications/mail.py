@@ -121,7 +121,7 @@ def _when(value: Any) -> str:
 
 def failure_notice(context: Any) -> tuple[str, str, str]:
     """Subject, body and identity of a failed task's notice (masked when sent)."""
-    ti = context.get("ti") or context.get("task_instance")
+    ti = context.get("ti")
     dag_id = _get(ti, "dag_id") or _get(context.get("dag"), "dag_id", "?")
     run_id = _get(ti, "run_id") or _get(context.get("dag_run"), "run_id", "?")
     task_id = _get(ti, "task_id", "?")

@@ -30,6 +30,5 @@ def health() -> dict[str, str]:
 
 
 @router.get("/metrics", dependencies=[Depends(scraper_or_person)])
-def metrics(store: Store, board: Board) -> Response:
-    """The store's numbers, and the waiting referrals from Airflow's DB when configured."""
-    return Response(exposition(store, board.airflow), media_type="text/plain; version=0.0.4")
+def metrics(store: Store) -> Response:
+    return Response(exposition(store), media_type="text/plain; version=0.0.4")

@@ -1,13 +1,13 @@
 """``/metrics`` as Prometheus parses it: the counters are the store's running totals, which no
-purge lowers; the gauges are what the store (and Airflow's DB) hold now; ``promtool check
+purge lowers; the gauges are what the store holds now; ``promtool check
 metrics`` accepts a real scrape; and only a scraper with the token (or a person) gets it."""
 
 from __future__ import annotations
 
-import itertools
 import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -29,7 +29,15 @@ from loanhub.runtime.settings import HubSettings
 from schemas.base import Lineage
 from schemas.hub import FileState
 from schemas.lending import EarlyWarning
-from schemas.tables import audit_event, early_warning, quarantined_record
+from schemas.profile import ApplicantProfile
+from schemas.tables import (
+    applicant_profile,
+    application,
+    audit_event,
+    early_warning,
+    fact_row,
+    quarantined_record,
+)
 from tests.deploy.test_prometheus_rules import PROMTOOL
 from tests.loanhub.dashboard.seed import seed
 
@@ -37,8 +45,8 @@ runner = CliRunner()
 Samples = dict[tuple[str, frozenset], float]
 
 
-def samples(engine, airflow=None) -> Samples:
-    parsed = text_string_to_metric_families(exposition(engine, airflow).decode())
+def samples(engine) -> Samples:
+    parsed = text_string_to_metric_families(exposition(engine).decode())
     return {
         (s.name, frozenset(s.labels.items())): s.value for family in parsed for s in family.samples
     }
@@ -263,75 +271,65 @@ def test_the_chain_gauges_are_the_last_recorded_walk(pg_url, pg_engine):
     assert got[("loanhub_audit_chain_last_verification_timestamp_seconds", of())] >= walked_at
 
 
-MAP_INDEX = itertools.count()
-
-
-def park_review(airflow, dag_id: str, run_id: str, state: str, waited: timedelta, answered=False):
-    """A review task as Airflow's HITL operator leaves it: a task instance and its request."""
-    from airflow.models.hitl import HITLDetail
-    from airflow.models.taskinstance import TaskInstance
-
-    ti_id = uuid.uuid4()
-    with airflow.begin() as conn:
+def profile_now(engine, application_no: str, age: timedelta, round_: int = 1) -> None:
+    """A profile of ``application_no``'s round ``round_`` built ``age`` ago (no decision)."""
+    at = datetime.now(UTC) - age
+    with engine.begin() as conn:
         conn.execute(
-            insert(TaskInstance.__table__).values(
-                id=ti_id,
-                dag_id=dag_id,
-                run_id=run_id,
-                task_id="credit_ops_review",
-                map_index=next(MAP_INDEX),
-                state=state,
-                pool="default_pool",
-                try_number=1,
-            )
-        )
-        now = datetime.now(UTC)
-        conn.execute(
-            insert(HITLDetail.__table__).values(
-                ti_id=ti_id,
-                options=["Approve", "Reject", "Return"],
-                subject="Credit referral",
-                created_at=now - waited,
-                responded_at=now if answered else None,
+            insert(applicant_profile).values(
+                fact_row(
+                    ApplicantProfile(
+                        application_no=application_no,
+                        party_id_number="110101199003077774",
+                        requested_amount=Decimal("80000"),
+                        term_months=12,
+                        inputs_hash=uuid.uuid4().hex * 2,
+                        round=round_,
+                        lineage=Lineage(
+                            source_system="hub",
+                            fetched_at=at,
+                            mapping_version="t",
+                            raw_payload_hash="0" * 64,
+                        ),
+                    )
+                )
             )
         )
 
 
-def test_waiting_referrals_are_read_from_airflows_metadata(served):
-    from loanhub.dashboard.figures import airflow_engine
-
-    airflow = airflow_engine(served.settings.airflow_db_url)
-    (run,) = rows(  # the credit_decision run the fixture seeded, still running
-        airflow, "SELECT run_id FROM dag_run WHERE dag_id = 'credit_decision' AND state = 'running'"
-    )[0]
-    park_review(airflow, "credit_decision", run, "awaiting_input", timedelta(hours=9))
-    park_review(airflow, "credit_decision", run, "awaiting_input", timedelta(hours=1))
-    park_review(airflow, "credit_decision", run, "success", timedelta(hours=30), answered=True)
-    park_review(airflow, "credit_decision", run, "failed", timedelta(hours=50))  # a killed run
-    try:
-        got = samples(served.store, airflow)
-    finally:
-        from airflow.models.hitl import HITLDetail
-        from airflow.models.taskinstance import TaskInstance
-
-        with airflow.begin() as conn:
-            conn.execute(delete(HITLDetail.__table__))
-            conn.execute(delete(TaskInstance.__table__).where(TaskInstance.run_id == run))
-    assert got[("loanhub_airflow_db_up", of())] == 1
-    assert got[("loanhub_referrals_waiting", of(dag_id="credit_decision"))] == 2
-    age = got[("loanhub_referral_oldest_waiting_age_seconds", of(dag_id="credit_decision"))]
-    assert age == pytest.approx(9 * 3600, abs=60)
-
-    gone = airflow_engine(f"sqlite:///{served.settings.data_dir / 'no' / 'airflow.db'}")
-    got = samples(served.store, gone)  # Airflow's DB unreadable: said so, the rest still there
-    assert got[("loanhub_airflow_db_up", of())] == 0
-    assert ("loanhub_source_calls_total", of(system="bureau", outcome="ok")) in got
+def test_applications_waiting_for_their_decision(pg_engine, tmp_path: Path):
+    """Profiled for their current round and undecided (a referral nobody answered): counted,
+    the oldest by its round's first profile; decided ones and earlier rounds are not."""
+    seed(pg_engine, tmp_path / "screens")
+    assert samples(pg_engine)[("loanhub_decisions_waiting", of())] == 0  # all seeded decided
+    assert ("loanhub_decision_oldest_waiting_age_seconds", of()) not in samples(pg_engine)
+    waiting, returned = [
+        n
+        for (n,) in rows(
+            pg_engine,
+            "SELECT application_no FROM application WHERE application_no NOT IN "
+            "(SELECT application_no FROM decision) ORDER BY application_no LIMIT 2",
+        )
+    ]
+    profile_now(pg_engine, waiting, timedelta(hours=10))
+    profile_now(pg_engine, waiting, timedelta(hours=2))  # rebuilt: still waiting since 10 h
+    # a returned application, re-opened in round 2: its round-1 profile is no longer waiting
+    with pg_engine.begin() as conn:
+        conn.execute(
+            application.update().where(application.c.application_no == returned).values(round=2)
+        )
+    profile_now(pg_engine, returned, timedelta(hours=30), round_=1)
+    profile_now(pg_engine, returned, timedelta(hours=3), round_=2)
+    got = samples(pg_engine)
+    assert got[("loanhub_decisions_waiting", of())] == 2
+    age = got[("loanhub_decision_oldest_waiting_age_seconds", of())]
+    assert age == pytest.approx(10 * 3600, abs=60)
 
 
 def test_promtool_accepts_a_real_scrape(served):
     scraped = requests.get(f"{served.url}/metrics", timeout=30)
     assert scraped.status_code == 200
-    assert "loanhub_referrals_waiting" in scraped.text or "loanhub_airflow_db_up" in scraped.text
+    assert "loanhub_decisions_waiting" in scraped.text
     check = subprocess.run(
         [PROMTOOL, "check", "metrics"], input=scraped.text, capture_output=True, text=True
     )
