@@ -104,3 +104,51 @@ def test_a_nightly_sync_past_its_deadline_is_mailed(sim, sim_dir, pg_url, tmp_pa
 
 def ours(sim, subject: str, run_id: str) -> list[dict]:
     return [m for m in notices(sim, subject) if f"Run:      {run_id}" in m["body"]]
+
+
+PROBE = """
+import json
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(dag_folder=%(folder)r)
+out = {"errors": list(bag.import_errors), "dags": {}}
+for dag in bag.dags.values():
+    out["dags"][dag.dag_id] = {
+        "deadlines": [
+            [type(d.reference).__name__, d.interval.total_seconds(), d.callback.path]
+            for d in dag.deadline or []
+        ],
+        "unnotified": [
+            t.task_id for t in dag.tasks
+            if not any(type(c).__name__ == "LoanhubMailNotifier" for c in t.on_failure_callback)
+        ],
+    }
+print(json.dumps(out))
+"""
+
+
+def test_the_nightly_sync_and_the_disbursements_carry_deadlines_and_every_task_a_notice(
+    airflow_env,
+):
+    env = {**airflow_env, "LOANHUB_DEADLINES__LOAN_DISBURSEMENT": "120"}
+    run = subprocess.run(
+        [sys.executable, "-c", PROBE % {"folder": str(Path(__file__).parents[2] / "dags")}],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    found = json.loads(run.stdout.strip().splitlines()[-1])
+    assert found["errors"] == []
+    notifier = "loanhub_provider.notifications.mail.LoanhubMailNotifier"
+    dags = found["dags"]
+    assert dags["repayment_sync"]["deadlines"] == [
+        ["DagRunQueuedAtDeadline", 6 * 3600 + 15 * 60, notifier]
+    ]
+    # the environment's minutes, read when the file is parsed
+    assert dags["loan_disbursement"]["deadlines"] == [["DagRunQueuedAtDeadline", 7200, notifier]]
+    assert {d for d, info in dags.items() if info["deadlines"]} == {
+        "repayment_sync",
+        "loan_disbursement",
+    }
+    assert {d: info["unnotified"] for d, info in dags.items() if info["unnotified"]} == {}
