@@ -19,7 +19,7 @@ The alerting rules that read these are in ``deploy/prometheus/loanhub-rules.yml`
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -60,6 +60,8 @@ BUCKETS_SECONDS = LATENCY_BUCKETS_SECONDS
 NIGHTLY_SOURCE = "core"
 NIGHTLY_PREFIX = "LNREPAY"
 """The nightly sync is the core's repayment extract (``LNREPAY.D<YYMMDD>``) loaded."""
+DECIDABLE_DAYS = 30
+"""A bureau report is valid 30 days (legacy-systems.md): a profile older is not decided."""
 KNOWN_SYSTEMS = tuple(s.calls for s in SYSTEMS)
 """The systems whose call counters exist from zero (others appear with their first call)."""
 
@@ -316,12 +318,18 @@ def _audit_chain(conn: Connection) -> Iterator[Metric]:
 def _decisions_waiting(conn: Connection, now: datetime) -> Iterator[Metric]:
     """Applications profiled for their current round and not decided yet: the referrals
     waiting for credit ops (under Airflow's Required actions) and any profile no decision run
-    has taken up. Their age runs from the round's first profile: since it could be decided."""
+    has taken up. Their age runs from the round's first profile: since it could be decided.
+    Only profiles of the last ``DECIDABLE_DAYS`` are read (the scrape stays cheap as the book
+    grows): an older one rests on a bureau report past its validity, and is harvested again
+    rather than decided."""
     p, a, d = applicant_profile, application, decision
     undecided = (
         select(p.c.application_no, func.min(p.c.fetched_at).label("since"))
         .join(a, and_(a.c.application_no == p.c.application_no, a.c.round == p.c.round))
-        .where(~exists().where(d.c.application_no == p.c.application_no, d.c.round == p.c.round))
+        .where(
+            p.c.fetched_at >= now - timedelta(days=DECIDABLE_DAYS),
+            ~exists().where(d.c.application_no == p.c.application_no, d.c.round == p.c.round),
+        )
         .group_by(p.c.application_no)
         .subquery()
     )

@@ -320,6 +320,12 @@ def test_applications_waiting_for_their_decision(pg_engine, tmp_path: Path):
         )
     profile_now(pg_engine, returned, timedelta(hours=30), round_=1)
     profile_now(pg_engine, returned, timedelta(hours=3), round_=2)
+    stale = rows(  # profiled 40 days ago on a report long expired: harvested again, not waited on
+        pg_engine,
+        "SELECT application_no FROM application WHERE application_no NOT IN "
+        "(SELECT application_no FROM decision) ORDER BY application_no OFFSET 2 LIMIT 1",
+    )[0][0]
+    profile_now(pg_engine, stale, timedelta(days=40))
     got = samples(pg_engine)
     assert got[("loanhub_decisions_waiting", of())] == 2
     age = got[("loanhub_decision_oldest_waiting_age_seconds", of())]
