@@ -9,6 +9,9 @@ Exactly one payment per loan tranche across retries, clears and crashed workers:
 per tranche, an `EndToEndId` derived from loan and tranche (the gateway refuses a repeat), and
 an item left in doubt is settled by reading the gateway's reports, never by sending again.
 Runs when new decisions are posted, and hourly for what is still in flight.
+
+Deadline: done 90 minutes after it was queued (the payments sent and settled), else operations
+are mailed (`dags/support/deadlines.py`, `LOANHUB_DEADLINES__LOAN_DISBURSEMENT` in minutes).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from datetime import timedelta
 
 from airflow.sdk import AssetOrTimeSchedule, dag, task
 
+from dags.support.deadlines import disbursements
 from dags.support.defaults import DECISIONS, START, bank_cron, default_args
 from dags.support.file_waits import SettlePaymentsOperator
 
@@ -29,6 +33,7 @@ DEFAULT_ARGS = default_args(3, timedelta(seconds=30))
     start_date=START,
     catchup=False,
     max_active_runs=1,
+    deadline=disbursements(),
     tags=["loanhub", "disbursement", "payments"],
     default_args=DEFAULT_ARGS,
     doc_md=__doc__,

@@ -10,6 +10,9 @@ risk classification rule, thresholds in settings), and raises early warnings: a 
 installment, a partial payment, days past due crossing 1 / 30 / 60 / 90. Emits the
 `loanhub://warnings` asset. A file rejected as a whole is kept, raised as a warning (mailed by
 `warning_notify` on the asset) and fails the run.
+
+Deadline: done 6 h 15 min after it was queued (08:45 for the 02:30 run), else operations are
+mailed (`dags/support/deadlines.py`, `LOANHUB_DEADLINES__REPAYMENT_SYNC` in minutes).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from datetime import date, timedelta
 
 from airflow.sdk import Param, dag, get_current_context, task
 
+from dags.support.deadlines import nightly_sync
 from dags.support.defaults import START, WARNINGS, bank_cron, default_args
 from dags.support.file_waits import ExtractLoadOperator
 
@@ -39,6 +43,7 @@ def _business_date() -> date:
     start_date=START,
     catchup=False,
     max_active_runs=1,
+    deadline=nightly_sync(),
     tags=["loanhub", "repayments", "warnings"],
     default_args=DEFAULT_ARGS,
     doc_md=__doc__,

@@ -41,7 +41,7 @@ SHOWN = [ABOVE, *LAYERS, BESIDE]
 ROLES = {
     "devtools": "local cluster, demo, distributed run, scripted humans; never shipped",
     "dags": "Airflow 3 DAGs, thin; support/ is what they import at run time",
-    "loanhub_provider": "the Airflow provider: hooks, connection types, deferrable triggers",
+    "loanhub_provider": "the Airflow provider: hooks, connection types, triggers, notifiers",
     "loanhub.cli": "the loanhub command",
     "loanhub.dashboard": "the monitoring dashboard (FastAPI, server-side SVG) and /metrics",
     "loanhub.runtime": "settings, wiring, the task functions the DAGs call",

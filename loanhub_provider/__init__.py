@@ -143,4 +143,5 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "connection-types": CONNECTION_TYPES,
+        "notifications": ["loanhub_provider.notifications.mail.LoanhubMailNotifier"],
     }

@@ -138,3 +138,17 @@ class CaseArchive(CanonicalModel):
     archived_at: UtcDateTime
     audit_seq: int | None = Field(default=None, ge=1, description="its case.archived event")
     personal_data_cleared_at: UtcDateTime | None = None
+
+
+class AuditVerification(CanonicalModel):
+    """One walk of the audit chain and what it found: what ``/metrics`` reports (and the
+    alert on a broken chain reads) without walking the chain at every scrape."""
+
+    id: int | None = None
+    verified_at: UtcDateTime
+    ok: bool
+    checked: int = Field(ge=0, description="events verified (before the broken one, if any)")
+    broken_seq: int | None = Field(default=None, description="the first event that failed")
+    reason: str | None = Field(default=None, max_length=500)
+    head_hash: Sha256Hex | None = Field(default=None, description="the newest hash walked")
+    verified_by: str = Field(max_length=120)

@@ -45,6 +45,7 @@ from schemas.bureau import (
 )
 from schemas.hub import (
     AuditEvent,
+    AuditVerification,
     BlacklistEntry,
     CaseArchive,
     FileReceipt,
@@ -279,6 +280,19 @@ source_call = derived_table(
     "source_call", SourceCall, index=(("system", "started_at"), ("subject", "started_at"))
 )
 case_archive = derived_table("case_archive", CaseArchive, unique=(("application_no",),))
+audit_verification = derived_table("audit_verification", AuditVerification)
+# The running totals behind /metrics' counters: one row per counter and label set, added to
+# in the transaction that stores what it counts, never decreased (a purge of the rows counted
+# leaves them as they are). No model: it holds 64-bit sums, not a canonical record.
+running_total = Table(
+    "running_total",
+    metadata,
+    Column("name", String(80), primary_key=True, comment="the counter, e.g. source_calls"),
+    Column(
+        "labels", String(400), primary_key=True, comment="its labels: canonical JSON, sorted keys"
+    ),
+    Column("value", BigInteger(), nullable=False, comment="the total so far; never decreases"),
+)
 
 
 def fact_row(model: BaseModel) -> dict[str, Any]:

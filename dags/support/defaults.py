@@ -1,6 +1,7 @@
 """What every loanhub DAG shares, said once: the assets that link them, the owner, the bank's
-time zone and the start date in it, its cron schedules, and the retry defaults (each DAG names
-only its own retry count and delay)."""
+time zone and the start date in it, its cron schedules, the retry defaults (each DAG names
+only its own retry count and delay), and the failure notice: a task that fails for good mails
+operations (``loanhub_provider.notifications.LoanhubMailNotifier``, masked)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pendulum
 from airflow.sdk import Asset, CronTriggerTimetable
 
 from dags.support.connections import use_airflow_connections
+from loanhub_provider.notifications import LoanhubMailNotifier
 from schemas.types import DEFAULT_BANK_TIMEZONE
 
 PROFILES = Asset("loanhub://profiles")
@@ -31,11 +33,13 @@ def bank_cron(expression: str) -> CronTriggerTimetable:
 
 def default_args(retries: int, retry_delay: timedelta, **more: Any) -> dict[str, Any]:
     """Every task also installs the Airflow Connections as the runtime's endpoints before it
-    runs (``dags.support.connections``)."""
+    runs (``dags.support.connections``), and mails a failure notice once its last try failed
+    (a retry to come is no news)."""
     return {
         "owner": OWNER,
         "retries": retries,
         "retry_delay": retry_delay,
         "on_execute_callback": use_airflow_connections,
+        "on_failure_callback": [LoanhubMailNotifier()],
         **more,
     }

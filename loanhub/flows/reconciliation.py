@@ -34,12 +34,12 @@ from sqlalchemy import Engine, select
 from connectors.extracts import extract_name
 from kernel.failures import ContractError
 from loanhub.platform import audit
-from loanhub.platform.db import insert_or_ignore
+from loanhub.platform.early_warnings import raise_once
 from mappings.lnrepay import check_extract, installment_table
 from schemas.base import Lineage
 from schemas.hub import FileState
 from schemas.lending import EarlyWarning, LoanStatus, WarningSeverity
-from schemas.tables import audit_event, early_warning, fact_row, file_receipt, loan
+from schemas.tables import audit_event, file_receipt, loan
 from schemas.types import utcnow
 
 RULES_VERSION = "reconciliation-v1"
@@ -264,12 +264,7 @@ def record(engine: Engine, recon: Reconciliation, actor: str) -> int:
     new = 0
     with engine.begin() as conn:
         for w in reconciliation_warnings(recon):
-            statement = (
-                insert_or_ignore(conn, early_warning)
-                .values(fact_row(w))
-                .returning(early_warning.c.id)
-            )
-            new += conn.execute(statement).scalar_one_or_none() is not None
+            new += raise_once(conn, w)
         recon.new_warnings = new
         totals = recon.totals()
         audit.append(

@@ -31,7 +31,7 @@ from sqlalchemy.dialects import sqlite
 
 from connectors.extracts import CoreExtracts
 from loanhub.platform import audit
-from loanhub.platform.db import insert_or_ignore
+from loanhub.platform.early_warnings import raise_once
 from loanhub.platform.quarantine import quarantine, stored_reason
 from loanhub.platform.receipts import FileReceiptBook
 from mappings.lnrepay import (
@@ -45,7 +45,7 @@ from mappings.lnrepay import (
 from schemas.base import Lineage
 from schemas.hub import FileState
 from schemas.lending import EarlyWarning, WarningSeverity
-from schemas.tables import early_warning, fact_row, quarantined_record, repayment_installment
+from schemas.tables import quarantined_record, repayment_installment
 from schemas.types import utcnow
 
 SOURCE = "core"
@@ -171,9 +171,7 @@ def reject(
         "ALERT extract %s rejected, nothing loaded, kept at %s: %s", name, kept, result.rejected
     )
     with engine.begin() as conn:
-        conn.execute(
-            insert_or_ignore(conn, early_warning).values(fact_row(rejection_warning(result)))
-        )
+        raise_once(conn, rejection_warning(result))
         audit.append(
             conn,
             actor=actor,

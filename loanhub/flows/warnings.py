@@ -30,7 +30,8 @@ from kernel.failures import (
 )
 from loanhub.flows.harvest import Applicant, applicants
 from loanhub.platform import audit
-from loanhub.platform.db import insert_or_ignore, retrying
+from loanhub.platform.db import retrying
+from loanhub.platform.early_warnings import raise_once
 from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.ledger import ConflictingWorkItem, WorkItemLedger
 from schemas.base import Lineage
@@ -41,7 +42,6 @@ from schemas.tables import (
     credit_account_month,
     credit_report,
     early_warning,
-    fact_row,
     loan,
     repayment_installment,
     social_security_month,
@@ -220,15 +220,7 @@ def store_warnings(engine: Engine | Connection, warnings: list[EarlyWarning]) ->
 
 
 def _insert_new(conn: Connection, warnings: list[EarlyWarning]) -> int:
-    new = 0
-    for warning in warnings:
-        statement = (
-            insert_or_ignore(conn, early_warning)
-            .values(fact_row(warning))
-            .returning(early_warning.c.id)
-        )
-        new += conn.execute(statement).scalar_one_or_none() is not None
-    return new
+    return sum(raise_once(conn, warning) for warning in warnings)
 
 
 MAIL = "warning_mail"

@@ -16,11 +16,15 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from loanhub.platform import totals
 from loanhub.platform.masking import mask_text
 from mappings.engine import Refused
 from schemas.hub import QuarantinedRecord
 from schemas.tables import quarantined_record
 from schemas.types import utcnow
+
+QUARANTINED = "records_quarantined"
+"""The running total of records ever quarantined, per source system (``/metrics``)."""
 
 
 def _masked(value: Any, limit: int | None) -> str | None:
@@ -61,6 +65,8 @@ def quarantine(
         created_at=utcnow(),
     )
     conn.execute(insert(quarantined_record).values(**record.model_dump(exclude={"id"})))
+    # counted as it is kept: taking it out of quarantine later does not lower the count
+    totals.add(conn, {totals.key(QUARANTINED, system=source_system): 1})
     return record
 
 

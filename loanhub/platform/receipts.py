@@ -9,6 +9,9 @@ An operator may let a taken file through once more (``retake``: a source that re
 the same file after a fix on either side): its receipt goes back to RECEIVED, which every
 reader of receipts already takes as "not taken yet", so the next run takes it, and marks it
 anew. Which files may be retaken is policy (``loanhub.flows.operator_actions``).
+
+Each receipt, each state a file reaches and each record loaded also add to the running totals
+behind ``/metrics`` (``loanhub.platform.totals``) in the transaction that records them.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, select, update
 
+from loanhub.platform import totals
 from loanhub.platform.db import insert_or_ignore
 from loanhub.platform.masking import mask_text
 from schemas.hub import FileReceipt, FileState
@@ -25,6 +29,9 @@ from schemas.tables import file_receipt
 from schemas.types import utcnow
 
 _COUNTS = ("records_loaded", "records_quarantined")
+RECEIVED = "files_received"  # per system: files taken (a duplicate is not taken)
+OUTCOMES = "file_outcomes"  # per system and state: each time a file reached LOADED/PARTIAL/...
+RECORDS_LOADED = "file_records_loaded"  # per system: records loaded (a re-take adds its own)
 
 
 class FileReceiptBook:
@@ -49,6 +56,7 @@ class FileReceiptBook:
             ).first()
             if inserted is None:
                 return "duplicate"
+            totals.add(conn, {totals.key(RECEIVED, system=system): 1})
             earlier = conn.execute(
                 select(file_receipt.c.id)
                 .where(
@@ -75,22 +83,53 @@ class FileReceiptBook:
         ``conn``: inside the caller's transaction, so that the receipt says a file was applied
         exactly when what it said was stored (a status report and the payment it settles)."""
         counts = {} if records is None else dict(zip(_COUNTS, records, strict=True))
-        statement = (
+        if conn is not None:
+            self._mark(conn, system, name, sha256, state, detail, kept_at, counts)
+            return
+        with self.engine.begin() as own:
+            self._mark(own, system, name, sha256, state, detail, kept_at, counts)
+
+    @staticmethod
+    def _mark(
+        conn: Connection,
+        system: str,
+        name: str,
+        sha256: str,
+        state: FileState,
+        detail: str | None,
+        kept_at: str | None,
+        counts: dict[str, int],
+    ) -> None:
+        """The update, and what it adds to the totals: a state the file was not in yet, and
+        the records loaded beyond those the receipt already said (read under a row lock, so
+        two markings of one file count its records once)."""
+        match = (
+            file_receipt.c.source_system == system,
+            file_receipt.c.name == name,
+            file_receipt.c.sha256 == sha256,
+        )
+        before = conn.execute(
+            select(file_receipt.c.state, file_receipt.c.records_loaded)
+            .where(*match)
+            .with_for_update()
+        ).first()
+        conn.execute(
             update(file_receipt)
-            .where(
-                file_receipt.c.source_system == system,
-                file_receipt.c.name == name,
-                file_receipt.c.sha256 == sha256,
-            )
+            .where(*match)
             .values(
                 state=state.value, detail=detail, kept_at=kept_at, updated_at=utcnow(), **counts
             )
         )
-        if conn is not None:
-            conn.execute(statement)
+        if before is None:
             return
-        with self.engine.begin() as own:
-            own.execute(statement)
+        added: dict[totals.Key, int] = {}
+        if state is not FileState.RECEIVED and before.state != state.value:
+            added[totals.key(OUTCOMES, system=system, state=state.value)] = 1
+        if "records_loaded" in counts:
+            added[totals.key(RECORDS_LOADED, system=system)] = counts["records_loaded"] - (
+                before.records_loaded or 0
+            )
+        totals.add(conn, added)
 
     def state(self, system: str, name: str, sha256: str) -> FileState | None:
         with self.engine.connect() as conn:

@@ -154,6 +154,17 @@ RetentionSettings = RetentionPolicy
 """The retention's spec, defined beside the purge that reads it (``loanhub.flows.retention``)."""
 
 
+class AlertSettings(BaseModel):
+    """Who hears of a failed DAG task or a run past its deadline (``LOANHUB_ALERTS__*``): the
+    Airflow side's notifications, mailed over the ``loanhub_smtp`` connection. Prometheus
+    alerts are routed by the bank's Alertmanager instead (docs/operations.md, Alerting)."""
+
+    recipients: list[str] = Field(
+        default=["hub-operations@bank.local"],
+        description="mailboxes of DAG failure and deadline notices",
+    )
+
+
 class ArchiveSettings(BaseModel):
     """Where closed applications' case files are archived (``LOANHUB_ARCHIVE__*``)."""
 
@@ -216,6 +227,7 @@ class HubSettings(BaseSettings):
     dashboard: DashboardSettings = DashboardSettings()
     retention: RetentionPolicy = RetentionPolicy()
     archive: ArchiveSettings = ArchiveSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @property
     def screen_evidence_dir(self) -> Path:

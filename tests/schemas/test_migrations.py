@@ -64,3 +64,91 @@ def test_models_refuse_floats_with_too_many_places_and_naive_times() -> None:
 
 def test_lineage_is_normalised_to_utc() -> None:
     assert _installment().lineage.fetched_at == datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["pg", "sqlite"])
+def store_at_0012(request: pytest.FixtureRequest, tmp_path):
+    """A store migrated to the revision before the running totals, dropped after."""
+    import uuid
+
+    import psycopg
+
+    from loanhub.platform.db import make_engine, upgrade
+    from tests.conftest import PG_ADMIN_URL, _pg_url
+
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+        upgrade(engine, "0012_decision_rounds")
+        yield engine
+        engine.dispose()
+        return
+    name = f"loanhub_0012_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    engine = make_engine(_pg_url(name))
+    upgrade(engine, "0012_decision_rounds")
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_the_running_totals_start_from_what_the_store_held(store_at_0012: Engine) -> None:
+    """Upgrading does not reset /metrics: the totals start at the rows kept before."""
+    from sqlalchemy import text
+
+    from loanhub.platform import totals
+    from loanhub.platform.db import upgrade
+
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    with store_at_0012.begin() as conn:
+        for ms, outcome in ((40, "ok"), (700, "ok"), (90000, "transient")):
+            conn.execute(
+                text(
+                    "INSERT INTO source_call (system, operation, started_at, duration_ms, outcome)"
+                    " VALUES ('bureau', 'q', :at, :ms, :outcome)"
+                ),
+                {"at": at, "ms": ms, "outcome": outcome},
+            )
+        conn.execute(
+            text(
+                "INSERT INTO file_receipt (source_system, name, sha256, size_bytes, state,"
+                " records_loaded, records_quarantined, received_at, updated_at) VALUES"
+                " ('core', 'LNREPAY.D261130', :h, 1, 'PARTIAL', 9, 1, :at, :at)"
+            ),
+            {"h": "a" * 64, "at": at},
+        )
+    upgrade(store_at_0012)
+    with store_at_0012.connect() as conn:
+        got = totals.read(conn, "source_calls", "source_call_duration_bucket", "file_outcomes")
+        got |= totals.read(conn, "source_call_duration_ms_sum", "file_records_loaded")
+    assert sorted((d["outcome"], n) for d, n in got["source_calls"]) == [
+        ("ok", 2),
+        ("transient", 1),
+    ]
+    assert sorted((d["le"], n) for d, n in got["source_call_duration_bucket"]) == [
+        ("+Inf", 1),
+        ("0.05", 1),
+        ("1.0", 1),
+    ]
+    assert got["source_call_duration_ms_sum"] == [({"system": "bureau"}, 90740)]
+    assert got["file_outcomes"] == [({"state": "PARTIAL", "system": "core"}, 1)]
+    assert got["file_records_loaded"] == [({"system": "core"}, 9)]
+    # the hub's own writes add to the same rows (the seed's label keys are the hub's)
+    from kernel.calls import CallOutcome, SourceCall
+    from loanhub.platform.calls import CallJournal
+
+    CallJournal(store_at_0012)(
+        SourceCall(
+            system="bureau", operation="q", started_at=at, duration_ms=40, outcome=CallOutcome.OK
+        )
+    )
+    with store_at_0012.connect() as conn:
+        again = totals.read(conn, "source_calls", "source_call_duration_bucket")
+    assert sorted((d["outcome"], n) for d, n in again["source_calls"]) == [
+        ("ok", 3),
+        ("transient", 1),
+    ]
+    assert ({"le": "0.05", "system": "bureau"}, 2) in again["source_call_duration_bucket"]
