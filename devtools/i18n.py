@@ -8,7 +8,7 @@ is left to translate, and check them (``tests/loanhub/dashboard/test_i18n.py`` r
     python -m devtools.i18n extract [FILE]    the template (.pot), to FILE or var/i18n/
     python -m devtools.i18n init LOCALE       start a new language's catalogue (e.g. zh_TW)
 
-``--locale zh_CN`` picks one catalogue (default: every one under loanhub/dashboard/locale/).
+``--locale zh_CN`` picks one catalogue (default: every one under loanhub/locale/).
 What is extracted is set in ``babel.cfg`` (which files) and ``KEYWORDS`` here (which calls).
 Catalogues are written without line numbers and without obsolete entries, so a diff shows
 the strings that changed and nothing else; new strings come in empty, never fuzzy-matched to
@@ -36,7 +36,7 @@ from babel.util import pathmatch
 
 ROOT = Path(__file__).resolve().parents[1]
 MAPPING = ROOT / "babel.cfg"
-LOCALE_DIR = ROOT / "loanhub" / "dashboard" / "locale"
+LOCALE_DIR = ROOT / "loanhub" / "locale"
 DOMAIN = "messages"
 WIDTH = 100
 HEADER = """\

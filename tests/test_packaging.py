@@ -69,7 +69,7 @@ def test_the_wheel_holds_the_data_the_product_reads(wheel_files: list[str]) -> N
         "loanhub/flows/rule_sets/credit-v1.yaml",
         "mappings/bureau_personal.yaml",
         "loanhub/dashboard/templates/base.html",
-        "loanhub/dashboard/locale/zh_CN/LC_MESSAGES/messages.po",
+        "loanhub/locale/zh_CN/LC_MESSAGES/messages.po",
         "schemas/migrations/env.py",
         "dags/support/review.py",
     ):

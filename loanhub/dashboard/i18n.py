@@ -17,110 +17,65 @@ it), English a click away, from gettext message catalogues rather than strings i
   Chinese (the ``code`` context of the catalogue, listed in ``CODES``). Identifiers that are
   data (DAG ids, work item kinds, field paths) stay as they are in both.
 
-The catalogues are ``locale/<ll_CC>/LC_MESSAGES/messages.po``, compiled when first used (no
+The catalogues (``loanhub.platform.languages``: the case file speaks them too) are
+``loanhub/locale/<ll_CC>/LC_MESSAGES/messages.po``, compiled when first used (no
 ``.mo`` to go stale beside its ``.po``); ``python -m devtools.i18n`` extracts, updates and
 checks them (docs/operations.md, "Languages of the dashboard").
 """
 
 from __future__ import annotations
 
-import functools
-import gettext as _gettext
-import io
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-LOCALE_DIR = Path(__file__).with_name("locale")
-DOMAIN = "messages"
+from loanhub.platform.languages import (
+    DEFAULT,
+    LANGUAGES,
+    SOURCE,
+    Language,
+    catalogue,
+    current,
+    gettext,
+    ngettext,
+    npgettext,
+    pgettext,
+    speaking,
+)
+
+__all__ = [  # the languages' core is the platform's; the dashboard speaks through this module
+    "CODES",
+    "COOKIE",
+    "DEFAULT",
+    "LANGUAGES",
+    "N_",
+    "P_",
+    "SOURCE",
+    "Language",
+    "LanguageMiddleware",
+    "Text",
+    "catalogue",
+    "code",
+    "current",
+    "gettext",
+    "ngettext",
+    "npgettext",
+    "pgettext",
+    "speaking",
+    "text",
+]
+
 COOKIE = "loanhub_lang"
 CODE = "code"
 """The catalogue context of codes' labels (``code``)."""
 
 
-@dataclass(frozen=True)
-class Language:
-    tag: str  # BCP 47, as <html lang> and the cookie say it
-    locale: str | None  # the catalogue's folder under locale/; None: the source, English
-    name: str  # in the language itself, as a language switch shows it
-
-
-LANGUAGES: dict[str, Language] = {
-    "zh-CN": Language("zh-CN", "zh_CN", "中文"),
-    "en": Language("en", None, "English"),
-}
-DEFAULT = "zh-CN"
-SOURCE = "en"
-"""The language the strings are written in; outside a request (the CLI, a test) text is it."""
-
-_speaking: ContextVar[str] = ContextVar("loanhub_dashboard_language", default=SOURCE)
-
-
-@functools.cache
-def catalogue(tag: str) -> _gettext.NullTranslations:
-    """The translations of a language, compiled from its ``.po`` on first use, once per
-    process (fuzzy and empty entries left out: they show the English). On first use, not at
-    import: every Airflow process loads the plugin, few of them serve a page."""
-    from babel.messages.mofile import write_mo
-    from babel.messages.pofile import read_po
-
-    language = LANGUAGES[tag]
-    if language.locale is None:
-        return _gettext.NullTranslations()
-    path = LOCALE_DIR / language.locale / "LC_MESSAGES" / f"{DOMAIN}.po"
-    with path.open("rb") as po:
-        catalog = read_po(po, locale=language.locale, domain=DOMAIN)
-    compiled = io.BytesIO()
-    write_mo(compiled, catalog, use_fuzzy=False)
-    compiled.seek(0)
-    return _gettext.GNUTranslations(compiled)
-
-
-def current() -> str:
-    """The language of the request being served (English outside one)."""
-    return _speaking.get()
-
-
-@contextmanager
-def speaking(tag: str) -> Iterator[None]:
-    """Text in ``tag`` inside the block, in this context only (this request, this thread)."""
-    token = _speaking.set(tag if tag in LANGUAGES else DEFAULT)
-    try:
-        yield
-    finally:
-        _speaking.reset(token)
-
-
 def chosen(cookie: str | None, default: str = DEFAULT) -> str:
     """A request's language: its cookie's, when it names one the dashboard speaks."""
     return cookie if cookie in LANGUAGES else default
-
-
-# -- the gettext callables (Jinja's and Python's) ----------------------------------------------
-
-
-def gettext(message: str) -> str:
-    return catalogue(current()).gettext(message)
-
-
-def ngettext(singular: str, plural: str, n: int) -> str:
-    return catalogue(current()).ngettext(singular, plural, n)
-
-
-def pgettext(context: str, message: str) -> str:
-    return catalogue(current()).pgettext(context, message)
-
-
-def npgettext(context: str, singular: str, plural: str, n: int) -> str:
-    return catalogue(current()).npgettext(context, singular, plural, n)
 
 
 class Text(str):

@@ -6,13 +6,15 @@ of the template can print an ID, card or mobile in clear; the parties' names are
 the masker before anything is drawn. The standalone file inlines its styles and loads nothing
 (an archived case file must read the same offline, years later).
 
-Translations: null ones for now (English); ``lang`` is where the catalogues will plug in.
+Its words come from the hub's catalogues (``loanhub.platform.languages``): the page in the
+language of the request being served, the standalone file in the one it is asked for.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from contextlib import nullcontext
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
@@ -25,6 +27,14 @@ from sqlalchemy import Engine
 
 from loanhub.flows.casefile.model import BANK_ZONE, CaseFile, build
 from loanhub.platform.canonical import jsonable
+from loanhub.platform.languages import (
+    current,
+    gettext,
+    ngettext,
+    npgettext,
+    pgettext,
+    speaking,
+)
 from loanhub.platform.masking import (
     known_names,
     mask_card,
@@ -107,7 +117,9 @@ def environment(zone: str = str(BANK_ZONE)) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext, ngettext, newstyle=True, pgettext=pgettext, npgettext=npgettext
+    )
     env.globals["change"] = change
 
     def when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -133,17 +145,19 @@ def render_body(
     operator: bool = False,
     link: str | None = None,
     zone: str = str(BANK_ZONE),
-    lang: str = "en",
+    lang: str | None = None,
 ) -> CaseBody:
     """The case file's body (a ``<div>`` with its own styles): what the dashboard's page puts
     inside its layout. ``link``: the dashboard's mount point, for evidence links; ``operator``:
-    whether the evidence section shows its references."""
+    whether the evidence section shows its references; ``lang``: its language (unset: the one
+    being spoken, the request's on the dashboard)."""
     known_names.add(*case.names())
-    html = (
-        environment(zone)
-        .get_template("body.html")
-        .render(case=case, operator=operator, link=link, zone=zone, lang=lang)
-    )
+    with speaking(lang) if lang else nullcontext():
+        html = (
+            environment(zone)
+            .get_template("body.html")
+            .render(case=case, operator=operator, link=link, zone=zone, lang=current())
+        )
     return CaseBody(html)
 
 
@@ -153,11 +167,12 @@ def render_standalone(engine: Engine, application_no: str, *, lang: str = "en") 
     application the store does not hold."""
     case = build(engine, application_no)
     known_names.add(*case.names())
-    html = (
-        environment(str(BANK_ZONE))
-        .get_template("standalone.html")
-        .render(case=case, operator=True, link=None, zone=str(BANK_ZONE), lang=lang)
-    )
+    with speaking(lang):
+        html = (
+            environment(str(BANK_ZONE))
+            .get_template("standalone.html")
+            .render(case=case, operator=True, link=None, zone=str(BANK_ZONE), lang=current())
+        )
     return html.encode("utf-8")
 
 

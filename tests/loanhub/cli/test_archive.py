@@ -76,15 +76,3 @@ def test_refusals(pg_url: str, pg_engine: Engine, renderer: list) -> None:
         2,
         "AP0000000002 is not archived",
     )
-
-
-def test_without_a_renderer_archive_run_says_so(
-    pg_url: str, pg_engine: Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setitem(sys.modules, "loanhub.flows.casefile", None)
-    monkeypatch.setenv("LOANHUB_DATA_DIR", str(tmp_path))
-    assert_refused(
-        runner.invoke(app, ["archive", "run", "--url", pg_url]),
-        1,
-        "the case-file renderer (loanhub.flows.casefile.render_standalone) is not installed",
-    )
