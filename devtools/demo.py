@@ -502,6 +502,7 @@ def _summary(settings: HubSettings, run: Run, admin: str, home: Path, began: flo
     console.print(table)
     report = write_html(summary, settings.data_dir / "report" / "lifecycle.html")
     console.print(f"HTML report with charts: [bold]{report.resolve()}[/]")
+    _case_files(settings, run)
     mails = len(requests.get(f"{admin}/journal", params={"system": "smtp"}, timeout=10).json())
     console.print(
         f"the SMTP simulator holds {mails} message(s); the simulators keep running "
@@ -512,6 +513,31 @@ def _summary(settings: HubSettings, run: Run, admin: str, home: Path, began: flo
         "viewer` (a password of 12+ characters of three kinds), then "
         f"`LOANHUB_AIRFLOW_DB_URL=sqlite:///{home / 'airflow.db'} "
         ".venv/bin/loanhub dashboard` and http://127.0.0.1:8790/"
+    )
+
+
+def _case_files(settings: HubSettings, run: Run) -> None:
+    """The closed applications archived (what the daily hub_housekeeping DAG does), and one
+    case file written out in Chinese and English for a person to open."""
+    from loanhub.flows.casefile import render_standalone
+    from loanhub.platform.masking import mask_text
+
+    archived = _quiet([sys.executable, "-m", "loanhub", "archive", "run"], run.env)
+    console.print(f"archive: {archived.strip().splitlines()[-1] if archived.strip() else 'none'}")
+    with run.engine.connect() as conn:
+        first = conn.execute(
+            select(decision.c.application_no).order_by(decision.c.application_no).limit(1)
+        ).scalar()
+    if first is None:
+        return
+    for lang in ("zh-CN", "en"):
+        path = settings.data_dir / "report" / f"case-{lang}.html"
+        path.write_bytes(render_standalone(run.engine, first, lang=lang))
+        path.chmod(0o600)
+    shown = mask_text(first)
+    console.print(
+        f"the case file of {shown}: [bold]{path.parent.resolve()}/case-zh-CN.html[/] "
+        f"(and case-en.html); `.venv/bin/loanhub case {shown}` prints it"
     )
 
 

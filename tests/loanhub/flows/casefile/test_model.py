@@ -165,3 +165,26 @@ def test_days_past_due_over_time_follow_the_due_and_paid_dates():
     assert points[date(2026, 5, 10)] == (39, "关注")  # the missed one, since 1 April
     assert date(2026, 6, 1) not in points
     assert max(points) == today
+
+
+def test_the_standalone_case_file_reads_in_the_language_it_is_asked_for(engine):
+    """The archive's file speaks the hub's catalogue: Chinese when asked (the archive's
+    default), English when asked; the same facts in both."""
+    from loanhub.flows.casefile.render import render_standalone
+    from loanhub.platform.languages import catalogue
+
+    number, party = taken_in(engine)
+    profiled(engine, number, party, bureau_score=700, ss_months_paid=30)
+    assert decide.evaluate(engine, RULES, [number]) == []
+    chinese = render_standalone(engine, number, lang="zh-CN").decode()
+    english = render_standalone(engine, number, lang="en").decode()
+    heading = "Rule evaluation, factor by factor"
+    said = catalogue("zh-CN").gettext(heading)
+    assert said != heading
+    assert '<html lang="zh-CN">' in chinese
+    assert said in chinese
+    assert heading not in chinese
+    assert '<html lang="en">' in english
+    assert heading in english
+    assert party not in chinese
+    assert party not in english
