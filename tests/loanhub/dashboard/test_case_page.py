@@ -15,18 +15,17 @@ from sqlalchemy import select
 
 from loanhub.platform.masking import mask_id
 from schemas.tables import application, audit_event, early_warning, loan
-from tests.loanhub.dashboard.conftest import Served
+from tests.loanhub.dashboard.conftest import Served, browser_page
 from tests.loanhub.dashboard.test_pages import assert_masked, log_in
 
 SHOTS = Path("/tmp/shots")
 
 
 @pytest.fixture
-def desk(chromium) -> Iterator[Page]:
-    context = chromium.browser.new_context(viewport={"width": 1366, "height": 768})
-    context.set_default_timeout(10_000)
-    yield context.new_page()
-    context.close()
+def desk(chromium, served: Served) -> Iterator[Page]:
+    """A 1366x768 session reading English (the steps find controls by their English names)."""
+    with browser_page(chromium, served.url) as page:
+        yield page
 
 
 def a_lent_application(served: Served) -> tuple[str, str, str]:

@@ -39,6 +39,7 @@ from kernel.calls import SUCCESSFUL, CallOutcome
 from loanhub.cli import app as cli
 from loanhub.dashboard.app import create_app
 from loanhub.dashboard.auth import Role, UserBook
+from loanhub.dashboard.i18n import COOKIE
 from loanhub.flows import disburse
 from loanhub.flows.casefile import CaseFile, build
 from loanhub.flows.casefile.render import render_standalone
@@ -499,6 +500,7 @@ def test_the_case_page_in_chromium_at_1366x768(lived: Lived, dashboard: str, chr
         )
     context = chromium.browser.new_context(viewport={"width": 1366, "height": 768})
     context.set_default_timeout(10_000)
+    context.add_cookies([{"name": COOKIE, "value": "en", "url": dashboard}])  # English steps
     page: Page = context.new_page()
     try:
         page.goto(f"{dashboard}/case/{number}")
@@ -532,6 +534,14 @@ def test_the_case_page_in_chromium_at_1366x768(lived: Lived, dashboard: str, chr
         page.set_content(render_standalone(lived.engine, number).decode("utf-8"))
         page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=str(SHOTS / "casefile-standalone.png"))
+        # the same page in Chinese, the dashboard's default, once the switch is used
+        page.goto(f"{dashboard}/language/zh-CN?next=/case/{number}")
+        page.wait_for_url(re.compile(re.escape(f"{dashboard}/case/{number}")))
+        assert page.locator("html").get_attribute("lang") == "zh-CN"
+        assert page.locator("#cf-score").inner_text() == str(score)
+        assert not clear(lived.secrets, page.content())
+        page.screenshot(path=str(SHOTS / "casefile-zh-CN-top.png"))
+        page.screenshot(path=str(SHOTS / "casefile-zh-CN-full.png"), full_page=True)
     finally:
         context.close()
 
