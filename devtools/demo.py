@@ -519,7 +519,7 @@ def _summary(settings: HubSettings, run: Run, admin: str, home: Path, began: flo
 def _case_files(settings: HubSettings, run: Run) -> None:
     """The closed applications archived (what the daily hub_housekeeping DAG does), and one
     case file written out in Chinese and English for a person to open."""
-    from loanhub.flows.casefile import render_standalone
+    from loanhub.flows.casefile.render import render_standalone
     from loanhub.platform.masking import mask_text
 
     archived = _quiet([sys.executable, "-m", "loanhub", "archive", "run"], run.env)

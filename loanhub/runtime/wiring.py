@@ -116,7 +116,7 @@ def case_file_renderer(settings: HubSettings) -> Renderer:
     HTML document, in the archive's language (``LOANHUB_ARCHIVE__LANG``). The renderer is the
     case file's (``loanhub.flows.casefile.render_standalone``); the archive takes any renderer
     handed in, so its tests can use their own."""
-    from loanhub.flows.casefile import render_standalone
+    from loanhub.flows.casefile.render import render_standalone
 
     lang = settings.archive.lang
 

@@ -1,11 +1,8 @@
 """``loanhub archive run|list|verify``: with the case-file renderer the deployment has
-(``loanhub.flows.casefile``, stood in for here by a small module of the same name), in the
-archive's language, refused in one line when it is missing."""
+(``loanhub.flows.casefile.render``), in the archive's language."""
 
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -20,20 +17,10 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def renderer(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[tuple[str, str]]:
-    """``loanhub.flows.casefile.render_standalone`` as the other half of the hub will ship it
-    (same signature); records what it was asked for."""
-    asked: list[tuple[str, str]] = []
-
-    def render_standalone(engine: Engine, application_no: str, *, lang: str = "en") -> bytes:
-        asked.append((application_no, lang))
-        return f"<!doctype html><html lang='{lang}'><p>{application_no}</p></html>".encode()
-
-    module = types.ModuleType("loanhub.flows.casefile")
-    module.render_standalone = render_standalone  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "loanhub.flows.casefile", module)
+def renderer(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """The deployment's own case-file renderer, archiving under ``tmp_path``."""
     monkeypatch.setenv("LOANHUB_DATA_DIR", str(tmp_path))
-    return asked
+    return tmp_path / "archive"
 
 
 def _closed_and_open(engine: Engine) -> None:
@@ -42,13 +29,16 @@ def _closed_and_open(engine: Engine) -> None:
     add_application(engine, "AP0000000002", person(), status="GATHERING", at=long_ago(1))
 
 
-def test_run_list_verify(pg_url: str, pg_engine: Engine, renderer: list, tmp_path: Path) -> None:
+def test_run_list_verify(pg_url: str, pg_engine: Engine, renderer: Path, tmp_path: Path) -> None:
     _closed_and_open(pg_engine)
     run = runner.invoke(app, ["archive", "run", "--url", pg_url])
     assert run.exit_code == 0, run.output
     assert "archived AP0000000001 (rejected)" in run.output
     assert "1 archived, 0 failed" in run.output
-    assert renderer == [("AP0000000001", "zh-CN")]  # the bank reads Chinese first
+    [archived] = renderer.glob("AP0000000001.*.html")
+    html = archived.read_text(encoding="utf-8")
+    assert '<html lang="zh-CN">' in html  # the bank reads Chinese first
+    assert "AP0000000001" in html
     assert "0 archived, 0 failed" in runner.invoke(app, ["archive", "run", "--url", pg_url]).output
 
     listed = runner.invoke(app, ["archive", "list", "--url", pg_url])
@@ -64,7 +54,7 @@ def test_run_list_verify(pg_url: str, pg_engine: Engine, renderer: list, tmp_pat
     assert_refused(broken, 1, "BROKEN")
 
 
-def test_refusals(pg_url: str, pg_engine: Engine, renderer: list) -> None:
+def test_refusals(pg_url: str, pg_engine: Engine, renderer: Path) -> None:
     _closed_and_open(pg_engine)
     assert_refused(
         runner.invoke(app, ["archive", "run", "--application", "AP0000000002", "--url", pg_url]),

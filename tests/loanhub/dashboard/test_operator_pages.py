@@ -79,7 +79,7 @@ def desk_app(pg_url: str, sim_dir: Path, sim_endpoints, tmp_path_factory) -> Ite
 
 
 @pytest.fixture
-def page(chromium, desk_app: Desk) -> Iterator[Page]:
+def desk_page(chromium, desk_app: Desk) -> Iterator[Page]:
     """A 1366x768 session reading English (the steps find controls by their English names)."""
     with browser_page(chromium, desk_app.url) as page:
         page.set_default_timeout(20_000)
@@ -133,8 +133,9 @@ def lost_inquiry(sim, sim_endpoints, desk: Desk, sim_dataset, engine: Engine, n:
 
 
 def test_an_operator_reads_the_bureau_and_settles_the_inquiry_to_what_it_read(
-    sim, sim_endpoints, sim_dataset, desk_app: Desk, pg_engine: Engine, page: Page
+    sim, sim_endpoints, sim_dataset, desk_app: Desk, pg_engine: Engine, desk_page: Page
 ):
+    page = desk_page
     person, item = lost_inquiry(sim, sim_endpoints, desk_app, sim_dataset, pg_engine, 42)
     log_in(page, desk_app, "otto")
     row = page.locator(f'#stuck tr[data-item="{item.id}"]')
@@ -167,7 +168,10 @@ def test_an_operator_reads_the_bureau_and_settles_the_inquiry_to_what_it_read(
     assert len(sim.journal("bureau", "query")) == 1  # one hard inquiry, ever
 
 
-def test_an_operator_closes_reopens_and_releases(desk_app: Desk, pg_engine: Engine, page: Page):
+def test_an_operator_closes_reopens_and_releases(
+    desk_app: Desk, pg_engine: Engine, desk_page: Page
+):
+    page = desk_page
     ledger = WorkItemLedger(pg_engine, owner="w1")
     waiting = ledger.needs_human(
         ledger.claim("payee_account", "APP-DESK-P", {"a": 1}), "no deposit account at the core"
@@ -203,8 +207,9 @@ def test_an_operator_closes_reopens_and_releases(desk_app: Desk, pg_engine: Engi
 
 
 def test_an_operator_reprocesses_after_a_mapping_fix_and_retakes_a_file(
-    sim, sim_endpoints, sim_dataset, desk_app, pg_engine, page, tmp_path, deployed
+    sim, sim_endpoints, sim_dataset, desk_app, pg_engine, desk_page, tmp_path, deployed
 ):
+    page = desk_page
     deploy(deployed, with_ratings("A"))
     answered(sim, sim_endpoints, sim_dataset, pg_engine, tmp_path, date(2026, 3, 14))
     [source] = open_sources(pg_engine, "tax")
@@ -237,8 +242,9 @@ def test_an_operator_reprocesses_after_a_mapping_fix_and_retakes_a_file(
 
 
 def test_a_viewer_sees_no_forms_and_her_posts_are_refused(
-    sim, sim_endpoints, sim_dataset, desk_app: Desk, pg_engine: Engine, page: Page
+    sim, sim_endpoints, sim_dataset, desk_app: Desk, pg_engine: Engine, desk_page: Page
 ):
+    page = desk_page
     person, item = lost_inquiry(sim, sim_endpoints, desk_app, sim_dataset, pg_engine, 43)
     ledger = WorkItemLedger(pg_engine, owner="w1")
     waiting = ledger.needs_human(ledger.claim("payee_account", "APP-DESK-V", {"a": 1}), "none")
