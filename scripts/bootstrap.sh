@@ -29,7 +29,8 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "bootstrap: installing Debian packages: ${missing[*]}"
-    apt-get update -qq
+    # another install (a second checkout setting itself up) may hold dpkg's lock: wait for it
+    apt-get -o DPkg::Lock::Timeout=600 update -qq
     # policy-rc.d 101: "no service may start now" (Debian's rule for installs that must not
     # start daemons), so no packaged Prometheus grabs :9090/:9093 during the install
     policy=/usr/sbin/policy-rc.d
@@ -45,10 +46,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     done
     status=0
     if [ ${#plain[@]} -gt 0 ]; then
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${plain[@]}" >/dev/null || status=$?
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${plain[@]}" >/dev/null || status=$?
     fi
     if [ "$status" -eq 0 ] && [ ${#lean[@]} -gt 0 ]; then
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends \
         "${lean[@]}" >/dev/null || status=$?
     fi
     if [ "$own_policy" = yes ]; then rm -f "$policy"; fi
@@ -72,7 +73,7 @@ install_uv() {
   python3 -m pip install --quiet --user uv 2>/dev/null && return 0
   python3 -m pip install --quiet --break-system-packages uv 2>/dev/null && return 0
   if [ "$(id -u)" -eq 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-pip >/dev/null
+    apt-get -o DPkg::Lock::Timeout=600 update -qq && DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq python3-pip >/dev/null
     python3 -m pip install --quiet --break-system-packages uv && return 0
   fi
   echo "bootstrap: could not install uv; install it (pipx install uv) and run make again" >&2

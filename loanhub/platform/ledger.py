@@ -320,94 +320,95 @@ class WorkItemLedger:
         ``happened`` -> DONE with the result read back; otherwise FAILED(transient), so the
         next claim sends it once more. ``evidence`` says what was read, for the audit chain.
         """
-        with self.engine.begin() as conn:
-            current = self._locked(conn, item)
-            if current.state is not WorkItemState.IN_DOUBT:
-                raise IllegalTransition(f"{_ref(current)} is {current.state}, not IN_DOUBT")
-            if happened:
-                settled = self._transition(
-                    conn,
-                    current,
-                    "work_item.resolved_done",
-                    state=WorkItemState.DONE,
-                    error=_text(evidence),
-                    result=jsonable(dict(result or {})),
-                )
-            else:
-                settled = self._transition(
-                    conn,
-                    current,
-                    "work_item.resolved_not_done",
-                    state=WorkItemState.FAILED,
-                    failure_kind=FailureKind.TRANSIENT,
-                    error=_text(evidence),
-                )
-            if also is not None:
-                also(conn)
-            return settled
+        if happened:
+            action, changes = (
+                "work_item.resolved_done",
+                {
+                    "state": WorkItemState.DONE,
+                    "error": _text(evidence),
+                    "result": jsonable(dict(result or {})),
+                },
+            )
+        else:
+            action, changes = (
+                "work_item.resolved_not_done",
+                {
+                    "state": WorkItemState.FAILED,
+                    "failure_kind": FailureKind.TRANSIENT,
+                    "error": _text(evidence),
+                },
+            )
+        return self._move(item, WorkItemState.IN_DOUBT, action, also, "not IN_DOUBT", **changes)
 
     def refer_in_doubt(self, item: WorkItem, reason: str, also: Also = None) -> WorkItem:
         """An IN_DOUBT item the legacy system's reading hands to a person (the LOS holds
         another decision than the hub's): NEEDS_HUMAN with what was read, in one step, so
         nothing can claim and send it in between. Audited; only from IN_DOUBT."""
-        with self.engine.begin() as conn:
-            current = self._locked(conn, item)
-            if current.state is not WorkItemState.IN_DOUBT:
-                raise IllegalTransition(f"{_ref(current)} is {current.state}, not IN_DOUBT")
-            referred = self._transition(
-                conn,
-                current,
-                "work_item.referred_by_reading",
-                state=WorkItemState.NEEDS_HUMAN,
-                owner=None,
-                error=_text(reason),
-            )
-            if also is not None:
-                also(conn)
-            return referred
+        return self._move(
+            item,
+            WorkItemState.IN_DOUBT,
+            "work_item.referred_by_reading",
+            also,
+            "not IN_DOUBT",
+            state=WorkItemState.NEEDS_HUMAN,
+            owner=None,
+            error=_text(reason),
+        )
 
     def close(self, item: WorkItem, note: str, also: Also = None) -> WorkItem:
         """An operator's word that a person settled a NEEDS_HUMAN item outside the hub (in
         the legacy system, by phone): CLOSED with the note, its result kept as it was. A claim
         hands a CLOSED item back and runs nothing, so closing never causes an effect; only
         ``reopen`` moves it again. Audited."""
-        with self.engine.begin() as conn:
-            current = self._locked(conn, item)
-            if current.state is not WorkItemState.NEEDS_HUMAN:
-                raise IllegalTransition(
-                    f"{_ref(current)} is {current.state}: only a NEEDS_HUMAN item is closed"
-                )
-            closed = self._transition(
-                conn,
-                current,
-                "work_item.closed",
-                state=WorkItemState.CLOSED,
-                error=_text(f"closed by {self.actor}: {note} (it waited for: {current.error})"),
-            )
-            if also is not None:
-                also(conn)
-            return closed
+        return self._move(
+            item,
+            WorkItemState.NEEDS_HUMAN,
+            "work_item.closed",
+            also,
+            "only a NEEDS_HUMAN item is closed",
+            state=WorkItemState.CLOSED,
+            error=lambda current: _text(
+                f"closed by {self.actor}: {note} (it waited for: {current.error})"
+            ),
+        )
 
     def reopen(self, item: WorkItem, note: str, also: Also = None) -> WorkItem:
         """A CLOSED item back to NEEDS_HUMAN (closed by mistake, or the outside settlement
         fell through), with the note as its reason: it waits for a person again and is never
         run by itself. Audited; only from CLOSED."""
+        return self._move(
+            item,
+            WorkItemState.CLOSED,
+            "work_item.reopened",
+            also,
+            "only a CLOSED item is reopened",
+            state=WorkItemState.NEEDS_HUMAN,
+            error=_text(f"reopened by {self.actor}: {note}"),
+        )
+
+    def _move(
+        self,
+        item: WorkItem,
+        expected: WorkItemState,
+        action: str,
+        also: Also,
+        refusal: str,
+        **changes: Any,
+    ) -> WorkItem:
+        """One guarded transition under the item's row lock: refused (``refusal`` says why)
+        unless the item's stored state, not the caller's copy, is ``expected``; audited as
+        ``action``, with ``also`` in the same transaction. A callable ``error`` is given the
+        locked item (a note that quotes what the item waited for)."""
         with self.engine.begin() as conn:
             current = self._locked(conn, item)
-            if current.state is not WorkItemState.CLOSED:
-                raise IllegalTransition(
-                    f"{_ref(current)} is {current.state}: only a CLOSED item is reopened"
-                )
-            reopened = self._transition(
-                conn,
-                current,
-                "work_item.reopened",
-                state=WorkItemState.NEEDS_HUMAN,
-                error=_text(f"reopened by {self.actor}: {note}"),
-            )
+            if current.state is not expected:
+                raise IllegalTransition(f"{_ref(current)} is {current.state}: {refusal}")
+            if callable(changes.get("error")):
+                changes["error"] = changes["error"](current)
+            moved = self._transition(conn, current, action, **changes)
             if also is not None:
                 also(conn)
-            return reopened
+            return moved
 
     def resolve_waiting(
         self,
