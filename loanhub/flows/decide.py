@@ -39,6 +39,7 @@ from kernel.failures import (
     OutcomeUnknown,
     TransientError,
 )
+from loanhub.flows.profile import current_round, newest_profile
 from loanhub.flows.rules import RuleSet, Verdict
 from loanhub.platform import audit, blacklist
 from loanhub.platform.db import insert_or_ignore
@@ -94,14 +95,6 @@ def posting_of(key: str) -> tuple[str, int]:
     return (number, int(round)) if mark else (number, 1)
 
 
-def current_round(conn: Connection, application_no: str) -> int:
-    """The application's decision round now (1 for one the store does not hold)."""
-    found = conn.execute(
-        select(application.c.round).where(application.c.application_no == application_no)
-    ).scalar()
-    return 1 if found is None else int(found)
-
-
 def latest_profile(
     engine: Engine, application_no: str, round: int | None = None
 ) -> ApplicantProfile | None:
@@ -112,14 +105,7 @@ def latest_profile(
     with engine.connect() as conn:
         if round is None:
             round = current_round(conn, application_no)
-        row = conn.execute(
-            select(applicant_profile)
-            .where(
-                applicant_profile.c.application_no == application_no,
-                applicant_profile.c.round == round,
-            )
-            .order_by(applicant_profile.c.id.desc())
-        ).first()
+        row = newest_profile(conn, application_no, round)
         if row is None:
             return None
         listed = blacklist.is_listed(conn, row.party_id_number)

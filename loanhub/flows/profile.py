@@ -17,7 +17,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, Row, func, select
 
 from loanhub.flows.harvest import Applicant
 from loanhub.platform import blacklist
@@ -257,7 +257,8 @@ def build_profile(engine: Engine, a: Applicant) -> ApplicantProfile:
     """Query, condense, and store the profile once per distinct input and round (round 1's
     hash is the hash from before rounds existed, so rebuilding an old profile adds nothing)."""
     values = condense(a, stored_facts(engine, a))
-    decision_round = _round(engine, a.application_no)
+    with engine.connect() as conn:
+        decision_round = current_round(conn, a.application_no)
     digest = sha256_hex(values if decision_round == 1 else {**values, "round": decision_round})
     profile = ApplicantProfile.model_validate(
         {
@@ -277,12 +278,24 @@ def build_profile(engine: Engine, a: Applicant) -> ApplicantProfile:
     return profile
 
 
-def _round(engine: Engine, application_no: str) -> int:
-    """The application's decision round (1 for one the store does not hold)."""
-    with engine.connect() as conn:
-        found = conn.execute(
-            select(application_table.c.round).where(
-                application_table.c.application_no == application_no
-            )
-        ).scalar()
+def current_round(conn: Connection, application_no: str) -> int:
+    """The application's decision round now (1 for one the store does not hold)."""
+    found = conn.execute(
+        select(application_table.c.round).where(
+            application_table.c.application_no == application_no
+        )
+    ).scalar()
     return 1 if found is None else int(found)
+
+
+def newest_profile(conn: Connection, application_no: str, round: int) -> Row[Any] | None:
+    """The round's newest stored profile row: what a decision, and the case file's reading of
+    an undecided round, start from (an earlier round's profile is never the current one)."""
+    return conn.execute(
+        select(applicant_profile)
+        .where(
+            applicant_profile.c.application_no == application_no,
+            applicant_profile.c.round == round,
+        )
+        .order_by(applicant_profile.c.id.desc())
+    ).first()

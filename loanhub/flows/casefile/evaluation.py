@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, or_, select
 
+from loanhub.flows.profile import newest_profile
 from loanhub.flows.rules import Explanation, RuleSet
 from schemas.base import Lineage
 from schemas.profile import ApplicantProfile
@@ -127,14 +128,7 @@ def undecided(
 ) -> Evaluation | None:
     """The current round's newest profile as the loaded rules read it now, the blacklist as it
     is now (what the next evaluation would see); None while the round has no profile."""
-    stored = conn.execute(
-        select(applicant_profile)
-        .where(
-            applicant_profile.c.application_no == application_no,
-            applicant_profile.c.round == round,
-        )
-        .order_by(applicant_profile.c.id.desc())
-    ).first()
+    stored = newest_profile(conn, application_no, round)
     if stored is None:
         return None
     now = listed_at(conn, party_id, utcnow())
