@@ -41,7 +41,7 @@ from sqlalchemy import Engine, func, select
 
 from devtools.aged_loans import age_loans
 from devtools.connections import airflow_environment
-from devtools.los_checker import confirm_held
+from devtools.los_checker import confirm_held, held_in_store
 from devtools.los_list import take_companies, take_waiting
 from devtools.payees import name_waiting_payees
 from devtools.report import summarise, write_html
@@ -233,18 +233,7 @@ def _decide(run: Run, numbers: list[str], los: dict) -> list[str]:
     finally:
         ops.terminate()
         answered = ops.communicate(timeout=30)[0].splitlines()
-    with run.engine.connect() as conn:
-        held = [
-            tuple(r)
-            for r in conn.execute(
-                select(
-                    decision.c.application_no,
-                    decision.c.approved_amount,
-                    decision.c.term_months,
-                    decision.c.annual_rate,
-                ).where(decision.c.los_status == "PENDING_REVIEW")
-            )
-        ]
+    held = held_in_store(run.engine)
     if held:
         checker, confirmed = confirm_held(los, held)
         run.progress.console.print(

@@ -11,8 +11,28 @@ from decimal import Decimal
 from typing import Any
 
 import requests
+from sqlalchemy import Engine, select
+
+from schemas.tables import decision
 
 TOKEN = re.compile(r'name="org.apache.struts.taglib.html.TOKEN" value="(\w+)"')
+
+
+def held_in_store(engine: Engine) -> list[tuple[str, Decimal, int, Decimal]]:
+    """The hub's approvals the LOS holds for its checker, as the checker's form asks for them
+    (number, amount, term, annual rate in percent)."""
+    with engine.connect() as conn:
+        return [
+            (r.application_no, r.approved_amount, r.term_months, r.annual_rate)
+            for r in conn.execute(
+                select(
+                    decision.c.application_no,
+                    decision.c.approved_amount,
+                    decision.c.term_months,
+                    decision.c.annual_rate,
+                ).where(decision.c.los_status == "PENDING_REVIEW")
+            )
+        ]
 
 
 def confirm_held(

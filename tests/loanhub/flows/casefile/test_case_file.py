@@ -33,7 +33,7 @@ from sqlalchemy import Engine, func, select, text
 from typer.testing import CliRunner
 
 from devtools.cluster import free_port
-from devtools.los_checker import confirm_held
+from devtools.los_checker import confirm_held, held_in_store
 from devtools.synthetic import los_intake
 from kernel.calls import SUCCESSFUL, CallOutcome
 from loanhub.cli import app as cli
@@ -177,18 +177,7 @@ def run_lifecycle(
         )
         assert answered == "APPROVE"
     tasks.post_decisions(numbers)
-    with hub.engine.connect() as conn:
-        held = [
-            tuple(r)
-            for r in conn.execute(
-                select(
-                    decision.c.application_no,
-                    decision.c.approved_amount,
-                    decision.c.term_months,
-                    decision.c.annual_rate,
-                ).where(decision.c.los_status == "PENDING_REVIEW")
-            )
-        ]
+    held = held_in_store(hub.engine)
     if held:
         confirm_held(endpoints["los"], held)
         tasks.refresh_pending_reviews()
