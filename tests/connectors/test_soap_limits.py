@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from connectors.config import SoapConfig
 from connectors.soap import SoapClient
-from kernel.failures import ContractError, OutcomeUnknown, TransientError
+from kernel.failures import ContractError, OutcomeUnknown, TransientError, with_retry
 from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.ledger import WorkItemLedger
 from loanhub.platform.masking import mask_text
@@ -96,8 +96,11 @@ def test_trickled_headers_put_the_bureau_item_in_doubt_not_in_progress(pg_engine
     ledger = WorkItemLedger(pg_engine, owner="w1")
     with hostile.peer(hostile.serves_wsdl(hostile.trickle_headers(interval=0.3))) as peer:
         soap = client(peer.url, timeout=1.0)
+        assert soap.prepared
+        start = time.monotonic()
         with pytest.raises(OutcomeUnknown):
             LedgerGuard(ledger).once("bureau_query", "APP1:01", {}, lambda: {"r": ask(soap).sha256})
+    assert time.monotonic() - start < 1.6  # at the deadline, not when the peer gives up
     item = ledger.get("bureau_query", "APP1:01")
     assert item is not None
     assert item.state is WorkItemState.IN_DOUBT
@@ -298,3 +301,20 @@ def test_a_fault_with_personal_data_is_masked_in_the_retry_warning(no_log_maskin
         assert ID_NUMBER not in line, line
         assert MOBILE not in line, line
         assert "backend down" in line
+
+
+def test_the_retry_line_is_masked_by_with_retry_itself(no_log_masking, caplog):
+    """Any connector handing its masker to ``with_retry`` gets a masked warning line, even
+    for a failure it raised with a peer's words unmasked."""
+    failures = iter([TransientError(f"busy for {ID_NUMBER} / {MOBILE}")])
+
+    def attempt() -> str:
+        for failure in failures:
+            raise failure
+        return "ok"
+
+    with caplog.at_level(logging.WARNING):
+        assert with_retry(attempt, FAST_RETRY, what="x", sleep=lambda _: None, mask=mask_text)
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert ID_NUMBER not in line
+    assert MOBILE not in line
