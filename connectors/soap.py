@@ -26,6 +26,7 @@ import os
 import re
 import socket
 import ssl
+import stat
 import threading
 import time
 import urllib.request
@@ -265,8 +266,12 @@ def read_capped(response: requests.Response, cap: int, what: str) -> bytes:
 
 
 def _read_file_capped(path: str, cap: int) -> bytes:
-    """A WSDL or schema on disk, under the same cap as one fetched."""
-    with open(path, "rb") as f:
+    """A WSDL or schema on disk, under the same cap as one fetched; a regular file only (a
+    FIFO or a device named by a schemaLocation would block or never end)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO's open must not wait either
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ContractError(f"{path} is not a regular file: refused")
         content = f.read(cap + 1)
     if len(content) > cap:
         raise ContractError(f"{path} larger than {cap} bytes: refused")
@@ -294,6 +299,8 @@ class _CappedTransport(Transport):
         self.max_response_bytes = max_response_bytes
         self.max_document_bytes = max_document_bytes
         self.loaded: dict[str, bytes] = {}
+        self.remote_origin = False  # set while preparing a WSDL fetched over the network
+        self.forbid_network = True  # only the WSDL itself comes over the network
         self.session.headers["Accept-Encoding"] = "identity"
 
     def load(self, url: str) -> bytes:
@@ -303,7 +310,11 @@ class _CappedTransport(Transport):
         if url not in self.loaded:
             parsed = urlparse(url)
             if parsed.scheme in ("http", "https"):
+                if self.loaded and self.forbid_network:
+                    raise ContractError(f"schema imported over the network refused: {url}")
                 self.loaded[url] = self._fetch_document(url)
+            elif self.remote_origin:  # a WSDL from the network never makes us read our disk
+                raise ContractError(f"a remote WSDL may not load a local document: {url}")
             elif parsed.scheme == "file":
                 path = urllib.request.url2pathname(parsed.path)
                 self.loaded[url] = _read_file_capped(path, self.max_document_bytes)
@@ -471,6 +482,7 @@ def _build(config: SoapConfig) -> _Prepared:
     )
     plugin = EvidencePlugin()
     seconds = config.wsdl_deadline
+    transport.remote_origin = urlparse(config.wsdl).scheme in ("http", "https")
     transport.operation_timeout = (config.connect_timeout, seconds)
     try:
         with _exchange(seconds):

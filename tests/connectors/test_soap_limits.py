@@ -6,6 +6,7 @@ TLS failures counted as not sent, the retry's own log line masked."""
 from __future__ import annotations
 
 import logging
+import os
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -232,6 +233,37 @@ def test_a_schema_imported_from_the_network_is_refused_in_one_line():
             ask(client(peer.url))
         one_line(failed.value)
         assert [r.path for r in peer.journal] == ["/bureau?wsdl"]
+
+
+def test_a_remote_wsdl_cannot_make_the_hub_read_its_own_disk():
+    def behaviour(conn, request, server):
+        wsdl = hostile.wsdl_for(server).replace(
+            b'elementFormDefault="qualified">',
+            b'elementFormDefault="qualified">'
+            b'<xs:import namespace="urn:x" schemaLocation="file:///etc/hostname"/>',
+            1,
+        )
+        conn.sendall(hostile.response(200, wsdl))
+
+    with hostile.peer(behaviour) as peer, pytest.raises(ContractError, match="local") as failed:
+        ask(client(peer.url))
+    one_line(failed.value)
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("target", ["fifo", "/dev/zero"])
+def test_a_schema_location_that_is_no_regular_file_is_refused(tmp_path: Path, target):
+    if target == "fifo":
+        target = str(tmp_path / "fifo")
+        os.mkfifo(target)  # opened for reading, it would wait for a writer forever
+    wsdl = hostile.WSDL_PATH.read_text().replace(
+        'elementFormDefault="qualified">',
+        f'elementFormDefault="qualified"><xs:import namespace="urn:x" schemaLocation="{target}"/>',
+        1,
+    )
+    (tmp_path / "bureau.wsdl").write_text(wsdl)
+    with pytest.raises(ContractError, match="not a regular file"):
+        ask(client("http://127.0.0.1:9/x", wsdl=str(tmp_path / "bureau.wsdl")))
 
 
 # -- (4) redirects -----------------------------------------------------------------------------
