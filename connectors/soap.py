@@ -3,7 +3,10 @@ decides what a response means.
 
 zeep builds the request from the WSDL and signs it (WS-Security UsernameToken, PasswordDigest);
 a zeep plugin keeps the masked request as evidence before it is sent. The response is taken raw
-(``raw_response``), read under a size cap and a whole-call deadline, parsed here with a
+(``raw_response``), read under a size cap and a whole-call deadline (held at the socket: every
+read and write of an exchange waits only what is left of it, connect and headers included;
+the WSDL and its schemas load under a deadline and a cap of their own; redirects are never
+followed; a compressed answer is refused), parsed here with a
 hardened lxml parser (no DTD, no entities, no network) and validated against the WSDL's own
 schema. The raw bytes are the payload whose hash every fact carries; mapping them is the
 mappings layer's job (lxml is ~30x faster than zeep's objects for large answers).
