@@ -22,9 +22,25 @@ class SoapConfig(BaseModel):
     wsdl: str
     username: str
     password: SecretStr
-    operation_timeout: float = Field(default=30.0, gt=0, description="whole call, seconds")
+    operation_timeout: float = Field(
+        default=30.0, gt=0, description="one hard deadline over connect, headers and body, seconds"
+    )
     connect_timeout: float = Field(default=5.0, gt=0)
+    wsdl_timeout: float | None = Field(
+        default=None,
+        gt=0,
+        description="one deadline over the WSDL and the schemas it imports (None: the operation's)",
+    )
+    max_wsdl_bytes: int = Field(
+        default=4 * 1024 * 1024, gt=0, description="cap on the WSDL and on each schema it imports"
+    )
+    max_response_bytes: int = Field(default=16 * 1024 * 1024, gt=0, description="cap on an answer")
     retry: RetryPolicy = RetryPolicy()
+
+    @property
+    def wsdl_deadline(self) -> float:
+        """Seconds the WSDL and its schemas may take to load, all of them together."""
+        return self.wsdl_timeout or self.operation_timeout
 
 
 class SftpConfig(BaseModel):

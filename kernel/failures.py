@@ -128,10 +128,13 @@ def with_retry(
     *,
     what: str = "call",
     sleep: Callable[[float], None] = time.sleep,
+    mask: Masker | None = None,
 ) -> T:
     """Run ``fn``; on ``TransientError`` wait and try again, at most ``policy.attempts`` times.
 
     Everything else (business answers, contract errors, unknown outcomes) propagates at once.
+    ``mask`` masks the failure in the retry's warning: a peer's fault text can carry an ID
+    number or a mobile, and the process may have no masking of its own installed.
     """
     for attempt in range(1, policy.attempts + 1):
         token = _attempt.set(attempt)
@@ -144,7 +147,7 @@ def with_retry(
             log.warning(
                 "%s: transient failure (%s), attempt %d/%d, retrying in %.2fs",
                 what,
-                exc,
+                mask(str(exc)) if mask else exc,
                 attempt,
                 policy.attempts,
                 delay,
