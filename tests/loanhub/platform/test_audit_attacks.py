@@ -205,7 +205,8 @@ def test_anchor_files_are_write_once_owner_only_and_keyed(
 ) -> None:
     _chain(engine, 3)
     made = audit.anchor(engine, ring=ring)
-    assert made is not None and made.seq == 3
+    assert made is not None
+    assert made.seq == 3
     assert stat.S_IMODE(made.path.stat().st_mode) == 0o400
     assert stat.S_IMODE(ring.anchor_dir.stat().st_mode) == 0o700
     assert audit.anchor(engine, ring=ring, only_if_moved=True) is None  # head anchored already
@@ -288,13 +289,16 @@ def test_events_from_before_the_key_are_covered_by_one_checkpoint(
     _legacy_events(store, 4)
     upgrade(store)
     report = audit.verify(store, ring=ring)
-    assert report.ok and report.unkeyed == 4  # nothing keyed yet: not broken, not covered
+    assert report.ok
+    assert report.unkeyed == 4
     _chain(store, 1)  # the first append keys the chain first
     events = _events(store)
     assert [e["action"] for e in events[4:]] == [audit.CHECKPOINT_ACTION, "decision.posted"]
     assert events[4]["after"] == {"legacy_through": 4, "legacy_head": events[3]["hash"]}
     report = audit.verify(store, ring=ring)
-    assert report.ok and report.checked == 6 and report.unkeyed == 4
+    assert report.ok
+    assert report.checked == 6
+    assert report.unkeyed == 4
     # a legacy event edited and the legacy hashes recomputed: the checkpoint's link breaks
     events[1]["actor"] = "ops.wang"
     _rehash_from(events[:4], 2)
