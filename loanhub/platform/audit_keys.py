@@ -7,9 +7,8 @@ is written now and then to an anchor directory the store's role cannot reach (ea
 new, read-only file, keyed too). A database user, however privileged, can then rewrite
 events but not their MACs, and cannot shorten the chain below an anchor unnoticed.
 
-The runtime installs this process's keyring from its settings (``use_audit_keyring``); a
-process that installed none (a test, a script on the platform alone) gets the development
-default: the key file under ``var/``, as ``HubSettings`` resolves it with no environment.
+A process's keyring comes from the environment (``LOANHUB_DATA_DIR``, ``LOANHUB_AUDIT__*``,
+read exactly as ``HubSettings`` reads them), unless one is installed (``use_audit_keyring``).
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from functools import cache
 from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path("var")
 """The hub's data directory when ``LOANHUB_DATA_DIR`` is unset (``HubSettings.data_dir``)."""
@@ -125,31 +125,51 @@ def _read_key(path: Path) -> bytes:
     return secret.encode("utf-8")
 
 
+class AuditEnvironment(BaseSettings):
+    """The two settings the keyring depends on, read as ``HubSettings`` reads them (the same
+    names, the same ``AuditSettings``): every process that appends, the hub's own or one
+    that never built a ``HubSettings`` (a worker spawned by a test, a script), must MAC with
+    the same key, or the chain it writes does not verify anywhere else."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LOANHUB_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    audit: AuditSettings = AuditSettings()
+
+
+_ENVIRONMENT = (
+    "LOANHUB_DATA_DIR",
+    "LOANHUB_AUDIT",
+    "LOANHUB_AUDIT__KEY",
+    "LOANHUB_AUDIT__KEY_FILE",
+    "LOANHUB_AUDIT__ANCHOR_DIR",
+)
+
+
+@cache
+def _keyring_for(_values: tuple[str | None, ...]) -> AuditKeyring:
+    found = AuditEnvironment()
+    return found.audit.keyring(found.data_dir)
+
+
 KeyringSource = Callable[[], AuditKeyring]
 _installed: list[KeyringSource] = []
-_default: list[KeyringSource] = []
 
 
 def use_audit_keyring(source: KeyringSource | AuditKeyring | None) -> None:
-    """Install (or, with None, remove) this process's keyring, or a callable that makes it."""
+    """Install (or, with None, remove) this process's keyring, or a callable that makes it:
+    a hub built from explicit settings (``Hub.here``), a test's own key."""
     if isinstance(source, AuditKeyring):
         ring = source
         source = lambda: ring  # noqa: E731 - a constant source
     _installed[:] = [source] if source is not None else []
 
 
-def set_default_keyring(source: KeyringSource) -> None:
-    """What ``keyring()`` answers when nothing is installed: the runtime's settings."""
-    _default[:] = [source]
-
-
-@cache
-def _development_keyring() -> AuditKeyring:
-    return AuditSettings().keyring(DEFAULT_DATA_DIR)
-
-
 def keyring() -> AuditKeyring:
-    """This process's keyring: the installed one, else the settings', else development's."""
-    for source in (*_installed, *_default):
+    """This process's keyring: the installed one, else the environment's (resolved once per
+    value of the variables it depends on: a key file is read once, not at every append)."""
+    for source in _installed:
         return source()
-    return _development_keyring()
+    return _keyring_for(tuple(os.environ.get(name) for name in _ENVIRONMENT))

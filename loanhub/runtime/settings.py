@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from datetime import time
-from functools import cache
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -21,12 +20,7 @@ from connectors.config import AirflowApiConfig, SftpConfig, SmtpConfig, SoapConf
 from loanhub.flows.reconciliation import ReconciliationPolicy
 from loanhub.flows.retention import RetentionAreas, RetentionPolicy
 from loanhub.flows.warnings import WarningPolicy
-from loanhub.platform.audit_keys import (
-    DEFAULT_DATA_DIR,
-    AuditKeyring,
-    AuditSettings,
-    set_default_keyring,
-)
+from loanhub.platform.audit_keys import DEFAULT_DATA_DIR, AuditKeyring, AuditSettings
 from loanhub.platform.ledger import LedgerSettings
 from schemas.types import DEFAULT_BANK_TIMEZONE, TimeZoneName
 
@@ -300,12 +294,3 @@ class HubSettings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'loanhub.db').resolve()}"
-
-
-@cache
-def _settings_keyring() -> AuditKeyring:
-    """The environment's keyring, resolved once a process (a key file read once)."""
-    return HubSettings().audit_keyring
-
-
-set_default_keyring(_settings_keyring)
