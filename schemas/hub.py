@@ -55,6 +55,12 @@ class AuditEvent(CanonicalModel):
     occurred_at: UtcDateTime
     prev_hash: Sha256Hex
     hash: Sha256Hex
+    mac: str | None = Field(
+        default=None,
+        max_length=64,
+        description="HMAC-SHA256 of hash under the audit key (kept outside the store); "
+        "null only for events from before the key, covered by the keyed checkpoint",
+    )
 
 
 class QuarantinedRecord(CanonicalModel):

@@ -27,6 +27,11 @@ from schemas.tables import metadata
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
+# One audit key for the run, in this process and every hub process it starts (a DAG test's
+# tasks append, the test verifies); each test gets its own anchor directory (below), so that
+# a store emptied between tests is not held to the previous test's anchors.
+os.environ.setdefault("LOANHUB_AUDIT__KEY", "test-audit-key-" + "0" * 32)
+
 PG_ADMIN_URL = os.environ.get(
     "LOANHUB_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -94,6 +99,11 @@ def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
 def engine(request: pytest.FixtureRequest) -> Engine:
     """Both stores the hub supports: production's PostgreSQL and the embedded SQLite."""
     return request.getfixturevalue(f"{request.param}_engine")
+
+
+@pytest.fixture(autouse=True)
+def _own_audit_anchors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOANHUB_AUDIT__ANCHOR_DIR", str(tmp_path / "audit-anchors"))
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,7 @@ from typing import Any
 import pendulum
 from airflow.sdk import Asset, CronTriggerTimetable
 
+from dags.support.anchors import anchor_audit_head
 from dags.support.connections import use_airflow_connections
 from loanhub_provider.notifications import LoanhubMailNotifier
 from schemas.types import DEFAULT_BANK_TIMEZONE
@@ -33,13 +34,15 @@ def bank_cron(expression: str) -> CronTriggerTimetable:
 
 def default_args(retries: int, retry_delay: timedelta, **more: Any) -> dict[str, Any]:
     """Every task also installs the Airflow Connections as the runtime's endpoints before it
-    runs (``dags.support.connections``), and mails a failure notice once its last try failed
-    (a retry to come is no news)."""
+    runs (``dags.support.connections``), mails a failure notice once its last try failed
+    (a retry to come is no news), and anchors the audit chain's head when it ends, failed or
+    not (``dags.support.anchors``)."""
     return {
         "owner": OWNER,
         "retries": retries,
         "retry_delay": retry_delay,
         "on_execute_callback": use_airflow_connections,
-        "on_failure_callback": [LoanhubMailNotifier()],
+        "on_success_callback": [anchor_audit_head],
+        "on_failure_callback": [LoanhubMailNotifier(), anchor_audit_head],
         **more,
     }

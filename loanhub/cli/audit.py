@@ -10,29 +10,76 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import typer
+from rich.markup import escape
+from sqlalchemy import Engine
 
 from loanhub.cli.common import UrlOption, console, engine, fail, settings
 from loanhub.platform import audit as chain
 from loanhub.platform import audit_checks
+from loanhub.platform.audit_anchors import Anchor
+from loanhub.platform.audit_keys import AuditKeyError, AuditKeyring
 
 app = typer.Typer(help="The audit chain.", no_args_is_help=True)
 
 
+def keyring() -> AuditKeyring:
+    """The settings' audit keyring, or one line saying why there is none."""
+    try:
+        return settings().audit_keyring
+    except AuditKeyError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"cannot read or make the audit key: {exc.strerror or exc}")
+
+
+def anchor_head(store: Engine, ring: AuditKeyring, *, only_if_moved: bool) -> Anchor | None:
+    """Anchor the head, or one line saying why it could not be written."""
+    try:
+        return chain.anchor(store, ring=ring, only_if_moved=only_if_moved)
+    except OSError as exc:
+        fail(f"cannot write an anchor in {ring.anchor_dir}: {exc.strerror or exc}")
+
+
 @app.command("verify")
 def audit_verify(url: UrlOption = None) -> None:
-    """Walk the audit chain; print the first broken link and exit 1 if there is one. The
-    result is recorded (what /metrics reports, and the chain alert reads): run it from cron."""
+    """Walk the audit chain: every hash, link and MAC (the key is outside the store), and
+    every anchor (each anchored event still there, unchanged, and the chain reaching the
+    newest); print the first broken link and exit 1 if there is one. An intact chain's head
+    is anchored. The result is recorded (what /metrics reports, and the chain alert reads):
+    run it from cron."""
     store = engine(url, migrated=True)
-    report = chain.verify(store)
+    ring = keyring()
+    report = chain.verify(store, ring=ring)
+    if report.ok and report.unkeyed and report.checked == report.unkeyed:
+        chain.checkpoint_legacy(store, ring)  # a chain from before the key: key it now
+        report = chain.verify(store, ring=ring)
     _, head = chain.head(store)
     audit_checks.record(store, report, head, settings().actor)
     if not report.ok:
+        reason = escape(report.reason or "")
         console.print(
-            f"[red]audit chain BROKEN at event {report.broken_seq}[/]: {report.reason} "
+            f"[red]audit chain BROKEN at event {report.broken_seq}[/]: {reason} "
             f"({report.checked} events verified before it)"
         )
         raise typer.Exit(1)
-    console.print(f"audit chain intact: {report.checked} events, head {head}")
+    anchor_head(store, ring, only_if_moved=True)
+    console.print(
+        f"audit chain intact: {report.checked} events, head {head} "
+        f"(MACs checked; {report.anchors} anchor(s) held)"
+    )
+
+
+@app.command("anchor")
+def audit_anchor(url: UrlOption = None) -> None:
+    """Anchor the chain's head outside the store now (a new read-only, keyed file in
+    LOANHUB_AUDIT__ANCHOR_DIR); the DAGs do it after every task and hourly."""
+    store = engine(url, migrated=True)
+    ring = keyring()
+    made = anchor_head(store, ring, only_if_moved=False)
+    if made is None:
+        console.print("nothing to anchor: the audit chain is empty")
+        return
+    console.print(f"anchored event {made.seq} {made.hash} in {made.path}")
 
 
 def _day(value: str | None, option: str) -> date | None:

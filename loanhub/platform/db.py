@@ -180,8 +180,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def alembic_config(engine: Engine) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg = alembic_config_path_only()
     cfg.attributes["engine"] = engine
     return cfg
 
@@ -191,16 +190,69 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
-def open_store(url: str, **kwargs: Any) -> Engine:
-    """An engine on the store at ``url``, migrated to the newest schema first: what every
-    long-lived process of the hub starts with.
+class StoreNotMigrated(RuntimeError):
+    """The store is behind the hub's schema and this process's role may not migrate it: on
+    PostgreSQL the tables belong to the owner role, and the runtime never migrates."""
 
-    Raises ``StoreUnavailable`` (one line, no password) when the store cannot be reached.
+
+def open_store(url: str, **kwargs: Any) -> Engine:
+    """An engine on the store at ``url``, at the newest schema: what every long-lived process
+    of the hub starts with.
+
+    A store at the newest revision is left alone. One behind it is migrated only when this
+    role owns the schema (the embedded SQLite, a development PostgreSQL where one role does
+    everything); a runtime role that is not the owner gets ``StoreNotMigrated`` ("run loanhub
+    db upgrade as the owner") rather than DDL it has no right to (or, worse, should not
+    have). Raises ``StoreUnavailable`` (one line, no password) when the store is away.
     """
     engine = make_engine(url, **kwargs)
     check_store(engine)
-    upgrade(engine)
+    current = current_revision(engine)
+    if current != head_revision():
+        if not may_migrate(engine):
+            raise StoreNotMigrated(
+                f"the store at {shown_url(engine.url)} is at revision {current or 'none'}, the "
+                f"hub needs {head_revision()}: run loanhub db upgrade as the owner "
+                "(LOANHUB_DATABASE_OWNER_URL)"
+            )
+        upgrade(engine)
     return engine
+
+
+def head_revision() -> str | None:
+    """The newest revision of the hub's migrations."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config_path_only()).get_current_head()
+
+
+def alembic_config_path_only() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def may_migrate(engine: Engine) -> bool:
+    """May this connection's role migrate the store? SQLite: yes. PostgreSQL: a superuser, or
+    the owner (or a member of the owning role) of ``alembic_version``; a store not made yet
+    is the caller's to make if it can create in the schema."""
+    if engine.dialect.name != "postgresql":
+        return True
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                "SELECT r.rolsuper OR pg_has_role(current_user, c.relowner, 'MEMBER') AS owns "
+                "FROM pg_class c, pg_roles r WHERE c.relname = 'alembic_version' "
+                "AND c.relnamespace = current_schema()::regnamespace AND r.rolname = current_user"
+            )
+        ).first()
+        if row is not None:
+            return bool(row.owns)
+        return bool(
+            conn.execute(text("SELECT has_schema_privilege(current_schema(), 'CREATE')")).scalar()
+        )
 
 
 def check_store(engine: Engine, attempts: int = RETRY_ATTEMPTS) -> None:

@@ -20,6 +20,7 @@ from connectors.config import AirflowApiConfig, SftpConfig, SmtpConfig, SoapConf
 from loanhub.flows.reconciliation import ReconciliationPolicy
 from loanhub.flows.retention import RetentionAreas, RetentionPolicy
 from loanhub.flows.warnings import WarningPolicy
+from loanhub.platform.audit_keys import DEFAULT_DATA_DIR, AuditKeyring, AuditSettings
 from loanhub.platform.ledger import LedgerSettings
 from schemas.types import DEFAULT_BANK_TIMEZONE, TimeZoneName
 
@@ -192,11 +193,16 @@ class HubSettings(BaseSettings):
     )
 
     data_dir: Path = Field(
-        default=Path("var"), description="embedded store, kept files and evidence live here"
+        default=DEFAULT_DATA_DIR, description="embedded store, kept files and evidence live here"
     )
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL of the store; unset means the embedded SQLite file",
+    )
+    database_owner_url: str | None = Field(
+        default=None,
+        description="the store as the role that owns its tables, for `loanhub db upgrade` "
+        "and `db grant` only (PostgreSQL); unset: database_url (development)",
     )
     actor: str = Field(default="loanhub", description="who the audit chain names by default")
     timezone: TimeZoneName = Field(
@@ -228,6 +234,17 @@ class HubSettings(BaseSettings):
     retention: RetentionPolicy = RetentionPolicy()
     archive: ArchiveSettings = ArchiveSettings()
     alerts: AlertSettings = AlertSettings()
+    audit: AuditSettings = AuditSettings()
+
+    @property
+    def audit_keyring(self) -> AuditKeyring:
+        """The audit chain's key (``LOANHUB_AUDIT__KEY`` or the key file) and anchor directory."""
+        return self.audit.keyring(self.data_dir)
+
+    @property
+    def owner_store_url(self) -> str:
+        """The store as its tables' owner: what migrates it and grants the runtime its rights."""
+        return self.database_owner_url or self.store_url
 
     @property
     def screen_evidence_dir(self) -> Path:

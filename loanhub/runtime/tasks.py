@@ -24,6 +24,7 @@ from kernel.failures import TransientError
 from loanhub.flows import decide, harvest, profile, returns, tax_requests
 from loanhub.flows.postloan import POST_LOAN
 from loanhub.flows.rules import RuleSet
+from loanhub.platform.audit_keys import AuditKeyring, use_audit_keyring
 from loanhub.platform.consents import ConsentBook
 from loanhub.platform.db import open_store
 from loanhub.platform.guards import LedgerGuard
@@ -49,8 +50,14 @@ class Hub:
         """This process's hub, built on first use from the environment's settings."""
         if cls._current is None:
             install_log_masking()
-            cls._current = cls(HubSettings())
+            hub = cls._current = cls(HubSettings())
+            use_audit_keyring(lambda: hub.audit_keyring)  # appends and anchors: one key
         return cls._current
+
+    @cached_property
+    def audit_keyring(self) -> AuditKeyring:
+        """The audit chain's key and anchor directory, resolved on first use."""
+        return self.settings.audit_keyring
 
     @cached_property
     def clock(self) -> BankClock:
@@ -622,3 +629,17 @@ def purge_retention(dry_run: bool = False) -> dict[str, int]:
     for purge in done:
         log.info("%s", purge.line())
     return {purge.kind: purge.count for purge in done}
+
+
+def anchor_audit(only_if_moved: bool = False) -> dict[str, Any]:
+    """Anchor the audit chain's head outside the store (``LOANHUB_AUDIT__ANCHOR_DIR``): after
+    every loanhub task when the head moved, and hourly (``audit_anchor``). What verify then
+    holds the chain to: anything below an anchor deleted or rewritten shows."""
+    from loanhub.platform import audit
+
+    hub = Hub.here()
+    made = audit.anchor(hub.engine, ring=hub.audit_keyring, only_if_moved=only_if_moved)
+    if made is None:
+        return {"anchored": 0}
+    log.info("audit chain anchored at event %d in %s", made.seq, made.path)
+    return {"anchored": 1, "seq": made.seq}

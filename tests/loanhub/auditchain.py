@@ -1,5 +1,6 @@
 """An audit chain with chosen timestamps, for the export tests: events appended the way the
-chain appends them (linked, hashed), but at the times a test needs (the bank's midnight)."""
+chain appends them (linked, hashed, keyed with this process's audit key), but at the times a
+test needs (the bank's midnight)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, insert, select
 
 from loanhub.platform import audit
+from loanhub.platform.audit_keys import keyring
 from schemas.tables import audit_event
 
 
@@ -34,4 +36,5 @@ def forge(engine: Engine, events: list[tuple[datetime, str, dict[str, Any] | Non
                 "prev_hash": prev,
             }
             fields["hash"] = prev = audit.event_hash(fields)
+            fields["mac"] = keyring().event_mac(prev)
             conn.execute(insert(audit_event).values(**fields))

@@ -14,11 +14,11 @@ import typer.main
 from loanhub.cli import app
 
 GROUPS = {
-    "db": {"upgrade", "current"},
+    "db": {"upgrade", "grant", "current"},
     "sim": {"up", "status", "down"},
     "extract": {"check", "load", "reconcile"},
     "mapping": {"check"},
-    "audit": {"verify", "export", "verify-export"},
+    "audit": {"verify", "anchor", "export", "verify-export"},
     "id": {"check"},
     "evidence": {"list", "purge"},
     "bot": {"history"},

@@ -68,8 +68,9 @@ def test_an_updated_middle_event_is_caught(engine: Engine) -> None:
     assert "altered" in (report.reason or "")
 
 
-def test_a_rehashed_middle_event_breaks_the_next_link(engine: Engine) -> None:
-    """The careful forger alters an event and recomputes its hash: the next link breaks."""
+def test_a_rehashed_middle_event_fails_its_mac(engine: Engine) -> None:
+    """The careful forger alters an event and recomputes its hash: its MAC (keyed outside the
+    store) no longer matches, before the next link is even looked at."""
     _chain(engine)
     with engine.connect() as conn:
         row = dict(conn.execute(select(audit_event).where(audit_event.c.seq == 4)).mappings().one())
@@ -79,8 +80,8 @@ def test_a_rehashed_middle_event_breaks_the_next_link(engine: Engine) -> None:
         engine, f"UPDATE audit_event SET actor = 'ops.wang', hash = '{forged}' WHERE seq = 4"
     )
     report = audit.verify(engine)
-    assert report.broken_seq == 5
-    assert "prev_hash" in (report.reason or "")
+    assert report.broken_seq == 4
+    assert "MAC does not match" in (report.reason or "")
 
 
 def test_a_deleted_middle_event_is_caught(engine: Engine) -> None:
