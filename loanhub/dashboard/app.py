@@ -25,6 +25,7 @@ from loanhub.dashboard.identity import IdentityProvider, LocalLogin
 from loanhub.dashboard.pages import ROUTERS, login
 from loanhub.dashboard.rendering import environment
 from loanhub.dashboard.state import Dashboard
+from loanhub.platform.files import owner_only_process
 from loanhub.runtime.settings import HubSettings
 
 
@@ -35,7 +36,10 @@ def create_app(
     identity: IdentityProvider | None = None,
 ) -> FastAPI:
     """The dashboard app. Nothing is opened here (no DB, no file): the first request does.
-    ``identity``: who signs people in; unset, the dashboard's own login (``LocalLogin``)."""
+    ``identity``: who signs people in; unset, the dashboard's own login (``LocalLogin``).
+    The process serving it is made owner-only (umask 077): its session secret and users file,
+    standalone or inside Airflow's API server."""
+    owner_only_process()
     settings = settings or HubSettings()
     identity = identity or LocalLogin()
     board = Dashboard(settings, airflow_db_url or settings.airflow_db_url, identity)

@@ -26,6 +26,7 @@ from loanhub.flows.postloan import POST_LOAN
 from loanhub.flows.rules import RuleSet
 from loanhub.platform.consents import ConsentBook
 from loanhub.platform.db import open_store
+from loanhub.platform.files import owner_only_process
 from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.ledger import WorkItemLedger
 from loanhub.platform.masking import install_log_masking
@@ -46,10 +47,14 @@ class Hub:
 
     @classmethod
     def here(cls) -> Hub:
-        """This process's hub, built on first use from the environment's settings."""
+        """This process's hub, built on first use from the environment's settings: what every
+        task of the hub starts with, so the task process is owner-only (umask 077, the data
+        directory 0700) before it writes a file, and masks identifiers in its log lines."""
         if cls._current is None:
+            settings = HubSettings()
+            owner_only_process(settings.data_dir)
             install_log_masking()
-            cls._current = cls(HubSettings())
+            cls._current = cls(settings)
         return cls._current
 
     @cached_property
