@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors.config import Masker
-from kernel.files import private_dir, write_private
+from kernel.files import private_dir, tighten, write_private
 
 
 class EvidenceUnwritable(OSError):
@@ -45,6 +45,8 @@ class EvidenceStore:
         if path.exists():
             with contextlib.suppress(OSError):  # the payload is kept; the stamp is best effort
                 os.utime(path)
+                tighten(path.parent)  # kept 0755/0644 by an old install: owner-only now
+                tighten(path)
         else:
             temp = path.with_name(f".{digest}.{uuid.uuid4().hex}.tmp")  # one per writer
             try:

@@ -37,10 +37,10 @@ def create_app(
 ) -> FastAPI:
     """The dashboard app. Nothing is opened here (no DB, no file): the first request does.
     ``identity``: who signs people in; unset, the dashboard's own login (``LocalLogin``).
-    The process serving it is made owner-only (umask 077): its session secret and users file,
-    standalone or inside Airflow's API server."""
-    owner_only_process()
+    The process serving it is made owner-only (umask 077, an existing data directory 0700):
+    its session secret and users file, standalone or inside Airflow's API server."""
     settings = settings or HubSettings()
+    owner_only_process(settings.data_dir)
     identity = identity or LocalLogin()
     board = Dashboard(settings, airflow_db_url or settings.airflow_db_url, identity)
     app = FastAPI(title="loanhub dashboard", docs_url=None, redoc_url=None, openapi_url=None)

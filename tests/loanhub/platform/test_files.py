@@ -214,3 +214,19 @@ def test_the_writers_refuse_a_symlink_and_tighten_an_old_file(umask, tmp_path: P
     made = private_dir(tmp_path / "a" / "b" / "c")
     assert loose(tmp_path / "a") == []
     assert made.is_dir()
+
+
+def test_an_old_installs_evidence_is_tightened_when_the_hub_keeps_it_again(umask, tmp_path: Path):
+    from connectors.evidence import EvidenceStore
+
+    root = tmp_path / "evidence"
+    first = EvidenceStore(root, mask_text)
+    digest = first.put_raw(b"<answer>11010519491231002X</answer>")
+    kept = root / "raw" / digest[:2] / digest
+    for path in (root, root / "raw", kept.parent):
+        os.chmod(path, 0o755)  # as an old install left them
+    os.chmod(kept, 0o644)
+    again = EvidenceStore(root, mask_text)
+    assert again.put_raw(b"<answer>11010519491231002X</answer>") == digest
+    assert loose(root / "raw") == []
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
