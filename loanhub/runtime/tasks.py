@@ -51,9 +51,9 @@ class Hub:
         task of the hub starts with, so the task process is owner-only (umask 077, the data
         directory 0700) before it writes a file, and masks identifiers in its log lines."""
         if cls._current is None:
+            install_log_masking()
             settings = HubSettings()
             owner_only_process(settings.data_dir)
-            install_log_masking()
             cls._current = cls(settings)
         return cls._current
 
