@@ -6,9 +6,12 @@ USER root
 RUN apt-get update \
  && apt-get install -y --no-install-recommends chromium fonts-wqy-microhei openssh-client curl \
  && apt-get clean && rm -rf /var/lib/apt/lists/*
-# the data directory every service shares (a named volume starts as a copy of it): owned by
-# the airflow user and writable by group 0, as the image expects for any AIRFLOW_UID
-RUN mkdir -p /opt/loanhub/var && chown -R airflow:0 /opt/loanhub && chmod -R g+rwX /opt/loanhub
+# the data directory every service shares (a named volume starts as a copy of it): the
+# airflow user's only (0700: the store, evidence and kept files hold personal data), so every
+# service runs as that user (AIRFLOW_UID 50000, the image's); the project's files stay
+# group-0 readable, as the image expects
+RUN mkdir -p /opt/loanhub/var && chown -R airflow:0 /opt/loanhub && chmod -R g+rwX /opt/loanhub \
+ && chmod 0700 /opt/loanhub/var
 USER airflow
 
 WORKDIR /opt/loanhub
@@ -31,3 +34,9 @@ RUN pip install --no-cache-dir --no-deps .
 
 ENV AIRFLOW__CORE__DAGS_FOLDER=/opt/loanhub/dags \
     LOANHUB_DATA_DIR=/opt/loanhub/var
+# every process of the image owner-only (umask 077: the store's and Airflow's files, logs,
+# what a library writes), then the official image's own entrypoint; still the non-root
+# airflow user, so the bots' Chromium keeps its sandbox (bots/config.py gives it up for
+# root only)
+ENTRYPOINT ["/usr/bin/dumb-init", "--", "/bin/bash", "-c", "umask 077 && exec /entrypoint \"$@\"", "--"]
+CMD []

@@ -16,8 +16,9 @@ lint: setup
 test: lint
 	$(VENV)/pytest
 
+# umask 077: the demo's hub processes and what they write under var/ are the owner's only
 demo: setup
-	$(VENV)/python -m devtools.demo
+	umask 077 && $(VENV)/python -m devtools.demo
 
 bench: setup
 	$(VENV)/python -m bench
@@ -35,4 +36,4 @@ crash-sweep: setup
 
 up: setup
 	$(VENV)/loanhub sim up
-	$(VENV)/python -m devtools.cluster --intake 30
+	umask 077 && $(VENV)/python -m devtools.cluster --intake 30

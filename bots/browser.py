@@ -29,7 +29,7 @@ class Chromium:
                 self._playwright = sync_playwright().start()
             self._browser = self._playwright.chromium.launch(
                 executable_path=str(self.config.executable_path),
-                args=list(self.config.args),
+                args=self.config.launch_args(),
                 headless=self.config.headless,
             )
         return self._browser

@@ -6,6 +6,7 @@ time; a bot never reads the environment itself.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -13,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from kernel.failures import RetryPolicy
 
 CHROMIUM_ARGS = (
-    "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
     "--disable-component-update",
@@ -41,6 +41,18 @@ class BrowserConfig(BaseModel):
         description="add DOM snapshots to the trace: ~140 ms more per portal lookup here; the "
         "trace's screenshots and network log (every page's HTML) usually tell the story",
     )
+
+    def launch_args(self, euid: int | None = None) -> list[str]:
+        """The arguments Chromium is launched with: ``args``, plus ``--no-sandbox`` only for
+        root (``euid`` 0, this process's by default), whom Chromium refuses to sandbox.
+
+        The portals' pages are untrusted input to the browser; its sandbox is what keeps a
+        compromised renderer away from the worker's files (the store's credentials, the
+        evidence), so it is never given up where it can run: the image runs as a non-root
+        user. A ``--no-sandbox`` in ``args`` is dropped for anyone but root."""
+        root = (os.geteuid() if euid is None else euid) == 0
+        args = [a for a in self.args if a != "--no-sandbox"]
+        return ["--no-sandbox", *args] if root else args
 
 
 class PortalLogin(BaseModel):

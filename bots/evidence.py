@@ -23,6 +23,7 @@ from playwright.sync_api import BrowserContext, Page
 from playwright.sync_api import Error as PlaywrightError
 
 from kernel.failures import Masker
+from kernel.files import private_dir, tighten, write_private
 
 _COLLECT = """() => {
   const texts = [];
@@ -94,10 +95,9 @@ class ScreenEvidence:
         if self._secret is None:
             path = self.root / ".key"
             if not path.exists():
-                self.root.mkdir(parents=True, exist_ok=True)
+                private_dir(self.root)
                 temp = self.root / f".key.{os.getpid()}.tmp"
-                temp.write_bytes(secrets.token_bytes(32))
-                os.chmod(temp, 0o600)
+                write_private(temp, secrets.token_bytes(32))
                 with contextlib.suppress(FileExistsError):
                     os.link(temp, path)  # the first writer wins; everyone reads its key
                 temp.unlink()
@@ -122,8 +122,7 @@ class ScreenEvidence:
         """
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         folder = self.folder(kind, key) / stamp
-        folder.mkdir(parents=True, exist_ok=True)
-        os.chmod(folder, 0o700)
+        private_dir(folder)  # and the kind's and the key's folders above it
         given = [s for s in sensitive if s]
         notes = [f"kind: {kind}", f"key: {self._masked(key, given)}", f"reason: {reason}"]
         try:
@@ -133,20 +132,20 @@ class ScreenEvidence:
                 texts = frame.evaluate(_COLLECT)
                 frame.evaluate(_APPLY, [self._masked(t, given) for t in texts])
             page.screenshot(path=str(folder / "screen.png"), full_page=True)
+            tighten(folder / "screen.png")  # written by the browser's driver, its own umask
         except PlaywrightError as exc:
             notes.append(f"no screenshot: {type(exc).__name__}: {str(exc).splitlines()[0]}")
         if trace:
             try:
                 kept = folder / "trace.zip"
                 context.tracing.stop_chunk(path=str(kept))
-                if kept.exists():
-                    os.chmod(kept, 0o600)
+                tighten(kept)
             except PlaywrightError:
                 notes.append("no trace: tracing was not running")
         else:
             notes.append("no trace: tracing was off")
-        (folder / "reason.txt").write_text(
-            self._masked("\n".join(notes), given) + "\n", encoding="utf-8"
+        write_private(
+            folder / "reason.txt", (self._masked("\n".join(notes), given) + "\n").encode("utf-8")
         )
         return folder
 

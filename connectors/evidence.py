@@ -3,6 +3,8 @@
 Two areas: ``raw/`` holds payloads exactly as received, content-addressed by SHA-256 (the
 lineage hash of every stored fact points here; owner-only permissions), and ``masked/`` holds
 request/response pairs with personal data masked, for people to read when something fails.
+Both are owner-only: every directory 0700 and every file 0600 (``kernel.files``), whatever
+the process's umask.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors.config import Masker
+from kernel.files import private_dir, tighten, write_private
 
 
 class EvidenceUnwritable(OSError):
@@ -29,9 +32,9 @@ class EvidenceStore:
     def __init__(self, root: Path, mask: Masker) -> None:
         self.root = root
         self.mask = mask
+        private_dir(root)
         for area in ("raw", "masked"):
-            (root / area).mkdir(parents=True, exist_ok=True)
-        os.chmod(root / "raw", 0o700)
+            private_dir(root / area)
 
     def put_raw(self, data: bytes) -> str:
         """Keep the payload as received; returns its SHA-256 (idempotent). The same payload
@@ -42,12 +45,13 @@ class EvidenceStore:
         if path.exists():
             with contextlib.suppress(OSError):  # the payload is kept; the stamp is best effort
                 os.utime(path)
+                tighten(path.parent)  # kept 0755/0644 by an old install: owner-only now
+                tighten(path)
         else:
             temp = path.with_name(f".{digest}.{uuid.uuid4().hex}.tmp")  # one per writer
             try:
-                path.parent.mkdir(exist_ok=True)
-                temp.write_bytes(data)
-                os.chmod(temp, 0o600)
+                private_dir(path.parent)
+                write_private(temp, data)
                 temp.replace(path)  # same content whoever wins
             except OSError as exc:
                 with contextlib.suppress(OSError):
@@ -63,8 +67,8 @@ class EvidenceStore:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         path = self.root / "masked" / system / f"{stamp}-{uuid.uuid4().hex[:8]}-{name}"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(self.mask(text), encoding="utf-8")
+            private_dir(path.parent)
+            write_private(path, self.mask(text).encode("utf-8"))
         except OSError as exc:
             with contextlib.suppress(OSError):
                 path.unlink(missing_ok=True)  # a truncated record is worse than none

@@ -11,6 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from connectors.sftp import SftpConnector, TakenFile
+from kernel.files import open_private, private_dir
 
 FOLDER = "/extracts"
 
@@ -34,9 +35,9 @@ class CoreExtracts:
         with self.sftp.session("take extracts") as session:
             if not session.exists(f"{FOLDER}/{name}"):
                 return None
-            self.local_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self.local_dir)
             temp = self.local_dir / f".{name}.part"
-            with temp.open("wb") as out:
+            with open_private(temp) as out:
                 digest, size = session.download(f"{FOLDER}/{name}", out)
             path = self.local_dir / name
             temp.replace(path)

@@ -39,6 +39,7 @@ import paramiko
 from connectors.config import SftpConfig
 from kernel.calls import CallObserver, ignore_call, observed
 from kernel.failures import ContractError, OutcomeUnknown, TransientError, with_retry
+from kernel.files import open_private, private_dir
 
 CHUNK = 1 << 20
 # Measured here against OpenSSH sshd (200 MB, aes128-gcm): paramiko's defaults (2 MiB window,
@@ -311,9 +312,9 @@ class SftpConnector:
             raise ContractError(f"unsafe file name {name!r}", system=self.system)
         if not session.exists(f"{folder}/{name}.ok"):
             return None
-        local_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(local_dir)
         temp = local_dir / f".{name}.part"
-        with temp.open("wb") as out:
+        with open_private(temp) as out:
             digest, size = session.download(f"{folder}/{name}", out)
         path = local_dir / f"{digest[:12]}-{name}"
         temp.replace(path)

@@ -214,7 +214,7 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
     return {
         **browser_type_launch_args,
         "executable_path": str(BrowserConfig().executable_path),
-        "args": list(BrowserConfig().args),
+        "args": BrowserConfig().launch_args(),
     }
 
 

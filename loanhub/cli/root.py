@@ -37,6 +37,7 @@ from loanhub.cli import (
     settle,
     sim,
 )
+from loanhub.platform.files import owner_only_process
 from loanhub.platform.masking import install_log_masking
 
 app = typer.Typer(help="loanhub: the credit integration hub.", no_args_is_help=True)
@@ -80,7 +81,9 @@ for name, group in GROUPS.items():
 
 @app.callback()
 def _main() -> None:
-    """Before any command: identifiers masked in every log line, and the hub's log format."""
+    """Before any command: files owner-only (umask 077), identifiers masked in every log line,
+    and the hub's log format."""
+    owner_only_process()
     install_log_masking()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -25,6 +25,7 @@ from loanhub.dashboard.identity import IdentityProvider, LocalLogin
 from loanhub.dashboard.pages import ROUTERS, login
 from loanhub.dashboard.rendering import environment
 from loanhub.dashboard.state import Dashboard
+from loanhub.platform.files import owner_only_process
 from loanhub.runtime.settings import HubSettings
 
 
@@ -35,8 +36,11 @@ def create_app(
     identity: IdentityProvider | None = None,
 ) -> FastAPI:
     """The dashboard app. Nothing is opened here (no DB, no file): the first request does.
-    ``identity``: who signs people in; unset, the dashboard's own login (``LocalLogin``)."""
+    ``identity``: who signs people in; unset, the dashboard's own login (``LocalLogin``).
+    The process serving it is made owner-only (umask 077, an existing data directory 0700):
+    its session secret and users file, standalone or inside Airflow's API server."""
     settings = settings or HubSettings()
+    owner_only_process(settings.data_dir)
     identity = identity or LocalLogin()
     board = Dashboard(settings, airflow_db_url or settings.airflow_db_url, identity)
     app = FastAPI(title="loanhub dashboard", docs_url=None, redoc_url=None, openapi_url=None)

@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.dialects import sqlite
 
 from connectors.extracts import CoreExtracts
+from kernel.files import private_dir, write_private
 from loanhub.platform import audit
 from loanhub.platform.early_warnings import raise_once
 from loanhub.platform.quarantine import quarantine, stored_reason
@@ -122,9 +123,9 @@ def keep(data: bytes, result: ExtractResult, receipts: FileReceiptBook, kept_dir
     receipt = receipts.record(SOURCE, result.name, result.sha256, len(data))
     if receipt == "duplicate" and receipts.state(SOURCE, result.name, result.sha256) in TAKEN:
         return Kept(receipt, None)
-    kept_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(kept_dir)
     path = kept_dir / f"{result.sha256[:12]}-{result.name}"
-    path.write_bytes(data)
+    write_private(path, data)  # the core's payload: owner-only
     return Kept(receipt, path)
 
 

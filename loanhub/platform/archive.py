@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select, update
 
+from kernel.files import private_dir
 from loanhub.platform import audit
 from loanhub.platform.audit_export import grouped
 from loanhub.platform.db import insert_or_ignore
@@ -116,7 +117,7 @@ class CaseArchiveStore:
             return set(conn.execute(select(case_archive.c.application_no)).scalars())
 
     def _prepare_root(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
+        private_dir(self.root)
         os.chmod(self.root, 0o700)
 
     def _write(self, name: str, content: bytes) -> Path:

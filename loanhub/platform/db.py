@@ -14,6 +14,7 @@ must not turn each of those into a failed task. Three defences, each for one mom
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,9 +27,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
+from kernel.files import PRIVATE_FILE, private_dir, tighten
+
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 RETRY_ATTEMPTS = 3
 """Tries of a repeatable transaction whose connection dropped: a restart or a failover takes
 the first; two more cover a pool full of connections to the old server."""
@@ -140,13 +144,41 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _sqlite_serialisable(engine: Engine) -> None:
-    """Make SQLite transactions take the write lock at BEGIN (``BEGIN IMMEDIATE``).
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+"""The files SQLite keeps beside the store: each holds rows of the store (every applicant's
+ID in clear), so each is as private as the store."""
+
+
+def _sqlite_private(database: Path) -> None:
+    """Make the store's file owner-only before SQLite opens it, and tighten one an old install
+    left 0644, with its WAL, shared memory and journal.
+
+    SQLite creates the store 0644 (less the umask) and its WAL and journal with the store's
+    own mode, but an existing non-empty WAL keeps whatever mode it had: so the store is
+    created 0600 here first, and every companion already there is tightened on each connect
+    (a few ``lstat`` calls per pooled connection)."""
+    if not database.exists():
+        private_dir(database.parent, tighten_existing=False)
+        fd = os.open(database, os.O_RDWR | os.O_CREAT | _NOFOLLOW, PRIVATE_FILE)
+        os.close(fd)
+    for path in (database, *(Path(f"{database}{suffix}") for suffix in SQLITE_COMPANIONS)):
+        tighten(path)
+
+
+def _sqlite_serialisable(engine: Engine, database: Path | None = None) -> None:
+    """Make SQLite transactions take the write lock at BEGIN (``BEGIN IMMEDIATE``), and keep
+    the store's files owner-only (``_sqlite_private``) when it is on disk.
 
     pysqlite's default defers BEGIN until the first write, so two processes can both read a
     work item as free and both decide to run it. Taking the lock at BEGIN serialises the
     read-decide-write of a claim, as row locks do on PostgreSQL.
     """
+
+    if database is not None:
+
+        @event.listens_for(engine, "do_connect")
+        def _before_connect(*_args: Any) -> None:
+            _sqlite_private(database)  # made 0600 before SQLite makes it 0644
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
@@ -156,6 +188,8 @@ def _sqlite_serialisable(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
+        if database is not None:  # the WAL and shared memory exist from here on
+            _sqlite_private(database)
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
@@ -167,10 +201,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     if make_url(url).get_backend_name() == "sqlite":
         database = make_url(url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        on_disk = None
+        if database and database != ":memory:" and not database.startswith("file:"):
+            on_disk = Path(database).absolute()
+            private_dir(on_disk.parent, tighten_existing=False)
         engine = create_engine(url, **kwargs)
-        _sqlite_serialisable(engine)
+        _sqlite_serialisable(engine, on_disk)
         return engine
     # Pre-ping: one round trip per checkout buys that a connection which died in the pool
     # (a server restart, an idle-session kill) is replaced instead of failing an operation.

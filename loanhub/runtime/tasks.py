@@ -27,6 +27,7 @@ from loanhub.flows.rules import RuleSet
 from loanhub.platform.audit_keys import AuditKeyring, use_audit_keyring
 from loanhub.platform.consents import ConsentBook
 from loanhub.platform.db import open_store
+from loanhub.platform.files import owner_only_process
 from loanhub.platform.guards import LedgerGuard
 from loanhub.platform.ledger import WorkItemLedger
 from loanhub.platform.masking import install_log_masking
@@ -47,10 +48,14 @@ class Hub:
 
     @classmethod
     def here(cls) -> Hub:
-        """This process's hub, built on first use from the environment's settings."""
+        """This process's hub, built on first use from the environment's settings: what every
+        task of the hub starts with, so the task process is owner-only (umask 077, the data
+        directory 0700) before it writes a file, and masks identifiers in its log lines."""
         if cls._current is None:
             install_log_masking()
-            hub = cls._current = cls(HubSettings())
+            settings = HubSettings()
+            owner_only_process(settings.data_dir)
+            hub = cls._current = cls(settings)
             use_audit_keyring(lambda: hub.audit_keyring)  # appends and anchors: one key
         return cls._current
 
