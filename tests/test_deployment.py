@@ -226,6 +226,8 @@ def test_the_image_is_the_airflow_we_lock_plus_the_browser():
 SECRETS = {
     "POSTGRES_PASSWORD",
     "LOANHUB_DB_PASSWORD",
+    "LOANHUB_DB_OWNER_PASSWORD",
+    "LOANHUB_AUDIT_KEY",
     "REDIS_PASSWORD",
     "AIRFLOW_FERNET_KEY",
     "AIRFLOW_JWT_SECRET",
@@ -363,6 +365,7 @@ def test_no_password_on_a_command_line():
     init = (ROOT / "scripts" / "compose" / "postgres-init.sh").read_text()
     assert "-v password=" not in init
     assert "\\getenv password LOANHUB_DB_PASSWORD" in init
+    assert "\\getenv owner_password LOANHUB_DB_OWNER_PASSWORD" in init
 
 
 def test_redis_asks_for_a_password_from_its_own_config(tmp_path: Path):
@@ -534,3 +537,22 @@ def test_chromium_runs_sandboxed_as_a_non_root_user():
         os.killpg(browser.pid, 15)
         browser.wait(timeout=10)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_only_airflow_init_holds_the_stores_owner():
+    """The store's owner migrates, in airflow-init alone, and grants the runtime role its
+    rights there; every running service reaches the store as the runtime role, which may only
+    insert and read the audit chain (a service's compromise cannot rewrite it)."""
+    stack = configured(given())["services"]
+    for name, service in stack.items():
+        env = service.get("environment") or {}
+        owner = env.get("LOANHUB_DATABASE_OWNER_URL")
+        if name == "airflow-init":
+            assert owner is not None and owner.startswith("postgresql+psycopg://loanhub_owner:")
+        else:
+            assert owner is None, name
+        if "LOANHUB_DATABASE_URL" in env:
+            assert env["LOANHUB_DATABASE_URL"].startswith("postgresql+psycopg://loanhub:"), name
+    assert "loanhub db upgrade --grant loanhub" in "\n".join(_command_lines(stack["airflow-init"]))
+    init = (ROOT / "scripts" / "compose" / "postgres-init.sh").read_text()
+    assert "CREATE DATABASE loanhub OWNER loanhub_owner;" in init
