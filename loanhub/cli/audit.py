@@ -3,7 +3,6 @@ export it for a regulator with a verifier that needs neither the store nor the h
 
 from __future__ import annotations
 
-import getpass
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 
-from loanhub.cli.common import UrlOption, console, engine, fail, settings
+from loanhub.cli.common import UrlOption, console, engine, fail, os_actor, settings
 from loanhub.platform import audit as chain
 from loanhub.platform import audit_checks
 
@@ -69,7 +68,7 @@ def audit_export(
         fail("a date range needs both --from and --to", 2)
     hub = settings()
     store = engine(url, migrated=True)
-    actor = f"cli:{getpass.getuser()}"
+    actor = os_actor()
     try:
         if first is not None and last is not None:
             zone = ZoneInfo(hub.timezone)

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
+from loanhub.flows.actors import InvalidActor, actor, person
 from loanhub.platform.db import StoreUnavailable, check_store, current_revision, make_engine
 from loanhub.runtime.settings import HubSettings
 
@@ -35,7 +36,7 @@ def fail(message: str, code: int = 1) -> NoReturn:
     The message is escaped: it often quotes what the user typed or what a file holds, which
     is not rich markup.
     """
-    console.print(f"[red]{escape(message)}[/]")
+    console.print(f"[red]{escape(message)}[/]", soft_wrap=True)  # one line, never wrapped
     raise typer.Exit(code)
 
 
@@ -47,9 +48,14 @@ def first_line(exc: BaseException) -> str:
 
 
 def settings() -> HubSettings:
-    """The hub's settings, or one line naming the setting that does not parse."""
+    """The hub's settings, or one line naming the setting that does not parse (the actor
+    the audit chain names, ``LOANHUB_ACTOR``, included)."""
     try:
-        return HubSettings()
+        hub = HubSettings()
+        actor(hub.actor, "LOANHUB_ACTOR")
+        return hub
+    except InvalidActor as exc:
+        fail(f"settings refused: {exc}")
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
@@ -64,7 +70,7 @@ def _shown(url: str) -> str:
     """``url`` fit to print: the password hidden."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return "(unparseable URL)"
 
 
@@ -75,6 +81,10 @@ def engine(url: str | None, *, migrated: bool = False) -> Engine:
     first; an empty store then says "run: loanhub db upgrade" rather than "no such table".
     """
     target = url or settings().store_url
+    try:  # parsed first: a port that is not a number is a ValueError deep in SQLAlchemy
+        make_url(target).port  # noqa: B018 - the parse is the check
+    except (ArgumentError, ValueError):  # not echoed: a mistyped URL may hold a password
+        fail("not a store URL: expected postgresql://user@host/database or sqlite:///path")
     try:
         store = make_engine(target)
     except NoSuchModuleError:
@@ -89,7 +99,7 @@ def engine(url: str | None, *, migrated: bool = False) -> Engine:
     except OSError as exc:  # SQLite: the file's folder cannot be made
         fail(f"cannot open the store at {_shown(target)}: {exc.strerror or first_line(exc)}")
     try:
-        check_store(store)
+        check_store(store, attempts=1)  # a terminal asks once: the person runs it again
         revision = current_revision(store)
     except StoreUnavailable as exc:
         fail(str(exc))
@@ -98,6 +108,28 @@ def engine(url: str | None, *, migrated: bool = False) -> Engine:
     if migrated and revision is None:
         fail(f"the store at {_shown(target)} has no schema yet (run: loanhub db upgrade)")
     return store
+
+
+def checked_person(value: str | None) -> str | None:
+    """An actor option's value (``--by``, ``--operator``) checked before it reaches the audit
+    chain (``loanhub.flows.actors``): a usage error otherwise, nothing done."""
+    if value is None:
+        return None
+    try:
+        return person(value, "the name")
+    except InvalidActor as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+def os_actor() -> str:
+    """``cli:<the OS user>``, the actor of what a person does at this terminal; an OS user
+    whose name does not fit the rule is refused rather than written as it is."""
+    import getpass
+
+    try:
+        return actor(f"cli:{getpass.getuser()}")
+    except (InvalidActor, KeyError, OSError) as exc:  # getuser: no name for this uid
+        fail(f"who runs this? {first_line(exc)}")
 
 
 T = TypeVar("T")

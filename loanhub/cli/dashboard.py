@@ -6,12 +6,11 @@ Every change of the book is audited in the store, as ``cli:<the OS user>``."""
 
 from __future__ import annotations
 
-import getpass
 from typing import Annotated, Any
 
 import typer
 
-from loanhub.cli.common import console, engine, fail, settings
+from loanhub.cli.common import checked_person, console, engine, fail, os_actor, settings
 
 
 def _audit(action: str, name: str, after: dict[str, Any] | None = None) -> None:
@@ -19,7 +18,7 @@ def _audit(action: str, name: str, after: dict[str, Any] | None = None) -> None:
 
     audited(
         engine(None, migrated=True),
-        actor=f"cli:{getpass.getuser()}",
+        actor=os_actor(),
         action=action,
         subject=name,
         after=after,
@@ -63,6 +62,7 @@ def dashboard_user_add(
     password (12 characters or more, three kinds, not the name) is kept as a hash."""
     from loanhub.dashboard.auth import Role, UserBook
 
+    checked_person(name)  # a user's name is the actor of all they do (dashboard:<name>)
     try:
         chosen = Role(role)
     except ValueError as exc:
