@@ -23,7 +23,9 @@ from loanhub.flows.actors import InvalidActor, actor, person
 from loanhub.platform.db import StoreUnavailable, check_store, current_revision, make_engine
 from loanhub.runtime.settings import HubSettings
 
-console = Console()
+# soft_wrap: a message is one line however narrow the terminal (rich would cut it in three at
+# 80 columns, and a log collector would keep three lines); tables still fit the width
+console = Console(soft_wrap=True)
 
 UrlOption = Annotated[
     str | None, typer.Option("--url", help="store URL (default: LOANHUB_DATABASE_URL or embedded)")
