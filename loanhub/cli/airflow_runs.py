@@ -127,6 +127,5 @@ def reviews_command(
         try:
             api.answer_review(chosen[0], option.value, comment)
         except AirflowApiError as exc:
-            console.print(f"[red]refused[/]: {exc}")
-            raise typer.Exit(1) from exc
+            fail(f"refused: {first_line(exc)}")
     console.print(f"{answer}: {option.value if option else ''} by {api.user}")

@@ -38,13 +38,22 @@ def fail(message: str, code: int = 1) -> NoReturn:
     The message is escaped: it often quotes what the user typed or what a file holds, which
     is not rich markup.
     """
-    console.print(f"[red]{escape(message)}[/]", soft_wrap=True)  # one line, never wrapped
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    one = "; ".join(lines) or "failed"  # a message quoting a multi-line text stays one line
+    console.print(f"[red]{escape(one)}[/]", soft_wrap=True)  # and is never wrapped
     raise typer.Exit(code)
 
 
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message: drivers and parsers append hints and
-    background links that bury the reason."""
+    background links that bury the reason. A validation error, a file that cannot be read or
+    is not UTF-8 or JSON are said as the error handler says them (``errors.describe``)."""
+    import json
+
+    from loanhub.cli.errors import describe
+
+    if isinstance(exc, ValidationError | OSError | UnicodeDecodeError | json.JSONDecodeError):
+        return describe(exc)[0]
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 

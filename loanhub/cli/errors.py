@@ -91,11 +91,13 @@ def describe(exc: BaseException) -> tuple[str, int]:
             return f"not valid YAML: {problem}{at}", FAILED
     except ImportError:  # pragma: no cover - PyYAML is a dependency of the mappings
         pass
-    if isinstance(exc, ValidationError):
+    if isinstance(exc, ValidationError):  # pydantic's text is a paragraph per problem
+        errors = exc.errors()
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in exc.errors()
+            f"{'.'.join(str(p) for p in e['loc']) or 'value'}: {e['msg']}" for e in errors[:3]
         )
-        return f"refused: {problems}", FAILED
+        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+        return f"{exc.title} refused: {problems}{more}", FAILED
     if isinstance(exc, StoreUnavailable):
         return _first_line(exc), FAILED
     if isinstance(exc, ArgumentError):  # not echoed: a mistyped URL may hold a password

@@ -387,3 +387,25 @@ def test_a_plain_name_is_taken(sqlite_engine) -> None:
     url = sqlite_engine.url.render_as_string(hide_password=False)
     argv = ["blacklist", "add", VALID_ID, "--reason", "fraud", "--by", "j.doe@bank-1.cn"]
     assert runner.invoke(app, [*argv, "--url", url]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b'{"bureau": ', "Invalid JSON"),
+        (b'{"bureau": {"url": 5}}', "refused: bureau.url"),
+        (b"\xff\xfe{}", "not UTF-8"),
+        (None, "Is a directory"),
+    ],
+)
+@pytest.mark.parametrize("argv", [["endpoints", "check"], ["bot", "history", VALID_ID, "张三"]])
+def test_a_broken_endpoints_file_is_one_line(
+    argv: list[str], content: bytes | None, says: str, broken: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = broken / "endpoints.json"
+    if content is None:
+        path.mkdir()
+    else:
+        path.write_bytes(content)
+    monkeypatch.setenv("LOANHUB_ENDPOINTS_FILE", str(path))
+    assert_one_line(runner.invoke(app, argv), argv, says)
