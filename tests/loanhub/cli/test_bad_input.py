@@ -409,3 +409,53 @@ def test_a_broken_endpoints_file_is_one_line(
         path.write_bytes(content)
     monkeypatch.setenv("LOANHUB_ENDPOINTS_FILE", str(path))
     assert_one_line(runner.invoke(app, argv), argv, says)
+
+
+def test_a_mapping_is_named_never_a_path_to_a_yaml_elsewhere(broken: Path) -> None:
+    """``mapping check ../../x`` used to read (and parse) ``x.yaml`` anywhere; a broken YAML
+    was a traceback."""
+    (broken / "evil.yaml").write_text("a: [1\n b")
+    name = "../" * 12 + str(broken / "evil").lstrip("/")
+    argv = ["mapping", "check", name, str(broken / "input.dat")]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 2, result.output
+    assert_one_line(result, argv, "no mapping")
+
+
+def test_ctrl_c_in_a_real_process_waiting_on_a_silent_airflow(tmp_path: Path) -> None:
+    """A real SIGINT (the process's own, as a terminal sends it) while ``harvest`` waits on
+    an Airflow that accepts and never answers: one line, exit 130."""
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    held: list[socket.socket] = []
+    threading.Thread(target=lambda: held.append(silent.accept()[0]), daemon=True).start()
+    script = (
+        "import os, signal, sys, threading\n"
+        "from loanhub.cli import app\n"
+        "threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()\n"
+        "sys.argv = ['loanhub', 'harvest']\n"
+        "app()\n"
+    )
+    env = {
+        **os.environ,
+        "LOANHUB_AIRFLOW_API__URL": f"http://127.0.0.1:{silent.getsockname()[1]}",
+        "LOANHUB_DATA_DIR": str(tmp_path),
+    }
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+        )
+    finally:
+        silent.close()
+        for conn in held:
+            conn.close()
+    out = (done.stdout + done.stderr).strip()
+    assert done.returncode == 130, out
+    assert "Traceback" not in out
+    assert out.splitlines() == ["interrupted (Ctrl-C): stopped where it was"]
