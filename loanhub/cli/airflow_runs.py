@@ -45,7 +45,9 @@ def harvest_command(
     application_nos: Annotated[
         list[str] | None, typer.Argument(help="none: every received")
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="applications per mapped task")] = 10,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=1000, help="applications per mapped task")
+    ] = 10,
     follow: Annotated[bool, typer.Option(help="follow the run with a progress bar")] = True,
 ) -> None:
     """Trigger a data-gathering run (credit_harvest) through Airflow's REST API, as the

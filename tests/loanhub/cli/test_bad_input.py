@@ -459,3 +459,77 @@ def test_ctrl_c_in_a_real_process_waiting_on_a_silent_airflow(tmp_path: Path) ->
     assert done.returncode == 130, out
     assert "Traceback" not in out
     assert out.splitlines() == ["interrupted (Ctrl-C): stopped where it was"]
+
+
+# -- numbers and ids: a 20-digit number, a negative one, 1e9, full-width digits --------------
+
+HOSTILE_NUMBERS = ("99999999999999999999", "-1", "1e9", "１２", "²", "0x10", "")
+
+
+def _int_options() -> list[tuple[tuple[str, ...], str]]:
+    found = []
+    for path, command in leaves():
+        for p in command.params:  # type: ignore[attr-defined]
+            descriptor = getattr(p, "type_descriptor", None)
+            annotation = getattr(descriptor, "annotation", None)
+            if p.param_type_name == "option" and annotation in (int, int | None):
+                found.append((path, p.opts[0]))
+    return found
+
+
+# a good number there starts the simulators (a process of their own): only refusals are tried
+STARTS_A_PROCESS = {("sim", "up")}
+REFUSED_NUMBERS = ("99999999999999999999", "1e9", "0x10", "")
+
+
+def test_the_number_options_are_found() -> None:
+    assert (("calls", "purge"), "--days") in _int_options()
+    assert (("harvest",), "--batch-size") in _int_options()
+
+
+@pytest.mark.parametrize("value", HOSTILE_NUMBERS, ids=repr)
+@pytest.mark.parametrize(
+    ("path", "option"), [o for o in _int_options() if o[0] not in STARTS_A_PROCESS], ids=str
+)
+def test_every_number_option_bounds_what_it_takes(
+    path: tuple[str, ...], option: str, value: str, broken: Path
+) -> None:
+    """Never a crash (an OverflowError in the driver was one); a 20-digit number refused."""
+    command = dict(leaves())[path]
+    argv = [*path, *argv_for(command, broken, None), option, value]
+    result = runner.invoke(app, argv)
+    assert result.exception is None or isinstance(result.exception, SystemExit), argv
+    assert "Traceback" not in result.output
+    if value in REFUSED_NUMBERS:
+        assert result.exit_code == 2, (argv, result.output)
+        assert_one_line(result, argv)
+
+
+@pytest.mark.parametrize("value", [*REFUSED_NUMBERS, "-1", "4294967296"], ids=repr)
+@pytest.mark.parametrize("option", ["--seed", "--persons", "--enterprises"])
+def test_sim_up_refuses_a_number_out_of_range_before_starting(
+    option: str, value: str, broken: Path
+) -> None:
+    if option != "--seed" and value == "4294967296":
+        value = "100001"
+    argv = ["sim", "up", option, value]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 2, result.output
+    assert_one_line(result, argv)
+    assert not (broken / "nowhere").exists()  # nothing started
+
+
+@pytest.mark.parametrize(
+    "key", ["#99999999999999999999", "#-1", "#²", "#１２", "#1e9", "#", "#0x1"], ids=repr
+)
+@pytest.mark.parametrize("command", ["release", "close", "reopen"])
+def test_an_item_id_out_of_range_or_not_ascii_is_no_item(
+    command: str, key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOANHUB_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("LOANHUB_DATABASE_URL", raising=False)
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    argv = ["items", command, "payment", key, "--note", "n"]
+    result = runner.invoke(app, argv)
+    assert result.exit_code == 2, result.output
+    assert_one_line(result, argv, "no work item")
