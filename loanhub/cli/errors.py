@@ -14,7 +14,9 @@ including the ones added later.
 
 from __future__ import annotations
 
+import copy
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -131,6 +133,33 @@ def _usage(exc: click.ClickException) -> str:
     if ctx is not None:
         return f"{ctx.command_path}: {message} (see: {ctx.command_path} --help)"
     return message
+
+
+class OneLineFormatter(logging.Formatter):
+    """A log line with an exception is still one line at a terminal: the exception's kind and
+    first line, masked, in place of its traceback (``--debug`` keeps the traceback). A flow
+    that logs ``log.exception`` for the DAG's task log would otherwise print one here."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.exc_info and record.exc_info[1] is not None and not debugging():
+            exc = record.exc_info[1]
+            record = copy.copy(record)
+            cause = mask_text(f"{type(exc).__name__}: {_first_line(exc)}")
+            record.msg, record.args = f"{record.getMessage()} ({cause})", ()
+            record.exc_info = record.exc_text = record.stack_info = None
+        return super().format(record)
+
+
+def one_line_logs() -> None:
+    """Every handler of the root logger (the CLI's ``basicConfig``) formats with
+    ``OneLineFormatter``, keeping its format."""
+    for handler in logging.getLogger().handlers:
+        if type(handler) is not logging.StreamHandler:  # a test's capture keeps its own
+            continue
+        current = handler.formatter
+        fmt = current._fmt if current is not None else None
+        datefmt = current.datefmt if current is not None else None
+        handler.setFormatter(OneLineFormatter(fmt, datefmt))
 
 
 class HubGroup(TyperGroup):

@@ -38,7 +38,7 @@ from loanhub.cli import (
     settle,
     sim,
 )
-from loanhub.cli.errors import HubGroup, state
+from loanhub.cli.errors import HubGroup, one_line_logs, state
 from loanhub.platform.masking import install_log_masking
 
 # HubGroup: the one error handler (loanhub.cli.errors), around every command
@@ -92,3 +92,4 @@ def _main(
     install_log_masking()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    one_line_logs()  # a logged exception is one line too (its traceback with --debug)

@@ -533,3 +533,38 @@ def test_an_item_id_out_of_range_or_not_ascii_is_no_item(
     result = runner.invoke(app, argv)
     assert result.exit_code == 2, result.output
     assert_one_line(result, argv, "no work item")
+
+
+def test_a_logged_exception_is_one_line_too(tmp_path: Path) -> None:
+    """A flow that logs ``log.exception`` (``items read`` when a reading fails) wrote its
+    traceback to the terminal through the CLI's log handler; now one line, masked."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import logging, sys\n"
+        "import loanhub.cli.identifiers as ids\n"
+        "def failing(value):\n"
+        "    try:\n"
+        "        raise ValueError(f'reader broke on {value}\\nsecond line')\n"
+        "    except ValueError:\n"
+        "        logging.getLogger('loanhub.flows.x').exception('reading failed')\n"
+        "        raise\n"
+        "ids.validate_resident_id = failing\n"
+        "from loanhub.cli import app\n"
+        f"sys.argv = ['loanhub', *sys.argv[1:], 'id', 'check', '{VALID_ID}']\n"
+        "app()\n"
+    )
+    env = {**os.environ, "LOANHUB_DATA_DIR": str(tmp_path)}
+    run = [sys.executable, "-c", script]
+    quiet = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
+    out = quiet.stdout + quiet.stderr
+    assert quiet.returncode == 1, out
+    assert "Traceback" not in out
+    assert VALID_ID not in out
+    lines = out.strip().splitlines()
+    assert len(lines) == 2, out  # the log line, and the error
+    assert lines[0].endswith("reading failed (ValueError: reader broke on 1****************X)")
+    loud = subprocess.run([*run, "--debug"], env=env, capture_output=True, text=True, timeout=60)
+    assert "Traceback" in loud.stderr
