@@ -568,3 +568,13 @@ def test_a_logged_exception_is_one_line_too(tmp_path: Path) -> None:
     assert lines[0].endswith("reading failed (ValueError: reader broke on 1****************X)")
     loud = subprocess.run([*run, "--debug"], env=env, capture_output=True, text=True, timeout=60)
     assert "Traceback" in loud.stderr
+
+
+@pytest.mark.parametrize("role", ["god", "Operator ", "viewer\n", ""])
+def test_an_unknown_role_is_one_line_exit_2(role: str, broken: Path) -> None:
+    users = broken / "users.json"
+    argv = ["dashboard-user", "add", "bob", "--role", role, "--password", "Long-enough-9pass"]
+    result = runner.invoke(app, argv, env={"LOANHUB_DASHBOARD__USERS_FILE": str(users)})
+    assert result.exit_code == 2, result.output
+    assert_one_line(result, argv, "--role")
+    assert not users.exists()
