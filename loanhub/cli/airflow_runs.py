@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -44,7 +45,9 @@ def harvest_command(
     application_nos: Annotated[
         list[str] | None, typer.Argument(help="none: every received")
     ] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="applications per mapped task")] = 10,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=1000, help="applications per mapped task")
+    ] = 10,
     follow: Annotated[bool, typer.Option(help="follow the run with a progress bar")] = True,
 ) -> None:
     """Trigger a data-gathering run (credit_harvest) through Airflow's REST API, as the
@@ -80,19 +83,37 @@ def harvest_command(
         raise typer.Exit(1)
 
 
+class ReviewOption(StrEnum):
+    """The answers credit_decision's review offers (its HITL options)."""
+
+    APPROVE = "Approve"
+    REJECT = "Reject"
+    RETURN = "Return"
+
+
 @app.command("reviews")
 def reviews_command(
     answer: Annotated[
         str | None, typer.Option(help="the application to answer (else: list what waits)")
     ] = None,
-    option: Annotated[str, typer.Option(help="Approve, Reject or Return")] = "Approve",
+    option: Annotated[
+        ReviewOption | None,
+        typer.Option(help="Approve, Reject or Return: required with --answer, no default"),
+    ] = None,
     comment: Annotated[str, typer.Option(help="kept with the decision")] = "",
 ) -> None:
     """The credit referrals waiting for you (LOANHUB_AIRFLOW_API__USER) in Airflow's Required
     actions, or the answer to one of them: the same answer as in the UI, through the API, so
-    Airflow checks that you are an assigned approver and that nobody answered first."""
+    Airflow checks that you are an assigned approver and that nobody answered first.
+
+    ``--answer`` needs ``--option``: a credit decision is never taken by a default (a
+    forgotten option once approved)."""
     from connectors.airflow_api import AirflowApiError
 
+    if answer is not None and option is None:
+        fail(f"--answer {answer} needs --option Approve, Reject or Return: nothing sent", code=2)
+    if answer is None and option is not None:
+        fail("--option answers nothing without --answer APPLICATION_NO: nothing sent", code=2)
     with _airflow() as api:
         waiting = api.pending_reviews("credit_decision")
         if answer is None:
@@ -104,9 +125,9 @@ def reviews_command(
         if not chosen:
             console.print(f"no referral of {answer} waits for {api.user}")
             raise typer.Exit(1)
+        assert option is not None  # refused above
         try:
-            api.answer_review(chosen[0], option, comment)
+            api.answer_review(chosen[0], option.value, comment)
         except AirflowApiError as exc:
-            console.print(f"[red]refused[/]: {exc}")
-            raise typer.Exit(1) from exc
-    console.print(f"{answer}: {option} by {api.user}")
+            fail(f"refused: {first_line(exc)}")
+    console.print(f"{answer}: {option.value if option else ''} by {api.user}")

@@ -3,7 +3,6 @@ export it for a regulator with a verifier that needs neither the store nor the h
 
 from __future__ import annotations
 
-import getpass
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -13,7 +12,7 @@ import typer
 from rich.markup import escape
 from sqlalchemy import Engine
 
-from loanhub.cli.common import UrlOption, console, engine, fail, settings
+from loanhub.cli.common import UrlOption, console, engine, fail, os_actor, settings
 from loanhub.platform import audit as chain
 from loanhub.platform import audit_checks
 from loanhub.platform.audit_anchors import Anchor
@@ -116,7 +115,7 @@ def audit_export(
         fail("a date range needs both --from and --to", 2)
     hub = settings()
     store = engine(url, migrated=True)
-    actor = f"cli:{getpass.getuser()}"
+    actor = os_actor()
     try:
         if first is not None and last is not None:
             zone = ZoneInfo(hub.timezone)

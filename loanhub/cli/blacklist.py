@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from loanhub.cli.common import UrlOption, console, engine
+from loanhub.cli.common import UrlOption, checked_person, console, engine
 from loanhub.platform import blacklist
 from loanhub.platform.masking import mask_text
 from schemas.identifiers import InvalidIdentifier
@@ -30,7 +30,9 @@ def _party(id_number: str) -> str:
 def blacklist_add(
     id_number: str,
     reason: Annotated[str, typer.Option(help="why the bank will not lend (kept, audited)")],
-    by: Annotated[str, typer.Option(help="who lists it")],
+    by: Annotated[
+        str, typer.Option(help="who lists it (A-Za-z0-9._@-, 64 at most)", callback=checked_person)
+    ],
     url: UrlOption = None,
 ) -> None:
     """List a person (resident ID) or an enterprise (USCC)."""
@@ -42,7 +44,9 @@ def blacklist_add(
 @app.command("lift")
 def blacklist_lift(
     id_number: str,
-    by: Annotated[str, typer.Option(help="who lifts it")],
+    by: Annotated[
+        str, typer.Option(help="who lifts it (A-Za-z0-9._@-, 64 at most)", callback=checked_person)
+    ],
     url: UrlOption = None,
 ) -> None:
     """Take a party off the list (the entry is kept, stamped as lifted)."""

@@ -17,7 +17,7 @@ app = typer.Typer(help="The journal of calls to the legacy systems.", no_args_is
 def calls_purge(
     days: Annotated[
         int | None,
-        typer.Option(min=0, help="keep this many days (default: the retention setting)"),
+        typer.Option(min=0, max=36500, help="keep this many days (default: the retention setting)"),
     ] = None,
     url: UrlOption = None,
 ) -> None:

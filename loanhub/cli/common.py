@@ -19,10 +19,13 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
+from loanhub.flows.actors import InvalidActor, actor, person
 from loanhub.platform.db import StoreUnavailable, check_store, current_revision, make_engine
 from loanhub.runtime.settings import HubSettings
 
-console = Console()
+# soft_wrap: a message is one line however narrow the terminal (rich would cut it in three at
+# 80 columns, and a log collector would keep three lines); tables still fit the width
+console = Console(soft_wrap=True)
 
 UrlOption = Annotated[
     str | None, typer.Option("--url", help="store URL (default: LOANHUB_DATABASE_URL or embedded)")
@@ -35,21 +38,35 @@ def fail(message: str, code: int = 1) -> NoReturn:
     The message is escaped: it often quotes what the user typed or what a file holds, which
     is not rich markup.
     """
-    console.print(f"[red]{escape(message)}[/]")
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    one = "; ".join(lines) or "failed"  # a message quoting a multi-line text stays one line
+    console.print(f"[red]{escape(one)}[/]", soft_wrap=True)  # and is never wrapped
     raise typer.Exit(code)
 
 
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message: drivers and parsers append hints and
-    background links that bury the reason."""
+    background links that bury the reason. A validation error, a file that cannot be read or
+    is not UTF-8 or JSON are said as the error handler says them (``errors.describe``)."""
+    import json
+
+    from loanhub.cli.errors import describe
+
+    if isinstance(exc, ValidationError | OSError | UnicodeDecodeError | json.JSONDecodeError):
+        return describe(exc)[0]
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
 def settings() -> HubSettings:
-    """The hub's settings, or one line naming the setting that does not parse."""
+    """The hub's settings, or one line naming the setting that does not parse (the actor
+    the audit chain names, ``LOANHUB_ACTOR``, included)."""
     try:
-        return HubSettings()
+        hub = HubSettings()
+        actor(hub.actor, "LOANHUB_ACTOR")
+        return hub
+    except InvalidActor as exc:
+        fail(f"settings refused: {exc}")
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
@@ -64,7 +81,7 @@ def _shown(url: str) -> str:
     """``url`` fit to print: the password hidden."""
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return "(unparseable URL)"
 
 
@@ -75,6 +92,10 @@ def engine(url: str | None, *, migrated: bool = False) -> Engine:
     first; an empty store then says "run: loanhub db upgrade" rather than "no such table".
     """
     target = url or settings().store_url
+    try:  # parsed first: a port that is not a number is a ValueError deep in SQLAlchemy
+        make_url(target).port  # noqa: B018 - the parse is the check
+    except (ArgumentError, ValueError):  # not echoed: a mistyped URL may hold a password
+        fail("not a store URL: expected postgresql://user@host/database or sqlite:///path")
     try:
         store = make_engine(target)
     except NoSuchModuleError:
@@ -89,7 +110,7 @@ def engine(url: str | None, *, migrated: bool = False) -> Engine:
     except OSError as exc:  # SQLite: the file's folder cannot be made
         fail(f"cannot open the store at {_shown(target)}: {exc.strerror or first_line(exc)}")
     try:
-        check_store(store)
+        check_store(store, attempts=1)  # a terminal asks once: the person runs it again
         revision = current_revision(store)
     except StoreUnavailable as exc:
         fail(str(exc))
@@ -98,6 +119,28 @@ def engine(url: str | None, *, migrated: bool = False) -> Engine:
     if migrated and revision is None:
         fail(f"the store at {_shown(target)} has no schema yet (run: loanhub db upgrade)")
     return store
+
+
+def checked_person(value: str | None) -> str | None:
+    """An actor option's value (``--by``, ``--operator``) checked before it reaches the audit
+    chain (``loanhub.flows.actors``): a usage error otherwise, nothing done."""
+    if value is None:
+        return None
+    try:
+        return person(value, "the name")
+    except InvalidActor as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+def os_actor() -> str:
+    """``cli:<the OS user>``, the actor of what a person does at this terminal; an OS user
+    whose name does not fit the rule is refused rather than written as it is."""
+    import getpass
+
+    try:
+        return actor(f"cli:{getpass.getuser()}")
+    except (InvalidActor, KeyError, OSError) as exc:  # getuser: no name for this uid
+        fail(f"who runs this? {first_line(exc)}")
 
 
 T = TypeVar("T")

@@ -6,20 +6,20 @@ Every change of the book is audited in the store, as ``cli:<the OS user>``."""
 
 from __future__ import annotations
 
-import getpass
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy import Engine
 
-from loanhub.cli.common import console, engine, fail, settings
+from loanhub.cli.common import checked_person, console, engine, fail, os_actor, settings
 
 
-def _audit(action: str, name: str, after: dict[str, Any] | None = None) -> None:
+def _audit(store: Engine, action: str, name: str, after: dict[str, Any] | None = None) -> None:
     from loanhub.dashboard.auth import audited
 
     audited(
-        engine(None, migrated=True),
-        actor=f"cli:{getpass.getuser()}",
+        store,
+        actor=os_actor(),
         action=action,
         subject=name,
         after=after,
@@ -63,17 +63,19 @@ def dashboard_user_add(
     password (12 characters or more, three kinds, not the name) is kept as a hash."""
     from loanhub.dashboard.auth import Role, UserBook
 
+    checked_person(name)  # a user's name is the actor of all they do (dashboard:<name>)
     try:
         chosen = Role(role)
     except ValueError as exc:
         roles = " or ".join(r.value for r in Role)
         raise typer.BadParameter(f"{role!r} is not a role: {roles}", param_hint="--role") from exc
+    store = engine(None, migrated=True)  # first: a change the audit cannot record is not made
     try:
         new = UserBook(settings().dashboard_users_path).put(name, chosen, password)
     except ValueError as exc:  # an empty name, a weak password
         fail(str(exc))
     action = "dashboard.user_added" if new else "dashboard.user_changed"
-    _audit(action, name, {"role": chosen.value, "sessions": "ended"})
+    _audit(store, action, name, {"role": chosen.value, "sessions": "ended"})
     console.print(f"{name}: {role}")
 
 
@@ -82,10 +84,12 @@ def dashboard_user_remove(name: str) -> None:
     """Remove a user; their open sessions end with them."""
     from loanhub.dashboard.auth import UserBook
 
-    if not UserBook(settings().dashboard_users_path).remove(name):
-        console.print(f"[red]no user {name}[/]")
-        raise typer.Exit(1)
-    _audit("dashboard.user_removed", name)
+    book = UserBook(settings().dashboard_users_path)
+    if name not in book.names():
+        fail(f"no user {name}")
+    store = engine(None, migrated=True)  # first: a change the audit cannot record is not made
+    book.remove(name)
+    _audit(store, "dashboard.user_removed", name)
     console.print(f"removed {name}")
 
 

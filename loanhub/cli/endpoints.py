@@ -6,9 +6,8 @@ from __future__ import annotations
 import os
 
 import typer
-from rich.markup import escape
 
-from loanhub.cli.common import console, fail, settings
+from loanhub.cli.common import console, fail, first_line, settings
 from loanhub.runtime.settings import LegacyEndpoints
 
 app = typer.Typer(help="Where the legacy systems answer.", no_args_is_help=True)
@@ -22,8 +21,7 @@ def endpoints_write() -> None:
     try:
         endpoints = LegacyEndpoints.from_environment(os.environ)
     except ValueError as exc:  # pydantic's ValidationError is one too
-        console.print(f"[red]endpoints refused[/]: {escape(str(exc))}")
-        raise typer.Exit(1) from exc
+        fail(f"endpoints refused: {first_line(exc)}")
     path = hub.endpoints_path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,8 +41,7 @@ def endpoints_check() -> None:
     try:
         endpoints = hub.legacy_endpoints()
     except (OSError, ValueError) as exc:
-        console.print(f"[red]{escape(str(exc))}[/]")
-        raise typer.Exit(1) from exc
+        fail(first_line(exc))
     console.print(f"{hub.endpoints_path}:")
     console.print(f"  bureau    {endpoints.bureau.url}")
     console.print(f"  core      {endpoints.core.url}")

@@ -29,7 +29,7 @@ def evidence_list() -> None:
 def evidence_purge(
     days: Annotated[
         int | None,
-        typer.Option(min=0, help="keep this many days (default: the retention setting)"),
+        typer.Option(min=0, max=36500, help="keep this many days (default: the retention setting)"),
     ] = None,
 ) -> None:
     """Drop screen evidence older than the retention period (screenshots and traces); audited

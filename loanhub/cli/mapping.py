@@ -39,6 +39,8 @@ def mapping_check(
     from schemas.types import utcnow
 
     params = _params(param or [])
+    if source not in available():  # a name, never a path (../../elsewhere would be read)
+        fail(f"no mapping {source!r}; known: {', '.join(available())}", 2)
     try:
         mapping = Mapping.load(source)
     except MappingError as exc:

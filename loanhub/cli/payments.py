@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from loanhub.cli.common import UrlOption, console, engine, fail
+from loanhub.cli.common import UrlOption, checked_person, console, engine, fail
 
 app = typer.Typer(
     help="Tranches, their gateway status, re-instructing a rejected one, naming a payee.",
@@ -67,7 +67,9 @@ def payments_list(
 def payments_repay(
     tranche: Annotated[str, typer.Argument(help="the rejected instruction's EndToEndId")],
     note: Annotated[str, typer.Option("--note", help="what was fixed (kept in the audit chain)")],
-    operator: Annotated[str, typer.Option("--operator", help="who re-instructs (audited)")],
+    operator: Annotated[
+        str, typer.Option("--operator", help="who re-instructs (audited)", callback=checked_person)
+    ],
     account: Annotated[
         str | None, typer.Option("--account", help="the creditor account to pay now")
     ] = None,
@@ -94,7 +96,9 @@ def payments_payee(
     application: Annotated[str, typer.Argument(help="the approved application's number")],
     account: Annotated[str, typer.Option("--account", help="the deposit account to pay into")],
     note: Annotated[str, typer.Option("--note", help="where the account comes from (audited)")],
-    operator: Annotated[str, typer.Option("--operator", help="who names it (audited)")],
+    operator: Annotated[
+        str, typer.Option("--operator", help="who names it (audited)", callback=checked_person)
+    ],
     customer: Annotated[
         str | None,
         typer.Option(

@@ -10,6 +10,7 @@ that name would be shadowed by it.
 from __future__ import annotations
 
 import logging
+from typing import Annotated
 
 import typer
 
@@ -37,10 +38,12 @@ from loanhub.cli import (
     settle,
     sim,
 )
+from loanhub.cli.errors import HubGroup, one_line_logs, state
 from loanhub.platform.files import owner_only_process
 from loanhub.platform.masking import install_log_masking
 
-app = typer.Typer(help="loanhub: the credit integration hub.", no_args_is_help=True)
+# HubGroup: the one error handler (loanhub.cli.errors), around every command
+app = typer.Typer(cls=HubGroup, help="loanhub: the credit integration hub.", no_args_is_help=True)
 
 # Groups: ``loanhub <group> <command>``.
 GROUPS: dict[str, typer.Typer] = {
@@ -80,10 +83,16 @@ for name, group in GROUPS.items():
 
 
 @app.callback()
-def _main() -> None:
+def _main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="show the traceback of an error (else: one line)")
+    ] = False,
+) -> None:
     """Before any command: files owner-only (umask 077), identifiers masked in every log line,
     and the hub's log format."""
+    state.debug = debug
     owner_only_process()
     install_log_masking()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    one_line_logs()  # a logged exception is one line too (its traceback with --debug)

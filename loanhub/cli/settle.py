@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from loanhub.cli.common import console, fail
+from loanhub.cli.common import console, engine, fail, first_line
 
 app = typer.Typer()
 
@@ -42,6 +42,7 @@ def settle_command(
 ) -> None:
     """Settle the work items in doubt by reading the legacy systems, and print what became of
     them. Exits 1 when a legacy system could not be read (the items stay in doubt)."""
+    engine(None, migrated=True)  # a store that does not answer is one line, not one per kind
     chosen = resolvers()
     unreadable = False
     for name, settle in chosen.items():
@@ -50,7 +51,9 @@ def settle_command(
         try:
             counts = settle()
         except Exception as exc:  # a system that does not answer: one line, the others go on
-            console.print(f"{name}: not settled: {type(exc).__name__}: {exc}")
+            console.print(
+                f"{name}: not settled: {type(exc).__name__}: {first_line(exc)}", soft_wrap=True
+            )
             unreadable = True
             continue
         shown = ", ".join(f"{k} {v}" for k, v in counts.items()) or "nothing in doubt"

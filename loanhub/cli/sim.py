@@ -32,9 +32,13 @@ def _simulators(command: str, *extra: str) -> None:
 
 @app.command("up")
 def sim_up(
-    seed: Annotated[int, typer.Option(help="seed of the simulated world")] = 20261124,
-    persons: Annotated[int, typer.Option(min=0, help="number of persons")] = 200,
-    enterprises: Annotated[int, typer.Option(min=0, help="number of enterprises")] = 40,
+    seed: Annotated[
+        int, typer.Option(min=0, max=2**32 - 1, help="seed of the simulated world")
+    ] = 20261124,
+    persons: Annotated[int, typer.Option(min=0, max=100_000, help="number of persons")] = 200,
+    enterprises: Annotated[
+        int, typer.Option(min=0, max=100_000, help="number of enterprises")
+    ] = 40,
 ) -> None:
     """Start every simulator on loopback; write the endpoints file and, beside it, their
     Airflow Connections (connections.json, airflow.env)."""

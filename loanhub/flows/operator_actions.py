@@ -134,8 +134,11 @@ def item_of(ledger: WorkItemLedger, kind: str, key: str) -> WorkItem:
     """The item of ``kind`` under ``key``, or ``#<id>`` as listed (a key may quote an ID
     number, which every list shows masked)."""
     item = ledger.get(kind, key)
-    if item is None and key.startswith("#") and key[1:].isdigit():
-        item = ledger.get_by_id(int(key[1:]))
+    number = key[1:]
+    # ASCII digits only ("#²" is a digit to isdigit, not to int; "#１２" would be 12) and within
+    # a row id's range (a 20-digit id overflowed the driver)
+    if item is None and key.startswith("#") and number.isascii() and number.isdigit():
+        item = ledger.get_by_id(int(number)) if int(number) < 2**63 else None
         if item is not None and item.kind != kind:
             item = None
     if item is None:
