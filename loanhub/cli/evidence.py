@@ -36,12 +36,12 @@ def evidence_purge(
     as a retention purge of the kind ``bot_evidence`` (the store is opened, and migrated, for
     its audit event)."""
     from loanhub.flows.retention import purge
-    from loanhub.platform.db import upgrade
+    from loanhub.platform.db import ensure_current
 
     hub = settings()
     keep = days if days is not None else hub.retention.evidence_days
     store = engine(None)
-    upgrade(store)
+    ensure_current(store)  # migrated only by a role that owns the schema
     [done] = purge(
         store,
         hub.retention_areas,

@@ -243,6 +243,13 @@ def open_store(url: str, **kwargs: Any) -> Engine:
     """
     engine = make_engine(url, **kwargs)
     check_store(engine)
+    return ensure_current(engine)
+
+
+def ensure_current(engine: Engine) -> Engine:
+    """``engine``'s store brought to the newest schema when this role may migrate it, else
+    ``StoreNotMigrated`` (what ``open_store`` does after connecting; for a command that was
+    handed an engine already)."""
     current = current_revision(engine)
     if current != head_revision():
         if not may_migrate(engine):

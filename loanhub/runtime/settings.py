@@ -10,13 +10,14 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import time
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr
+from pydantic import AfterValidator, AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bots.config import LosLogin, PortalLogin
 from connectors.config import AirflowApiConfig, SftpConfig, SmtpConfig, SoapConfig
+from loanhub.flows.actors import actor as checked_actor
 from loanhub.flows.reconciliation import ReconciliationPolicy
 from loanhub.flows.retention import RetentionAreas, RetentionPolicy
 from loanhub.flows.warnings import WarningPolicy
@@ -180,6 +181,11 @@ class ArchiveSettings(BaseModel):
     )
 
 
+def _checked_actor(name: str) -> str:
+    """``LOANHUB_ACTOR`` as the audit chain may name it, for DAG tasks and commands alike."""
+    return checked_actor(name, "LOANHUB_ACTOR")
+
+
 class HubSettings(BaseSettings):
     """Where the hub keeps its store, and one small typed spec per component.
 
@@ -204,7 +210,12 @@ class HubSettings(BaseSettings):
         description="the store as the role that owns its tables, for `loanhub db upgrade` "
         "and `db grant` only (PostgreSQL); unset: database_url (development)",
     )
-    actor: str = Field(default="loanhub", description="who the audit chain names by default")
+    actor: Annotated[str, AfterValidator(lambda name: checked_actor(name, "LOANHUB_ACTOR"))] = (
+        Field(
+            default="loanhub",
+            description="who the audit chain names by default (a name, loanhub.flows.actors)",
+        )
+    )
     timezone: TimeZoneName = Field(
         default=DEFAULT_BANK_TIMEZONE,
         description="the bank's time zone (IANA): schedules, business dates, 'today', times shown",
