@@ -52,9 +52,9 @@ COPYBOOK = LNREPAY_COPYBOOK
 RECORD_TYPES = {"H": 0xC8, "D": 0xC4, "T": 0xE3}  # EBCDIC
 STATUSES = ("P", "L", "A", "M", "D")
 MAX_CENTS = 10**16  # NUMERIC(18,2): 16 integer digits
-# records decoded at a time: ~11 MB of file, ~60 MB decoded and mapped; large enough that the
+# records decoded at a time: ~3 MB of file, ~20 MB decoded and mapped; large enough that the
 # per-chunk costs (numpy calls, a COPY write) vanish, small enough to be memory's bound
-CHUNK_RECORDS = 1 << 17
+CHUNK_RECORDS = 1 << 15
 # quarantined records named one by one in a result (all are quarantined; the count is whole)
 LISTED = 1000
 DUPLICATE = "DTL-INSTALLMENT-NO: the same installment appears twice in the file"
@@ -176,6 +176,7 @@ def _mark(details: Columns, problem: np.ndarray, reason: str) -> None:
     for i in np.flatnonzero(problem & ~details.bad):
         details.reasons[int(i)] = reason
     details.bad |= problem
+    details.__dict__.pop("good", None)  # a cached ``good`` no longer holds
 
 
 def _key_bytes(raw: np.ndarray) -> np.ndarray:
@@ -262,13 +263,13 @@ def _within(indices: np.ndarray, start: int, n: int) -> np.ndarray:
 
 
 def detail_chunks(
-    source: BinaryIO, result: ExtractResult, chunk: int = CHUNK_RECORDS
+    source: BinaryIO, result: ExtractResult, chunk: int | None = None
 ) -> Iterator[tuple[int, Columns]]:
     """The detail records again, chunk by chunk, decoded and checked as the check found them
     (duplicates included), each with the index of its first detail: what the load maps and
     merges, one chunk in memory at a time."""
     width = layouts()["LNREPAY-DETAIL"].length
-    for start, n in _chunks(result.records, chunk):
+    for start, n in _chunks(result.records, chunk or CHUNK_RECORDS):
         details = _checked(_read_records(source, start + 1, n, width))
         dup = np.zeros(n, dtype=bool)
         dup[_within(result.duplicates, start, n) - start] = True
@@ -300,10 +301,12 @@ def file_sha256(source: BinaryIO) -> tuple[str, int]:
 
 
 def check_stream(
-    source: BinaryIO, name: str = "", chunk: int = CHUNK_RECORDS, keep_details: bool = False
+    source: BinaryIO, name: str = "", chunk: int | None = None, keep_details: bool = False
 ) -> ExtractResult:
-    """Decode and check a whole extract, ``chunk`` records at a time, without loading
-    anything. With ``keep_details`` (one chunk only) the decoded details are kept."""
+    """Decode and check a whole extract, ``chunk`` records at a time (``CHUNK_RECORDS``),
+    without loading anything. With ``keep_details`` (one chunk only) the decoded details are
+    kept."""
+    chunk = chunk or CHUNK_RECORDS
     sha256, size = file_sha256(source)
     result = ExtractResult(name=name, sha256=sha256)
     lay = layouts()
