@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,6 +46,17 @@ def root(sim_endpoints) -> Path:
     return Path(sim_endpoints["sftp"]["root"])
 
 
+@pytest.fixture
+def scratch(sim_endpoints) -> Iterator[tuple[Path, str]]:
+    """A folder of its own in the exchange's /outbox (local path, SFTP path), removed after:
+    the simulator is shared, and hostile names must not reach another test's listing."""
+    name = f"hostile-{uuid.uuid4().hex[:8]}"
+    local = root(sim_endpoints) / "outbox" / name
+    local.mkdir()
+    yield local, f"/outbox/{name}"
+    shutil.rmtree(local)
+
+
 def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.rglob("*")) if folder.exists() else []
 
@@ -57,14 +71,14 @@ def test_plain_names_pass(name):
     assert name_problem(name) is None
 
 
-def test_a_listing_refuses_hostile_names_one_by_one_and_goes_on(sim, sftp, sim_endpoints, caplog):
-    inbox = root(sim_endpoints) / "inbox"
+def test_a_listing_refuses_hostile_names_one_by_one_and_goes_on(sim, sftp, scratch, caplog):
+    inbox, remote = scratch
     for name in HOSTILE:
         (inbox / name).write_bytes(b"x")
     (inbox / os.fsdecode(b"latin1-\xe9.xml")).write_bytes(b"x")  # not UTF-8 on the wire
     (inbox / "good.xml").write_bytes(b"x")
     with caplog.at_level(logging.WARNING, logger="connectors.sftp"), sftp.session() as s:
-        names = s.listdir("/inbox")
+        names = s.listdir(remote)
     assert names == ["good.xml"]
     refused = [r.getMessage() for r in caplog.records if "ignoring a name" in r.getMessage()]
     assert len(refused) == len(HOSTILE) + 1  # one line per name, each with its reason
@@ -75,8 +89,8 @@ def test_a_listing_refuses_hostile_names_one_by_one_and_goes_on(sim, sftp, sim_e
         assert "\n" not in line
 
 
-def test_the_async_listing_refuses_the_same_names_and_non_files(sim, sim_endpoints, tmp_path):
-    extracts = root(sim_endpoints) / "extracts"
+def test_the_async_listing_refuses_the_same_names_and_non_files(sim, sim_endpoints, scratch):
+    extracts, remote = scratch
     for name in HOSTILE:
         (extracts / name).write_bytes(b"x")
         if len(name) < 250:
@@ -92,7 +106,7 @@ def test_the_async_listing_refuses_the_same_names_and_non_files(sim, sim_endpoin
 
     async def look() -> dict[str, str]:
         async with AsyncSftpClient(base, system="core").session() as s:
-            return await s.delivered("/extracts", r".*\.dat", require_ok=True)
+            return await s.delivered(remote, r".*\.dat", require_ok=True)
 
     assert list(asyncio.run(look())) == ["good.dat"]
 
@@ -129,7 +143,14 @@ def test_the_pain002_listing_survives_long_names_and_things_that_are_not_files(
         (out / f"{name}.ok").write_bytes(b"")
     (out / f"{msg}.1.pain002.xml").write_bytes(b"<report/>")
     (out / f"{msg}.1.pain002.xml.ok").write_bytes(b"")
-    taken = gateway.report_files(msg)
+    try:
+        taken = gateway.report_files(msg)
+    finally:
+        for path in out.glob(f"{msg}.*"):
+            if path.is_dir() and not path.is_symlink():
+                path.rmdir()
+            else:
+                path.unlink()
     assert [t.name for t in taken] == [f"{msg}.1.pain002.xml"]
     assert [p.name for p in (tmp_path / "payments").iterdir()] == [taken[0].path.name]
     served = [d["path"] for d in sim.journal("sftp", "download")]
@@ -138,9 +159,9 @@ def test_the_pain002_listing_survives_long_names_and_things_that_are_not_files(
 
 @pytest.mark.parametrize("kind", ["dir", "symlink", "fifo"])
 def test_a_non_file_in_place_of_a_delivery_is_refused_and_leaves_no_part(
-    sim, sftp, sim_endpoints, tmp_path, kind
+    sim, sftp, scratch, tmp_path, kind
 ):
-    outbox = root(sim_endpoints) / "outbox"
+    outbox, remote = scratch
     name = f"ANSWER-{kind}.csv"
     path = outbox / name
     if kind == "dir":
@@ -151,27 +172,27 @@ def test_a_non_file_in_place_of_a_delivery_is_refused_and_leaves_no_part(
         os.mkfifo(path)
     (outbox / f"{name}.ok").write_bytes(b"")
     with pytest.raises(ContractError, match="not a regular file"), sftp.session() as s:
-        sftp.take(s, "/outbox", name, tmp_path / "kept")
+        sftp.take(s, remote, name, tmp_path / "kept")
     assert leftovers(tmp_path / "kept") == []
     assert sim.journal("sftp", "download") == []  # never opened
 
 
-def test_a_file_above_its_cap_is_refused_before_download(sim, sim_endpoints, tmp_path):
+def test_a_file_above_its_cap_is_refused_before_download(sim, sim_endpoints, scratch, tmp_path):
     config = sftp_config(sim_endpoints).model_copy(
         update={"limits": sftp_config(sim_endpoints).limits.model_copy(update={"other": 1000})}
     )
     sftp = SftpConnector(config, system="core")
-    outbox = root(sim_endpoints) / "outbox"
+    outbox, remote = scratch
     (outbox / "BIG.csv").write_bytes(b"x" * 1001)
     (outbox / "BIG.csv.ok").write_bytes(b"")
     with pytest.raises(ContractError, match="above its cap of 1000"), sftp.session() as s:
-        sftp.take(s, "/outbox", "BIG.csv", tmp_path)
+        sftp.take(s, remote, "BIG.csv", tmp_path)
     assert sim.journal("sftp", "download") == []
     assert leftovers(tmp_path) == []
     (outbox / "SMALL.csv").write_bytes(b"x" * 1000)  # at the cap: taken
     (outbox / "SMALL.csv.ok").write_bytes(b"")
     with sftp.session() as s:
-        assert sftp.take(s, "/outbox", "SMALL.csv", tmp_path).size == 1000
+        assert sftp.take(s, remote, "SMALL.csv", tmp_path).size == 1000
 
 
 def test_the_extract_cap_is_its_own(sim, sim_endpoints, tmp_path):
@@ -181,30 +202,35 @@ def test_the_extract_cap_is_its_own(sim, sim_endpoints, tmp_path):
 
     base = sftp_config(sim_endpoints)
     config = base.model_copy(update={"limits": base.limits.model_copy(update={"extract": 100})})
-    (root(sim_endpoints) / "extracts" / "LNREPAY.D261120").write_bytes(b"x" * 101)
+    big = root(sim_endpoints) / "extracts" / "LNREPAY.D310101"  # a day no other test uses
+    big.write_bytes(b"x" * 101)
     extracts = CoreExtracts(SftpConnector(config, system="core"), tmp_path / "ex")
-    with pytest.raises(ContractError, match="above its cap of 100"):
-        extracts.take(date(2026, 11, 20))
+    try:
+        with pytest.raises(ContractError, match="above its cap of 100"):
+            extracts.take(date(2031, 1, 1))
+    finally:
+        big.unlink()
     assert leftovers(tmp_path / "ex") == []
 
 
-def test_a_download_cut_midway_leaves_nothing_half_written(sim, sftp, sim_endpoints, tmp_path):
-    extracts = root(sim_endpoints) / "extracts"
-    (extracts / "D.dat").write_bytes(os.urandom(500_000))
-    (extracts / "D.dat.ok").write_bytes(b"")
+def test_a_download_cut_midway_leaves_nothing_half_written(sim, sftp, scratch, tmp_path):
+    folder, remote = scratch
+    (folder / "D.dat").write_bytes(os.urandom(500_000))
+    (folder / "D.dat.ok").write_bytes(b"")
     sim.controls({"sftp": {"read": {"fault": "drop", "times": 1, "drop_after_bytes": 65536}}})
     with pytest.raises(TransientError), sftp.session() as s:
-        sftp.take(s, "/extracts", "D.dat", tmp_path / "kept")
+        sftp.take(s, remote, "D.dat", tmp_path / "kept")
     assert leftovers(tmp_path / "kept") == []
 
 
-def test_os_errors_never_leave_a_session_raw(sim, sftp, sim_endpoints, tmp_path):
-    (root(sim_endpoints) / "outbox" / "A.csv").write_bytes(b"x")
-    (root(sim_endpoints) / "outbox" / "A.csv.ok").write_bytes(b"")
+def test_os_errors_never_leave_a_session_raw(sim, sftp, scratch, tmp_path):
+    folder, remote = scratch
+    (folder / "A.csv").write_bytes(b"x")
+    (folder / "A.csv.ok").write_bytes(b"")
     blocked = tmp_path / "not-a-dir"
     blocked.write_bytes(b"")  # our own folder is a file: the local write fails
     with pytest.raises(LegacyError, match="cannot write into"), sftp.session() as s:
-        sftp.take(s, "/outbox", "A.csv", blocked)
+        sftp.take(s, remote, "A.csv", blocked)
     with pytest.raises(ContractError), sftp.session() as s:
         s.listdir("/no-such-folder")
     with pytest.raises(ContractError), sftp.session() as s:

@@ -131,8 +131,8 @@ def test_a_large_extract_is_downloaded_and_loaded_in_bounded_memory(
     from tests.connectors.conftest import sftp_config
 
     data = synthetic_extract(100_000)
-    name = "LNREPAY.D261121"
-    (Path(sim_endpoints["sftp"]["root"]) / "extracts" / name).write_bytes(data)
+    served = Path(sim_endpoints["sftp"]["root"]) / "extracts" / "LNREPAY.D310102"  # no other's
+    served.write_bytes(data)
     del data
     monkeypatch.setattr(lnrepay, "CHUNK_RECORDS", 4096)
     extracts = CoreExtracts(SftpConnector(sftp_config(sim_endpoints), "core"), tmp_path / "in")
@@ -142,12 +142,13 @@ def test_a_large_extract_is_downloaded_and_loaded_in_bounded_memory(
             pg_engine,
             extracts,
             FileReceiptBook(pg_engine),
-            date(2026, 11, 21),
+            date(2031, 1, 2),
             tmp_path / "kept",
             "test",
         )
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+        served.unlink()
     assert (report.state, report.inserted) == ("LOADED", 100_000)
     assert peak < 87 * 100_002 / 2, f"peak {peak / 1e6:.1f} MB"
