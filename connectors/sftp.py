@@ -4,9 +4,11 @@
   is sent (``ContractError``), whatever Airflow's SSH hook would have done by default.
 - Key authentication only; TCP_NODELAY on our own socket (paramiko never sets it, and every
   unpipelined request would stall on Nagle's ~40 ms).
-- Downloads stream through one prefetch with paramiko's default (unbounded) concurrency: a
-  limit of 64 or less collapses to ~5 MB/s. Uploads are pipelined, written under a temporary
-  name, renamed into place, then triggered with ``.ok``.
+- Downloads stream through prefetches of ``PREFETCH`` bytes (128 requests in flight at once:
+  paramiko's ``max_concurrent_requests`` of 64 or less collapses to ~5 MB/s), one window after
+  the other, so memory holds at most a window and the channel's, whatever the file's size.
+  Uploads are pipelined, written under a temporary name, renamed into place, then triggered
+  with ``.ok``.
 - What an upload failure means depends on where it came (``SftpSession.upload``): before the
   rename nothing was handed over (``TransientError``); from the rename on, the counterpart may
   have the file (``OutcomeUnknown``: the flows settle it by reading the folder, never by
@@ -61,6 +63,9 @@ CHUNK = 1 << 20
 WINDOW = 1 << 26
 MAX_PACKET = 1 << 18
 REQUEST = 255 * 1024
+# a download's requests are in flight a window at a time (``SftpSession._prefetched``): 32 MiB
+# ran at or above one whole-file prefetch against the simulator, and bounds what waits in memory
+PREFETCH = 128 * REQUEST
 # what a lost connection looks like in paramiko (a server's refusal is a plain OSError)
 LOST = (EOFError, paramiko.SSHException, paramiko.SFTPError, ConnectionError, TimeoutError)
 # the longest name taken, in UTF-8 bytes: the hub keeps a file as ``<12 hex>-<name>`` and
@@ -231,7 +236,7 @@ class SftpSession:
         Only a regular file (lstat: a symlink, directory or FIFO is refused before it is
         opened, so a FIFO cannot hold the server's read) of at most ``limit`` bytes is read
         (``ContractError`` before a byte is read); the handle's own size is checked again once
-        open, and reading stops the moment ``limit`` is passed (a file growing under us)."""
+        open, and exactly that many bytes are read: a file grown since is refused."""
         attrs = self.lstat(remote)
         if attrs is None:
             raise TransientError(f"{remote} is no longer there", system=self.system)
@@ -241,17 +246,27 @@ class SftpSession:
             f.MAX_REQUEST_SIZE = REQUEST
             opened = f.stat()
             self._check_taken(remote, opened, limit)
-            f.prefetch(opened.st_size)
-            while chunk := f.read(REQUEST):  # one prefetched response at a time
+            for chunk in self._prefetched(f, opened.st_size or 0):
                 size += len(chunk)
-                if size > limit:
-                    raise ContractError(
-                        f"{remote} grew past its cap of {limit} bytes while read: refused",
-                        system=self.system,
-                    )
                 digest.update(chunk)
                 out.write(chunk)
+            if f.read(1):  # grew since it was opened: not what the stat and its cap said
+                raise ContractError(
+                    f"{remote} grew past the {size} bytes it had when opened: refused",
+                    system=self.system,
+                )
         return digest.hexdigest(), size
+
+    @staticmethod
+    def _prefetched(f: paramiko.SFTPFile, size: int) -> Iterator[bytes]:
+        """The file's bytes, one prefetched response at a time, prefetched a window of
+        ``PREFETCH`` bytes at a time: all requests of a window are in flight at once (what
+        keeps the speed), and no more than a window waits in memory when the disk we write
+        to is slower than the network (a single whole-file prefetch would buffer the rest of
+        a 600 MB file)."""
+        for start in range(0, size, PREFETCH):
+            end = min(size, start + PREFETCH)
+            yield from f.readv([(o, min(REQUEST, end - o)) for o in range(start, end, REQUEST)])
 
     def _check_taken(self, remote: str, attrs: paramiko.SFTPAttributes, limit: int) -> None:
         mode = attrs.st_mode or 0
