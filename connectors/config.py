@@ -31,7 +31,7 @@ class SftpLimits(BaseModel):
     """The largest file of each kind the hub downloads, in bytes: a file above its cap is
     refused before a byte of it is read (``ContractError``), so a counterpart's mistake (or
     an attacker's 100 GB "answer") cannot fill the disk or hold a worker for hours. Set per
-    kind as ``LOANHUB_SFTP__LIMITS__EXTRACT`` and so on."""
+    kind as ``LOANHUB_SFTP_LIMITS__EXTRACT`` and so on."""
 
     model_config = ConfigDict(extra="ignore")
 

@@ -243,3 +243,17 @@ def test_a_hostile_name_is_refused_by_take_itself(sftp, sim, tmp_path):
     for name in ("a\u2028b", "x" * 251, "../x"):
         with pytest.raises(ContractError, match="file name refused"), sftp.session() as s:
             sftp.take(s, "/outbox", name, tmp_path)
+
+
+def test_a_server_failure_on_a_stat_is_classified_in_both_clients(sim, sftp, sim_endpoints):
+    too_long = "/outbox/" + "y" * 300  # the server's file system refuses it (ENAMETOOLONG)
+    with pytest.raises(LegacyError), sftp.session() as s:
+        s.exists(too_long)
+    base = SftpTarget.from_config(sftp_config(sim_endpoints))
+
+    async def ask() -> str | None:
+        async with AsyncSftpClient(base, system="core").session() as s:
+            return await s.version(too_long)
+
+    with pytest.raises(LegacyError):
+        asyncio.run(ask())
