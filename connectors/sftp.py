@@ -40,6 +40,7 @@ import os
 import socket
 import stat
 import tempfile
+import time
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -66,6 +67,9 @@ REQUEST = 255 * 1024
 # a download's requests are in flight a window at a time (``SftpSession._prefetched``): 32 MiB
 # ran at or above one whole-file prefetch against the simulator, and bounds what waits in memory
 PREFETCH = 128 * REQUEST
+# a download's hidden file older than this was left by a killed process (2 GiB at 1 MB/s is
+# 35 minutes): the next take in that folder removes it
+STALE_PART_SECONDS = 6 * 3600.0
 # what a lost connection looks like in paramiko (a server's refusal is a plain OSError)
 LOST = (EOFError, paramiko.SSHException, paramiko.SFTPError, ConnectionError, TimeoutError)
 # the longest name taken, in UTF-8 bytes: the hub keeps a file as ``<12 hex>-<name>`` and
@@ -140,6 +144,22 @@ def classified(exc: OSError, what: str, system: str) -> TransientError | Contrac
 def part_name(name: str) -> str:
     """The temporary name an upload of ``name`` is written under before its rename."""
     return f".{name}.part"
+
+
+def sweep_stale_parts(local_dir: Path, older_than: float = STALE_PART_SECONDS) -> list[Path]:
+    """Remove the ``.take-*.part`` a killed process left in ``local_dir`` (the only way one
+    outlives its download: every failure a process sees removes its own), once older than any
+    download runs; a younger one may be another worker's download in progress."""
+    removed = []
+    now = time.time()
+    for part in local_dir.glob(".take-*.part"):
+        try:
+            if now - part.lstat().st_mtime > older_than:
+                part.unlink()
+                removed.append(part)
+        except FileNotFoundError:  # its owner finished or another sweep took it
+            continue
+    return removed
 
 
 class SftpSession:
@@ -503,6 +523,7 @@ class SftpConnector:
         cap = self.config.limits.other if limit is None else limit
         try:
             local_dir.mkdir(parents=True, exist_ok=True)
+            sweep_stale_parts(local_dir)
             handle, temp_name = tempfile.mkstemp(prefix=".take-", suffix=".part", dir=local_dir)
         except OSError as exc:
             raise classified(exc, f"cannot write into {local_dir}", self.system) from exc

@@ -257,3 +257,19 @@ def test_a_server_failure_on_a_stat_is_classified_in_both_clients(sim, sftp, sim
 
     with pytest.raises(LegacyError):
         asyncio.run(ask())
+
+
+def test_a_killed_downloads_hidden_file_is_swept_by_the_next_take(sim, sftp, scratch, tmp_path):
+    folder, remote = scratch
+    (folder / "N.csv").write_bytes(b"next")
+    (folder / "N.csv.ok").write_bytes(b"")
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    stale, fresh = kept / ".take-dead.part", kept / ".take-busy.part"
+    stale.write_bytes(b"half")
+    fresh.write_bytes(b"another worker's, in progress")
+    os.utime(stale, (1, 1))  # from 1970: no download runs that long
+    with sftp.session() as s:
+        sftp.take(s, remote, "N.csv", kept)
+    assert not stale.exists()
+    assert fresh.exists()
