@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from kernel.failures import Masker, RetryPolicy
 
-__all__ = ["Masker", "RetryPolicy", "SftpConfig", "SmtpConfig", "SoapConfig"]
+__all__ = ["Masker", "RetryPolicy", "SftpConfig", "SftpLimits", "SmtpConfig", "SoapConfig"]
 
 
 class SoapConfig(BaseModel):
@@ -43,6 +43,22 @@ class SoapConfig(BaseModel):
         return self.wsdl_timeout or self.operation_timeout
 
 
+class SftpLimits(BaseModel):
+    """The largest file of each kind the hub downloads, in bytes: a file above its cap is
+    refused before a byte of it is read (``ContractError``), so a counterpart's mistake (or
+    an attacker's 100 GB "answer") cannot fill the disk or hold a worker for hours. Set per
+    kind as ``LOANHUB_SFTP_LIMITS__EXTRACT`` and so on."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    extract: int = Field(
+        default=2 << 30, gt=0, description="the nightly LNREPAY extract (2 GiB: ~24M records)"
+    )
+    tax_answer: int = Field(default=64 << 20, gt=0, description="a tax authority answer")
+    status_report: int = Field(default=16 << 20, gt=0, description="a pain.002 status report")
+    other: int = Field(default=64 << 20, gt=0, description="any other file taken")
+
+
 class SftpConfig(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -58,6 +74,7 @@ class SftpConfig(BaseModel):
         default=None, description="restrict the ciphers offered (None: paramiko's preference)"
     )
     retry: RetryPolicy = RetryPolicy()
+    limits: SftpLimits = SftpLimits()
 
 
 class SmtpConfig(BaseModel):

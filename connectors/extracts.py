@@ -2,7 +2,8 @@
 
 The core's job writes the extract under a temporary name and renames it into
 ``/extracts``, so a file that is there is whole; its trailer (count and hash) is the
-completeness check the flows apply before loading anything (``mappings.lnrepay``).
+completeness check the flows apply before loading anything (``mappings.lnrepay``), reading
+the file from disk chunk by chunk.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from datetime import date
 from pathlib import Path
 
 from connectors.sftp import SftpConnector, TakenFile
-from kernel.files import open_private, private_dir
 
 FOLDER = "/extracts"
 
@@ -30,15 +30,18 @@ class CoreExtracts:
         self.local_dir = local_dir
 
     def take(self, business_date: date) -> TakenFile | None:
-        """The extract of ``business_date`` once it is there; None until then."""
+        """The extract of ``business_date`` once it is there; None until then. Streamed to
+        disk (never held in memory), refused before download when it is not a regular file
+        or is above ``SftpLimits.extract``, and left nowhere half-written (``fetch``)."""
         name = extract_name(business_date)
         with self.sftp.session("take extracts") as session:
-            if not session.exists(f"{FOLDER}/{name}"):
+            if session.lstat(f"{FOLDER}/{name}") is None:
                 return None
-            private_dir(self.local_dir)
-            temp = self.local_dir / f".{name}.part"
-            with open_private(temp) as out:
-                digest, size = session.download(f"{FOLDER}/{name}", out)
-            path = self.local_dir / name
-            temp.replace(path)
-        return TakenFile(name, path, digest, size)
+            return self.sftp.fetch(
+                session,
+                FOLDER,
+                name,
+                self.local_dir,
+                limit=self.sftp.config.limits.extract,
+                keep_as=name,
+            )

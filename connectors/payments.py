@@ -78,7 +78,7 @@ def report_pattern(msg_ids: list[str]) -> str:
     """The names of the gateway's status reports for ``msg_ids`` (``<MsgId>.<n>.pain002.xml``),
     as one whole-name regular expression; group 1 is the report's number."""
     ids = "|".join(re.escape(m) for m in msg_ids) or "(?!)"  # no file in flight: matches nothing
-    return rf"(?:{ids})\.(\d+)\.pain002\.xml"
+    return rf"(?:{ids})\.([0-9]{{1,9}})\.pain002\.xml"  # ASCII digits: \d takes any script's
 
 
 def reason_text(code: str | None) -> str:
@@ -288,7 +288,13 @@ class PaymentGatewayConnector:
             report_name = re.compile(report_pattern([msg_id]))
             numbered = [(int(m[1]), n) for n in names if (m := report_name.fullmatch(n))]
             for _, name in sorted(numbered):
-                taken = self.sftp.take(session, OUTBOX, name, self.local_dir)
+                taken = self.sftp.take(
+                    session,
+                    OUTBOX,
+                    name,
+                    self.local_dir,
+                    limit=self.sftp.config.limits.status_report,
+                )
                 if taken is not None:
                     out.append(taken)
         return out

@@ -4,18 +4,30 @@
   is sent (``ContractError``), whatever Airflow's SSH hook would have done by default.
 - Key authentication only; TCP_NODELAY on our own socket (paramiko never sets it, and every
   unpipelined request would stall on Nagle's ~40 ms).
-- Downloads stream through one prefetch with paramiko's default (unbounded) concurrency: a
-  limit of 64 or less collapses to ~5 MB/s. Uploads are pipelined, written under a temporary
-  name, renamed into place, then triggered with ``.ok``.
+- Downloads stream through prefetches of ``PREFETCH`` bytes (128 requests in flight at once:
+  paramiko's ``max_concurrent_requests`` of 64 or less collapses to ~5 MB/s), one window after
+  the other, so memory holds at most a window and the channel's, whatever the file's size.
+  Uploads are pipelined, written under a temporary name, renamed into place, then triggered
+  with ``.ok``.
 - What an upload failure means depends on where it came (``SftpSession.upload``): before the
   rename nothing was handed over (``TransientError``); from the rename on, the counterpart may
   have the file (``OutcomeUnknown``: the flows settle it by reading the folder, never by
   sending again). Our own ``.<name>.part`` is the only thing we ever remove
   (``withdraw_part``): a partial upload is not the counterpart's file.
-- Listings drop names that could escape a folder (separators, ``..``, control characters).
-- A file is taken only once its ``.ok`` exists, with its SHA-256, so that the flows' receipt
-  book can tell a re-delivery from a duplicate. Nothing in a counterpart's folder is deleted
-  or renamed.
+- Listings are read as bytes (paramiko's own listing dies on one name that is not UTF-8) and
+  drop, one by one with the reason logged, every name that is not plainly a file name: path
+  separators, ``.``/``..``, not UTF-8, longer than ``MAX_NAME`` bytes, or holding any
+  Unicode control, format, separator, private or unassigned character (``U+0085``, ``U+2028``,
+  ``U+202E``: what turns a log line or an operator's screen into something else). The rest of
+  the listing goes on. Listings give regular files only, by the entry's own (lstat) type.
+- A file is taken only once its ``.ok`` exists, only if it is a regular file (lstat: never a
+  directory, symlink or FIFO) no larger than its kind's cap (``SftpLimits``), both checked
+  before a byte is read; it streams into a fresh hidden file beside its final place, renamed
+  into place only whole, removed on any failure (nothing half-written is left), with its
+  SHA-256, so that the flows' receipt book can tell a re-delivery from a duplicate. Nothing in
+  a counterpart's folder is deleted or renamed.
+- An ``OSError`` never leaves a session raw: a refused permission or a folder that is not there
+  is a ``ContractError`` (configuration), anything else a ``TransientError``.
 """
 
 from __future__ import annotations
@@ -24,9 +36,12 @@ import base64
 import hashlib
 import io
 import logging
-import re
+import os
 import socket
 import stat
+import tempfile
+import time
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -35,11 +50,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 import paramiko
+from paramiko.sftp import CMD_CLOSE, CMD_HANDLE, CMD_NAME, CMD_OPENDIR, CMD_READDIR
 
 from connectors.config import SftpConfig
 from kernel.calls import CallObserver, ignore_call, observed
 from kernel.failures import ContractError, OutcomeUnknown, TransientError, with_retry
-from kernel.files import open_private, private_dir
+from kernel.files import private_dir
 
 CHUNK = 1 << 20
 # Measured here against OpenSSH sshd (200 MB, aes128-gcm): paramiko's defaults (2 MiB window,
@@ -49,9 +65,22 @@ CHUNK = 1 << 20
 WINDOW = 1 << 26
 MAX_PACKET = 1 << 18
 REQUEST = 255 * 1024
+# a download's requests are in flight a window at a time (``SftpSession._prefetched``): 32 MiB
+# ran at or above one whole-file prefetch against the simulator, and bounds what waits in memory
+PREFETCH = 128 * REQUEST
+# a download's hidden file older than this was left by a killed process (2 GiB at 1 MB/s is
+# 35 minutes): the next take in that folder removes it
+STALE_PART_SECONDS = 6 * 3600.0
 # what a lost connection looks like in paramiko (a server's refusal is a plain OSError)
 LOST = (EOFError, paramiko.SSHException, paramiko.SFTPError, ConnectionError, TimeoutError)
-_UNSAFE_NAME = re.compile(r"[/\\\x00-\x1f\x7f]|^\.\.?$")
+# the longest name taken, in UTF-8 bytes: the hub keeps a file as ``<12 hex>-<name>`` and
+# writes ``<name>.ok`` beside uploads, both within the usual 255-byte limit of a file system
+MAX_NAME = 200
+# Unicode categories no file name of an exchange holds: controls (Cc: C0, DEL, C1 as U+0085),
+# format (Cf: U+202E and the other bidi overrides, zero-width joiners), surrogates (Cs: bytes
+# that were not UTF-8), line and paragraph separators (Zl, Zp: U+2028, U+2029), private use
+# and unassigned code points (Co, Cn)
+_REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp", "Co", "Cn"}
 log = logging.getLogger(__name__)
 
 
@@ -68,13 +97,70 @@ def pinned_key(config: SftpConfig) -> paramiko.PKey:
     return paramiko.PKey.from_type_string(kind, base64.b64decode(data))
 
 
+def name_problem(name: str) -> str | None:
+    """Why ``name`` is not taken as a file name of an exchange; None when it is. A name that
+    reaches a path, a log line or an operator's screen must not change its meaning there."""
+    if not name:
+        return "an empty name"
+    if name in (".", ".."):
+        return "a reference to a folder"
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME:
+        return f"longer than {MAX_NAME} bytes"
+    for ch in name:
+        if ch in "/\\":
+            return "it holds a path separator"
+        category = unicodedata.category(ch)
+        if category == "Cs":
+            return "not UTF-8"
+        if category in _REFUSED_CATEGORIES:
+            return f"it holds U+{ord(ch):04X} (a Unicode {category} character)"
+    return None
+
+
 def safe_name(name: str) -> bool:
-    return not _UNSAFE_NAME.search(name)
+    return name_problem(name) is None
+
+
+def shown(name: str) -> str:
+    """A name as a log line may show it: ASCII only (every control or bidi character escaped),
+    cut to a length a line can hold."""
+    text = ascii(name)
+    return text if len(text) <= 120 else f"{text[:100]}...({len(name)} characters)"
+
+
+def decoded(raw: bytes) -> str:
+    """A name as the server sent it: UTF-8, any byte that is not kept as a surrogate (which
+    ``name_problem`` then refuses) rather than failing the whole listing."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def classified(exc: OSError, what: str, system: str) -> TransientError | ContractError:
+    """An ``OSError`` of a session in the kernel's words: a refused permission or a path that
+    is not there is configuration (``ContractError``); anything else may pass
+    (``TransientError``)."""
+    kind = ContractError if isinstance(exc, PermissionError | FileNotFoundError) else TransientError
+    return kind(f"{what}: {exc}", system=system)
 
 
 def part_name(name: str) -> str:
     """The temporary name an upload of ``name`` is written under before its rename."""
     return f".{name}.part"
+
+
+def sweep_stale_parts(local_dir: Path, older_than: float = STALE_PART_SECONDS) -> list[Path]:
+    """Remove the ``.take-*.part`` a killed process left in ``local_dir`` (the only way one
+    outlives its download: every failure a process sees removes its own), once older than any
+    download runs; a younger one may be another worker's download in progress."""
+    removed = []
+    now = time.time()
+    for part in local_dir.glob(".take-*.part"):
+        try:
+            if now - part.lstat().st_mtime > older_than:
+                part.unlink()
+                removed.append(part)
+        except FileNotFoundError:  # its owner finished or another sweep took it
+            continue
+    return removed
 
 
 class SftpSession:
@@ -84,13 +170,66 @@ class SftpSession:
         self.client = client
         self.system = system
 
-    def listdir(self, folder: str) -> list[str]:
-        """Names in ``folder``, without any name that could escape it."""
-        names = self.client.listdir(folder)
-        unsafe = [n for n in names if not safe_name(n)]
-        if unsafe:
-            log.warning("%s: ignoring unsafe names in %s: %r", self.system, folder, unsafe)
-        return sorted(n for n in names if safe_name(n))
+    def entries(self, folder: str) -> dict[str, paramiko.SFTPAttributes]:
+        """The entries of ``folder`` with their own attributes (as lstat gives them: a symlink
+        is a symlink), every name refused by ``name_problem`` left out and logged with its
+        reason, one by one, the rest kept."""
+        kept: dict[str, paramiko.SFTPAttributes] = {}
+        for raw, attrs in self._readdir(folder):
+            name = decoded(raw)
+            if name in (".", ".."):
+                continue
+            problem = name_problem(name)
+            if problem is None:
+                kept[name] = attrs
+            else:
+                log.warning(
+                    "%s: ignoring a name in %s: %s: %s", self.system, folder, problem, shown(name)
+                )
+        return kept
+
+    def _readdir(self, folder: str) -> list[tuple[bytes, paramiko.SFTPAttributes]]:
+        """SFTP OPENDIR/READDIR with the names as bytes: paramiko's ``listdir_attr`` decodes
+        them strictly, so one name that is not UTF-8 would fail the whole listing."""
+        client = self.client
+        path = client._adjust_cwd(folder)  # paramiko internals: its listing is str-only
+        kind, msg = client._request(CMD_OPENDIR, path)
+        if kind != CMD_HANDLE:
+            raise TransientError(f"listing {folder}: no handle in the answer", system=self.system)
+        handle = msg.get_binary()
+        out: list[tuple[bytes, paramiko.SFTPAttributes]] = []
+        try:
+            while True:
+                try:
+                    kind, msg = client._request(CMD_READDIR, handle)
+                except EOFError:  # paramiko's "no more entries"
+                    break
+                if kind != CMD_NAME:
+                    raise TransientError(f"listing {folder}: not a name answer", system=self.system)
+                for _ in range(msg.get_int()):
+                    raw, longname = msg.get_string(), msg.get_string()
+                    out.append(
+                        (raw, paramiko.SFTPAttributes._from_msg(msg, decoded(raw), longname))
+                    )
+        finally:
+            client._request(CMD_CLOSE, handle)
+        return out
+
+    def listdir(self, folder: str, *, regular_only: bool = True) -> list[str]:
+        """The names in ``folder`` that ``entries`` keeps, sorted; by default only those of
+        regular files (a directory, symlink or FIFO is nobody's delivery)."""
+        return sorted(
+            name
+            for name, attrs in self.entries(folder).items()
+            if not regular_only or stat.S_ISREG(attrs.st_mode or 0)
+        )
+
+    def lstat(self, path: str) -> paramiko.SFTPAttributes | None:
+        """``path``'s own attributes (a symlink's, not its target's); None if absent."""
+        try:
+            return self.client.lstat(path)
+        except FileNotFoundError:
+            return None
 
     def exists(self, path: str) -> bool:
         return self.version(path) is not None
@@ -112,17 +251,57 @@ class SftpSession:
             return None
         return None if attrs.st_mtime is None else datetime.fromtimestamp(attrs.st_mtime, UTC)
 
-    def download(self, remote: str, out: BinaryIO) -> tuple[str, int]:
-        """Stream ``remote`` into ``out``; returns (SHA-256, size)."""
+    def download(self, remote: str, out: BinaryIO, *, limit: int) -> tuple[str, int]:
+        """Stream ``remote`` into ``out``; returns (SHA-256, size).
+
+        Only a regular file (lstat: a symlink, directory or FIFO is refused before it is
+        opened, so a FIFO cannot hold the server's read) of at most ``limit`` bytes is read
+        (``ContractError`` before a byte is read); the handle's own size is checked again once
+        open, and exactly that many bytes are read: a file grown since is refused."""
+        attrs = self.lstat(remote)
+        if attrs is None:
+            raise TransientError(f"{remote} is no longer there", system=self.system)
+        self._check_taken(remote, attrs, limit)
         digest, size = hashlib.sha256(), 0
         with self.client.open(remote, "rb") as f:
             f.MAX_REQUEST_SIZE = REQUEST
-            f.prefetch(f.stat().st_size)
-            while chunk := f.read(REQUEST):  # one prefetched response at a time
+            opened = f.stat()
+            self._check_taken(remote, opened, limit)
+            for chunk in self._prefetched(f, opened.st_size or 0):
+                size += len(chunk)
                 digest.update(chunk)
                 out.write(chunk)
-                size += len(chunk)
+            if f.read(1):  # grew since it was opened: not what the stat and its cap said
+                raise ContractError(
+                    f"{remote} grew past the {size} bytes it had when opened: refused",
+                    system=self.system,
+                )
         return digest.hexdigest(), size
+
+    @staticmethod
+    def _prefetched(f: paramiko.SFTPFile, size: int) -> Iterator[bytes]:
+        """The file's bytes, one prefetched response at a time, prefetched a window of
+        ``PREFETCH`` bytes at a time: all requests of a window are in flight at once (what
+        keeps the speed), and no more than a window waits in memory when the disk we write
+        to is slower than the network (a single whole-file prefetch would buffer the rest of
+        a 600 MB file)."""
+        for start in range(0, size, PREFETCH):
+            end = min(size, start + PREFETCH)
+            yield from f.readv([(o, min(REQUEST, end - o)) for o in range(start, end, REQUEST)])
+
+    def _check_taken(self, remote: str, attrs: paramiko.SFTPAttributes, limit: int) -> None:
+        mode = attrs.st_mode or 0
+        if not stat.S_ISREG(mode):
+            raise ContractError(
+                f"{remote} is not a regular file (mode {stat.filemode(mode)}): not taken",
+                system=self.system,
+            )
+        if (attrs.st_size or 0) > limit:
+            raise ContractError(
+                f"{remote} is {attrs.st_size} bytes, above its cap of {limit}: refused before "
+                "download",
+                system=self.system,
+            )
 
     def upload(self, data: BinaryIO, folder: str, name: str, *, trigger: bool) -> None:
         """Write under ``.<name>.part``, rename into place, then (optionally) ``<name>.ok``.
@@ -219,10 +398,9 @@ class SftpSession:
             )
 
     def is_file(self, path: str) -> bool:
-        try:
-            return stat.S_ISREG(self.client.stat(path).st_mode or 0)
-        except FileNotFoundError:
-            return False
+        """Whether ``path`` itself is a regular file (a symlink to one is not)."""
+        attrs = self.lstat(path)
+        return attrs is not None and stat.S_ISREG(attrs.st_mode or 0)
 
 
 class SftpConnector:
@@ -256,6 +434,8 @@ class SftpConnector:
                 yield SftpSession(client, self.system)
             except (EOFError, paramiko.SSHException, ConnectionError, TimeoutError) as exc:
                 raise TransientError(f"connection lost: {exc}", system=self.system) from exc
+            except OSError as exc:  # a server's refusal (or our disk's): never raw
+                raise classified(exc, operation, self.system) from exc
             finally:
                 transport.close()
 
@@ -305,17 +485,58 @@ class SftpConnector:
             s.upload(io.BytesIO(data), folder, name, trigger=trigger)
 
     def take(
-        self, session: SftpSession, folder: str, name: str, local_dir: Path
+        self,
+        session: SftpSession,
+        folder: str,
+        name: str,
+        local_dir: Path,
+        *,
+        limit: int | None = None,
     ) -> TakenFile | None:
-        """Download ``folder/name`` if its ``.ok`` trigger exists; None while it does not."""
-        if not safe_name(name):
-            raise ContractError(f"unsafe file name {name!r}", system=self.system)
+        """Download ``folder/name`` if its ``.ok`` trigger exists; None while it does not.
+        Kept as ``<first 12 of its SHA-256>-<name>``, so each delivery is kept apart;
+        ``limit`` is its kind's cap (``SftpLimits``; ``other`` when not given)."""
+        problem = name_problem(name)
+        if problem is not None:
+            raise ContractError(f"file name refused: {problem}: {shown(name)}", system=self.system)
         if not session.exists(f"{folder}/{name}.ok"):
             return None
-        private_dir(local_dir)
-        temp = local_dir / f".{name}.part"
-        with open_private(temp) as out:
-            digest, size = session.download(f"{folder}/{name}", out)
-        path = local_dir / f"{digest[:12]}-{name}"
-        temp.replace(path)
+        return self.fetch(session, folder, name, local_dir, limit=limit)
+
+    def fetch(
+        self,
+        session: SftpSession,
+        folder: str,
+        name: str,
+        local_dir: Path,
+        *,
+        limit: int | None = None,
+        keep_as: str | None = None,
+    ) -> TakenFile:
+        """Stream ``folder/name`` into ``local_dir``: into a fresh hidden ``.part`` of our own
+        (``mkstemp``: 0600, a short name of its own whatever the remote name is), renamed to
+        ``keep_as`` (default ``<12 hex of SHA-256>-<name>``) only once whole; on any failure
+        the ``.part`` is removed, so nothing half-written is ever left. A local disk that
+        refuses is a ``ContractError`` (permission) or ``TransientError`` (full)."""
+        problem = name_problem(name)
+        if problem is not None:
+            raise ContractError(f"file name refused: {problem}: {shown(name)}", system=self.system)
+        cap = self.config.limits.other if limit is None else limit
+        try:
+            private_dir(local_dir)  # 0700, an old install's 0755 tightened
+            sweep_stale_parts(local_dir)
+            handle, temp_name = tempfile.mkstemp(prefix=".take-", suffix=".part", dir=local_dir)
+        except OSError as exc:
+            raise classified(exc, f"cannot write into {local_dir}", self.system) from exc
+        temp = Path(temp_name)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                digest, size = session.download(f"{folder}/{name}", out, limit=cap)
+            path = local_dir / (keep_as or f"{digest[:12]}-{name}")
+            temp.replace(path)
+        except BaseException as exc:
+            temp.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and not isinstance(exc, ConnectionError | TimeoutError):
+                raise classified(exc, f"taking {folder}/{name}", self.system) from exc
+            raise
         return TakenFile(name, path, digest, size)

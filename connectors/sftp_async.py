@@ -10,8 +10,11 @@ is, with the same rules:
   (``ContractError``); there is no "accept unknown" path;
 - key authentication only (no password, no agent, no ``~/.ssh/config``);
 - every step has a deadline: connect and each SFTP request (``TransientError`` when it passes);
-- listings drop names that could escape a folder (``connectors.sftp.safe_name``); a delivery is
-  named by size and modification time, as ``SftpSession.version`` names it.
+- listings are read as bytes and drop, one by one with the reason logged, every name
+  ``connectors.sftp.name_problem`` refuses (separators, not UTF-8, too long, Unicode control
+  and format characters) and every entry that is not a regular file by its own (lstat) type;
+  a delivery is named by size and modification time, as ``SftpSession.version`` names it;
+- no ``OSError`` or asyncssh error leaves a session raw.
 
 Errors speak the kernel's vocabulary: ``TransientError`` for a refused, dropped or stalled
 connection (ask again later), ``ContractError`` for a wrong host key, a refused key or a folder
@@ -21,6 +24,7 @@ that is not there or not ours to read (configuration: asking again will not help
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import stat
 from collections.abc import AsyncIterator, Awaitable
@@ -32,10 +36,11 @@ from typing import TypeVar
 import asyncssh
 
 from connectors.config import SftpConfig
-from connectors.sftp import safe_name
+from connectors.sftp import decoded, name_problem, shown
 from kernel.failures import ContractError, TransientError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 # what a lost or stalled connection looks like in asyncssh (a wrong host key and a refused key
 # are also asyncssh errors: they are told apart first)
 LOST = (asyncssh.Error, OSError, TimeoutError, EOFError)
@@ -113,15 +118,23 @@ class AsyncSftpSession:
     async def listdir(self, folder: str) -> dict[str, asyncssh.SFTPAttrs]:
         """The files in ``folder`` with their attributes (one request), without any name that
         could escape it; a missing or unreadable folder is configuration (``ContractError``)."""
-        try:
-            entries = await self._ask(self.client.readdir(folder), f"listing {folder}")
+        try:  # names as bytes: one that is not UTF-8 must not fail the whole listing
+            entries = await self._ask(self.client.readdir(folder.encode()), f"listing {folder}")
         except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPPermissionDenied) as exc:
             raise ContractError(f"cannot list {folder}: {exc}", system=self.system) from exc
-        return {
-            str(e.filename): e.attrs
-            for e in entries
-            if safe_name(str(e.filename)) and stat.S_ISREG(e.attrs.permissions or stat.S_IFREG)
-        }
+        kept: dict[str, asyncssh.SFTPAttrs] = {}
+        for entry in entries:
+            raw = entry.filename
+            name = decoded(raw) if isinstance(raw, bytes) else str(raw)
+            if name in (".", ".."):
+                continue
+            if (problem := name_problem(name)) is not None:
+                log.warning(
+                    "%s: ignoring a name in %s: %s: %s", self.system, folder, problem, shown(name)
+                )
+            elif entry.attrs.permissions is not None and stat.S_ISREG(entry.attrs.permissions):
+                kept[name] = entry.attrs
+        return kept
 
     async def version(self, path: str) -> str | None:
         """Which delivery of ``path`` is there; None if absent."""
@@ -167,6 +180,10 @@ class AsyncSftpClient:
                     yield AsyncSftpSession(sftp, self.system, self.target.io_timeout)
         except (asyncssh.SFTPConnectionLost, asyncssh.ConnectionLost) as exc:
             raise TransientError(f"connection lost: {exc}", system=self.system) from exc
+        except (asyncssh.SFTPNoSuchFile, asyncssh.SFTPPermissionDenied, PermissionError) as exc:
+            raise ContractError(f"refused: {exc}", system=self.system) from exc
+        except LOST as exc:  # any other refusal or failure of the server: never raw
+            raise TransientError(f"SFTP failed: {exc}", system=self.system) from exc
 
     async def _connect(self) -> asyncssh.SSHClientConnection:
         t = self.target

@@ -133,7 +133,7 @@ class TaxExchange:
         with self.sftp.session("submit") as session:
             if session.exists(f"/inbox/{name}"):
                 held = io.BytesIO()
-                session.download(f"/inbox/{name}", held)
+                session.download(f"/inbox/{name}", held, limit=self.sftp.config.limits.other)
                 if held.getvalue() != body:
                     raise RequestNameTaken(f"{name} holds another request", system="tax")
                 if not session.exists(f"/inbox/{name}.ok"):
@@ -165,4 +165,10 @@ class TaxExchange:
         """Download the answer once it has its ``.ok``; None before. The caller checks it with
         ``parse_answer`` (a truncated answer is a ``ContractError``)."""
         with self.sftp.session("take answer") as session:
-            return self.sftp.take(session, ANSWERS, answer_name(request), self.local_dir)
+            return self.sftp.take(
+                session,
+                ANSWERS,
+                answer_name(request),
+                self.local_dir,
+                limit=self.sftp.config.limits.tax_answer,
+            )

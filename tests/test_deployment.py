@@ -548,7 +548,8 @@ def test_only_airflow_init_holds_the_stores_owner():
         env = service.get("environment") or {}
         owner = env.get("LOANHUB_DATABASE_OWNER_URL")
         if name == "airflow-init":
-            assert owner is not None and owner.startswith("postgresql+psycopg://loanhub_owner:")
+            assert owner is not None
+            assert owner.startswith("postgresql+psycopg://loanhub_owner:")
         else:
             assert owner is None, name
         if "LOANHUB_DATABASE_URL" in env:

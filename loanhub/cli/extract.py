@@ -27,9 +27,9 @@ def extract_check(
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Decode and validate an LNREPAY file without loading it; exit 1 if it would be rejected."""
-    from mappings.lnrepay import check_extract
+    from mappings.lnrepay import check_extract_file
 
-    result = check_extract(path.read_bytes(), path.name)
+    result = check_extract_file(path)  # chunk by chunk: never the whole file in memory
     summary = result.summary()
     summary.pop("quarantined_records")
     summary["quarantined_records"] = [
@@ -55,7 +55,7 @@ def extract_load(path: ExtractFile, url: UrlOption = None) -> None:
     ensure_current(store)  # migrated only by a role that owns the schema
     report = load_extract(
         store,
-        path.read_bytes(),
+        path,  # streamed from disk, chunk by chunk
         path.name,
         FileReceiptBook(store),
         hub.data_dir / "files" / "core",

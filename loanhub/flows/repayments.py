@@ -13,16 +13,27 @@ changing only rows whose values differ: loading a file twice changes nothing, an
 re-delivery under the same name changes exactly the records that were wrong. The embedded
 SQLite store takes the same merge through executemany (it only ever holds the demo's few
 thousand rows).
+
+A file is never read whole: from its path (``ingest_extract``, ``loanhub extract load``) it is
+checked, kept (copied in blocks) and merged ``CHUNK_RECORDS`` records at a time
+(``mappings.lnrepay.detail_chunks``), each chunk COPYed into the staging table with its
+refused records quarantined beside it, so memory stays at one chunk whatever the file's
+size (``make bench``: ``extract_memory_peak``).
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -30,17 +41,19 @@ from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.dialects import sqlite
 
 from connectors.extracts import CoreExtracts
-from kernel.files import private_dir, write_private
+from kernel.files import private_dir
 from loanhub.platform import audit
 from loanhub.platform.early_warnings import raise_once
 from loanhub.platform.quarantine import quarantine, stored_reason
 from loanhub.platform.receipts import FileReceiptBook
+from mappings.copybook import Columns
 from mappings.lnrepay import (
     COLUMNS,
     VALUES,
     ExtractResult,
-    check_extract,
-    installment_table,
+    check_stream,
+    detail_chunks,
+    installment_rows,
     mapping_version,
 )
 from schemas.base import Lineage
@@ -88,24 +101,37 @@ class Merged:
     unchanged: int
 
 
+@contextmanager
+def opened(data: bytes | Path) -> Iterator[BinaryIO]:
+    """An extract as a seekable binary file: its bytes, or the file at its path (read in
+    chunks from there, never whole)."""
+    if isinstance(data, bytes | bytearray | memoryview):
+        yield io.BytesIO(data)
+    else:
+        with Path(data).open("rb") as source:
+            yield source
+
+
 def load_extract(
     engine: Engine,
-    data: bytes,
+    data: bytes | Path,
     name: str,
     receipts: FileReceiptBook,
     kept_dir: Path,
     actor: str = "loanhub",
 ) -> LoadReport:
-    """Check, keep, then reject or merge one extract, once; every refused record quarantined."""
-    result = check_extract(data, name)
-    kept = keep(data, result, receipts, kept_dir)
-    report = LoadReport(name, result.sha256, kept.receipt, "SKIPPED", check=result.summary())
-    if kept.path is None:
-        return report  # this very file was taken before
-    if result.rejected:
-        reject(engine, result, kept.path, receipts, actor)
-        return replace(report, state=FileState.REJECTED.value)
-    merged = merge(engine, result, kept, receipts, actor)
+    """Check, keep, then reject or merge one extract, once; every refused record quarantined.
+    ``data`` is the file's bytes or, for a file of any size, its path."""
+    with opened(data) as source:
+        result = check_stream(source, name)
+        kept = keep(source, result, receipts, kept_dir)
+        report = LoadReport(name, result.sha256, kept.receipt, "SKIPPED", check=result.summary())
+        if kept.path is None:
+            return report  # this very file was taken before
+        if result.rejected:
+            reject(engine, result, kept.path, receipts, actor)
+            return replace(report, state=FileState.REJECTED.value)
+        merged = merge(engine, result, kept, receipts, actor, source)
     return replace(
         report,
         state=merged.state.value,
@@ -115,17 +141,30 @@ def load_extract(
     )
 
 
-def keep(data: bytes, result: ExtractResult, receipts: FileReceiptBook, kept_dir: Path) -> Kept:
+def keep(
+    source: BinaryIO, result: ExtractResult, receipts: FileReceiptBook, kept_dir: Path
+) -> Kept:
     """Record the file's receipt and keep its bytes, named by their hash, before anything is
     decided: a rejected file is evidence, a loaded one the lineage's raw payload. A file whose
     receipt says it was taken before (same name and hash, loaded or rejected) is not kept
-    again; a duplicate still RECEIVED is a load that failed half-way, and goes on."""
-    receipt = receipts.record(SOURCE, result.name, result.sha256, len(data))
+    again; a duplicate still RECEIVED is a load that failed half-way, and goes on. The copy
+    goes in blocks through a hidden temporary file renamed into place: a kept file is whole
+    or absent."""
+    size = source.seek(0, os.SEEK_END)
+    receipt = receipts.record(SOURCE, result.name, result.sha256, size)
     if receipt == "duplicate" and receipts.state(SOURCE, result.name, result.sha256) in TAKEN:
         return Kept(receipt, None)
     private_dir(kept_dir)
     path = kept_dir / f"{result.sha256[:12]}-{result.name}"
-    write_private(path, data)  # the core's payload: owner-only
+    handle, temp = tempfile.mkstemp(prefix=".keep-", suffix=".part", dir=kept_dir)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            source.seek(0)
+            shutil.copyfileobj(source, out, 1 << 20)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
     return Kept(receipt, path)
 
 
@@ -186,23 +225,46 @@ def reject(
 
 
 def merge(
-    engine: Engine, result: ExtractResult, kept: Kept, receipts: FileReceiptBook, actor: str
+    engine: Engine,
+    result: ExtractResult,
+    kept: Kept,
+    receipts: FileReceiptBook,
+    actor: str,
+    source: BinaryIO,
 ) -> Merged:
     """Quarantine the refused records and merge the valid ones, with their lineage and the
-    audit event, in one transaction; then mark the receipt LOADED or PARTIAL. Nothing is
-    marked if the transaction fails: the receipt stays RECEIVED and the next try loads it."""
+    audit event, in one transaction, chunk by chunk from ``source``; then mark the receipt
+    LOADED or PARTIAL. Nothing is marked if the transaction fails: the receipt stays RECEIVED
+    and the next try loads it."""
     lineage = {
         "source_system": SOURCE,
         "fetched_at": utcnow(),
         "mapping_version": mapping_version(),
         "raw_payload_hash": result.sha256,
     }
-    table = installment_table(result)
-    state = FileState.PARTIAL if result.quarantined_records else FileState.LOADED
+    state = FileState.PARTIAL if result.quarantined_total else FileState.LOADED
+    rows = 0
     with engine.begin() as conn:
-        _quarantine_refused(conn, result, lineage["mapping_version"])
-        rows = _merge_postgres if conn.dialect.name == "postgresql" else _merge_sqlite
-        inserted, updated = rows(conn, table, lineage)
+        known = _known_quarantined(conn, result.name)
+        postgres = conn.dialect.name == "postgresql"
+        if postgres:
+            _stage_postgres(conn)
+        else:
+            before = _installments_sqlite(conn)
+            inserted = updated = 0
+        for start, details in detail_chunks(source, result):
+            _quarantine_refused(
+                conn, result.name, start, details, known, lineage["mapping_version"]
+            )
+            table = installment_rows(details)
+            rows += table.num_rows
+            if postgres:
+                _copy_postgres(conn, table)
+            else:
+                added, changed = _merge_sqlite(conn, table, lineage, before)
+                inserted, updated = inserted + added, updated + changed
+        if postgres:
+            inserted, updated = _merge_postgres(conn, lineage)
         audit.append(
             conn,
             actor=actor,
@@ -211,7 +273,7 @@ def merge(
             after={
                 "receipt": kept.receipt,
                 "valid": result.valid,
-                "quarantined": len(result.quarantined_records),
+                "quarantined": result.quarantined_total,
                 "inserted": inserted,
                 "updated": updated,
                 "hash_verified": result.hash_verified,
@@ -224,42 +286,52 @@ def merge(
         state,
         None,
         str(kept.path),
-        records=(result.valid, len(result.quarantined_records)),
+        records=(result.valid, result.quarantined_total),
     )
-    return Merged(state, inserted, updated, table.num_rows - inserted - updated)
+    return Merged(state, inserted, updated, rows - inserted - updated)
 
 
-def _quarantine_refused(conn: Connection, result: ExtractResult, version: str) -> None:
-    """Every refused record into quarantine, once: a re-delivery still carrying the same bad
-    record (same position, same reason) does not quarantine it again."""
-    known = {
+def _known_quarantined(conn: Connection, name: str) -> set[tuple[str, str]]:
+    """What this file's name already has in quarantine: (record, stored reason)."""
+    return {
         (r.record_ref, r.reason)
         for r in conn.execute(
             select(quarantined_record.c.record_ref, quarantined_record.c.reason).where(
                 quarantined_record.c.source_system == SOURCE,
-                quarantined_record.c.source_ref == result.name,
+                quarantined_record.c.source_ref == name,
             )
         )
     }
-    for bad in result.quarantined_records:
-        if (str(bad["record"]), stored_reason(bad["reason"])) in known:
+
+
+def _quarantine_refused(
+    conn: Connection,
+    name: str,
+    start: int,
+    details: Columns,
+    known: set[tuple[str, str]],
+    version: str,
+) -> None:
+    """One chunk's refused records into quarantine, once: a re-delivery still carrying the
+    same bad record (same position, same reason) does not quarantine it again."""
+    v = details.values
+    for i, reason in sorted(details.reasons.items()):
+        record = str(start + i + 2)  # 1-based in the file, the header being record 1
+        if (record, stored_reason(reason)) in known:
             continue
         quarantine(
             conn,
             source_system=SOURCE,
-            source_ref=result.name,
-            record_ref=str(bad["record"]),
-            reason=bad["reason"],
-            field_path=bad["reason"].split(":", 1)[0],
-            value=f"{bad['loan_account']}#{bad['installment_no']}",
+            source_ref=name,
+            record_ref=record,
+            reason=reason,
+            field_path=reason.split(":", 1)[0],
+            value=f"{v['DTL-LOAN-ACCOUNT'][i]}#{int(v['DTL-INSTALLMENT-NO'][i])}",
             mapping_version=version,
         )
 
 
-def _merge_postgres(conn: Connection, table: pa.Table, lineage: dict[str, Any]) -> tuple[int, int]:
-    """COPY into a staging table, then UPDATE what differs and INSERT what is new (an
-    anti-join): set-based, at COPY speed, and a re-delivery touches only corrected rows.
-    Returns (inserted, updated)."""
+def _stage_postgres(conn: Connection) -> None:
     conn.execute(
         text(
             "CREATE TEMP TABLE stage_repayment (loan_account varchar(20), installment_no int, "
@@ -269,6 +341,12 @@ def _merge_postgres(conn: Connection, table: pa.Table, lineage: dict[str, Any]) 
             "ON COMMIT DROP"
         )
     )
+
+
+def _copy_postgres(conn: Connection, table: pa.Table) -> None:
+    """One chunk's valid records COPYed into the staging table (CSV written by Arrow)."""
+    if not table.num_rows:
+        return
     buffer = io.BytesIO()
     pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False))
     raw = conn.connection.driver_connection
@@ -279,6 +357,12 @@ def _merge_postgres(conn: Connection, table: pa.Table, lineage: dict[str, Any]) 
         view = buffer.getbuffer()
         for start in range(0, len(view), 1 << 20):
             copy.write(view[start : start + (1 << 20)])
+
+
+def _merge_postgres(conn: Connection, lineage: dict[str, Any]) -> tuple[int, int]:
+    """From the staging table, UPDATE what differs and INSERT what is new (an anti-join):
+    set-based, at COPY speed, and a re-delivery touches only corrected rows.
+    Returns (inserted, updated)."""
     # One loader at a time merges installments (two would race on the same keys).
     conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('repayment_installment merge'))"))
     conn.execute(text("ANALYZE stage_repayment"))  # a temp table has no statistics otherwise
@@ -309,13 +393,18 @@ def _merge_postgres(conn: Connection, table: pa.Table, lineage: dict[str, Any]) 
     return inserted, updated
 
 
-def _merge_sqlite(conn: Connection, table: pa.Table, lineage: dict[str, Any]) -> tuple[int, int]:
+def _installments_sqlite(conn: Connection) -> dict[tuple[str, int], Any]:
+    return {
+        (r.loan_account, r.installment_no): r for r in conn.execute(repayment_installment.select())
+    }
+
+
+def _merge_sqlite(
+    conn: Connection, table: pa.Table, lineage: dict[str, Any], before: dict[tuple[str, int], Any]
+) -> tuple[int, int]:
     """The same merge for the embedded store: compare in Python, upsert the changed rows with
     executemany (a demo's few thousand rows). Returns (inserted, updated)."""
     rows = [{**lineage, **r} for r in table.to_pylist()]
-    before = {
-        (r.loan_account, r.installment_no): r for r in conn.execute(repayment_installment.select())
-    }
     changed = [
         r
         for r in rows
@@ -344,8 +433,9 @@ def ingest_extract(
     actor: str,
 ) -> LoadReport | None:
     """Take the night's extract and load it once (the receipt book knows a file it has
-    loaded); None while the core has not delivered it."""
+    loaded); None while the core has not delivered it. Streamed from disk, never read
+    whole."""
     taken = extracts.take(business_date)
     if taken is None:
         return None
-    return load_extract(engine, taken.path.read_bytes(), taken.name, receipts, keep, actor)
+    return load_extract(engine, taken.path, taken.name, receipts, keep, actor)

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bots.config import LosLogin, PortalLogin
-from connectors.config import AirflowApiConfig, SftpConfig, SmtpConfig, SoapConfig
+from connectors.config import AirflowApiConfig, SftpConfig, SftpLimits, SmtpConfig, SoapConfig
 from loanhub.flows.actors import actor as checked_actor
 from loanhub.flows.reconciliation import ReconciliationPolicy
 from loanhub.flows.retention import RetentionAreas, RetentionPolicy
@@ -237,6 +237,9 @@ class HubSettings(BaseSettings):
     )
 
     ledger: LedgerSettings = LedgerSettings()
+    # the largest file of each kind taken over SFTP (``LOANHUB_SFTP_LIMITS__EXTRACT`` ...): the
+    # hub's policy, not the endpoint's, so it applies whatever Connection names the server
+    sftp_limits: SftpLimits = SftpLimits()
     warnings: WarningPolicy = WarningPolicy()
     reconciliation: ReconciliationPolicy = ReconciliationPolicy()
     orchestration: OrchestrationSettings = OrchestrationSettings()

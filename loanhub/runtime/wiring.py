@@ -65,8 +65,10 @@ class HubConnectors:
         calls = CallJournal(engine)
         files = settings.data_dir / "files"
 
+        capped = endpoints.sftp.model_copy(update={"limits": settings.sftp_limits})
+
         def sftp(system: str) -> SftpConnector:
-            return SftpConnector(endpoints.sftp, system=system, observer=calls)
+            return SftpConnector(capped, system=system, observer=calls)
 
         return cls(
             bureau=BureauConnector(endpoints.bureau, mask_text, evidence, observer=calls),

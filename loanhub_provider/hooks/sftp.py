@@ -80,7 +80,7 @@ class SftpHook(LoanhubHook):
             return False, f"connection {self.conn_id!r} is incomplete: {exc}"
         try:
             with connector.session("test_connection") as session:
-                names = session.listdir(".")
+                names = session.listdir(".", regular_only=False)
         except ContractError as exc:
             if "pinned" in str(exc):
                 return False, f"host key does not match the pinned key: {exc}"

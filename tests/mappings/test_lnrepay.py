@@ -1,9 +1,24 @@
+import io
+import tracemalloc
 from datetime import date
 from decimal import Decimal
 
+import numpy as np
 import pyarrow as pa
+import pytest
 
-from mappings.lnrepay import COLUMNS, check_extract, installment_table
+from mappings import lnrepay
+from mappings.lnrepay import (
+    COLUMNS,
+    DUPLICATE,
+    LISTED,
+    check_extract,
+    check_extract_file,
+    check_stream,
+    detail_chunks,
+    installment_rows,
+    installment_table,
+)
 from tests.mappings.ebcdic import detail, header, trailer
 
 ROWS = [
@@ -169,3 +184,69 @@ def test_valid_records_map_to_the_canonical_installment_columns():
             "status": "M",
         },
     ]
+
+
+# --- streamed: the file is checked chunk by chunk, never read whole --------------------------
+
+
+def _dup_rows() -> list[tuple]:
+    """Five installments, the fourth repeating the first (across any chunk boundary)."""
+    extra = ("LN000000000000000009", 100000000009, 1, 20261101, 500, 5, 500, 5, 20261101, 0, "P")
+    return [ROWS[0], ROWS[1], ROWS[2], (*ROWS[0][:6], 1, 1, 20261019, 0, "P"), extra]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 1000])
+def test_a_file_checked_in_chunks_is_checked_as_a_whole(chunk):
+    data = build(rows=_dup_rows(), corrupt=1)
+    whole = check_extract(data, "LNREPAY.D261120")
+    streamed = check_stream(io.BytesIO(data), "LNREPAY.D261120", chunk=chunk)
+    assert streamed.summary() == whole.summary()
+    assert whole.quarantined == {
+        "DTL-PRINCIPAL-PAID: bad packed-decimal nibble": 1,
+        DUPLICATE: 1,
+    }
+    assert [q["record"] for q in streamed.quarantined_records] == [
+        3,
+        5,
+    ]  # the repeat, not the first
+    chunks = list(detail_chunks(io.BytesIO(data), streamed, chunk))
+    assert sum(installment_rows(d).num_rows for _, d in chunks) == whole.valid == 3
+    assert installment_rows(whole.details).to_pylist() == [
+        r for _, d in chunks for r in installment_rows(d).to_pylist()
+    ]
+
+
+def test_keys_whose_hashes_meet_are_compared_byte_by_byte(monkeypatch):
+    monkeypatch.setattr(lnrepay, "_key_hash", lambda keys: np.zeros(len(keys), dtype=np.uint64))
+    clean = check_stream(io.BytesIO(build()), chunk=2)  # every hash collides, no key repeats
+    assert (clean.valid, clean.hash_verified) == (3, True)
+    dup = check_stream(io.BytesIO(build(rows=_dup_rows())), chunk=2)
+    assert dup.quarantined == {DUPLICATE: 1}
+
+
+def test_an_extract_on_disk_is_checked_in_bounded_memory(tmp_path, monkeypatch):
+    """200,000 records (17 MB): the check's peak stays well under the file's size (a whole
+    read alone is the file's size, decoding it whole about five times more)."""
+    from bench.bench_extract import synthetic_extract
+
+    path = tmp_path / "LNREPAY.D261120"
+    path.write_bytes(synthetic_extract(200_000))
+    monkeypatch.setattr(lnrepay, "CHUNK_RECORDS", 8192)
+    tracemalloc.start()
+    try:
+        result = check_extract_file(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (result.rejected, result.valid, result.hash_verified) == (None, 200_000, True)
+    assert peak < path.stat().st_size / 2, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_a_file_of_only_bad_records_names_a_bounded_few(tmp_path):
+    rows = [(f"LN{i:018d}", *ROWS[0][1:3], 20261131, *ROWS[0][4:]) for i in range(LISTED + 50)]
+    path = tmp_path / "LNREPAY.D261120"
+    path.write_bytes(build(rows=rows))
+    result = check_extract_file(path)
+    assert result.quarantined_total == LISTED + 50
+    assert len(result.quarantined_records) == LISTED
+    assert not result.listed_all

@@ -26,6 +26,16 @@ def test_connectors_are_built_from_the_endpoints_file(
     assert (tmp_path / "evidence" / "raw").is_dir()
 
 
+def test_the_sftp_caps_per_kind_come_from_the_hubs_settings(sim_endpoints, pg_engine, monkeypatch):
+    monkeypatch.setenv("LOANHUB_SIM_DIR", sim_endpoints["data_dir"])
+    monkeypatch.setenv("LOANHUB_SFTP_LIMITS__EXTRACT", "1000")
+    monkeypatch.setenv("LOANHUB_SFTP_LIMITS__STATUS_REPORT", "2000")
+    hub = HubConnectors.build(HubSettings(), pg_engine)
+    assert hub.extracts.sftp.config.limits.extract == 1000
+    assert hub.payments.sftp.config.limits.status_report == 2000
+    assert hub.tax.sftp.config.limits.tax_answer == 64 << 20  # the default
+
+
 def test_settings_configure_the_lease_and_each_ledger_is_its_own_owner(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
