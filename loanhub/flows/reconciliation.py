@@ -20,6 +20,7 @@ missing, mismatches, amounts) are returned, logged and audited (``extract.reconc
 
 from __future__ import annotations
 
+import io
 import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -35,7 +36,7 @@ from connectors.extracts import extract_name
 from kernel.failures import ContractError
 from loanhub.platform import audit
 from loanhub.platform.early_warnings import raise_once
-from mappings.lnrepay import check_extract, installment_table
+from mappings.lnrepay import check_stream, detail_chunks, installment_rows
 from schemas.base import Lineage
 from schemas.hub import FileState
 from schemas.lending import EarlyWarning, LoanStatus, WarningSeverity
@@ -153,52 +154,70 @@ def installment_dpd(
 
 
 def reconcile(
-    engine: Engine, data: bytes, name: str, business_date: date, policy: ReconciliationPolicy
+    engine: Engine,
+    data: bytes | Path,
+    name: str,
+    business_date: date,
+    policy: ReconciliationPolicy,
 ) -> Reconciliation:
-    """Compare one extract with the hub's active loans and its own days past due."""
-    result = check_extract(data, name)
-    if result.rejected or result.details is None:
-        raise ContractError(f"{name} is rejected, nothing to reconcile: {result.rejected}")
-    table = installment_table(result)
-    v, good = result.details.values, result.details.good
-    accounts = v["DTL-LOAN-ACCOUNT"][good]
-    due_cents = v["DTL-PRINCIPAL-DUE"][good] + v["DTL-INTEREST-DUE"][good]
-    paid_cents = v["DTL-PRINCIPAL-PAID"][good] + v["DTL-INTEREST-PAID"][good]
-    hub_dpd = installment_dpd(
-        table["due_date"].to_numpy(),
-        table["paid_date"].to_numpy(),
-        due_cents - paid_cents > 0,
-        business_date,
-    )
-    core_dpd = v["DTL-DAYS-PAST-DUE"][good].astype(np.int64)
-    numbers = v["DTL-INSTALLMENT-NO"][good]
-    mismatches = [
-        DpdMismatch(str(accounts[i]), int(numbers[i]), int(core_dpd[i]), int(hub_dpd[i]))
-        for i in np.flatnonzero(core_dpd != hub_dpd)
-    ]
-    # a loan whose record was quarantined is in the file all the same (its record is named)
-    present = {str(a) for a in np.unique(accounts)} | {
-        q["loan_account"] for q in result.quarantined_records
-    }
-    expected = expected_loans(engine, business_date, policy.window_days)
-    ours = np.isin(accounts, list(expected)) if expected else np.zeros(len(accounts), bool)
+    """Compare one extract (its bytes, or the kept file) with the hub's active loans and its
+    own days past due, chunk by chunk: a night's file of any size is read in bounded memory
+    (``mappings.lnrepay.detail_chunks``), never whole."""
+    with io.BytesIO(data) if isinstance(data, bytes) else data.open("rb") as source:
+        result = check_stream(source, name)
+        if result.rejected:
+            raise ContractError(f"{name} is rejected, nothing to reconcile: {result.rejected}")
+        expected = expected_loans(engine, business_date, policy.window_days)
+        known = list(expected)
+        present: set[str] = set()
+        mismatches: list[DpdMismatch] = []
+        records = 0
+        due = paid = hub_due = hub_paid = 0
+        for _, details in detail_chunks(source, result):
+            v, good = details.values, details.good
+            table = installment_rows(details)
+            accounts = v["DTL-LOAN-ACCOUNT"][good]
+            due_cents = v["DTL-PRINCIPAL-DUE"][good] + v["DTL-INTEREST-DUE"][good]
+            paid_cents = v["DTL-PRINCIPAL-PAID"][good] + v["DTL-INTEREST-PAID"][good]
+            hub_dpd = installment_dpd(
+                table["due_date"].to_numpy(),
+                table["paid_date"].to_numpy(),
+                due_cents - paid_cents > 0,
+                business_date,
+            )
+            core_dpd = v["DTL-DAYS-PAST-DUE"][good].astype(np.int64)
+            numbers = v["DTL-INSTALLMENT-NO"][good]
+            mismatches.extend(
+                DpdMismatch(str(accounts[i]), int(numbers[i]), int(core_dpd[i]), int(hub_dpd[i]))
+                for i in np.flatnonzero(core_dpd != hub_dpd)
+            )
+            # which of the hub's loans the file carries (only those: a night's file names
+            # every loan of the core); one whose record was quarantined is there all the same
+            every = v["DTL-LOAN-ACCOUNT"]
+            present |= {str(a) for a in np.unique(every[np.isin(every, known)])} if known else set()
+            ours = np.isin(accounts, known) if known else np.zeros(len(accounts), bool)
+            records += int(good.sum())
+            due += int(due_cents.sum())
+            paid += int(paid_cents.sum())
+            hub_due += int(due_cents[ours].sum())
+            hub_paid += int(paid_cents[ours].sum())
 
-    def money(cents: np.ndarray) -> Decimal:
-        return Decimal(int(cents.sum())).scaleb(-2)
+    def money(cents: int) -> Decimal:
+        return Decimal(cents).scaleb(-2)
 
     return Reconciliation(
         business_date=business_date,
         file=name,
         sha256=result.sha256,
-        records=int(good.sum()),
-        quarantined=len(result.quarantined_records),
+        records=records,
+        quarantined=result.quarantined_total,
         expected=expected,
         missing=sorted(set(expected) - present),
         dpd_mismatches=mismatches,
-        amount_due=money(due_cents),
-        amount_paid=money(paid_cents),
-        hub_amount_due=money(due_cents[ours]),
-        hub_amount_paid=money(paid_cents[ours]),
+        amount_due=money(due),
+        amount_paid=money(paid),
+        hub_amount_due=money(hub_due),
+        hub_amount_paid=money(hub_paid),
     )
 
 
@@ -306,8 +325,7 @@ def reconcile_night(
         log.warning("reconciliation %s: no extract of that night was loaded", business_date)
         return None
     name, sha256, path = taken
-    data = path.read_bytes()
-    recon = reconcile(engine, data, name, business_date, policy)
+    recon = reconcile(engine, path, name, business_date, policy)
     if recon.sha256 != sha256:
         raise ContractError(f"{path} is not the file the hub loaded as {name} ({sha256[:12]})")
     record(engine, recon, actor)
