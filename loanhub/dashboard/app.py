@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException
 from loanhub.dashboard import i18n
 from loanhub.dashboard.deps import LoginRequired, to_login
 from loanhub.dashboard.errors import error_page
+from loanhub.dashboard.headers import SecurityHeaders
 from loanhub.dashboard.identity import IdentityProvider, LocalLogin
 from loanhub.dashboard.pages import ROUTERS, login
 from loanhub.dashboard.rendering import environment
@@ -45,6 +46,7 @@ def create_app(
     app.add_exception_handler(LoginRequired, to_login)
     app.add_exception_handler(HTTPException, error_page)
     app.add_middleware(i18n.LanguageMiddleware, default=settings.dashboard.language)
+    app.add_middleware(SecurityHeaders)  # outermost: every answer, errors and 500s included
     for router in ROUTERS:
         if router is not login.router or identity.local_login:
             app.include_router(router)

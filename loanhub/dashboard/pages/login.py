@@ -18,7 +18,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from loanhub.dashboard.auth import audited
-from loanhub.dashboard.deps import Board, CheckedForm, LoginForm, Templates, Viewer
+from loanhub.dashboard.deps import Board, CheckedForm, Line, LoginForm, Templates, Viewer
+from loanhub.dashboard.headers import nonce
 from loanhub.dashboard.i18n import N_
 from loanhub.dashboard.state import base_path, here, local_target
 
@@ -42,13 +43,14 @@ def _login_page(
         csrf=csrf,
         error=error,
         here=here(request),
+        nonce=nonce(request),
     )
     return HTMLResponse(body, status_code=status)
 
 
 @router.get("/login", response_class=HTMLResponse, name="login")
 def login_form(
-    request: Request, board: Board, templates: Templates, next: str = ""
+    request: Request, board: Board, templates: Templates, next: Line = ""
 ) -> HTMLResponse:
     session = board.session(request)
     if "csrf" not in session:  # a signed-in session stays signed in
@@ -64,9 +66,9 @@ def login(
     board: Board,
     templates: Templates,
     csrf: LoginForm,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
-    next: Annotated[str, Form()] = "",
+    username: Annotated[Line, Form(max_length=120)],
+    password: Annotated[str, Form(max_length=1024)],
+    next: Annotated[Line, Form(max_length=2000)] = "",
 ) -> Response:
     address = request.client.host if request.client else "unknown"
     keys = [f"user:{username}", f"address:{address}"]
