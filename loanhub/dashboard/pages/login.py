@@ -70,10 +70,12 @@ def login(
     password: Annotated[str, Form(max_length=1024)],
     next: Annotated[Line, Form(max_length=2000)] = "",
 ) -> Response:
+    # the peer as the server saw it; uvicorn puts a proxy's X-Forwarded-For there only for the
+    # proxies it trusts (FORWARDED_ALLOW_IPS: 127.0.0.1 unless set), never this code
     address = request.client.host if request.client else "unknown"
     keys = [f"user:{username}", f"address:{address}"]
     where = {"address": address}
-    locked = board.guard.locked(keys)
+    locked, at = board.guard.admit(keys)  # counted before the password is checked
     if locked:
         audited(
             board.engine,
@@ -92,7 +94,7 @@ def login(
             subject=username,
             after=where,
         )
-        for key in board.guard.failed(keys):
+        for key in board.guard.failed(keys, at):
             audited(
                 board.engine,
                 actor="dashboard",
@@ -102,7 +104,7 @@ def login(
             )
         time.sleep(0.2)  # a guess costs time
         return _login_page(request, templates, next, csrf, WRONG, 401)
-    board.guard.succeeded(keys[0])
+    board.guard.succeeded(keys[0], keys[1], at)
     sid = board.users.open_session(user.name)
     audited(
         board.engine,
