@@ -10,16 +10,20 @@ one router per page, and take what they share through the dependencies of
 passes through ``mask_text`` on its way into the HTML, charts included
 (``loanhub.dashboard.rendering``), so no template can leak an ID. Each request is served in
 its language (``loanhub.dashboard.i18n``: Simplified Chinese unless the person chose English),
-error pages included (``loanhub.dashboard.errors``).
+error pages included (``loanhub.dashboard.errors``). Every answer carries the security headers
+of ``loanhub.dashboard.headers`` (CSP with a nonce per answer, no framing, no caching). The
+OpenAPI description is served at ``/openapi.json`` to signed-in users only; FastAPI's /docs and
+/redoc are off, standalone and in Airflow alike.
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from loanhub.dashboard import i18n
-from loanhub.dashboard.deps import LoginRequired, to_login
+from loanhub.dashboard.deps import LoginRequired, Viewer, to_login
 from loanhub.dashboard.errors import error_page
 from loanhub.dashboard.headers import SecurityHeaders
 from loanhub.dashboard.identity import IdentityProvider, LocalLogin
@@ -50,6 +54,14 @@ def create_app(
     for router in ROUTERS:
         if router is not login.router or identity.local_login:
             app.include_router(router)
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(who: Viewer) -> JSONResponse:
+        """The routes and their parameters, for a signed-in person or tool (the property-based
+        tests read it); anonymous requests are refused like any page. No /docs or /redoc:
+        nothing here is meant to be tried from a browser form of FastAPI's."""
+        return JSONResponse(app.openapi())
+
     return app
 
 
