@@ -273,3 +273,35 @@ def test_mounted_in_a_parent_the_headers_stay_under_the_mount(hub: Hub):
     engine = app.state.dashboard.__dict__.get("engine")
     if engine is not None:
         engine.dispose()
+
+
+def test_airflow_shows_the_dashboard_as_a_link_not_a_frame():
+    """``frame-ancestors 'none'`` holds inside Airflow because its navigation entry is a
+    link: an external view with a ``url_route`` would be an iframe of Airflow's UI."""
+    from dags.support.plugin import LoanhubPlugin
+
+    assert [v.get("url_route") for v in LoanhubPlugin.external_views] == [None]
+
+
+@pytest.mark.parametrize("wanted", ["/\t/evil.example/", "/\n/evil.example/", "//evil.example/"])
+def test_a_next_that_a_browser_would_turn_into_another_site_goes_home(
+    client: TestClient, wanted: str
+):
+    """Browsers drop tabs and line breaks from a URL: "/<TAB>/evil" would become "//evil"."""
+    assert client.get("/login", params={"next": wanted}).status_code in (200, 422)
+    switched = client.get("/language/en", params={"next": wanted})
+    assert switched.status_code in (303, 422)
+    if switched.status_code == 303:
+        assert switched.headers["location"] == "/"
+    answer = client.post(
+        "/login",
+        data={
+            "username": "vera",
+            "password": PASSWORDS["vera"],
+            "csrf": form_csrf(client),
+            "next": wanted,
+        },
+    )
+    assert answer.status_code in (303, 422)
+    if answer.status_code == 303:
+        assert answer.headers["location"] == "/"
