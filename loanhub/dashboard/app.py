@@ -21,6 +21,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp
 
 from loanhub.dashboard import i18n
 from loanhub.dashboard.deps import LoginRequired, Viewer, to_login
@@ -31,6 +32,15 @@ from loanhub.dashboard.pages import ROUTERS, login
 from loanhub.dashboard.rendering import environment
 from loanhub.dashboard.state import Dashboard
 from loanhub.runtime.settings import HubSettings
+
+
+class DashboardApp(FastAPI):
+    """FastAPI with the security headers outside everything, Starlette's own error middleware
+    included, so even an unexpected 500 carries them (``add_middleware`` would put them
+    inside it)."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
 
 
 def create_app(
@@ -44,13 +54,12 @@ def create_app(
     settings = settings or HubSettings()
     identity = identity or LocalLogin()
     board = Dashboard(settings, airflow_db_url or settings.airflow_db_url, identity)
-    app = FastAPI(title="loanhub dashboard", docs_url=None, redoc_url=None, openapi_url=None)
+    app = DashboardApp(title="loanhub dashboard", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.dashboard = board
     app.state.templates = environment(board.zone)
     app.add_exception_handler(LoginRequired, to_login)
     app.add_exception_handler(HTTPException, error_page)
     app.add_middleware(i18n.LanguageMiddleware, default=settings.dashboard.language)
-    app.add_middleware(SecurityHeaders)  # outermost: every answer, errors and 500s included
     for router in ROUTERS:
         if router is not login.router or identity.local_login:
             app.include_router(router)

@@ -305,3 +305,15 @@ def test_a_next_that_a_browser_would_turn_into_another_site_goes_home(
     assert answer.status_code in (303, 422)
     if answer.status_code == 303:
         assert answer.headers["location"] == "/"
+
+
+def test_even_an_unexpected_500_carries_the_headers(hub: Hub):
+    app = create_app(hub.settings)
+
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/boom", boom)
+    answer = TestClient(app, raise_server_exceptions=False).get("/boom")
+    assert answer.status_code == 500
+    assert_secure(answer)
