@@ -36,6 +36,12 @@ class WorkItem(CanonicalModel):
     attempts: int = 0
     result: dict[str, Any] | None = None
     error: str | None = Field(default=None, max_length=2000)
+    evidence: str | None = Field(
+        default=None,
+        max_length=500,
+        description="where the hub filed this item's evidence (a bot's capture folder), as "
+        "the hub itself recorded it; never read out of error text a legacy system can write",
+    )
     lease_expires_at: UtcDateTime | None = None
     created_at: UtcDateTime
     updated_at: UtcDateTime

@@ -193,12 +193,20 @@ class LoginGuard:
     """Failed logins counted per user and per address over a window; ``limit`` failures in
     it lock the user (or the address) out for the window's length, and while locked no
     password is even checked. Kept in a file beside the users file so every process serving
-    the dashboard, and a restart, see the same counts."""
+    the dashboard, and a restart, see the same counts.
+
+    An attempt is counted before its password is checked (``admit``, under the file's lock),
+    as a failure until it turns out right (``succeeded`` takes it back): 40 guesses sent at
+    once are admitted only up to the limit, never all checked because none had failed yet.
+    """
 
     def __init__(self, path: Path, *, user_limit: int, address_limit: int, minutes: int) -> None:
         self.path = path
         self.limits = {"user": user_limit, "address": address_limit}
         self.seconds = minutes * 60
+
+    def _limit(self, key: str) -> int:
+        return self.limits[key.split(":", 1)[0]]
 
     def locked(self, keys: list[str]) -> str | None:
         """The first of ``keys`` (``user:NAME``, ``address:IP``) that is locked out now."""
@@ -206,27 +214,53 @@ class LoginGuard:
         now = time.time()
         return next((k for k in keys if until.get(k, 0) > now), None)
 
-    def failed(self, keys: list[str]) -> list[str]:
-        """Count a failure against each key; the keys this failure locked out."""
+    def admit(self, keys: list[str]) -> tuple[str | None, float]:
+        """Whether an attempt may check a password: the first key locked out, or at its limit
+        with attempts still being checked, refuses it (None: admitted, and counted). The
+        attempt's time, to hand back to ``failed`` or ``succeeded``."""
+        now = time.time()
+        with _locked(self.path):
+            state = _read_json(self.path)
+            failures, until = state.setdefault("failures", {}), state.setdefault("locked", {})
+            recent = {k: [t for t in failures.get(k, []) if t > now - self.seconds] for k in keys}
+            for key in keys:
+                if until.get(key, 0) > now or len(recent[key]) >= self._limit(key):
+                    return key, now
+            for key in keys:
+                failures[key] = [*recent[key], now]
+            _write_json(self.path, state)
+        return None, now
+
+    def failed(self, keys: list[str], at: float | None = None) -> list[str]:
+        """Count a failure against each key (already counted when ``at``, the time ``admit``
+        gave); the keys this failure locked out."""
         now = time.time()
         with _locked(self.path):
             state = _read_json(self.path)
             failures, until = state.setdefault("failures", {}), state.setdefault("locked", {})
             newly = []
             for key in keys:
-                recent = [t for t in failures.get(key, []) if t > now - self.seconds] + [now]
+                recent = [t for t in failures.get(key, []) if t > now - self.seconds]
+                if at is None or at not in recent:
+                    recent.append(now)
                 failures[key] = recent
-                if len(recent) >= self.limits[key.split(":", 1)[0]] and until.get(key, 0) <= now:
+                if len(recent) >= self._limit(key) and until.get(key, 0) <= now:
                     until[key] = now + self.seconds
                     newly.append(key)
             _write_json(self.path, state)
         return newly
 
-    def succeeded(self, user_key: str) -> None:
-        """A good login forgets the user's failures (the address keeps its count)."""
+    def succeeded(
+        self, user_key: str, address_key: str | None = None, at: float | None = None
+    ) -> None:
+        """A good login forgets the user's failures; the address keeps its count, less this
+        attempt (counted by ``admit`` at ``at``)."""
         with _locked(self.path):
             state = _read_json(self.path)
-            state.get("failures", {}).pop(user_key, None)
+            failures = state.setdefault("failures", {})
+            failures.pop(user_key, None)
+            if address_key is not None and at in failures.get(address_key, []):
+                failures[address_key].remove(at)
             _write_json(self.path, state)
 
 

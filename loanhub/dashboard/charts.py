@@ -77,7 +77,7 @@ def _svg(title: str, width: int, height: int, body: list[str]) -> Svg:
     title = i18n.text(title)
     return Svg(
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" '
-        f'viewBox="0 0 {width} {height}" width="100%" style="max-width:{width}px" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         f'aria-label="{escape(title, {chr(34): "&quot;"})}">'
         f"<title>{escape(title)}</title>{''.join(body)}</svg>"
     )

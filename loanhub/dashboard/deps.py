@@ -10,22 +10,55 @@ so a stale or forged form is refused before it does anything.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Form, HTTPException, Request
+from fastapi import Depends, Form, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment
+from pydantic import AfterValidator
 from sqlalchemy import Engine
 
 from loanhub.dashboard.auth import Role, same_secret
+from loanhub.dashboard.headers import nonce
 from loanhub.dashboard.i18n import N_
 from loanhub.dashboard.identity import SignedIn
 from loanhub.dashboard.rendering import PAGES
 from loanhub.dashboard.state import Dashboard, base_path, here
 from loanhub.runtime.settings import HubSettings
 from schemas.types import utcnow
+
+ID_MAX = 2**63 - 1
+"""The largest id the store holds (a BIGINT key): a larger one is refused (422) before any
+query, never sent to PostgreSQL to overflow there (a 500)."""
+
+ItemId = Annotated[int, Path(ge=1, le=ID_MAX, description="a row's id (1 to 2**63-1)")]
+"""Every route's id in its path: a whole number in the key's range, ASCII digits only
+(``-1``, ``1e9``, ``１２`` and 20-digit numbers are 422)."""
+
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+_BREAKS = frozenset("\n\r\t")
+
+
+def _clean(value: str, *, lines: bool) -> str:
+    """Refuse text no person types and the store or the audit chain must not take: control
+    characters (NUL above all: PostgreSQL refuses it in text and JSON, a 500), surrogates,
+    bidirectional overrides (a note that reads backwards in the trail) and, in one-line
+    fields, line breaks of any kind."""
+    for c in value:
+        if c in _BREAKS and lines:
+            continue
+        if unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp") or c in _BIDI or c == "\x85":
+            raise ValueError("the text holds a control or direction character")
+    return value
+
+
+Line = Annotated[str, AfterValidator(lambda v: _clean(v, lines=False))]
+"""A one-line value sent by a browser (a name, a key, a token): no control characters."""
+Note = Annotated[str, AfterValidator(lambda v: _clean(v, lines=True))]
+"""A person's note (several lines allowed): no other control characters."""
 
 
 class LoginRequired(Exception):
@@ -91,7 +124,7 @@ def _same_csrf(sent: str, expected: str) -> None:
         raise HTTPException(403, N_("the form is stale: reload the page"))
 
 
-def checked_form(who: Viewer, csrf: Annotated[str, Form()] = "") -> str:
+def checked_form(who: Viewer, csrf: Annotated[str, Form(max_length=200)] = "") -> str:
     """The form's CSRF token, if it is the one bound to this sign-in (the forms carry it as a
     hidden field; another site can post a form but cannot read the page or the cookie)."""
     _same_csrf(csrf, who.csrf)
@@ -101,7 +134,9 @@ def checked_form(who: Viewer, csrf: Annotated[str, Form()] = "") -> str:
 CheckedForm = Annotated[str, Depends(checked_form)]
 
 
-def login_form_token(request: Request, board: Board, csrf: Annotated[str, Form()] = "") -> str:
+def login_form_token(
+    request: Request, board: Board, csrf: Annotated[str, Form(max_length=200)] = ""
+) -> str:
     """The login form's CSRF token, the one of the pre-login cookie (nobody is known yet)."""
     _same_csrf(csrf, board.session(request).get("csrf", ""))
     return csrf
@@ -134,6 +169,7 @@ class Renderer:
             here=here(self.request),
             as_of=self.as_of,
             refresh_seconds=self.board.settings.dashboard.refresh_seconds,
+            nonce=nonce(self.request),
             **values,
         )
         return HTMLResponse(body)

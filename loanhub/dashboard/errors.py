@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException
 
 from loanhub.dashboard import i18n
+from loanhub.dashboard.headers import nonce
 from loanhub.dashboard.i18n import N_
 from loanhub.dashboard.state import base_path, here
 
@@ -49,6 +50,7 @@ async def error_page(request: Request, exc: Exception) -> Response:
         status=exc.status_code,
         title=title,
         detail=i18n.text(detail),
+        nonce=nonce(request),
     )
     return HTMLResponse(body, status_code=exc.status_code, headers=exc.headers)
 

@@ -247,14 +247,9 @@ class QueueItem:
     attempts: int
     error: str | None
     updated_at: datetime
-
-    @property
-    def evidence(self) -> str | None:
-        """Where the item's evidence is filed, as the guard wrote it into the error."""
-        marker = "[evidence: "
-        if not self.error or marker not in self.error:
-            return None
-        return self.error.rsplit(marker, 1)[1].rstrip("]").strip() or None
+    evidence: str | None = None
+    """Where the hub filed the item's evidence: the item's own column, written by the hub
+    (``WorkItemLedger``), never parsed out of ``error``, which carries a legacy system's words."""
 
 
 @dataclass

@@ -100,13 +100,13 @@ class LedgerGuard:
         try:
             result = action(item)
         except OutcomeUnknown as exc:
-            self.ledger.mark_in_doubt(item, _told(exc))
+            self.ledger.mark_in_doubt(item, str(exc), evidence=_filed(exc))
             raise
         except NeedsHuman as exc:
-            self.ledger.needs_human(item, _told(exc), result=exc.result)
+            self.ledger.needs_human(item, str(exc), result=exc.result, evidence=_filed(exc))
             raise
         except LegacyError as exc:
-            self.ledger.fail(item, exc.kind or FailureKind.TRANSIENT, _told(exc))
+            self.ledger.fail(item, exc.kind or FailureKind.TRANSIENT, str(exc), _filed(exc))
             raise
         except Exception as exc:  # a bug: the effect may or may not have happened
             self.ledger.mark_in_doubt(item, f"{type(exc).__name__}: {exc}")
@@ -115,9 +115,11 @@ class LedgerGuard:
         return result
 
 
-def _told(exc: LegacyError) -> str:
-    """What the work item says about a failure: the message, and where its evidence is."""
-    return f"{exc} [evidence: {exc.evidence}]" if exc.evidence else str(exc)
+def _filed(exc: LegacyError) -> str | None:
+    """Where the hub filed a failure's evidence: the exception's own attribute, set by the
+    hub's code (a bot's capture folder), kept in the item's ``evidence`` column. Never put in
+    the error text, which carries a legacy system's words and must not name files."""
+    return str(exc.evidence) if exc.evidence else None
 
 
 def _older_than(result: dict[str, Any], age: timedelta) -> bool:

@@ -224,6 +224,7 @@ class WorkItemLedger:
                 attempts=item.attempts + 1,
                 failure_kind=None,
                 error=None,
+                evidence=None,
                 lease_expires_at=now + self.lease,
             )
         if (
@@ -257,30 +258,46 @@ class WorkItemLedger:
             item, "work_item.done", state=WorkItemState.DONE, result=jsonable(dict(result or {}))
         )
 
-    def fail(self, item: WorkItem, kind: FailureKind, error: str) -> WorkItem:
-        """The effect did not happen; ``kind`` says whether a later claim may try again."""
+    def fail(
+        self, item: WorkItem, kind: FailureKind, error: str, evidence: str | None = None
+    ) -> WorkItem:
+        """The effect did not happen; ``kind`` says whether a later claim may try again.
+        ``evidence``: where the hub filed what it saw (its own column, never in ``error``)."""
         return self._close(
             item,
             "work_item.failed",
             state=WorkItemState.FAILED,
             failure_kind=kind,
             error=_text(error),
+            evidence=_where(evidence),
         )
 
     def needs_human(
-        self, item: WorkItem, reason: str, result: Mapping[str, Any] | None = None
+        self,
+        item: WorkItem,
+        reason: str,
+        result: Mapping[str, Any] | None = None,
+        evidence: str | None = None,
     ) -> WorkItem:
         """A person must look (a rule referred it, a screen changed): no automatic retry.
         ``result`` keeps what the system did answer (a reference waiting for a checker)."""
-        changes: dict[str, Any] = {"state": WorkItemState.NEEDS_HUMAN, "error": _text(reason)}
+        changes: dict[str, Any] = {
+            "state": WorkItemState.NEEDS_HUMAN,
+            "error": _text(reason),
+            "evidence": _where(evidence),
+        }
         if result is not None:
             changes["result"] = dict(result)
         return self._close(item, "work_item.needs_human", **changes)
 
-    def mark_in_doubt(self, item: WorkItem, reason: str) -> WorkItem:
+    def mark_in_doubt(self, item: WorkItem, reason: str, evidence: str | None = None) -> WorkItem:
         """The request may have reached the legacy system (timeout after send)."""
         return self._close(
-            item, "work_item.in_doubt", state=WorkItemState.IN_DOUBT, error=_text(reason)
+            item,
+            "work_item.in_doubt",
+            state=WorkItemState.IN_DOUBT,
+            error=_text(reason),
+            evidence=_where(evidence),
         )
 
     def release(self, item: WorkItem, reason: str, also: Also = None) -> WorkItem:
@@ -535,6 +552,12 @@ class WorkItemLedger:
 def _text(message: str) -> str:
     """Error texts are read by people on dashboards: masked, and bounded."""
     return mask_text(message)[:2000]
+
+
+def _where(evidence: str | None) -> str | None:
+    """An evidence path as the hub recorded it; one too long to keep is not kept (a cut path
+    would name another file)."""
+    return evidence if evidence and len(evidence) <= 500 else None
 
 
 def _values(changes: dict[str, Any], **more: Any) -> dict[str, Any]:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from loanhub.dashboard.auth import Role
-from loanhub.dashboard.deps import CheckedForm, Operator, Render, Settings, Store, Viewer
+from loanhub.dashboard.deps import CheckedForm, Line, Operator, Render, Settings, Store, Viewer
+from loanhub.dashboard.headers import nonce
 from loanhub.dashboard.state import base_path
 from loanhub.flows.casefile import CaseNotFound, build, lookup
 from loanhub.flows.casefile.render import render_body
@@ -26,6 +28,8 @@ from loanhub.platform.blacklist import party_id
 from loanhub.platform.masking import mask_id
 
 router = APIRouter()
+
+CaseQuery = Annotated[Line, Query(max_length=100)]
 
 
 def _found(request: Request, render: Render, numbers: list[str], asked: str) -> Response:
@@ -36,7 +40,7 @@ def _found(request: Request, render: Render, numbers: list[str], asked: str) -> 
 
 @router.get("/case", response_class=HTMLResponse)
 def case_search(
-    request: Request, render: Render, store: Store, who: Viewer, q: str = ""
+    request: Request, render: Render, store: Store, who: Viewer, q: CaseQuery = ""
 ) -> Response:
     if not q.strip():
         return render("case.html", active="case", results=None, asked="", body=None)
@@ -56,7 +60,7 @@ def case_by_id(
     store: Store,
     who: Operator,
     csrf: CheckedForm,
-    id_number: Annotated[str, Form()] = "",
+    id_number: Annotated[Line, Form(max_length=40)] = "",
 ) -> Response:
     """Operators only, CSRF-checked, audited (``case.searched_by_id``, the ID masked)."""
     try:
@@ -74,7 +78,7 @@ def case_page(
     store: Store,
     settings: Settings,
     who: Viewer,
-    application_no: str,
+    application_no: Annotated[Line, PathParam(max_length=64)],
 ) -> HTMLResponse:
     try:
         case = build(
@@ -92,5 +96,6 @@ def case_page(
         operator=who.user.role.allows(Role.OPERATOR),
         link=base_path(request),
         zone=settings.timezone,
+        nonce=nonce(request),
     )
     return render("case.html", active="case", results=None, asked=case.application_no, body=body)

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from loanhub.dashboard import charts, figures, trends
 from loanhub.dashboard.buckets import DAY, Window
-from loanhub.dashboard.deps import Board, CheckedForm, Operator, Render, Store
+from loanhub.dashboard.deps import Board, CheckedForm, ItemId, Line, Note, Operator, Render, Store
 from loanhub.dashboard.i18n import N_
 from loanhub.dashboard.state import base_path
 from loanhub.flows import reprocessing, retakes
@@ -116,7 +116,7 @@ MARKS = (N_("on time"), N_("missing"), N_("rejected"), N_("waiting"))
 
 @router.get("/files", response_class=HTMLResponse)
 def files_page(
-    render: Render, board: Board, store: Store, nights: int = 30, done: str = ""
+    render: Render, board: Board, store: Store, nights: int = 30, done: Line = ""
 ) -> HTMLResponse:
     return _page(render, board, store, nights=nights, done=done)
 
@@ -129,8 +129,8 @@ def retake_file(
     who: Operator,
     csrf: CheckedForm,
     store: Store,
-    receipt_id: int,
-    note: Annotated[str, Form()] = "",
+    receipt_id: ItemId,
+    note: Annotated[Note, Form(max_length=2000)] = "",
 ) -> Response:
     """Let a received file through once more: the next run that looks for it takes it."""
     try:
@@ -148,9 +148,9 @@ def reprocess_source(
     who: Operator,
     csrf: CheckedForm,
     store: Store,
-    source_system: Annotated[str, Form()] = "",
-    source_ref: Annotated[str, Form()] = "",
-    note: Annotated[str, Form()] = "",
+    source_system: Annotated[Line, Form(max_length=80)] = "",
+    source_ref: Annotated[Line, Form(max_length=400)] = "",
+    note: Annotated[Note, Form(max_length=2000)] = "",
 ) -> Response:
     """Map one source's kept copy again with the mapping as it is now."""
     try:

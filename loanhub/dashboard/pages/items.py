@@ -19,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine, select
 
 from loanhub.dashboard import figures
-from loanhub.dashboard.deps import Board, CheckedForm, Operator, Render, Store
+from loanhub.dashboard.deps import Board, CheckedForm, ItemId, Line, Note, Operator, Render, Store
 from loanhub.dashboard.state import base_path
 from loanhub.flows import operator_actions
 from loanhub.flows.operator_actions import ActionRefused, BadInput, Reading
@@ -91,13 +91,13 @@ def _page(
 
 
 @router.get("/items/{item_id}", response_class=HTMLResponse)
-def item_page(render: Render, store: Store, item_id: int, done: str = "") -> HTMLResponse:
+def item_page(render: Render, store: Store, item_id: ItemId, done: Line = "") -> HTMLResponse:
     return _page(render, store, item_id, done=done)
 
 
 @router.post("/items/{item_id}/read", response_class=HTMLResponse)
 def read_item(
-    render: Render, board: Board, who: Operator, csrf: CheckedForm, store: Store, item_id: int
+    render: Render, board: Board, who: Operator, csrf: CheckedForm, store: Store, item_id: ItemId
 ) -> HTMLResponse:
     """Ask the legacy system about this item now (nothing is sent) and show what it read."""
     item = _item(store, item_id)
@@ -118,9 +118,9 @@ def settle_item(
     who: Operator,
     csrf: CheckedForm,
     store: Store,
-    item_id: int,
-    outcome: Annotated[str, Form()] = "",
-    note: Annotated[str, Form()] = "",
+    item_id: ItemId,
+    outcome: Annotated[Line, Form(max_length=40)] = "",
+    note: Annotated[Note, Form(max_length=2000)] = "",
 ) -> Response:
     """Settle to the outcome the operator confirmed: read again now, refused unless that
     reading supports exactly this outcome."""
@@ -146,8 +146,8 @@ def _change(action: str, change: Callable[..., Any]) -> Callable[..., Response]:
         who: Operator,
         csrf: CheckedForm,
         store: Store,
-        item_id: int,
-        note: Annotated[str, Form()] = "",
+        item_id: ItemId,
+        note: Annotated[Note, Form(max_length=2000)] = "",
     ) -> Response:
         item = _item(store, item_id)
         ledger = operator_ledger(board.settings, store, who.actor)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from loanhub.dashboard import i18n
+from loanhub.dashboard.deps import Line
 from loanhub.dashboard.i18n import N_
 from loanhub.dashboard.state import base_path, local_target
 
@@ -18,7 +19,7 @@ YEAR = 365 * 24 * 3600
 
 
 @router.get("/language/{tag}")
-def switch_language(request: Request, tag: str, next: str = "") -> Response:
+def switch_language(request: Request, tag: str, next: Line = "") -> Response:
     if tag not in i18n.LANGUAGES:
         raise HTTPException(404, N_("the dashboard does not speak that language"))
     response = RedirectResponse(local_target(request, next) or f"{base_path(request)}/", 303)

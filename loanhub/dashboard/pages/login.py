@@ -18,7 +18,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from loanhub.dashboard.auth import audited
-from loanhub.dashboard.deps import Board, CheckedForm, LoginForm, Templates, Viewer
+from loanhub.dashboard.deps import Board, CheckedForm, Line, LoginForm, Templates, Viewer
+from loanhub.dashboard.headers import nonce
 from loanhub.dashboard.i18n import N_
 from loanhub.dashboard.state import base_path, here, local_target
 
@@ -42,13 +43,14 @@ def _login_page(
         csrf=csrf,
         error=error,
         here=here(request),
+        nonce=nonce(request),
     )
     return HTMLResponse(body, status_code=status)
 
 
 @router.get("/login", response_class=HTMLResponse, name="login")
 def login_form(
-    request: Request, board: Board, templates: Templates, next: str = ""
+    request: Request, board: Board, templates: Templates, next: Line = ""
 ) -> HTMLResponse:
     session = board.session(request)
     if "csrf" not in session:  # a signed-in session stays signed in
@@ -64,14 +66,16 @@ def login(
     board: Board,
     templates: Templates,
     csrf: LoginForm,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
-    next: Annotated[str, Form()] = "",
+    username: Annotated[Line, Form(max_length=120)],
+    password: Annotated[str, Form(max_length=1024)],
+    next: Annotated[Line, Form(max_length=2000)] = "",
 ) -> Response:
+    # the peer as the server saw it; uvicorn puts a proxy's X-Forwarded-For there only for the
+    # proxies it trusts (FORWARDED_ALLOW_IPS: 127.0.0.1 unless set), never this code
     address = request.client.host if request.client else "unknown"
     keys = [f"user:{username}", f"address:{address}"]
     where = {"address": address}
-    locked = board.guard.locked(keys)
+    locked, at = board.guard.admit(keys)  # counted before the password is checked
     if locked:
         audited(
             board.engine,
@@ -90,7 +94,7 @@ def login(
             subject=username,
             after=where,
         )
-        for key in board.guard.failed(keys):
+        for key in board.guard.failed(keys, at):
             audited(
                 board.engine,
                 actor="dashboard",
@@ -100,7 +104,7 @@ def login(
             )
         time.sleep(0.2)  # a guess costs time
         return _login_page(request, templates, next, csrf, WRONG, 401)
-    board.guard.succeeded(keys[0])
+    board.guard.succeeded(keys[0], keys[1], at)
     sid = board.users.open_session(user.name)
     audited(
         board.engine,

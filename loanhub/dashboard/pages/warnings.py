@@ -9,7 +9,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from loanhub.dashboard import charts, figures
-from loanhub.dashboard.deps import CheckedForm, Operator, Render, Settings, Store
+from loanhub.dashboard.deps import CheckedForm, Line, Operator, Render, Settings, Store
 from loanhub.dashboard.i18n import N_
 from loanhub.dashboard.state import base_path
 from loanhub.flows import warnings
@@ -48,7 +48,7 @@ def acknowledge(
     who: Operator,
     csrf: CheckedForm,
     store: Store,
-    warning_key: Annotated[str, Form()],
+    warning_key: Annotated[Line, Form(max_length=200)],
 ) -> Response:
     """Acknowledge once: a second click (or a stale page) changes and audits nothing."""
     warnings.acknowledge(store, warning_key, actor=who.actor)  # audited in it

@@ -112,6 +112,7 @@ def work_items(
             r.error,
             r.created_at,
             r.updated_at,
+            r.evidence,
         )
         for r in sorted(rows, key=lambda r: (r.created_at, r.id))
     ]

@@ -259,14 +259,8 @@ class WorkItemRow:
     error: str | None
     created_at: datetime
     updated_at: datetime
-
-    @property
-    def evidence(self) -> str | None:
-        """Where the item's evidence is filed, as the guard wrote it into the error."""
-        marker = "[evidence: "
-        if not self.error or marker not in self.error:
-            return None
-        return self.error.rsplit(marker, 1)[1].rstrip("]").strip() or None
+    evidence: str | None = None
+    """Where the hub filed the item's evidence: the item's own column, never the error text."""
 
 
 @dataclass(frozen=True)

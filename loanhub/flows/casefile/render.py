@@ -146,17 +146,19 @@ def render_body(
     link: str | None = None,
     zone: str = str(BANK_ZONE),
     lang: str | None = None,
+    nonce: str = "",
 ) -> CaseBody:
     """The case file's body (a ``<div>`` with its own styles): what the dashboard's page puts
     inside its layout. ``link``: the dashboard's mount point, for evidence links; ``operator``:
     whether the evidence section shows its references; ``lang``: its language (unset: the one
-    being spoken, the request's on the dashboard)."""
+    being spoken, the request's on the dashboard); ``nonce``: the page's CSP nonce, which its
+    ``<style>`` carries (the dashboard allows no inline style without it)."""
     known_names.add(*case.names())
     with speaking(lang) if lang else nullcontext():
         html = (
             environment(zone)
             .get_template("body.html")
-            .render(case=case, operator=operator, link=link, zone=zone, lang=current())
+            .render(case=case, operator=operator, link=link, zone=zone, lang=current(), nonce=nonce)
         )
     return CaseBody(html)
 

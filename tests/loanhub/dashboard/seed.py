@@ -183,7 +183,7 @@ def seed(engine: Engine, evidence_root: Path, now: datetime | None = None) -> Wo
     (capture / "screen.png").write_bytes(_PNG)
     (capture / "trace.zip").write_bytes(b"unmasked DOM " + ids[0].encode())
     items = [
-        ("ss_history", ids[0], "NEEDS_HUMAN", f"ss: unrecognised screen [evidence: {capture}]"),
+        ("ss_history", ids[0], "NEEDS_HUMAN", "ss: unrecognised screen"),
         ("payment", "LN77000020-1", "IN_DOUBT", "gateway: upload timed out after send"),
         ("bureau_query", f"{ids[1]}:01:x", "NEEDS_HUMAN", f"bureau: subject {ids[1]} locked"),
         ("bureau_query", f"{ids[2]}:01:x", "DONE", None),
@@ -204,6 +204,7 @@ def seed(engine: Engine, evidence_root: Path, now: datetime | None = None) -> Wo
                         state=state,
                         attempts=1,
                         error=error,
+                        evidence=str(capture) if kind == "ss_history" else None,
                         created_at=now - timedelta(hours=5 - n / 2),
                         updated_at=now - timedelta(hours=5 - n / 2),
                     )

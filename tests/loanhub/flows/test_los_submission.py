@@ -93,7 +93,8 @@ def test_a_screen_nobody_taught_the_bot_is_a_needs_human_item_with_its_evidence(
         submit_once(los_bot, guard(pg_engine), number, approve())
     stuck = item(pg_engine, number)
     assert stuck.state is WorkItemState.NEEDS_HUMAN
-    assert str(stopped.value.evidence) in (stuck.error or "")  # a person finds the evidence
+    assert stuck.evidence == str(stopped.value.evidence)  # a person finds the evidence
+    assert "[evidence: " not in (stuck.error or "")  # in its own column, not in the text
     assert decisions(sim, number) == []
 
 
