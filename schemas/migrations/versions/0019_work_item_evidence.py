@@ -1,7 +1,7 @@
 """work item evidence: where the hub filed an item's evidence, in a column of its own
 
-Revision ID: 0018_dash
-Revises: 0017_running_totals
+Revision ID: 0019_work_item_evidence
+Revises: 0018_audit
 Create Date: 2026-12-07
 
 Until now the guard appended ``[evidence: PATH]`` to the item's error text and the dashboard
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0018_dash"
-down_revision = "0017_running_totals"
+revision = "0019_work_item_evidence"
+down_revision = "0018_audit"
 branch_labels = None
 depends_on = None
 
