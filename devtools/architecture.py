@@ -51,7 +51,7 @@ ROLES = {
     "bots": "Playwright bots, one page object per screen",
     "mappings": "YAML mappings and their engine, transforms, copybook decoder, checks",
     "schemas": "canonical pydantic models, tables derived from them, migrations",
-    "kernel": "failure kinds, retry policy, the call observer",
+    "kernel": "failure kinds, retry policy, the call observer, owner-only files",
     "contracts": "formats both sides of an interface read",
     "simulators": "the legacy systems' stand-ins; import only the contracts",
 }

@@ -252,10 +252,14 @@ def test_an_unreadable_file_is_one_line(broken: Path, monkeypatch: pytest.Monkey
     """As root every file is readable: the read itself is made to fail as it would."""
     target = broken / "input.dat"
 
-    def denied(self: Path) -> bytes:
-        raise PermissionError(13, "Permission denied", str(self))
+    read_bytes, open_ = Path.read_bytes, Path.open
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    def denied(path: Path) -> None:
+        if path == target:  # read whole or streamed, as each command reads it
+            raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(Path, "read_bytes", lambda self: denied(self) or read_bytes(self))
+    monkeypatch.setattr(Path, "open", lambda self, *a, **k: denied(self) or open_(self, *a, **k))
     for argv in (
         ["extract", "check", str(target)],
         ["mapping", "check", "core_accounts", str(target)],
