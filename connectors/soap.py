@@ -124,46 +124,37 @@ def _bound(sock: socket.socket) -> None:
     sock.settimeout(left)
 
 
-class _DeadlineSocket(socket.socket):
-    """A plain socket whose every read and write is held to the exchange's deadline."""
+class _HeldToDeadline:
+    """Every read and write of the socket it is mixed into held to the exchange's deadline
+    (a TLS socket's reads go through ``recv_into`` as well)."""
 
     __slots__ = ()
 
     def recv(self, *args: Any) -> bytes:
         _bound(self)
-        return super().recv(*args)
+        return super().recv(*args)  # type: ignore[misc]
 
     def recv_into(self, *args: Any) -> int:
         _bound(self)
-        return super().recv_into(*args)
+        return super().recv_into(*args)  # type: ignore[misc]
 
     def send(self, *args: Any) -> int:
         _bound(self)
-        return super().send(*args)
+        return super().send(*args)  # type: ignore[misc]
 
     def sendall(self, *args: Any) -> None:
         _bound(self)
-        super().sendall(*args)
+        super().sendall(*args)  # type: ignore[misc]
 
 
-class _DeadlineSSLSocket(ssl.SSLSocket):
-    """The same for a TLS socket (its reads go through ``recv_into`` as well)."""
+class _DeadlineSocket(_HeldToDeadline, socket.socket):
+    """A plain socket held to the deadline."""
 
-    def recv(self, *args: Any) -> bytes:
-        _bound(self)
-        return super().recv(*args)
+    __slots__ = ()
 
-    def recv_into(self, *args: Any) -> int:
-        _bound(self)
-        return super().recv_into(*args)
 
-    def send(self, *args: Any) -> int:
-        _bound(self)
-        return super().send(*args)
-
-    def sendall(self, *args: Any) -> None:
-        _bound(self)
-        super().sendall(*args)
+class _DeadlineSSLSocket(_HeldToDeadline, ssl.SSLSocket):
+    """A TLS socket held to the deadline."""
 
 
 @contextlib.contextmanager
