@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,7 +20,6 @@ from pathlib import Path
 
 import pytest
 import requests
-import uvicorn
 import yaml
 from pydantic import SecretStr
 
@@ -29,12 +27,12 @@ from connectors.bureau import BureauConnector
 from connectors.evidence import EvidenceStore
 from devtools.cluster import free_port
 from kernel.failures import TransientError
-from loanhub.dashboard.app import create_app
 from loanhub.platform.calls import CallJournal
 from loanhub.platform.masking import mask_text
 from loanhub.runtime.settings import HubSettings
 from tests.connectors.conftest import soap_config
 from tests.deploy.test_prometheus_rules import RULES
+from tests.loanhub.dashboard.serving import serving
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
@@ -44,21 +42,9 @@ OPERATIONS = "hub-operations@bank.local"
 
 @contextlib.contextmanager
 def dashboard(settings: HubSettings) -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the dashboard did not start"
-        time.sleep(0.05)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    """The dashboard Prometheus scrapes, as ``host:port``."""
+    with serving(settings, users=False) as url:
+        yield url.removeprefix("http://")
 
 
 @contextlib.contextmanager

@@ -3,8 +3,6 @@ metadata DB of the test run, with one viewer and one operator."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,22 +10,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Page
 from sqlalchemy import Engine, delete, insert
 
-from devtools.cluster import free_port
-from loanhub.dashboard.app import create_app
-from loanhub.dashboard.auth import Role, UserBook
 from loanhub.dashboard.i18n import COOKIE
 from loanhub.platform.db import make_engine
 from loanhub.runtime.settings import HubSettings
 from tests.conftest import truncate
 from tests.loanhub.dashboard.seed import World, seed
+from tests.loanhub.dashboard.serving import serving
 
 RUN_PREFIX = "dashboard_seed__"
 SCREEN = {"width": 1366, "height": 768}
-PASSWORDS = {"vera": "Viewer-pass-2026", "otto": "Operator-pass-2026"}
 
 
 @dataclass
@@ -100,25 +94,10 @@ def served(
     world = seed(store, settings.screen_evidence_dir)
     airflow = make_engine(airflow_url)
     seed_runs(airflow, datetime.now(UTC))
-    users = UserBook(settings.dashboard_users_path)
-    users.put("vera", Role.VIEWER, PASSWORDS["vera"])
-    users.put("otto", Role.OPERATOR, PASSWORDS["otto"])
-
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the dashboard did not start"
-        time.sleep(0.05)
     try:
-        yield Served(f"http://127.0.0.1:{port}", settings, store, airflow, world)
+        with serving(settings) as url:
+            yield Served(url, settings, store, airflow, world)
     finally:
-        server.should_exit = True
-        thread.join(10)
         truncate(store)
         store.dispose()
         airflow.dispose()

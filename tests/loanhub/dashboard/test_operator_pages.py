@@ -9,24 +9,18 @@ store and in the audit chain, each page masked; screenshots go to /tmp/shots/ope
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Page, expect
 from sqlalchemy import Engine, select
 
 from connectors.bureau import BureauConnector
 from connectors.evidence import EvidenceStore
-from devtools.cluster import free_port
 from kernel.failures import FailureKind, OutcomeUnknown
-from loanhub.dashboard.app import create_app
-from loanhub.dashboard.auth import Role, UserBook
 from loanhub.flows.harvest import BureauInquiries
 from loanhub.platform.consents import ConsentBook
 from loanhub.platform.guards import LedgerGuard
@@ -37,7 +31,8 @@ from loanhub.runtime.settings import HubSettings
 from schemas.hub import WorkItemState
 from schemas.tables import audit_event, file_receipt
 from tests.connectors.conftest import soap_config
-from tests.loanhub.dashboard.conftest import PASSWORDS, browser_page
+from tests.loanhub.dashboard.conftest import browser_page
+from tests.loanhub.dashboard.serving import PASSWORDS, serving
 from tests.loanhub.flows.conftest import record_consent
 from tests.loanhub.flows.test_bureau_inquiries import known
 from tests.loanhub.flows.test_reprocessing import REAL, answered, deploy, with_ratings
@@ -58,24 +53,8 @@ def desk_app(pg_url: str, sim_dir: Path, sim_endpoints, tmp_path_factory) -> Ite
     settings = HubSettings(
         data_dir=data_dir, database_url=pg_url, sim_dir=sim_dir, airflow_db_url=None
     )
-    users = UserBook(settings.dashboard_users_path)
-    users.put("vera", Role.VIEWER, PASSWORDS["vera"])
-    users.put("otto", Role.OPERATOR, PASSWORDS["otto"])
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the dashboard did not start"
-        time.sleep(0.05)
-    try:
-        yield Desk(f"http://127.0.0.1:{port}", settings)
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serving(settings) as url:
+        yield Desk(url, settings)
 
 
 @pytest.fixture

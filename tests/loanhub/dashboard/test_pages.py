@@ -20,7 +20,8 @@ import requests
 from playwright.sync_api import Page, expect
 from sqlalchemy import text
 
-from tests.loanhub.dashboard.conftest import PASSWORDS, Served, browser_page
+from tests.loanhub.dashboard.conftest import Served, browser_page
+from tests.loanhub.dashboard.serving import PASSWORDS
 
 PAGES = ["/", "/sources", "/queues", "/approvals", "/warnings", "/files"]
 ROOT = Path(__file__).resolve().parents[3]

@@ -13,7 +13,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from devtools import i18n as tool
-from tests.loanhub.dashboard.conftest import PASSWORDS, Served, browser_page
+from tests.loanhub.dashboard.conftest import Served, browser_page
+from tests.loanhub.dashboard.serving import PASSWORDS
 
 SHOTS = Path("/tmp/shots")
 PAGES = ["/", "/sources", "/queues", "/approvals", "/warnings", "/files"]

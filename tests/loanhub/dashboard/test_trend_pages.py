@@ -32,7 +32,8 @@ from schemas.base import Lineage
 from schemas.hub import FileState
 from schemas.lending import Decision, Disbursement, Loan
 from schemas.tables import application, decision, disbursement, fact_row, loan, work_item
-from tests.loanhub.dashboard.conftest import PASSWORDS, Served, browser_page
+from tests.loanhub.dashboard.conftest import Served, browser_page
+from tests.loanhub.dashboard.serving import PASSWORDS
 
 SHOTS = Path("/tmp/shots")
 SVG = "{http://www.w3.org/2000/svg}"

@@ -17,7 +17,7 @@ from loanhub.dashboard.app import create_app
 from loanhub.dashboard.auth import Role, UserBook
 from loanhub.dashboard.i18n import COOKIE
 from loanhub.runtime.settings import HubSettings
-from tests.loanhub.dashboard.conftest import PASSWORDS
+from tests.loanhub.dashboard.serving import PASSWORDS
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 

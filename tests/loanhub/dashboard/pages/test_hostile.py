@@ -22,9 +22,9 @@ from loanhub.dashboard.app import create_app
 from loanhub.dashboard.auth import LoginGuard
 from loanhub.dashboard.state import COOKIE
 from schemas.tables import application
-from tests.loanhub.dashboard.conftest import PASSWORDS
 from tests.loanhub.dashboard.pages.conftest import Hub, form_csrf, sign_in
 from tests.loanhub.dashboard.seed import seed
+from tests.loanhub.dashboard.serving import PASSWORDS
 
 
 def attempt(client: TestClient, user: str, password: str, **headers: str):

@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 
 from loanhub.dashboard.auth import Role
 from loanhub.dashboard.state import COOKIE, SESSION_SECONDS
-from tests.loanhub.dashboard.conftest import PASSWORDS
 from tests.loanhub.dashboard.pages.conftest import Hub, form_csrf, sign_in
+from tests.loanhub.dashboard.serving import PASSWORDS
 
 
 def cookie_of(answer) -> SimpleCookie:

@@ -11,8 +11,8 @@ from sqlalchemy import text
 from loanhub.dashboard.app import create_app
 from loanhub.dashboard.auth import Role, UserBook, password_problem
 from loanhub.dashboard.state import COOKIE
-from tests.loanhub.dashboard.conftest import PASSWORDS
 from tests.loanhub.dashboard.pages.conftest import Hub, form_csrf, sign_in
+from tests.loanhub.dashboard.serving import PASSWORDS
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import json
 import re
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -27,18 +26,14 @@ from pathlib import Path
 
 import pytest
 import requests
-import uvicorn
 from playwright.sync_api import Page
 from sqlalchemy import Engine, func, select, text
 from typer.testing import CliRunner
 
-from devtools.cluster import free_port
 from devtools.los_checker import confirm_held, held_in_store
 from devtools.synthetic import los_intake
 from kernel.calls import SUCCESSFUL, CallOutcome
 from loanhub.cli import app as cli
-from loanhub.dashboard.app import create_app
-from loanhub.dashboard.auth import Role, UserBook
 from loanhub.dashboard.i18n import COOKIE
 from loanhub.flows import disburse
 from loanhub.flows.casefile import CaseFile, build
@@ -60,6 +55,7 @@ from schemas.tables import (
     source_call,
 )
 from tests.conftest import FAST, SimAdmin, scratch_store
+from tests.loanhub.dashboard.serving import PASSWORDS, serving
 from tests.simulators.portal_pages import los_users
 
 SEED = 20191  # not the session's seed: an LOS and a gateway nobody else posted to
@@ -424,26 +420,11 @@ def test_the_standalone_file_is_self_contained_and_masked(lived: Lived):
 
 # -- the page on the real dashboard ------------------------------------------------------------
 
-PASSWORDS = {"vera": "Viewer-pass-2026", "otto": "Operator-pass-2026"}
-
 
 @pytest.fixture(scope="module")
 def dashboard(lived: Lived) -> Iterator[str]:
-    users = UserBook(lived.settings.dashboard_users_path)
-    users.put("vera", Role.VIEWER, PASSWORDS["vera"])
-    users.put("otto", Role.OPERATOR, PASSWORDS["otto"])
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(lived.settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    until(lambda: server.started, "the dashboard", 20)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serving(lived.settings) as url:
+        yield url
 
 
 def session(url: str, user: str) -> requests.Session:
