@@ -19,6 +19,7 @@ from loanhub.dashboard import i18n
 from loanhub.dashboard.headers import nonce
 from loanhub.dashboard.i18n import N_
 from loanhub.dashboard.state import base_path, here
+from loanhub.flows.operator_actions import ActionRefused, BadInput
 
 TITLES = {
     401: N_("Please sign in"),
@@ -60,3 +61,10 @@ def _phrase(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return ""
+
+
+def refusal_status(exc: ActionRefused) -> int:
+    """The status of a page that shows an operator action's refusal: 400 for bad input (no
+    note, an unknown item), 409 for what the hub will not do now (the item's state, a legacy
+    system that says otherwise), as the CLI's exit 2 and 1."""
+    return 400 if isinstance(exc, BadInput) else 409

@@ -18,10 +18,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from loanhub.dashboard import charts, figures, trends
 from loanhub.dashboard.buckets import DAY, Window
 from loanhub.dashboard.deps import Board, CheckedForm, ItemId, Line, Note, Operator, Render, Store
+from loanhub.dashboard.errors import refusal_status
 from loanhub.dashboard.i18n import N_
 from loanhub.dashboard.state import base_path
 from loanhub.flows import reprocessing, retakes
-from loanhub.flows.operator_actions import ActionRefused, BadInput
+from loanhub.flows.operator_actions import ActionRefused
 from loanhub.platform.receipts import FileReceiptBook
 from loanhub.runtime.operator import raw_evidence
 from schemas.types import local_day, utcnow
@@ -136,7 +137,7 @@ def retake_file(
     try:
         retakes.retake(FileReceiptBook(store), receipt_id, actor=who.actor, note=note)
     except ActionRefused as exc:
-        return _page(render, board, store, error=str(exc), status=_status(exc))
+        return _page(render, board, store, error=str(exc), status=refusal_status(exc))
     return RedirectResponse(f"{base_path(request)}/files?done=retaken", 303)
 
 
@@ -163,9 +164,5 @@ def reprocess_source(
             raw=raw_evidence(board.settings).get_raw,
         )
     except ActionRefused as exc:
-        return _page(render, board, store, error=str(exc), status=_status(exc))
+        return _page(render, board, store, error=str(exc), status=refusal_status(exc))
     return RedirectResponse(f"{base_path(request)}/files?done=reprocessed", 303)
-
-
-def _status(exc: ActionRefused) -> int:
-    return 400 if isinstance(exc, BadInput) else 409

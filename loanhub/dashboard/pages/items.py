@@ -20,9 +20,10 @@ from sqlalchemy import Engine, select
 
 from loanhub.dashboard import figures
 from loanhub.dashboard.deps import Board, CheckedForm, ItemId, Line, Note, Operator, Render, Store
+from loanhub.dashboard.errors import refusal_status
 from loanhub.dashboard.state import base_path
 from loanhub.flows import operator_actions
-from loanhub.flows.operator_actions import ActionRefused, BadInput, Reading
+from loanhub.flows.operator_actions import ActionRefused, Reading
 from loanhub.platform.ledger import WorkItemLedger
 from loanhub.platform.masking import mask_text
 from loanhub.runtime.operator import legacy_readers, operator_ledger
@@ -106,7 +107,7 @@ def read_item(
         with legacy_readers(board.settings, store) as readers:
             reading = operator_actions.read(store, readers, ledger, item.kind, item.business_key)
     except ActionRefused as exc:
-        return _page(render, store, item_id, error=str(exc), status=_status(exc))
+        return _page(render, store, item_id, error=str(exc), status=refusal_status(exc))
     return _page(render, store, item_id, reading=reading)
 
 
@@ -188,9 +189,5 @@ def _acted(
     try:
         action()
     except ActionRefused as exc:
-        return _page(render, store, item_id, error=str(exc), status=_status(exc))
+        return _page(render, store, item_id, error=str(exc), status=refusal_status(exc))
     return RedirectResponse(f"{base_path(request)}/items/{item_id}?done={done}", 303)
-
-
-def _status(exc: ActionRefused) -> int:
-    return 400 if isinstance(exc, BadInput) else 409
