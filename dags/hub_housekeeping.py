@@ -11,8 +11,11 @@ Daily at 04:30 in the bank's time zone (`LOANHUB_TIMEZONE`), after the nightly r
    and archived longer than the retention) is purged, never what the archive keeps; each kind's
    purge is the audit event `retention.purged`. Runs even when archiving failed: it clears
    personal data of archived applications only.
+3. **verify_audit_chain**: the whole audit chain walked (hashes, links, MACs, anchors), the
+   result recorded for `/metrics` and the chain alerts, an intact head anchored; a broken
+   chain fails the run (its failure notice is mailed) naming the first broken link.
 
-The same as `loanhub archive run` and `loanhub retention purge`.
+The same as `loanhub archive run`, `loanhub retention purge` and `loanhub audit verify`.
 """
 
 from __future__ import annotations
@@ -49,7 +52,13 @@ def hub_housekeeping() -> None:
 
         return tasks.purge_retention()
 
-    archive_closed_cases() >> purge_retention()
+    @task(multiple_outputs=False, trigger_rule="all_done")
+    def verify_audit_chain() -> dict[str, int]:
+        from loanhub.runtime import tasks
+
+        return tasks.verify_audit_chain()
+
+    archive_closed_cases() >> purge_retention() >> verify_audit_chain()
 
 
 hub_housekeeping_dag = hub_housekeeping()

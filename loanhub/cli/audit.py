@@ -45,15 +45,10 @@ def audit_verify(url: UrlOption = None) -> None:
     every anchor (each anchored event still there, unchanged, and the chain reaching the
     newest); print the first broken link and exit 1 if there is one. An intact chain's head
     is anchored. The result is recorded (what /metrics reports, and the chain alert reads):
-    run it from cron."""
+    the daily hub_housekeeping run walks it too."""
     store = engine(url, migrated=True)
     ring = keyring()
-    report = chain.verify(store, ring=ring)
-    if report.ok and report.unkeyed and report.checked == report.unkeyed:
-        chain.checkpoint_legacy(store, ring)  # a chain from before the key: key it now
-        report = chain.verify(store, ring=ring)
-    _, head = chain.head(store)
-    audit_checks.record(store, report, head, settings().actor)
+    report, head = audit_checks.walk(store, ring, settings().actor)
     if not report.ok:
         reason = escape(report.reason or "")
         console.print(

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 
 from bots.browser import Chromium
 from connectors.tax import TaxQuery
-from kernel.failures import TransientError
+from kernel.failures import ContractError, TransientError
 from loanhub.flows import decide, harvest, profile, returns, tax_requests
 from loanhub.flows.postloan import POST_LOAN
 from loanhub.flows.rules import RuleSet
@@ -634,6 +634,24 @@ def purge_retention(dry_run: bool = False) -> dict[str, int]:
     for purge in done:
         log.info("%s", purge.line())
     return {purge.kind: purge.count for purge in done}
+
+
+def verify_audit_chain() -> dict[str, Any]:
+    """The daily walk of the whole audit chain (``hub_housekeeping``): recorded for
+    ``/metrics`` and the chain alert, an intact head anchored; a broken chain fails the task
+    (its failure notice is mailed) with the first broken link."""
+    from loanhub.platform import audit, audit_checks
+
+    hub = Hub.here()
+    report, head = audit_checks.walk(hub.engine, hub.audit_keyring, hub.settings.actor)
+    if not report.ok:
+        raise ContractError(
+            f"audit chain broken at event {report.broken_seq}: {report.reason} "
+            f"({report.checked} events verified before it)"
+        )
+    audit.anchor(hub.engine, ring=hub.audit_keyring, only_if_moved=True)
+    log.info("audit chain intact: %d events, head %s", report.checked, head)
+    return {"checked": report.checked, "anchors": report.anchors}
 
 
 def anchor_audit(only_if_moved: bool = False) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from loanhub.platform import audit
+from loanhub.platform import audit, audit_checks
 from schemas.tables import audit_event, case_archive
 from tests.dags.test_credit_e2e import run_dag
 from tests.loanhub.casebook import add_application, decide, long_ago, person
@@ -44,3 +44,7 @@ def test_archive_then_purge(airflow_env, pg_url, pg_engine, tmp_path: Path) -> N
     [kept] = (tmp_path / "data" / "archive").glob("AP0000000001.*.html")
     assert b'<html lang="zh-CN">' in kept.read_bytes()  # the deployment's renderer, in Chinese
     assert audit.verify(pg_engine).ok
+    walked = audit_checks.latest(pg_engine)  # the daily walk, recorded for /metrics
+    assert walked is not None
+    assert walked.ok
+    assert walked.checked == sum(actions.values())

@@ -335,3 +335,22 @@ def test_anchors_are_read_as_files_not_followed(engine: Engine, ring: AuditKeyri
     (ring.anchor_dir / "anchor-000000000009-x.json").symlink_to(outside)
     assert "not a regular file" in (audit.verify(engine, ring=ring).reason or "")
     assert audit_anchors.newest_seq(ring) == 2  # the symlink's name is not a valid anchor's
+
+
+def test_the_daily_walk_records_a_rewrite_as_broken(engine: Engine, ring: AuditKeyring) -> None:
+    """What ``hub_housekeeping``'s ``verify_audit_chain`` and ``loanhub audit verify`` run: the
+    rewrite is found and the broken result recorded (the chain alert reads it), not only
+    returned."""
+    from loanhub.platform import audit_checks
+
+    _chain(engine)
+    report, _ = audit_checks.walk(engine, ring, "loanhub")
+    assert report.ok
+    events = _events(engine)
+    events[2]["subject"] = "APP999999"
+    _rehash_from(events, 3)
+    _rewrite(engine, events)
+    report, _ = audit_checks.walk(engine, ring, "loanhub")
+    recorded = audit_checks.latest(engine)
+    assert recorded is not None
+    assert (report.ok, recorded.ok, recorded.broken_seq) == (False, False, 3)
