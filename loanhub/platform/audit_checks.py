@@ -1,8 +1,8 @@
 """Walks of the audit chain, kept: when the chain was last verified, by whom, and the result.
 
 Verifying the chain reads every event, which is far too much for each Prometheus scrape; so
-``loanhub audit verify`` and the daily ``hub_housekeeping`` run record each walk here, and ``/metrics``
-reports the newest one. The alert fires on a broken chain and also when no walk was recorded
+``loanhub audit verify`` and the daily ``hub_housekeeping`` run record each walk here, and
+``/metrics`` reports the newest one. The alert fires on a broken chain and also when no walk was recorded
 for too long: a verification nobody runs proves nothing.
 """
 
