@@ -2,8 +2,8 @@
 
 Verifying the chain reads every event, which is far too much for each Prometheus scrape; so
 ``loanhub audit verify`` and the daily ``hub_housekeeping`` run record each walk here, and
-``/metrics`` reports the newest one. The alert fires on a broken chain and also when no walk was recorded
-for too long: a verification nobody runs proves nothing.
+``/metrics`` reports the newest one. The alert fires on a broken chain and also when no walk
+was recorded for too long: a verification nobody runs proves nothing.
 """
 
 from __future__ import annotations
