@@ -210,11 +210,9 @@ class HubSettings(BaseSettings):
         description="the store as the role that owns its tables, for `loanhub db upgrade` "
         "and `db grant` only (PostgreSQL); unset: database_url (development)",
     )
-    actor: Annotated[str, AfterValidator(lambda name: checked_actor(name, "LOANHUB_ACTOR"))] = (
-        Field(
-            default="loanhub",
-            description="who the audit chain names by default (a name, loanhub.flows.actors)",
-        )
+    actor: Annotated[str, AfterValidator(_checked_actor)] = Field(
+        default="loanhub",
+        description="who the audit chain names by default (a name, loanhub.flows.actors)",
     )
     timezone: TimeZoneName = Field(
         default=DEFAULT_BANK_TIMEZONE,
