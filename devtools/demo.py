@@ -261,7 +261,9 @@ def _first_payee(engine: Engine) -> str | None:
                 core_account.c.account_type == "DEPOSIT",
                 core_account.c.status == "ACTIVE",
             )
-            .order_by(decision.c.application_no)
+            # the account book_loans pays into: the customer's first active deposit account
+            # (a customer with two would otherwise leave the closed one unpaid, and unrejected)
+            .order_by(decision.c.application_no, core_account.c.account_no)
             .limit(1)
         ).scalar()
 
