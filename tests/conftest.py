@@ -69,6 +69,15 @@ def truncate(engine: Engine) -> None:
     tables = ", ".join(t.name for t in metadata.sorted_tables)
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
+            # a transaction an earlier test left open (a thread it started, a connection it
+            # never returned) would hold TRUNCATE's lock for ever: end those first
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND state LIKE 'idle in transaction%'"
+                )
+            )
             conn.execute(text("SET session_replication_role = replica"))  # audit trigger off
             conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
             conn.execute(text("SET session_replication_role = origin"))
