@@ -2,18 +2,17 @@
 valid ID, the person's consent on record, the lookup audited (masked) before it is sent."""
 
 import os
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from loanhub.cli import app
 from loanhub.platform.db import make_engine
-from schemas.tables import audit_event, consent
-from schemas.types import utcnow
+from schemas.tables import audit_event
 from tests.loanhub.cli.refusals import assert_refused
+from tests.loanhub.flows.conftest import record_consent
 
 runner = CliRunner()
 
@@ -25,23 +24,7 @@ def _store(data_dir: Path) -> Engine:
 
 
 def _consent(store: Engine, subject: str, scope: str = "SOCIAL_SECURITY") -> None:
-    now = utcnow()
-    with store.begin() as conn:
-        conn.execute(
-            insert(consent).values(
-                consent_ref=f"CNS-{scope}",
-                party_id_number=subject,
-                scope=scope,
-                reason="01",
-                granted_at=now - timedelta(days=1),
-                expires_at=now + timedelta(days=89),
-                evidence_hash=None,
-                source_system="intake",
-                fetched_at=now,
-                mapping_version="test",
-                raw_payload_hash="0" * 64,
-            )
-        )
+    record_consent(store, subject, scope=scope, ref=f"CNS-{scope}")
 
 
 def _events(store: Engine) -> list[tuple[str, str, str]]:
